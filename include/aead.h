@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * aead — Shadowsocks AEAD-2017 crypto (SIP004/SIP007): cipher table, password
+ * KDF (EVP_BytesToKey-MD5), per-session subkey (HKDF-SHA1 "ss-subkey"),
+ * nonce-counter seal/open, the chunked stream reader and the UDP packet codec.
+ *
+ * Pure code over bytes: no sockets, no ring. Only aead.c includes wolfSSL.
+ * All functions may be called from any thread; a ctx belongs to one thread.
+ */
+#ifndef SSRING_AEAD_H
+#define SSRING_AEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AEAD_TAG_BYTES 16
+#define AEAD_MAX_KEY_BYTES 32
+#define AEAD_MAX_SALT_BYTES 32
+#define AEAD_MAX_NONCE_BYTES 24
+/* Largest payload of one TCP chunk (the top two bits of the length are reserved). */
+#define AEAD_CHUNK_MAX 0x3FFF
+/* Bytes of one sealed length field: u16be + tag. */
+#define AEAD_LEN_BYTES (2 + AEAD_TAG_BYTES)
+/* Largest wire size of one chunk: length + payload + two tags. */
+#define AEAD_CHUNK_WIRE_MAX (AEAD_LEN_BYTES + AEAD_CHUNK_MAX + AEAD_TAG_BYTES)
+/* Opaque storage for the wolfCrypt key schedule (checked in aead.c). */
+#define AEAD_IMPL_BYTES 1280
+
+enum aead_kind {
+	AEAD_AES_128_GCM = 0,
+	AEAD_AES_192_GCM,
+	AEAD_AES_256_GCM,
+	AEAD_CHACHA20_POLY1305,
+	AEAD_XCHACHA20_POLY1305,
+	/* number of methods */
+	AEAD_KIND_COUNT
+};
+
+struct aead_method {
+	const char *name;
+	enum aead_kind kind;
+	uint8_t key_len;
+	uint8_t salt_len; /* always == key_len for AEAD-2017 */
+	uint8_t nonce_len;
+};
+
+/* Look a method up by its config name ("aes-256-gcm", ...). NULL if unknown. */
+const struct aead_method *aead_method_find(const char *name);
+/* Method by kind; never NULL for kind < AEAD_KIND_COUNT. */
+const struct aead_method *aead_method_get(enum aead_kind kind);
+/* Space-separated list of all method names, for help and error messages. */
+const char *aead_method_names(void);
+
+/* EVP_BytesToKey with MD5, no salt, one iteration: key_len bytes into key. */
+int aead_password_to_key(const struct aead_method *m, const char *pw, size_t pw_len,
+			 uint8_t *key);
+/*
+ * Decode a base64 master key (standard or URL-safe alphabet, padding optional).
+ * The decoded length must equal m->key_len. Returns 0 or -EINVAL.
+ */
+int aead_key_from_base64(const struct aead_method *m, const char *b64, uint8_t *key);
+/* subkey = HKDF-SHA1(ikm = master, salt, info = "ss-subkey", L = key_len). */
+int aead_derive_subkey(const struct aead_method *m, const uint8_t *master, const uint8_t *salt,
+		       uint8_t *subkey);
+/* Fill buf with len cryptographically random bytes. Returns 0 or -EIO. */
+int aead_random(uint8_t *buf, size_t len);
+
+/*
+ * One direction of one session: subkey schedule + little-endian nonce counter.
+ * Embedded in sessions; init before use, wipe when done.
+ */
+struct aead_ctx {
+	_Alignas(16) unsigned char impl[AEAD_IMPL_BYTES];
+	uint8_t key[AEAD_MAX_KEY_BYTES];
+	uint8_t nonce[AEAD_MAX_NONCE_BYTES];
+	const struct aead_method *m;
+};
+
+/* Derive the subkey from master+salt and reset the nonce to zero. 0 or -errno. */
+int aead_ctx_init(struct aead_ctx *c, const struct aead_method *m, const uint8_t *master,
+		  const uint8_t *salt);
+/* Same with an already derived key (tests, UDP). */
+int aead_ctx_init_subkey(struct aead_ctx *c, const struct aead_method *m, const uint8_t *subkey);
+void aead_ctx_wipe(struct aead_ctx *c);
+/*
+ * Seal len bytes of in into out (len bytes ciphertext then a 16-byte tag) with
+ * the current nonce, then increment the nonce. in == out is allowed (in place).
+ * Returns 0 or -EIO.
+ */
+int aead_seal(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t len);
+/*
+ * Open ct_len bytes (ciphertext then tag, ct_len >= 16) into out (ct_len - 16
+ * bytes). in == out allowed. On success increment the nonce and return the
+ * plaintext length; on a bad tag return -EBADMSG and leave the nonce as is.
+ */
+int aead_open(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t ct_len);
+
+/*
+ * Seal one TCP chunk in place. payload points at len (1..AEAD_CHUNK_MAX) bytes;
+ * the caller guarantees AEAD_LEN_BYTES writable bytes before payload and
+ * AEAD_TAG_BYTES after it. Writes the sealed length at payload - AEAD_LEN_BYTES,
+ * encrypts the payload in place and appends its tag. Returns the wire size
+ * (AEAD_LEN_BYTES + len + AEAD_TAG_BYTES); the wire bytes start at
+ * payload - AEAD_LEN_BYTES.
+ */
+size_t aead_seal_chunk_inplace(struct aead_ctx *c, uint8_t *payload, size_t len);
+/*
+ * Seal in[0..len) as as many chunks as needed into out (out must hold
+ * aead_sealed_size(len) bytes). in and out must not overlap. Returns bytes written.
+ */
+size_t aead_seal_chunks(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t len);
+/* Wire size of len payload bytes split into chunks of at most AEAD_CHUNK_MAX. */
+size_t aead_sealed_size(size_t len);
+
+/*
+ * Stream reader: decodes one direction of a TCP stream (salt, then length
+ * chunk, data chunk, length chunk, ...). It works on "records": the salt, a
+ * sealed length (18 bytes), or a sealed payload (L + 16 bytes). The caller
+ * shows it a contiguous view that starts at the current record boundary;
+ * aead_reader_need() says how many contiguous bytes the current record needs.
+ * The caller keeps incomplete records itself (copy to a carry buffer).
+ */
+enum aead_rd_state {
+	AEAD_RD_SALT = 0, /* waiting for salt_len bytes */
+	AEAD_RD_LEN,      /* waiting for a sealed length */
+	AEAD_RD_DATA,     /* waiting for a sealed payload of plen bytes */
+	AEAD_RD_FAILED    /* authentication or framing failed; sticky */
+};
+
+enum aead_rd_result {
+	AEAD_RD_NEED_MORE = 0, /* view shorter than aead_reader_need(): consumed nothing */
+	AEAD_RD_GOT_SALT,      /* consumed the salt; the subkey is ready */
+	AEAD_RD_GOT_LEN,       /* consumed a length chunk */
+	AEAD_RD_GOT_DATA       /* consumed a payload chunk: plain and plain_len set */
+};
+
+struct aead_reader {
+	struct aead_ctx ctx;
+	const struct aead_method *m;
+	const uint8_t *master; /* not owned; must outlive the reader */
+	enum aead_rd_state state;
+	uint16_t plen;         /* payload length announced by the last length chunk */
+	uint8_t salt[AEAD_MAX_SALT_BYTES]; /* copy of the stream salt (replay filter) */
+};
+
+void aead_reader_init(struct aead_reader *r, const struct aead_method *m, const uint8_t *master);
+/* Contiguous bytes the current record needs (0 once failed). */
+size_t aead_reader_need(const struct aead_reader *r);
+/*
+ * Decode at most one record from buf[0..len). buf is writable: payloads are
+ * decrypted in place, so *plain points into buf. Sets *consumed (0 when the
+ * view is too short). Returns an enum aead_rd_result, or -EBADMSG (bad tag,
+ * zero or reserved-bit length) after which the reader is failed.
+ */
+int aead_reader_step(struct aead_reader *r, uint8_t *buf, size_t len, size_t *consumed,
+		     uint8_t **plain, size_t *plain_len);
+
+/*
+ * UDP packet: salt | seal(subkey(salt), nonce 0, plaintext). A fresh random
+ * salt per packet. out must hold salt_len + len + 16 bytes.
+ * Returns the packet size or -errno.
+ */
+int aead_udp_seal(const struct aead_method *m, const uint8_t *master, uint8_t *out,
+		  const uint8_t *plain, size_t len);
+/* Same with a caller-chosen salt (tests). */
+int aead_udp_seal_salt(const struct aead_method *m, const uint8_t *master, const uint8_t *salt,
+		       uint8_t *out, const uint8_t *plain, size_t len);
+/*
+ * Open a UDP packet; plaintext (len - salt_len - 16 bytes) into out (may equal
+ * pkt + salt_len). Returns the plaintext length, -EINVAL if too short, -EBADMSG
+ * on a bad tag.
+ */
+int aead_udp_open(const struct aead_method *m, const uint8_t *master, uint8_t *out,
+		  const uint8_t *pkt, size_t len);
+
+/* wolfSSL version string and whether AES-NI / AVX2 code paths are compiled in. */
+const char *aead_backend_version(void);
+bool aead_backend_has_aesni(void);
+bool aead_backend_has_avx2(void);
+
+#endif

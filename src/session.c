@@ -1,0 +1,591 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session — the direction-symmetric relay. One body runs both directions; a
+ * direction either seals (plaintext in, ss chunks out) or opens (ss chunks
+ * in, plaintext out), and everything else is the same.
+ *
+ * Per direction the cycle is: recv (a provided buffer is picked only when data
+ * arrives, so an idle connection holds no payload memory) -> transform in
+ * place -> one sendmsg in flight -> give the buffer back -> recv again. A
+ * direction does not receive while its previous bytes are unsent: that is the
+ * backpressure. Records split across receives are completed in a "carry"
+ * block taken from the loop's pool only while such a record exists.
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#include <stdio.h>
+
+static struct relay_dir *dir_of(struct session *s, int di)
+{
+	return &s->d[di];
+}
+
+/* The socket a direction reads from / writes to. */
+static int src_fd(const struct session *s, int di)
+{
+	return s->fd[di == DIR_IN_OUT ? SIDE_IN : SIDE_OUT];
+}
+
+static int dst_fd(const struct session *s, int di)
+{
+	return s->fd[di == DIR_IN_OUT ? SIDE_OUT : SIDE_IN];
+}
+
+static void tag(struct io_uring_sqe *sqe, enum loop_op op, struct session *s)
+{
+	io_uring_sqe_set_data64(sqe, ud_pack(op, s->slot, s->gen));
+	s->inflight++;
+}
+
+struct session *session_lookup(struct loop *l, uint32_t slot, uint32_t gen)
+{
+	struct session *s;
+
+	if (slot >= l->sessions.next_new)
+		return NULL;
+	s = pool_at(&l->sessions, slot);
+	return s->gen == gen ? s : NULL;
+}
+
+struct session *session_new(struct loop *l, const struct listener *lst, int fd)
+{
+	uint32_t idx = pool_alloc(&l->sessions), gen;
+	struct session *s;
+
+	if (idx == POOL_NONE) {
+		/* Log the first refusal of a burst, count them all. */
+		if (l->st.refused_full++ % 1024 == 0)
+			log_warn("session pool full (%u per worker): refusing connection "
+				 "(%llu refused so far)",
+				 l->sessions.cap, (unsigned long long)l->st.refused_full);
+		close(fd);
+		return NULL;
+	}
+	s = pool_at(&l->sessions, idx);
+	gen = s->gen + 1; /* odd = live */
+	memset(s, 0, sizeof(*s));
+	s->gen = gen;
+	s->slot = idx;
+	s->role = lst->role;
+	s->lst = lst;
+	s->fd[SIDE_IN] = fd;
+	s->fd[SIDE_OUT] = -1;
+	timer_init(&s->timer);
+	for (int i = 0; i < 2; i++) {
+		s->d[i].bid = BID_NONE;
+		s->d[i].carry = POOL_NONE;
+		s->d[i].di = (uint8_t)i;
+		list_init(&s->d[i].wait_node);
+	}
+	l->st.accepted++;
+	return s;
+}
+
+static void release_buf(struct loop *l, struct relay_dir *d)
+{
+	if (d->bid != BID_NONE) {
+		loop_buf_return(l, d->bgid, d->bid);
+		d->bid = BID_NONE;
+	}
+	d->buf_len = d->buf_pos = 0;
+}
+
+static void release_carry(struct loop *l, struct relay_dir *d)
+{
+	if (d->carry != POOL_NONE) {
+		pool_free(&l->carries, d->carry);
+		d->carry = POOL_NONE;
+	}
+	d->carry_len = 0;
+}
+
+static void maybe_free(struct loop *l, struct session *s)
+{
+	if (!(s->gen & 1) || s->state != SESS_ST_CLOSING || s->inflight)
+		return;
+	for (int side = 0; side < 2; side++) {
+		if (s->fd[side] < 0)
+			continue;
+		if (s->closing_abort) {
+			/* SO_LINGER {1, 0}: close sends RST, propagating a reset. */
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(s->fd[side], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		close(s->fd[side]);
+		s->fd[side] = -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		release_buf(l, &s->d[i]);
+		release_carry(l, &s->d[i]);
+	}
+	aead_ctx_wipe(&s->rd.ctx);
+	aead_ctx_wipe(&s->wr);
+	s->gen++; /* even = free; late CQEs for this slot no longer match */
+	pool_free(&l->sessions, s->slot);
+}
+
+void session_close(struct loop *l, struct session *s, bool abort, const char *why)
+{
+	if (s->state == SESS_ST_CLOSING) {
+		if (abort)
+			s->closing_abort = 1;
+		return;
+	}
+	log_debug("session %u: closing (%s)%s", s->slot, why, abort ? ", reset" : "");
+	if (s->state == SESS_ST_DRAIN)
+		l->draining--;
+	s->state = SESS_ST_CLOSING;
+	s->closing_abort = abort;
+	timer_cancel(&s->timer);
+	for (int i = 0; i < 2; i++) {
+		if (s->d[i].flags & DIR_F_WAITBUF) {
+			list_del(&s->d[i].wait_node);
+			s->d[i].flags &= (uint8_t)~DIR_F_WAITBUF;
+		}
+	}
+	if (s->inflight) {
+		/* Closing an fd does not cancel its io_uring requests: cancel them
+		 * and free only when every CQE is back. */
+		for (int side = 0; side < 2; side++) {
+			if (s->fd[side] < 0)
+				continue;
+			struct io_uring_sqe *sqe = loop_sqe(l);
+
+			io_uring_prep_cancel_fd(sqe, s->fd[side], IORING_ASYNC_CANCEL_ALL);
+			tag(sqe, OP_CANCEL, s);
+		}
+	}
+	maybe_free(l, s);
+}
+
+void session_arm_recv(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+	struct io_uring_sqe *sqe;
+
+	if (d->flags & (DIR_F_RECV | DIR_F_EOF | DIR_F_WAITBUF) || s->state == SESS_ST_CLOSING)
+		return;
+	sqe = loop_sqe(l);
+	/* No buffer address: the kernel picks one from group bgid when data
+	 * arrives, so a connection waiting for data holds no buffer. */
+	io_uring_prep_recv(sqe, src_fd(s, di), NULL, l->bufs[d->bgid].data_len, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = d->bgid;
+	tag(sqe, di == DIR_IN_OUT ? OP_RECV_IN : OP_RECV_OUT, s);
+	d->flags |= DIR_F_RECV;
+}
+
+static void submit_send(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	memset(&d->msg, 0, sizeof(d->msg));
+	d->msg.msg_iov = d->iov;
+	d->msg.msg_iovlen = d->niov;
+	/* WAITALL makes the kernel finish a partial stream send itself; short
+	 * sends can still happen (reset, signals) and are resubmitted. */
+	io_uring_prep_sendmsg(sqe, dst_fd(s, di), &d->msg, MSG_NOSIGNAL | MSG_WAITALL);
+	tag(sqe, di == DIR_IN_OUT ? OP_SEND_OUT : OP_SEND_IN, s);
+	d->flags |= DIR_F_SEND;
+}
+
+static void shutdown_dst(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+	struct io_uring_sqe *sqe;
+
+	if (d->flags & DIR_F_SHUT || dst_fd(s, di) < 0)
+		return;
+	d->flags |= DIR_F_SHUT;
+	sqe = loop_sqe(l);
+	io_uring_prep_shutdown(sqe, dst_fd(s, di), SHUT_WR);
+	tag(sqe, OP_SHUTDOWN, s);
+}
+
+static void maybe_finish(struct loop *l, struct session *s)
+{
+	if ((s->d[0].flags & DIR_F_SHUT) && (s->d[1].flags & DIR_F_SHUT))
+		session_close(l, s, false, "both directions finished");
+}
+
+/* A direction with nothing buffered: read more, or pass the FIN on. */
+static void dir_idle(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+
+	if (d->flags & DIR_F_EOF) {
+		shutdown_dst(l, s, di);
+		maybe_finish(l, s);
+	} else {
+		session_arm_recv(l, s, di);
+	}
+}
+
+static void add_iov(struct relay_dir *d, uint8_t *p, size_t n)
+{
+	d->iov[d->niov].iov_base = p;
+	d->iov[d->niov].iov_len = n;
+	d->niov++;
+	d->bytes += n;
+}
+
+/* Route one decrypted payload: request parsing first, then the relay. */
+static int deliver(struct loop *l, struct session *s, int di, uint8_t *p, size_t n)
+{
+	if (s->state == SESS_ST_HANDSHAKE && s->role == ROLE_SERVER && di == DIR_IN_OUT) {
+		int used = server_on_request_bytes(l, s, p, n);
+
+		if (used < 0)
+			return used;
+		p += used;
+		n -= (size_t)used;
+	}
+	if (n)
+		add_iov(dir_of(s, di), p, n);
+	return 0;
+}
+
+static uint8_t *carry_ptr(struct loop *l, struct relay_dir *d)
+{
+	return (uint8_t *)pool_at(&l->carries, d->carry) + (size_t)d->carry_half * CARRY_HALF_BYTES;
+}
+
+static int handle_record(struct loop *l, struct session *s, int di, int ret, uint8_t *plain,
+			 size_t plen)
+{
+	if (ret == -EBADMSG) {
+		if (s->state == SESS_ST_HANDSHAKE)
+			session_auth_failed(l, s, "bad tag or length in request");
+		else
+			session_close(l, s, true, "bad tag in stream");
+		return -1;
+	}
+	if (ret == AEAD_RD_GOT_DATA)
+		return deliver(l, s, di, plain, plen);
+	return 0;
+}
+
+/* Keep the tail of a record that continues in the next receive. */
+static int stash_tail(struct loop *l, struct relay_dir *d, const uint8_t *p, size_t n)
+{
+	if (d->carry == POOL_NONE) {
+		d->carry = pool_alloc(&l->carries);
+		if (d->carry == POOL_NONE)
+			return -ENOMEM;
+		d->carry_half = 0;
+	}
+	memcpy(carry_ptr(l, d), p, n);
+	d->carry_len = (uint32_t)n;
+	return 0;
+}
+
+static int fill_open(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+	uint8_t *buf = loop_buf_data(l, d->bgid, d->bid), *plain = NULL;
+	size_t consumed, plen = 0;
+	int ret;
+
+	while (d->buf_pos < d->buf_len && d->niov < DIR_IOV_MAX && s->state != SESS_ST_CLOSING &&
+	       s->state != SESS_ST_DRAIN) {
+		size_t avail = d->buf_len - d->buf_pos;
+
+		if (d->carry_len) {
+			size_t need = aead_reader_need(&s->rd), take = need - d->carry_len;
+			uint8_t *c = carry_ptr(l, d);
+
+			if (take > avail)
+				take = avail;
+			memcpy(c + d->carry_len, buf + d->buf_pos, take);
+			d->carry_len += (uint32_t)take;
+			d->buf_pos += (uint32_t)take;
+			if (d->carry_len < need)
+				break;
+			ret = aead_reader_step(&s->rd, c, need, &consumed, &plain, &plen);
+			d->carry_len = 0;
+			/* Its plaintext may be queued for sending: the next partial
+			 * record goes to the other half. */
+			d->carry_half ^= 1;
+		} else {
+			ret = aead_reader_step(&s->rd, buf + d->buf_pos, avail, &consumed, &plain,
+					       &plen);
+			if (ret == AEAD_RD_NEED_MORE) {
+				if (stash_tail(l, d, buf + d->buf_pos, avail)) {
+					session_close(l, s, true, "carry pool exhausted");
+					return -1;
+				}
+				d->buf_pos = d->buf_len;
+				break;
+			}
+			d->buf_pos += (uint32_t)consumed;
+		}
+		if (handle_record(l, s, di, ret, plain, plen) < 0)
+			return -1;
+	}
+	return (s->state == SESS_ST_CLOSING || s->state == SESS_ST_DRAIN) ? -1 : 0;
+}
+
+static int fill_seal(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+	uint8_t *p = loop_buf_data(l, d->bgid, d->bid), *start = p - AEAD_LEN_BYTES;
+	size_t wire = aead_seal_chunk_inplace(&s->wr, p, d->buf_len);
+
+	if (!(d->flags & DIR_F_PREFIX_SENT)) {
+		size_t salt_len = s->cipher->method->salt_len;
+
+		/* The salt rides in the headroom in front of the first chunk. */
+		start -= salt_len;
+		memcpy(start, s->wr_salt, salt_len);
+		wire += salt_len;
+		d->flags |= DIR_F_PREFIX_SENT;
+	}
+	d->iov[0].iov_base = start;
+	d->iov[0].iov_len = wire;
+	d->niov = 1;
+	d->bytes += d->buf_len;
+	d->buf_pos = d->buf_len;
+	return 0;
+}
+
+/* Transform what the held buffer has, then send it or read more. */
+static void pump(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+	int ret = d->codec == CODEC_SEAL ? fill_seal(l, s, di) : fill_open(l, s, di);
+
+	if (ret < 0)
+		return;
+	if (d->niov) {
+		if (s->state == SESS_ST_RELAY)
+			submit_send(l, s, di);
+		return; /* CONNECTING: sent once the outbound socket is up */
+	}
+	release_buf(l, d);
+	if (d->carry_len == 0)
+		release_carry(l, d);
+	if (s->state == SESS_ST_CONNECTING)
+		return;
+	dir_idle(l, s, di);
+}
+
+void session_kick(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+
+	if (d->niov)
+		submit_send(l, s, di);
+	else if (d->bid != BID_NONE)
+		pump(l, s, di);
+	else
+		dir_idle(l, s, di);
+}
+
+static void touch(struct loop *l, struct session *s)
+{
+	if (s->state == SESS_ST_RELAY)
+		timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+}
+
+static void handle_recv(struct loop *l, struct session *s, int di, const struct io_uring_cqe *cqe)
+{
+	struct relay_dir *d = dir_of(s, di);
+	int res = cqe->res;
+
+	d->flags &= (uint8_t)~DIR_F_RECV;
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		d->bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		l->bufs[d->bgid].out++;
+	}
+	if (s->state == SESS_ST_CLOSING) {
+		release_buf(l, d);
+		return;
+	}
+	if (res > 0 && s->state == SESS_ST_DRAIN) {
+		release_buf(l, d);
+		session_arm_recv(l, s, di);
+		return;
+	}
+	if (res > 0) {
+		d->buf_len = (uint32_t)res;
+		d->buf_pos = 0;
+		touch(l, s);
+		pump(l, s, di);
+		return;
+	}
+	release_buf(l, d);
+	if (res == 0) {
+		d->flags |= DIR_F_EOF;
+		if (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN) {
+			session_close(l, s, false, "peer closed during handshake");
+		} else if (d->codec == CODEC_OPEN &&
+			   (d->carry_len || s->rd.state == AEAD_RD_DATA)) {
+			session_close(l, s, true, "stream truncated inside a chunk");
+		} else if (!d->niov && s->state == SESS_ST_RELAY) {
+			dir_idle(l, s, di);
+		}
+		return;
+	}
+	if (res == -ENOBUFS) {
+		/* Not a connection error: wait for buffers to come back. */
+		l->st.enobufs++;
+		d->flags |= DIR_F_WAITBUF;
+		list_add_tail(&l->bufs[d->bgid].waiters, &d->wait_node);
+		return;
+	}
+	session_close(l, s, s->state != SESS_ST_DRAIN, strerror(-res));
+}
+
+static void handle_send(struct loop *l, struct session *s, int di, const struct io_uring_cqe *cqe)
+{
+	struct relay_dir *d = dir_of(s, di);
+	size_t left = cqe->res > 0 ? (size_t)cqe->res : 0;
+	unsigned i = 0;
+
+	d->flags &= (uint8_t)~DIR_F_SEND;
+	if (s->state == SESS_ST_CLOSING)
+		return;
+	if (cqe->res <= 0) {
+		session_close(l, s, true, cqe->res ? strerror(-cqe->res) : "send returned 0");
+		return;
+	}
+	if (di == DIR_IN_OUT)
+		l->st.bytes_in_out += left;
+	else
+		l->st.bytes_out_in += left;
+	/* Drop what went out; a short send resubmits the rest. */
+	while (i < d->niov && left >= d->iov[i].iov_len)
+		left -= d->iov[i++].iov_len;
+	if (i < d->niov) {
+		d->iov[i].iov_base = (uint8_t *)d->iov[i].iov_base + left;
+		d->iov[i].iov_len -= left;
+		memmove(d->iov, d->iov + i, (d->niov - i) * sizeof(d->iov[0]));
+		d->niov = (uint8_t)(d->niov - i);
+		submit_send(l, s, di);
+		return;
+	}
+	d->niov = 0;
+	touch(l, s);
+	if (d->buf_pos < d->buf_len) {
+		pump(l, s, di); /* the receive had more records than iovecs */
+		return;
+	}
+	release_buf(l, d);
+	if (d->carry_len == 0)
+		release_carry(l, d);
+	dir_idle(l, s, di);
+}
+
+void session_timeout(struct loop *l, struct session *s)
+{
+	l->st.timeouts++;
+	switch (s->state) {
+	case SESS_ST_HANDSHAKE:
+		session_close(l, s, false, "handshake timeout");
+		break;
+	case SESS_ST_CONNECTING:
+		session_close(l, s, false, "connect timeout");
+		break;
+	case SESS_ST_DRAIN:
+		session_close(l, s, false, "drain period over");
+		break;
+	default:
+		session_close(l, s, false, "idle timeout");
+		break;
+	}
+}
+
+void session_retry_waiters(struct loop *l, int bgid)
+{
+	struct bufring *b = &l->bufs[bgid];
+	unsigned avail = b->entries - b->out;
+
+	while (avail-- && !list_empty(&b->waiters)) {
+		struct relay_dir *d = list_entry(b->waiters.next, struct relay_dir, wait_node);
+		int di = d->di;
+		struct session *s = (struct session *)((char *)(d - di) - offsetof(struct session, d));
+
+		list_del(&d->wait_node);
+		d->flags &= (uint8_t)~DIR_F_WAITBUF;
+		session_arm_recv(l, s, di);
+	}
+}
+
+void session_handle_cqe(struct loop *l, struct session *s, enum loop_op op,
+			const struct io_uring_cqe *cqe)
+{
+	s->inflight--;
+	switch (op) {
+	case OP_RECV_IN:
+		handle_recv(l, s, DIR_IN_OUT, cqe);
+		break;
+	case OP_RECV_OUT:
+		handle_recv(l, s, DIR_OUT_IN, cqe);
+		break;
+	case OP_SEND_OUT:
+		handle_send(l, s, DIR_IN_OUT, cqe);
+		break;
+	case OP_SEND_IN:
+		handle_send(l, s, DIR_OUT_IN, cqe);
+		break;
+	case OP_CONNECT:
+		server_on_connect(l, s, cqe->res);
+		break;
+	default: /* link timeout, shutdown, cancel: nothing to do but count */
+		break;
+	}
+	maybe_free(l, s);
+}
+
+static void peer_name(const struct session *s, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(s->fd[SIDE_IN], (struct sockaddr *)&ss, &sl) == 0)
+		hostport_format_addr((struct sockaddr *)&ss, buf, len);
+	else
+		snprintf(buf, len, "?");
+}
+
+void session_auth_failed(struct loop *l, struct session *s, const char *why)
+{
+	char peer[80];
+	uint8_t r[2];
+	uint64_t jitter_ms;
+
+	l->st.auth_fail++;
+	peer_name(s, peer, sizeof(peer));
+	log_info("auth failure from %s: %s (%llu so far)", peer, why,
+		 (unsigned long long)l->st.auth_fail);
+	/* Absorbing a probe costs a session slot: past a quarter of the pool,
+	 * reset instead of holding more. */
+	if (l->draining >= l->sessions.cap / 4 + 1) {
+		session_close(l, s, true, "too many absorbed connections");
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		s->d[i].niov = 0;
+		release_buf(l, &s->d[i]);
+		release_carry(l, &s->d[i]);
+	}
+	s->state = SESS_ST_DRAIN;
+	l->draining++;
+	/* Say nothing, keep reading, and close at a time that does not tell
+	 * the prober which byte failed. */
+	if (aead_random(r, sizeof(r)))
+		r[0] = r[1] = 0;
+	jitter_ms = 30000 + (uint64_t)(r[0] << 8 | r[1]) * 60000 / 65536;
+	timer_arm(&l->wheel, &s->timer,
+		  l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000 + jitter_ms);
+	session_arm_recv(l, s, DIR_IN_OUT);
+}

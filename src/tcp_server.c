@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcp_server — the server role's request handling: the first decrypted bytes
+ * of the inbound stream carry the target address; then connect to it and
+ * hand both directions to the relay.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+
+static const struct config_server *server_conf(const struct session *s)
+{
+	return s->lst->conf;
+}
+
+void server_session_start(struct loop *l, struct session *s)
+{
+	const struct config_server *cs = server_conf(s);
+
+	s->cipher = &cs->cipher;
+	s->d[DIR_IN_OUT].codec = CODEC_OPEN;
+	s->d[DIR_IN_OUT].bgid = BG_CIPHER;
+	s->d[DIR_OUT_IN].codec = CODEC_SEAL;
+	s->d[DIR_OUT_IN].bgid = BG_PLAIN;
+	aead_reader_init(&s->rd, cs->cipher.method, cs->cipher.key);
+	s->state = SESS_ST_HANDSHAKE;
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000);
+	session_arm_recv(l, s, DIR_IN_OUT);
+}
+
+static int start_connect(struct loop *l, struct session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct io_uring_sqe *sqe;
+	char name[300];
+	int fd, one = 1;
+	static _Thread_local struct __kernel_timespec ts;
+
+	if (ssaddr_to_sockaddr(&s->target, &ss, &sl) < 0) {
+		/* No resolver yet: never call getaddrinfo on a ring. */
+		l->st.domain_refused++;
+		log_info("target %s: domain names are not resolved yet; closing",
+			 ssaddr_format(&s->target, name, sizeof(name)));
+		return -1;
+	}
+	if (!server_conf(s)->allow_private && ssaddr_is_special((struct sockaddr *)&ss)) {
+		l->st.private_refused++;
+		log_info("target %s refused: private/special address (allow_private = false)",
+			 ssaddr_format(&s->target, name, sizeof(name)));
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->fd[SIDE_OUT] = fd;
+	memcpy(&s->peer, &ss, sl);
+	s->state = SESS_ST_CONNECTING;
+	/* connect is the one op with a precise deadline: a linked timeout. */
+	ts.tv_sec = l->cfg->timeouts.connect;
+	ts.tv_nsec = 0;
+	loop_reserve(l, 2);
+	sqe = loop_sqe(l);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->peer, sl);
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_CONNECT, s->slot, s->gen));
+	s->inflight++;
+	sqe = loop_sqe(l);
+	io_uring_prep_link_timeout(sqe, &ts, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_LINK_TIMEOUT, s->slot, s->gen));
+	s->inflight++;
+	log_debug("session %u: connecting to %s", s->slot,
+		  ssaddr_format(&s->target, name, sizeof(name)));
+	return 0;
+}
+
+int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_t n)
+{
+	size_t old = s->hdr_len, take;
+	int r;
+
+	if (old == 0) {
+		r = ssaddr_parse(p, n, &s->target);
+		if (r == -EAGAIN) {
+			/* n < SSADDR_MAX_BYTES here, or the parse would have decided. */
+			memcpy(s->hdr, p, n);
+			s->hdr_len = (uint16_t)n;
+			return (int)n;
+		}
+	} else {
+		/* The header continues from an earlier chunk. */
+		take = n < SSADDR_MAX_BYTES - old ? n : SSADDR_MAX_BYTES - old;
+		memcpy(s->hdr + old, p, take);
+		s->hdr_len = (uint16_t)(old + take);
+		r = ssaddr_parse(s->hdr, s->hdr_len, &s->target);
+		if (r == -EAGAIN)
+			return (int)take;
+		if (r > 0)
+			r -= (int)old; /* bytes of this piece that belong to the header */
+	}
+	if (r < 0) {
+		session_auth_failed(l, s, "bad address header");
+		return -1;
+	}
+	if (start_connect(l, s) < 0) {
+		session_close(l, s, false, "target refused");
+		return -1;
+	}
+	return r;
+}
+
+void server_on_connect(struct loop *l, struct session *s, int res)
+{
+	const struct aead_method *m = s->cipher->method;
+	char name[300];
+
+	if (s->state != SESS_ST_CONNECTING)
+		return;
+	if (res < 0) {
+		l->st.connect_fail++;
+		log_debug("session %u: connect to %s failed: %s", s->slot,
+			  ssaddr_format(&s->target, name, sizeof(name)),
+			  res == -ECANCELED ? "timed out" : strerror(-res));
+		session_close(l, s, false, "connect failed");
+		return;
+	}
+	if (aead_random(s->wr_salt, m->salt_len) ||
+	    aead_ctx_init(&s->wr, m, s->cipher->key, s->wr_salt)) {
+		session_close(l, s, true, "cannot set up the response cipher");
+		return;
+	}
+	s->state = SESS_ST_RELAY;
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+	session_arm_recv(l, s, DIR_OUT_IN);
+	session_kick(l, s, DIR_IN_OUT);
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+
+struct worker {
+	pthread_t thread;
+	int id;
+	int stop_fd;
+	int init_ret;
+	const struct config *cfg;
+	struct loop loop;
+};
+
+static pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ready_cv = PTHREAD_COND_INITIALIZER;
+static int ready_count;
+
+static void report_ready(struct worker *w, int ret)
+{
+	pthread_mutex_lock(&ready_mu);
+	w->init_ret = ret;
+	ready_count++;
+	pthread_cond_broadcast(&ready_cv);
+	pthread_mutex_unlock(&ready_mu);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char name[16];
+	int ret;
+
+	snprintf(name, sizeof(name), "w%d", w->id);
+	log_set_thread_name(name);
+	/* The ring is created here: SINGLE_ISSUER binds it to this thread. */
+	ret = loop_init(&w->loop, w->id, w->cfg, w->stop_fd);
+	report_ready(w, ret);
+	if (ret == 0) {
+		if (w->id == 0)
+			log_info("io_uring mode: %s", w->loop.setup_mode);
+		loop_run(&w->loop);
+	}
+	loop_destroy(&w->loop);
+	return NULL;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	/* Every session needs two fds; take what the hard limit allows. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void stop_all(struct worker *ws, int n)
+{
+	uint64_t one = 1;
+
+	for (int i = 0; i < n; i++)
+		if (write(ws[i].stop_fd, &one, sizeof(one)) < 0)
+			log_warn("cannot signal worker %d: %s", i, strerror(errno));
+}
+
+static void log_roles(const struct config *cfg)
+{
+	char a[80];
+
+	for (size_t i = 0; i < cfg->n_servers; i++) {
+		const struct config_server *s = &cfg->servers[i];
+
+		log_info("server listening on %s (tcp), method %s%s",
+			 hostport_format_addr((const struct sockaddr *)&s->listen.addr, a,
+					      sizeof(a)),
+			 s->cipher.method->name, s->allow_private ? ", private targets allowed" : "");
+	}
+	if (cfg->n_locals || cfg->n_tunnels)
+		log_warn("locals/tunnels are configured but not implemented in this build; "
+			 "they are ignored");
+}
+
+int worker_run_all(const struct config *cfg)
+{
+	int n = cfg->workers, sig, failed = 0;
+	struct worker *ws = calloc((size_t)n, sizeof(*ws));
+	sigset_t set;
+
+	if (!ws)
+		return 1;
+	raise_nofile();
+	/* Signals go to this thread only (sigwait below); workers never see them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < n; i++) {
+		ws[i].id = i;
+		ws[i].cfg = cfg;
+		ws[i].stop_fd = eventfd(0, EFD_CLOEXEC);
+		if (ws[i].stop_fd < 0 || pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])) {
+			log_error("cannot start worker %d: %s", i, strerror(errno));
+			return 1;
+		}
+	}
+	pthread_mutex_lock(&ready_mu);
+	while (ready_count < n)
+		pthread_cond_wait(&ready_cv, &ready_mu);
+	pthread_mutex_unlock(&ready_mu);
+	for (int i = 0; i < n; i++)
+		failed |= ws[i].init_ret != 0;
+	if (!failed) {
+		log_roles(cfg);
+		log_info("ready: %d worker%s", n, n == 1 ? "" : "s");
+		sigwait(&set, &sig);
+		log_info("%s received: stopping (up to %us for open sessions)",
+			 sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->timeouts.shutdown);
+	}
+	stop_all(ws, n);
+	for (int i = 0; i < n; i++) {
+		pthread_join(ws[i].thread, NULL);
+		close(ws[i].stop_fd);
+	}
+	free(ws);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,355 @@
+# SPDX-License-Identifier: MIT
+"""Integration-test harness: start ssring and shadowsocks-libev processes on
+loopback with ephemeral ports, local echo/HTTP targets, a SOCKS5 client.
+Every wait is bounded; every process is killed at exit."""
+import atexit
+import hashlib
+import http.server
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SKIP = 77
+BIN = os.environ.get("SSRING_BIN", "build/ssring")
+CONFIG_DIR = os.environ.get("SSRING_CONFIG_DIR", "configs")
+REQUIRE = os.environ.get("SSRING_REQUIRE_URING") == "1" or os.environ.get("CI") == "true"
+CIPHERS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305",
+           "xchacha20-ietf-poly1305"]
+
+_procs = []
+_tmp = tempfile.mkdtemp(prefix="ssring-e2e-")
+
+
+def _cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    shutil.rmtree(_tmp, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def skip(msg):
+    if REQUIRE:
+        fail("would skip, but skips are failures here: " + msg)
+    print("SKIP: " + msg, flush=True)
+    sys.exit(SKIP)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc=None, timeout=10.0, host="127.0.0.1"):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def need_tool(name):
+    path = shutil.which(name)
+    if not path:
+        skip(name + " is not installed (apt-get install shadowsocks-libev)")
+    return path
+
+
+class Proc:
+    def __init__(self, args, name):
+        self.log_path = os.path.join(_tmp, name + ".log")
+        self.log = open(self.log_path, "w+")
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+        _procs.append(self.p)
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            return None
+
+
+def write_config(text, name="relay.cfg"):
+    path = os.path.join(_tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def start_ssring(cfg_text, port_to_wait, name="ssring", extra=()):
+    path = write_config(cfg_text, name + ".cfg")
+    pr = Proc([BIN, "-f", path, *extra], name)
+    if not wait_port(port_to_wait, pr.p):
+        out = pr.output()
+        if "io_uring" in out and ("not allowed" in out or "not available" in out):
+            skip("io_uring unavailable: " + out.strip().splitlines()[-1])
+        fail("ssring did not come up:\n" + out)
+    return pr
+
+
+def server_cfg(port, method, password, workers=1, extra=""):
+    return f"""
+workers = {workers};
+log_level = "debug";
+servers = ( {{ listen = "127.0.0.1:{port}"; method = "{method}";
+             password = "{password}"; allow_private = true; {extra} }} );
+"""
+
+
+def start_ss_local(server_port, method, password, name="ss-local"):
+    need_tool("ss-local")
+    lport = free_port()
+    pr = Proc(["ss-local", "-s", "127.0.0.1", "-p", str(server_port), "-l", str(lport),
+               "-b", "127.0.0.1", "-k", password, "-m", method, "-t", "30"], name)
+    if not wait_port(lport, pr.p):
+        fail("ss-local did not come up:\n" + pr.output())
+    return pr, lport
+
+
+# ---------------------------------------------------------------- targets
+
+class EchoServer:
+    """TCP echo on 127.0.0.1: echoes until EOF, then shuts down its write side."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _serve(c):
+        try:
+            while True:
+                b = c.recv(262144)
+                if not b:
+                    break
+                c.sendall(b)
+            c.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
+class HttpServer:
+    def __init__(self, directory):
+        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+            *a, directory=directory, **k)
+        http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def tmpdir():
+    return _tmp
+
+
+# ---------------------------------------------------------------- SOCKS5
+
+def socks5_connect(proxy_port, host, port, timeout=10):
+    """CONNECT through a SOCKS5 proxy; host may be an IPv4 literal or a name."""
+    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)
+    s.sendall(b"\x05\x01\x00")
+    check(recv_exact(s, 2) == b"\x05\x00", "socks5 method reply")
+    try:
+        addr = b"\x01" + socket.inet_aton(host)
+    except OSError:
+        addr = b"\x03" + bytes([len(host)]) + host.encode()
+    s.sendall(b"\x05\x01\x00" + addr + struct.pack(">H", port))
+    rep = recv_exact(s, 4)
+    check(rep[:2] == b"\x05\x00", "socks5 reply %r" % rep)
+    atyp = rep[3]
+    recv_exact(s, {1: 4, 4: 16}.get(atyp, 0) + 2 if atyp != 3 else recv_exact(s, 1)[0] + 2)
+    return s
+
+
+def recv_exact(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        b = s.recv(n - len(buf))
+        if not b:
+            break
+        buf += b
+    return bytes(buf)
+
+
+def recv_all(s):
+    buf = bytearray()
+    while True:
+        b = s.recv(262144)
+        if not b:
+            return bytes(buf)
+        buf += b
+
+
+def echo_roundtrip(proxy_port, echo_port, payload, host="127.0.0.1", timeout=60):
+    """Send payload (in a thread) and read the echo back; then close. No
+    half-close: shadowsocks-libev's ss-local drops the connection on it."""
+    s = socks5_connect(proxy_port, host, echo_port, timeout=timeout)
+    err = []
+
+    def sender():
+        try:
+            view = memoryview(payload)
+            for i in range(0, len(view), 1 << 20):
+                s.sendall(view[i:i + (1 << 20)])
+        except OSError as e:
+            err.append(e)
+
+    t = threading.Thread(target=sender)
+    t.start()
+    got = recv_exact(s, len(payload))
+    t.join()
+    s.close()
+    check(not err, "send failed: %r" % err)
+    return got
+
+
+def pattern(n, seed=1):
+    """Deterministic pseudo-random bytes (fast: hash-expanded blocks)."""
+    out = bytearray()
+    block = hashlib.sha256(str(seed).encode()).digest()
+    chunk = hashlib.sha512(block).digest() * 512  # 32 KiB
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(chunk[:64] + i.to_bytes(8, "big")).digest() + chunk[32:]
+        i += 1
+    return bytes(out[:n])
+
+
+# ---------------------------------------------------------------- a tiny ss client
+# An independent AEAD-2017 client (Debian's python3-cryptography), used where
+# shadowsocks-libev cannot serve as the peer: libev's ss-local tears the whole
+# connection down when its client half-closes, so half-close needs this one.
+
+def evp_bytes_to_key(password, key_len):
+    import hashlib as _h
+    out, prev = b"", b""
+    while len(out) < key_len:
+        prev = _h.md5(prev + password).digest()
+        out += prev
+    return out[:key_len]
+
+
+def hkdf_sha1(ikm, salt, info, length):
+    import hmac
+    prk = hmac.new(salt, ikm, "sha1").digest()
+    out, t, i = b"", b"", 1
+    while len(out) < length:
+        t = hmac.new(prk, t + info + bytes([i]), "sha1").digest()
+        out += t
+        i += 1
+    return out[:length]
+
+
+PY_CIPHERS = {"aes-128-gcm": 16, "aes-192-gcm": 24, "aes-256-gcm": 32,
+              "chacha20-ietf-poly1305": 32}
+
+
+class SsStream:
+    def __init__(self, method, password):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+        self.klen = PY_CIPHERS[method]
+        self.key = evp_bytes_to_key(password.encode(), self.klen)
+        self.cls = ChaCha20Poly1305 if method.startswith("chacha") else AESGCM
+
+    def start(self, salt):
+        self.aead = self.cls(hkdf_sha1(self.key, salt, b"ss-subkey", self.klen))
+        self.n = 0
+
+    def _nonce(self):
+        v = self.n.to_bytes(12, "little")
+        self.n += 1
+        return v
+
+    def seal(self, data):
+        out = b""
+        for i in range(0, len(data), 0x3FFF):
+            p = data[i:i + 0x3FFF]
+            out += self.aead.encrypt(self._nonce(), len(p).to_bytes(2, "big"), None)
+            out += self.aead.encrypt(self._nonce(), p, None)
+        return out
+
+    def open(self, buf):
+        """Decrypt whole chunks from buf; returns (plaintext, rest)."""
+        out = b""
+        while len(buf) >= 18:
+            ln = int.from_bytes(self.aead.decrypt(self.n.to_bytes(12, "little"), buf[:18], None), "big")
+            if len(buf) < 18 + ln + 16:
+                break
+            self.n += 1
+            out += self.aead.decrypt(self._nonce(), buf[18:18 + ln + 16], None)
+            buf = buf[18 + ln + 16:]
+        return out, buf
+
+
+def ss_connect(port, method, password, host, tport, first=b""):
+    """Open an ss TCP stream to an ss server; returns (socket, up, down) codecs."""
+    import os as _os
+    up, down = SsStream(method, password), SsStream(method, password)
+    salt = _os.urandom(up.klen)
+    up.start(salt)
+    addr = b"\x01" + socket.inet_aton(host) + struct.pack(">H", tport)
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(salt + up.seal(addr + first))
+    return s, up, down
+
+
+def ss_read_all(s, down):
+    """Read until EOF and decrypt the response stream."""
+    raw = recv_all(s)
+    if not raw:
+        return b""
+    down.start(raw[:down.klen])
+    out, rest = down.open(raw[down.klen:])
+    check(rest == b"", "response stream ends inside a chunk (%d bytes left)" % len(rest))
+    return out

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: MIT
+"""ssring server behaviour beyond plain relaying: --check, every example
+config, graceful shutdown, pool exhaustion, timeouts, refused targets,
+probe absorption. Peer: the python ss client of harness.py."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness as h  # noqa: E402
+
+M, PW = "aes-256-gcm", "behaviour-pw"
+
+
+def check_cli():
+    for name in sorted(os.listdir(h.CONFIG_DIR)):
+        if name.endswith(".cfg"):
+            r = subprocess.run([h.BIN, "--check", "-f", os.path.join(h.CONFIG_DIR, name)],
+                               capture_output=True, text=True, timeout=30)
+            h.check(r.returncode == 0, "%s: --check failed: %s" % (name, r.stderr))
+    bad = h.write_config('workers = 1;\nservers = ( { listen = "127.0.0.1:1"; method = "aes-256-gcm";\n'
+                         '  pasword = "x"; } );\n', "bad.cfg")
+    r = subprocess.run([h.BIN, "--check", "-f", bad], capture_output=True, text=True, timeout=30)
+    h.check(r.returncode == 1, "--check on a bad file: exit %d" % r.returncode)
+    h.check("bad.cfg:3:" in r.stderr and "pasword" in r.stderr, "--check message: " + r.stderr)
+    r = subprocess.run([h.BIN, "-f", bad], capture_output=True, text=True, timeout=30)
+    h.check(r.returncode == 2 and "pasword" in r.stderr, "run with a bad file: %r" % r.stderr)
+    r = subprocess.run([h.BIN, "--version"], capture_output=True, text=True, timeout=30)
+    h.check(r.returncode == 0 and "wolfSSL" in r.stdout and "AES-NI" in r.stdout, r.stdout)
+    r = subprocess.run([h.BIN, "--help"], capture_output=True, text=True, timeout=30)
+    h.check(r.returncode == 0 and "aes-256-gcm" in r.stdout, r.stdout)
+
+
+def default_config(echo):
+    """The README's first command runs configs/default.cfg: it must serve."""
+    path = os.path.join(h.CONFIG_DIR, "default.cfg")
+    pr = h.Proc([h.BIN, "-f", path], "default")
+    if not h.wait_port(8388, pr.p):
+        h.fail("default.cfg did not come up:\n" + pr.output())
+    local, lport = h.start_ss_local(8388, "aes-256-gcm", "ssring-default-change-me", "ss-local-default")
+    h.check(h.echo_roundtrip(lport, echo.port, b"default config") == b"default config",
+            "default.cfg relay")
+    local.stop()
+    h.check(pr.stop(signal.SIGINT) == 0, "default.cfg: exit code on SIGINT")
+    h.check("127.0.0.1:8388" in pr.output(), "startup log must say where it listens")
+
+
+def graceful_shutdown(echo):
+    port = h.free_port()
+    srv = h.start_ssring(h.server_cfg(port, M, PW, workers=2), port, "graceful")
+    data = h.pattern(8 << 20, seed=5)
+    s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, data[:100])
+    time.sleep(0.2)
+    srv.p.send_signal(signal.SIGTERM)  # the session is in flight
+    time.sleep(0.2)
+    s.sendall(up.seal(data[100:]))
+    s.shutdown(socket.SHUT_WR)
+    got = h.ss_read_all(s, down)
+    h.check(got == data, "in-flight session cut by shutdown: %d of %d bytes" % (len(got), len(data)))
+    h.check(srv.p.wait(15) == 0, "exit code after SIGTERM")
+    h.check(not h.wait_port(port, timeout=0.5), "still accepting after stop")
+    # An idle session past the deadline is closed, and the exit is still clean.
+    port = h.free_port()
+    srv = h.start_ssring(h.server_cfg(port, M, PW) + "timeouts = { shutdown = 1; };\n", port, "deadline")
+    s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"ping")
+    time.sleep(0.3)
+    t0 = time.time()
+    srv.p.send_signal(signal.SIGINT)
+    h.check(srv.p.wait(15) == 0, "exit code after SIGINT with an idle session")
+    h.check(time.time() - t0 < 5, "shutdown deadline not honoured")
+    s.close()
+
+
+def pool_full(echo):
+    port = h.free_port()
+    srv = h.start_ssring(h.server_cfg(port, M, PW) + "limits = { tcp_sessions = 2; };\n", port, "pool")
+    time.sleep(0.3)  # let the readiness probe's session go
+    held = [h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"a")[0] for _ in range(2)]
+    time.sleep(0.3)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    h.check(h.recv_all(s) == b"", "third connection must be refused")
+    s.close()
+    for c in held:
+        c.close()
+    time.sleep(0.5)
+    s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"again")
+    s.shutdown(socket.SHUT_WR)
+    h.check(h.ss_read_all(s, down) == b"again", "pool must recover after sessions end")
+    h.check("session pool full" in srv.output(), "pool refusal must be logged")
+    h.check(srv.stop() == 0, "exit code")
+
+
+def refusals_and_timeouts(echo):
+    port = h.free_port()
+    srv = h.start_ssring(h.server_cfg(port, M, PW) +
+                         "timeouts = { handshake = 1; tcp_idle = 2; };\n", port, "timeouts")
+    # Domain names wait for the resolver: a clean close and a log line.
+    up = h.SsStream(M, PW)
+    salt = os.urandom(32)
+    up.start(salt)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(salt + up.seal(b"\x03\x0bexample.com\x00\x50GET /"))
+    h.check(h.recv_all(s) == b"", "domain target")
+    h.check("domain names are not resolved yet" in srv.output(), "domain refusal log")
+    # Handshake timeout: a silent client is closed.
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    t0 = time.time()
+    h.check(h.recv_all(s) == b"", "silent client")
+    h.check(0.5 < time.time() - t0 < 5, "handshake timeout took %.1fs" % (time.time() - t0))
+    # Idle timeout on an established session.
+    s, up2, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"x")
+    t0 = time.time()
+    got = h.ss_read_all(s, down)
+    h.check(got == b"x" and 1.5 < time.time() - t0 < 6, "idle timeout after %.1fs" % (time.time() - t0))
+    # A probe with random bytes is absorbed: no data, no close within 2 s.
+    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    s.sendall(os.urandom(100))
+    try:
+        b = s.recv(10)
+        h.fail("probe got %r instead of silence" % b)
+    except socket.timeout:
+        pass
+    s.close()
+    h.check("auth failure" in srv.output(), "probe must be logged as an auth failure")
+    h.check(srv.stop() == 0, "exit code")
+    # allow_private = false refuses loopback targets.
+    port = h.free_port()
+    cfg = h.server_cfg(port, M, PW).replace("allow_private = true;", "allow_private = false;")
+    srv = h.start_ssring(cfg, port, "private")
+    s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"x")
+    h.check(h.recv_all(s) == b"", "private target must be refused")
+    h.check("private/special" in srv.output(), "private refusal log")
+    h.check(srv.stop() == 0, "exit code")
+
+
+def main():
+    h.need_tool("ss-local")
+    echo = h.EchoServer()
+    check_cli()
+    default_config(echo)
+    graceful_shutdown(echo)
+    pool_full(echo)
+    refusals_and_timeouts(echo)
+    print("test_server_behaviour: ok")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer: the AEAD-2017 stream reader driven the way a relay drives it.
+ *
+ * Input: byte 0 picks the method (low 6 bits), sealed mode (0x80) and a bit
+ * flip (0x40); bytes 1-2 seed the split points; byte 3 bounds the segment
+ * size. The rest is either
+ * - raw mode: the stream itself (exercises salt/length handling and tag
+ *   failures on garbage), or
+ * - sealed mode: plaintext that is sealed into a valid stream with chunk
+ *   sizes picked from the seed, optionally with one bit flipped; the decoded
+ *   output must equal the plaintext (or its prefix of whole chunks before the
+ *   flipped bit, followed by -EBADMSG).
+ * Each segment is copied into a buffer of exactly its size, so ASan catches a
+ * read past what the relay showed the reader. Partial records go through a
+ * carry buffer of AEAD_CHUNK_WIRE_MAX bytes.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aead.h"
+
+#define MAX_INPUT (1 << 17)
+
+static const uint8_t master[AEAD_MAX_KEY_BYTES] = {
+	0x6d, 0x61, 0x73, 0x74, 0x65, 0x72, 0x20, 0x6b, 0x65, 0x79, 0x20, 0x66, 0x6f, 0x72, 0x20, 0x74,
+	0x68, 0x65, 0x20, 0x66, 0x75, 0x7a, 0x7a, 0x65, 0x72, 0x2c, 0x20, 0x66, 0x69, 0x78, 0x65, 0x64,
+};
+
+struct relay {
+	struct aead_reader r;
+	uint8_t carry[AEAD_CHUNK_WIRE_MAX];
+	size_t carry_len;
+	uint8_t *out;
+	size_t out_len, out_cap;
+};
+
+static uint32_t rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+static int relay_step(struct relay *s, uint8_t *buf, size_t len, size_t *used)
+{
+	uint8_t *plain;
+	size_t plain_len;
+	int res = aead_reader_step(&s->r, buf, len, used, &plain, &plain_len);
+
+	if (*used > len || (res < 0 && s->r.state != AEAD_RD_FAILED))
+		abort();
+	if (res == AEAD_RD_NEED_MORE && *used != 0)
+		abort();
+	if (res != AEAD_RD_GOT_DATA)
+		return res;
+	if (plain != buf || plain_len == 0 || plain_len > AEAD_CHUNK_MAX ||
+	    *used != plain_len + AEAD_TAG_BYTES || s->out_len + plain_len > s->out_cap)
+		abort();
+	memcpy(s->out + s->out_len, plain, plain_len);
+	s->out_len += plain_len;
+	return res;
+}
+
+/* One received segment: finish the carried record, decode in place, carry the tail. */
+static int relay_feed(struct relay *s, uint8_t *seg, size_t len)
+{
+	while (len > 0) {
+		size_t need = aead_reader_need(&s->r), used;
+		int res;
+
+		if (s->carry_len > 0) {
+			size_t take = need - s->carry_len < len ? need - s->carry_len : len;
+
+			memcpy(s->carry + s->carry_len, seg, take);
+			s->carry_len += take;
+			seg += take;
+			len -= take;
+			if (s->carry_len < need)
+				return 0;
+			res = relay_step(s, s->carry, s->carry_len, &used);
+			if (res < 0)
+				return res;
+			if (res == AEAD_RD_NEED_MORE || used != s->carry_len)
+				abort();
+			s->carry_len = 0;
+			continue;
+		}
+		res = relay_step(s, seg, len, &used);
+		if (res < 0)
+			return res;
+		if (res == AEAD_RD_NEED_MORE) {
+			if (len >= need || len > sizeof(s->carry))
+				abort();
+			memcpy(s->carry, seg, len);
+			s->carry_len = len;
+			return 0;
+		}
+		seg += used;
+		len -= used;
+	}
+	return 0;
+}
+
+/* Feed wire in segments of 1..max_seg bytes, each in a buffer of exactly its size. */
+static int feed_split(struct relay *s, const uint8_t *wire, size_t len, uint32_t seed,
+		      size_t max_seg)
+{
+	size_t off = 0;
+	int res = 0;
+
+	while (off < len && res == 0) {
+		size_t n = 1 + rnd(&seed) % max_seg;
+		uint8_t *seg;
+
+		if (n > len - off)
+			n = len - off;
+		seg = malloc(n);
+		if (!seg)
+			abort();
+		memcpy(seg, wire + off, n);
+		res = relay_feed(s, seg, n);
+		free(seg);
+		off += n;
+	}
+	return res;
+}
+
+/* Seal plain into salt | chunks, chunk sizes drawn from seed. Returns the wire size. */
+static size_t build_stream(const struct aead_method *m, uint8_t *wire, const uint8_t *plain,
+			   size_t len, uint32_t seed)
+{
+	struct aead_ctx c;
+	size_t w = m->salt_len;
+
+	for (size_t i = 0; i < m->salt_len; i++)
+		wire[i] = (uint8_t)rnd(&seed);
+	if (aead_ctx_init(&c, m, master, wire) < 0)
+		abort();
+	while (len > 0) {
+		size_t n = 1 + rnd(&seed) % (seed & 1 ? AEAD_CHUNK_MAX : 64);
+
+		if (n > len)
+			n = len;
+		memcpy(wire + w + AEAD_LEN_BYTES, plain, n);
+		if (aead_seal_chunk_inplace(&c, wire + w + AEAD_LEN_BYTES, n) != n + 34)
+			abort();
+		w += n + AEAD_LEN_BYTES + AEAD_TAG_BYTES;
+		plain += n;
+		len -= n;
+	}
+	aead_ctx_wipe(&c);
+	return w;
+}
+
+static void run_sealed(struct relay *s, const struct aead_method *m, const uint8_t *plain,
+		       size_t len, uint32_t seed, size_t max_seg, bool flip)
+{
+	size_t cap = aead_sealed_size(len) + AEAD_MAX_SALT_BYTES;
+	uint8_t *wire = malloc(cap);
+	size_t wire_len, bit = 0;
+	int res;
+
+	if (!wire)
+		abort();
+	wire_len = build_stream(m, wire, plain, len, seed);
+	if (wire_len > cap)
+		abort();
+	if (flip && wire_len > 0) {
+		bit = rnd(&seed) % (8 * wire_len);
+		wire[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	res = feed_split(s, wire, wire_len, seed, max_seg);
+	if (s->out_len > len || memcmp(s->out, plain, s->out_len) != 0)
+		abort();
+	if (flip && len > 0 && res != -EBADMSG)
+		abort();
+	if (!flip && (res != 0 || s->out_len != len || s->carry_len != 0))
+		abort();
+	free(wire);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct relay s;
+	static uint8_t out[MAX_INPUT];
+	const struct aead_method *m;
+	uint32_t seed;
+	size_t max_seg;
+
+	if (size < 4 || size > MAX_INPUT)
+		return 0;
+	m = aead_method_find(aead_method_get((data[0] & 0x3f) % AEAD_KIND_COUNT)->name);
+	if (!m)
+		return 0;
+	seed = 1u + ((uint32_t)data[1] << 8 | data[2]);
+	max_seg = data[3] == 0xff ? AEAD_CHUNK_WIRE_MAX * 2 : (size_t)data[3] + 1;
+	memset(&s, 0, sizeof(s));
+	aead_reader_init(&s.r, m, master);
+	s.out = out;
+	s.out_cap = sizeof(out);
+	if (data[0] & 0x80)
+		run_sealed(&s, m, data + 4, size - 4, seed, max_seg, data[0] & 0x40);
+	else
+		feed_split(&s, data + 4, size - 4, seed, max_seg);
+	aead_ctx_wipe(&s.r.ctx);
+	return 0;
+}

@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for config: defaults, every key, one test per error class with
+ * the exact line the message must point at, secrets from files and the
+ * environment, and every shipped file under configs/ (SSRING_CONFIG_DIR).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* setenv, mkdtemp */
+#endif
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "../check.h"
+
+/* Each config line is one string literal below, so line numbers can be counted. */
+#define SERVER_OK "servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"pw\"; } );\n"
+
+static char err[CONFIG_ERR_BYTES];
+
+static int load(const char *text, struct config *cfg)
+{
+	return config_load_string(text, "t.cfg", cfg, err, sizeof(err));
+}
+
+/* The load must fail and the message must start with want ("t.cfg:LINE: ..."). */
+#define EXPECT_ERR(text, want) expect_err(__LINE__, (text), (want))
+static void expect_err(int line, const char *text, const char *want)
+{
+	struct config cfg;
+	int ret = load(text, &cfg);
+
+	if (ret != -EINVAL || strncmp(err, want, strlen(want))) {
+		fprintf(stderr, "%s:%d: ret %d, message\n  '%s'\nexpected it to start with\n  '%s'\n",
+			__FILE__, line, ret, err, want);
+		exit(1);
+	}
+	/* A failed load leaves nothing to free. */
+	CHECK(cfg.servers == NULL && cfg.locals == NULL && cfg.tunnels == NULL);
+	CHECK_EQ(cfg.n_servers + cfg.n_locals + cfg.n_tunnels, 0);
+}
+
+static void expect_ok(int line, const char *text, struct config *cfg)
+{
+	int ret = load(text, cfg);
+
+	if (ret) {
+		fprintf(stderr, "%s:%d: load failed (%d): %s\n", __FILE__, line, ret, err);
+		exit(1);
+	}
+	CHECK_EQ(err[0], 0);
+}
+#define EXPECT_OK(text, cfg) expect_ok(__LINE__, (text), (cfg))
+
+static void check_password_key(const struct config_cipher *c, const char *method,
+			       const char *pw)
+{
+	uint8_t want[AEAD_MAX_KEY_BYTES];
+
+	CHECK(c->method == aead_method_find(method));
+	CHECK_EQ(aead_password_to_key(c->method, pw, strlen(pw), want), 0);
+	CHECK_MEM(c->key, want, c->method->key_len);
+}
+
+static void test_defaults(void)
+{
+	struct config cfg;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	EXPECT_OK(SERVER_OK, &cfg);
+	CHECK_EQ(cfg.workers, cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
+	CHECK_EQ(cfg.log_level, LOG_LEVEL_INFO);
+	CHECK_EQ(cfg.limits.tcp_sessions, 65536);
+	CHECK_EQ(cfg.limits.udp_associations, 16384);
+	CHECK_EQ(cfg.timeouts.connect, 10);
+	CHECK_EQ(cfg.timeouts.handshake, 10);
+	CHECK_EQ(cfg.timeouts.tcp_idle, 300);
+	CHECK_EQ(cfg.timeouts.udp_idle, 300);
+	CHECK_EQ(cfg.timeouts.shutdown, 5);
+	CHECK_EQ(cfg.dns.n_servers, 0);
+	CHECK_EQ(cfg.dns.cache_entries, 4096);
+	CHECK_EQ(cfg.dns.prefer, DNS_PREFER_IPV4);
+	CHECK_EQ(cfg.n_servers, 1);
+	CHECK_EQ(cfg.n_locals, 0);
+	CHECK_EQ(cfg.n_tunnels, 0);
+	CHECK(!strcmp(cfg.servers[0].listen.host, "127.0.0.1"));
+	CHECK_EQ(cfg.servers[0].listen.port, 8388);
+	CHECK(cfg.servers[0].listen.is_ip);
+	CHECK(cfg.servers[0].udp);
+	CHECK(!cfg.servers[0].allow_private);
+	CHECK_EQ(cfg.servers[0].line, 1);
+	check_password_key(&cfg.servers[0].cipher, "aes-256-gcm", "pw");
+	config_free(&cfg);
+	CHECK(cfg.servers == NULL && cfg.n_servers == 0);
+	config_free(&cfg); /* idempotent */
+
+	/* Local and tunnel defaults. */
+	EXPECT_OK("locals = ( { listen = \"127.0.0.1:1080\"; server = \"ss.example:8388\";\n"
+		  "  method = \"aes-128-gcm\"; password = \"x\"; } );\n"
+		  "tunnels = ( { listen = \"127.0.0.1:5353\"; forward = \"8.8.8.8:53\";\n"
+		  "  server = \"[::1]:8388\"; method = \"aes-128-gcm\"; password = \"x\"; } );\n",
+		  &cfg);
+	CHECK(cfg.locals[0].udp);
+	CHECK_EQ(cfg.locals[0].n_users, 0);
+	CHECK(cfg.locals[0].users == NULL);
+	CHECK(!cfg.locals[0].server.is_ip);
+	CHECK(!strcmp(cfg.locals[0].server.host, "ss.example"));
+	CHECK(cfg.tunnels[0].tcp && cfg.tunnels[0].udp);
+	CHECK_EQ(cfg.tunnels[0].line, 3);
+	CHECK(cfg.tunnels[0].server.is_ip);
+	CHECK_EQ(cfg.tunnels[0].server.addr.ss_family, AF_INET6);
+	config_free(&cfg);
+}
+
+static const char full_config[] =
+	"workers = 3;\n"
+	"log_level = \"debug\";\n"
+	"limits = { tcp_sessions = 100; udp_associations = 200; };\n"
+	"timeouts = { connect = 1; handshake = 2; tcp_idle = 3; udp_idle = 4; shutdown = 6; };\n"
+	"dns = { servers = [ \"127.0.0.1:53\", \"[::1]:5353\" ]; cache_entries = 7;\n"
+	"        prefer = \"ipv6\"; };\n"
+	"servers = (\n"
+	"  { listen = \"0.0.0.0:8388\"; method = \"chacha20-ietf-poly1305\";\n"
+	"    key = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"; udp = false;\n"
+	"    allow_private = true; },\n"
+	"  { listen = \"[::]:8388\"; method = \"aes-128-gcm\"; password = \"two\"; }\n"
+	");\n"
+	"locals = (\n"
+	"  { listen = \"127.0.0.1:1080\"; server = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+	"    password = \"lp\"; udp = false;\n"
+	"    users = ( { name = \"alice\"; password = \"a1\"; },\n"
+	"              { name = \"bob\"; password = \"b2\"; } ); }\n"
+	");\n"
+	"tunnels = (\n"
+	"  { listen = \"127.0.0.1:5300\"; forward = \"example.com:80\";\n"
+	"    server = \"127.0.0.1:8388\"; method = \"xchacha20-ietf-poly1305\";\n"
+	"    password = \"tp\"; tcp = false; udp = true; }\n"
+	");\n";
+
+static void test_every_key(void)
+{
+	struct config cfg;
+	uint8_t key[32];
+
+	EXPECT_OK(full_config, &cfg);
+	CHECK_EQ(cfg.workers, 3);
+	CHECK_EQ(cfg.log_level, LOG_LEVEL_DEBUG);
+	CHECK_EQ(cfg.limits.tcp_sessions, 100);
+	CHECK_EQ(cfg.limits.udp_associations, 200);
+	CHECK_EQ(cfg.timeouts.connect, 1);
+	CHECK_EQ(cfg.timeouts.handshake, 2);
+	CHECK_EQ(cfg.timeouts.tcp_idle, 3);
+	CHECK_EQ(cfg.timeouts.udp_idle, 4);
+	CHECK_EQ(cfg.timeouts.shutdown, 6);
+	CHECK_EQ(cfg.dns.n_servers, 2);
+	CHECK_EQ(cfg.dns.servers[0].port, 53);
+	CHECK_EQ(cfg.dns.servers[1].port, 5353);
+	CHECK_EQ(cfg.dns.servers[1].addr.ss_family, AF_INET6);
+	CHECK_EQ(cfg.dns.cache_entries, 7);
+	CHECK_EQ(cfg.dns.prefer, DNS_PREFER_IPV6);
+
+	CHECK_EQ(cfg.n_servers, 2);
+	CHECK_EQ(cfg.servers[0].line, 8);
+	CHECK(cfg.servers[0].cipher.method == aead_method_find("chacha20-ietf-poly1305"));
+	for (int i = 0; i < 32; i++)
+		key[i] = (uint8_t)i;
+	CHECK_MEM(cfg.servers[0].cipher.key, key, 32);
+	CHECK(!cfg.servers[0].udp);
+	CHECK(cfg.servers[0].allow_private);
+	CHECK_EQ(cfg.servers[1].line, 11);
+	check_password_key(&cfg.servers[1].cipher, "aes-128-gcm", "two");
+	CHECK(cfg.servers[1].udp);
+
+	CHECK_EQ(cfg.n_locals, 1);
+	CHECK_EQ(cfg.locals[0].line, 14);
+	CHECK_EQ(cfg.locals[0].server.port, 8388);
+	check_password_key(&cfg.locals[0].cipher, "aes-256-gcm", "lp");
+	CHECK(!cfg.locals[0].udp);
+	CHECK_EQ(cfg.locals[0].n_users, 2);
+	CHECK(!strcmp(cfg.locals[0].users[0].name, "alice"));
+	CHECK(!strcmp(cfg.locals[0].users[0].password, "a1"));
+	CHECK(!strcmp(cfg.locals[0].users[1].name, "bob"));
+	CHECK(!strcmp(cfg.locals[0].users[1].password, "b2"));
+
+	CHECK_EQ(cfg.n_tunnels, 1);
+	CHECK_EQ(cfg.tunnels[0].line, 20);
+	CHECK(!strcmp(cfg.tunnels[0].forward.host, "example.com"));
+	CHECK_EQ(cfg.tunnels[0].forward.port, 80);
+	CHECK(!cfg.tunnels[0].forward.is_ip);
+	check_password_key(&cfg.tunnels[0].cipher, "xchacha20-ietf-poly1305", "tp");
+	CHECK(!cfg.tunnels[0].tcp);
+	CHECK(cfg.tunnels[0].udp);
+	config_free(&cfg);
+
+	/* URL-safe base64 without padding is a key too. */
+	EXPECT_OK("servers = ( { listen = \"127.0.0.1:1\"; method = \"aes-256-gcm\";\n"
+		  "  key = \"yMnKy8zNzs_Q0dLT1NXW19jZ2tvc3d7f4OHi4-Tl5uc\"; } );\n",
+		  &cfg);
+	for (int i = 0; i < 32; i++)
+		key[i] = (uint8_t)(200 + i);
+	CHECK_MEM(cfg.servers[0].cipher.key, key, 32);
+	config_free(&cfg);
+
+	CHECK(!strcmp(config_log_level_name(LOG_LEVEL_ERROR), "error"));
+	CHECK(!strcmp(config_log_level_name(LOG_LEVEL_WARN), "warn"));
+	CHECK(!strcmp(config_log_level_name(LOG_LEVEL_INFO), "info"));
+	CHECK(!strcmp(config_log_level_name(LOG_LEVEL_DEBUG), "debug"));
+}
+
+static void test_unknown_keys(void)
+{
+	EXPECT_ERR("workers = 2;\n"
+		   "\n"
+		   "wrokers = 2;\n" SERVER_OK,
+		   "t.cfg:3: unknown key 'wrokers' (expected one of: workers, log_level,");
+	EXPECT_ERR(SERVER_OK "timeouts = {\n"
+			     "  connect = 5;\n"
+			     "  idle = 5;\n"
+			     "};\n",
+		   "t.cfg:4: timeouts: unknown key 'idle'");
+	EXPECT_ERR("limits = { tcp_session = 1; };\n" SERVER_OK,
+		   "t.cfg:1: limits: unknown key 'tcp_session'");
+	EXPECT_ERR("dns = { server = [ \"1.1.1.1:53\" ]; };\n" SERVER_OK,
+		   "t.cfg:1: dns: unknown key 'server'");
+	EXPECT_ERR("servers = (\n"
+		   "  { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"a\"; },\n"
+		   "  {\n"
+		   "    listen = \"127.0.0.1:8389\";\n"
+		   "    method = \"aes-256-gcm\";\n"
+		   "    pasword = \"x\";\n"
+		   "  }\n"
+		   ");\n",
+		   "t.cfg:6: servers[1]: unknown key 'pasword'");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"a\";\n"
+		   "  users = ( { name = \"a\"; password = \"b\"; },\n"
+		   "            { name = \"c\"; pass = \"d\"; } ); } );\n",
+		   "t.cfg:4: locals[0].users[1]: unknown key 'pass'");
+	/* A key valid elsewhere is still unknown where it does not belong. */
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"a\";\n"
+		   "  forward = \"1.2.3.4:80\"; } );\n",
+		   "t.cfg:3: servers[0]: unknown key 'forward'");
+}
+
+static void test_types(void)
+{
+	EXPECT_ERR(SERVER_OK "workers = \"two\";\n",
+		   "t.cfg:2: workers: must be an integer from 1 to 256");
+	EXPECT_ERR(SERVER_OK "\nworkers = 2.0;\n",
+		   "t.cfg:3: workers: must be an integer from 1 to 256");
+	EXPECT_ERR("workers = 0;\n" SERVER_OK,
+		   "t.cfg:1: workers: must be an integer from 1 to 256, not 0");
+	EXPECT_ERR("workers = 257;\n" SERVER_OK,
+		   "t.cfg:1: workers: must be an integer from 1 to 256, not 257");
+	EXPECT_ERR("log_level = \"verbose\";\n" SERVER_OK,
+		   "t.cfg:1: log_level: must be one of error, warn, info, debug, not 'verbose'");
+	EXPECT_ERR("log_level = 3;\n" SERVER_OK, "t.cfg:1: log_level: must be a string");
+	EXPECT_ERR("limits = 5;\n" SERVER_OK, "t.cfg:1: limits: must be a group");
+	EXPECT_ERR("limits = { udp_associations = 0; };\n" SERVER_OK,
+		   "t.cfg:1: limits.udp_associations: must be an integer from 1 to");
+	EXPECT_ERR(SERVER_OK "timeouts = {\n"
+			     "  handshake = 0;\n"
+			     "};\n",
+		   "t.cfg:3: timeouts.handshake: must be an integer from 1 to");
+	EXPECT_ERR(SERVER_OK "timeouts = { tcp_idle = 1.5; };\n",
+		   "t.cfg:2: timeouts.tcp_idle: must be an integer");
+	EXPECT_ERR("dns = { prefer = \"ipv5\"; };\n" SERVER_OK,
+		   "t.cfg:1: dns.prefer: must be one of ipv4, ipv6, not 'ipv5'");
+	EXPECT_ERR("dns = { cache_entries = -1; };\n" SERVER_OK,
+		   "t.cfg:1: dns.cache_entries: must be an integer from 1 to");
+	/* Booleans are true/false, never 1/0 or "yes". */
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"pw\";\n"
+		   "  udp = 1; } );\n",
+		   "t.cfg:3: servers[0].udp: must be a boolean: true or false");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"pw\"; allow_private = \"yes\"; } );\n",
+		   "t.cfg:2: servers[0].allow_private: must be a boolean");
+	EXPECT_ERR("servers = ( { listen = 8388; method = \"aes-256-gcm\"; password = \"pw\"; } );\n",
+		   "t.cfg:1: servers[0].listen: must be a string");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = 1234; } );\n",
+		   "t.cfg:2: servers[0].password: must be a string");
+	EXPECT_ERR("servers = { listen = \"127.0.0.1:8388\"; };\n",
+		   "t.cfg:1: servers: must be a list of groups");
+	EXPECT_ERR("servers = ( \"127.0.0.1:8388\" );\n", "t.cfg:1: servers[0]: must be a group");
+	EXPECT_ERR("dns = { servers = \"1.1.1.1:53\"; };\n" SERVER_OK,
+		   "t.cfg:1: dns.servers: must be an array of strings");
+	EXPECT_ERR("dns = { servers = [ 53 ]; };\n" SERVER_OK,
+		   "t.cfg:1: dns.servers[0]: must be a string");
+}
+
+static void test_endpoint_errors(void)
+{
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\";\n"
+		   "  method = \"rc4-md5\"; password = \"pw\"; } );\n",
+		   "t.cfg:2: servers[0].method: unknown method 'rc4-md5' (known: ");
+	/* The list of known methods comes from aead. */
+	CHECK(strstr(err, aead_method_names()) != NULL);
+	/* 16 bytes for a 32-byte cipher. */
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  key = \"AAECAwQFBgcICQoLDA0ODw==\"; } );\n",
+		   "t.cfg:2: servers[0].key: must be the base64 encoding of exactly 32 bytes");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-128-gcm\";\n"
+		   "  key = \"not base64!\"; } );\n",
+		   "t.cfg:2: servers[0].key: must be the base64 encoding of exactly 16 bytes");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"\"; } );\n",
+		   "t.cfg:2: servers[0].password: must not be empty");
+	EXPECT_ERR("servers = (\n"
+		   "  { method = \"aes-256-gcm\"; password = \"pw\"; }\n"
+		   ");\n",
+		   "t.cfg:2: servers[0]: missing required key 'listen'");
+	EXPECT_ERR("servers = (\n"
+		   "  { listen = \"127.0.0.1:8388\"; password = \"pw\"; }\n"
+		   ");\n",
+		   "t.cfg:2: servers[0]: missing required key 'method'");
+	EXPECT_ERR("servers = (\n"
+		   "  { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; }\n"
+		   ");\n",
+		   "t.cfg:2: servers[0]: missing secret: set one of password, key,");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"pw\";\n"
+		   "  key_env = \"X\"; } );\n",
+		   "t.cfg:3: servers[0].key_env: conflicts with 'password' (line 2): give exactly one "
+		   "secret");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"pw\"; } );\n",
+		   "t.cfg:1: locals[0]: missing required key 'server'");
+	EXPECT_ERR("tunnels = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n",
+		   "t.cfg:1: tunnels[0]: missing required key 'forward'");
+	EXPECT_ERR("tunnels = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  forward = \"1.1.1.1:53\"; method = \"aes-256-gcm\"; password = \"pw\";\n"
+		   "  tcp = false; udp = false; } );\n",
+		   "t.cfg:1: tunnels[0]: tcp and udp are both false");
+}
+
+static void test_hostport_errors(void)
+{
+	EXPECT_ERR("servers = ( {\n"
+		   "  listen = \"127.0.0.1\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n",
+		   "t.cfg:2: servers[0].listen: '127.0.0.1' is not host:port");
+	EXPECT_ERR("servers = ( {\n"
+		   "  listen = \"127.0.0.1:65536\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n",
+		   "t.cfg:2: servers[0].listen: '127.0.0.1:65536' is not host:port");
+	EXPECT_ERR("servers = ( {\n"
+		   "  listen = \"::1:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n",
+		   "t.cfg:2: servers[0].listen: '::1:8388' is not host:port");
+	/* Port 0 is not a configurable port. */
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:0\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n",
+		   "t.cfg:1: servers[0].listen: '127.0.0.1:0' is not host:port");
+	/* Listeners need an IP literal; a server address may be a name. */
+	EXPECT_ERR("servers = ( { listen = \"localhost:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n",
+		   "t.cfg:1: servers[0].listen: 'localhost:8388' must be an IP address and port");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		   "  server = \"bad host:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n",
+		   "t.cfg:2: locals[0].server: 'bad host:8388' is not host:port");
+	EXPECT_ERR("dns = { servers = [\n"
+		   "  \"1.1.1.1:53\",\n"
+		   "  \"dns.google:53\" ]; };\n" SERVER_OK,
+		   "t.cfg:3: dns.servers[1]: 'dns.google:53' must be an IP address");
+	EXPECT_ERR("dns = { servers = [ \"1.1.1.1:53\", \"1.1.1.2:53\", \"1.1.1.3:53\",\n"
+		   " \"1.1.1.4:53\", \"1.1.1.5:53\", \"1.1.1.6:53\", \"1.1.1.7:53\", \"1.1.1.8:53\",\n"
+		   " \"1.1.1.9:53\" ]; };\n" SERVER_OK,
+		   "t.cfg:1: dns.servers: has 9 entries; at most 8 are supported");
+}
+
+static void test_duplicate_listen(void)
+{
+	struct config cfg;
+
+	EXPECT_ERR(SERVER_OK "\n"
+			     "locals = ( {\n"
+			     "  listen = \"127.0.0.1:8388\";\n"
+			     "  server = \"1.2.3.4:1\"; method = \"aes-256-gcm\"; password = \"x\"; } );\n",
+		   "t.cfg:4: locals[0].listen: 127.0.0.1:8388 collides with servers[0].listen = "
+		   "127.0.0.1:8388 (line 1)");
+	/* Two entries of one role. */
+	EXPECT_ERR("servers = (\n"
+		   "  { listen = \"[::1]:8388\"; method = \"aes-256-gcm\"; password = \"a\"; },\n"
+		   "  { listen = \"[0:0::1]:8388\"; method = \"aes-256-gcm\"; password = \"b\"; }\n"
+		   ");\n",
+		   "t.cfg:3: servers[1].listen: [::1]:8388 collides with servers[0].listen = "
+		   "[::1]:8388 (line 2)");
+	/* A wildcard of the same family and port takes every address. */
+	EXPECT_ERR("servers = ( { listen = \"0.0.0.0:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"a\"; } );\n"
+		   "tunnels = ( { listen = \"127.0.0.1:8388\"; forward = \"1.1.1.1:53\";\n"
+		   "  server = \"1.2.3.4:1\"; method = \"aes-256-gcm\"; password = \"x\"; } );\n",
+		   "t.cfg:3: tunnels[0].listen: 127.0.0.1:8388 collides with servers[0].listen = "
+		   "0.0.0.0:8388 (line 1)");
+	/* Other port, other address, or other family (IPv6 listeners are v6-only). */
+	EXPECT_OK("servers = (\n"
+		  "  { listen = \"0.0.0.0:8388\"; method = \"aes-256-gcm\"; password = \"a\"; },\n"
+		  "  { listen = \"[::]:8388\"; method = \"aes-256-gcm\"; password = \"a\"; },\n"
+		  "  { listen = \"127.0.0.1:8389\"; method = \"aes-256-gcm\"; password = \"a\"; },\n"
+		  "  { listen = \"127.0.0.2:8389\"; method = \"aes-256-gcm\"; password = \"a\"; }\n"
+		  ");\n",
+		  &cfg);
+	CHECK_EQ(cfg.n_servers, 4);
+	config_free(&cfg);
+}
+
+static void test_nothing_to_run(void)
+{
+	EXPECT_ERR("", "t.cfg: nothing to run: no servers, locals or tunnels");
+	EXPECT_ERR("workers = 1;\nservers = ();\nlocals = ();\n",
+		   "t.cfg: nothing to run: no servers, locals or tunnels");
+}
+
+static void test_parse_errors(void)
+{
+	EXPECT_ERR(SERVER_OK "workers = ;\n", "t.cfg:2: syntax error");
+	EXPECT_ERR("workers = 1;\n"
+		   "workers = 2;\n" SERVER_OK,
+		   "t.cfg:2: duplicate setting name");
+	EXPECT_ERR("servers = ( {\n"
+		   "  listen = \"127.0.0.1:8388\";\n"
+		   ");\n",
+		   "t.cfg:3: syntax error");
+}
+
+static void test_users(void)
+{
+	char text[4096], name[300];
+	size_t n;
+
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"a\";\n"
+		   "  users = ( ); } );\n",
+		   "t.cfg:3: locals[0].users: is empty");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"a\";\n"
+		   "  users = ( { name = \"a\"; password = \"b\"; },\n"
+		   "    { name = \"a\"; password = \"c\"; } ); } );\n",
+		   "t.cfg:4: locals[0].users[1].name: duplicate user name 'a'");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"a\";\n"
+		   "  users = ( { name = \"a\"; } ); } );\n",
+		   "t.cfg:3: locals[0].users[0]: missing required key 'password'");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"a\";\n"
+		   "  users = ( { name = \"\"; password = \"b\"; } ); } );\n",
+		   "t.cfg:3: locals[0].users[0].name: must be 1 to 255 bytes long");
+
+	memset(name, 'n', 256);
+	name[256] = '\0';
+	snprintf(text, sizeof(text),
+		 "locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
+		 "  method = \"aes-256-gcm\"; password = \"a\";\n"
+		 "  users = ( { name = \"u\"; password = \"%s\"; } ); } );\n",
+		 name);
+	EXPECT_ERR(text, "t.cfg:3: locals[0].users[0].password: must be 1 to 255 bytes long");
+
+	n = (size_t)snprintf(text, sizeof(text),
+			     "locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
+			     "  method = \"aes-256-gcm\"; password = \"a\"; users = (\n");
+	for (int i = 0; i <= CONFIG_MAX_USERS; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s{ name = \"u%d\"; password = \"p\"; }",
+				      i ? "," : "", i);
+	snprintf(text + n, sizeof(text) - n, "); } );\n");
+	EXPECT_ERR(text, "t.cfg:2: locals[0].users: has 65 entries; at most 64 are supported");
+}
+
+static void write_file(const char *path, const char *content)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	CHECK(fputs(content, f) >= 0);
+	CHECK(fclose(f) == 0);
+}
+
+static void test_secret_sources(void)
+{
+	char dir[] = "/tmp/ssring-test-config-XXXXXX", path[256], text[1024];
+	struct config cfg;
+
+	CHECK(mkdtemp(dir) != NULL);
+
+	/* password_file: the trailing newline is not part of the password. */
+	snprintf(path, sizeof(path), "%s/pw", dir);
+	write_file(path, "file secret \n\n");
+	snprintf(text, sizeof(text),
+		 "servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-192-gcm\";\n"
+		 "  password_file = \"%s\"; } );\n",
+		 path);
+	EXPECT_OK(text, &cfg);
+	check_password_key(&cfg.servers[0].cipher, "aes-192-gcm", "file secret");
+	config_free(&cfg);
+
+	/* key_file */
+	snprintf(path, sizeof(path), "%s/key", dir);
+	write_file(path, "AAECAwQFBgcICQoLDA0ODw==\n");
+	snprintf(text, sizeof(text),
+		 "servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-128-gcm\";\n"
+		 "  key_file = \"%s\"; } );\n",
+		 path);
+	EXPECT_OK(text, &cfg);
+	CHECK_MEM(cfg.servers[0].cipher.key, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f", 16);
+	config_free(&cfg);
+
+	/* Relative to the config file when loaded from a file. */
+	snprintf(path, sizeof(path), "%s/relay.cfg", dir);
+	write_file(path, "servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+			 "  password_file = \"pw\"; } );\n");
+	CHECK_EQ(config_load_file(path, &cfg, err, sizeof(err)), 0);
+	check_password_key(&cfg.servers[0].cipher, "aes-256-gcm", "file secret");
+	config_free(&cfg);
+
+	/* Missing and empty files. */
+	snprintf(text, sizeof(text),
+		 "servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-128-gcm\";\n"
+		 "  password_file = \"%s/nope\"; } );\n",
+		 dir);
+	EXPECT_ERR(text, "t.cfg:2: servers[0].password_file: cannot open '");
+	CHECK(strstr(err, "No such file or directory") != NULL);
+	snprintf(path, sizeof(path), "%s/empty", dir);
+	write_file(path, "\n");
+	snprintf(text, sizeof(text),
+		 "servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-128-gcm\";\n"
+		 "  password_file = \"%s\"; } );\n",
+		 path);
+	EXPECT_ERR(text, "t.cfg:2: servers[0].password_file: file '");
+	CHECK(strstr(err, "is empty") != NULL);
+	snprintf(text, sizeof(text),
+		 "servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-128-gcm\";\n"
+		 "  password_file = \"%s\"; } );\n",
+		 dir);
+	EXPECT_ERR(text, "t.cfg:2: servers[0].password_file: '");
+	CHECK(strstr(err, "must be a regular file") != NULL);
+
+	/* Environment variables. */
+	CHECK_EQ(setenv("SSRING_TEST_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", 1), 0);
+	CHECK_EQ(setenv("SSRING_TEST_PW", "env secret", 1), 0);
+	unsetenv("SSRING_TEST_UNSET");
+	EXPECT_OK("servers = ( { listen = \"127.0.0.1:8388\"; method = \"chacha20-ietf-poly1305\";\n"
+		  "  key_env = \"SSRING_TEST_KEY\"; } );\n"
+		  "locals = ( { listen = \"127.0.0.1:1080\"; server = \"127.0.0.1:8388\";\n"
+		  "  method = \"aes-256-gcm\"; password_env = \"SSRING_TEST_PW\"; } );\n",
+		  &cfg);
+	CHECK_EQ(cfg.servers[0].cipher.key[31], 31);
+	CHECK_EQ(cfg.servers[0].cipher.key[0], 0);
+	check_password_key(&cfg.locals[0].cipher, "aes-256-gcm", "env secret");
+	config_free(&cfg);
+	/* The environment is left as it was, for a later reload. */
+	CHECK(!strcmp(getenv("SSRING_TEST_PW"), "env secret"));
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password_env = \"SSRING_TEST_UNSET\"; } );\n",
+		   "t.cfg:2: servers[0].password_env: environment variable 'SSRING_TEST_UNSET' "
+		   "is not set");
+	CHECK_EQ(setenv("SSRING_TEST_KEY", "AAEC", 1), 0);
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  key_env = \"SSRING_TEST_KEY\"; } );\n",
+		   "t.cfg:2: servers[0].key_env: must be the base64 encoding of exactly 32 bytes");
+
+	snprintf(path, sizeof(path), "%s/pw", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/key", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/empty", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/relay.cfg", dir);
+	unlink(path);
+	CHECK_EQ(rmdir(dir), 0);
+}
+
+static void test_load_file_errors(void)
+{
+	struct config cfg;
+
+	CHECK_EQ(config_load_file("/nonexistent/ssring.cfg", &cfg, err, sizeof(err)), -ENOENT);
+	CHECK(!strcmp(err, "/nonexistent/ssring.cfg: No such file or directory"));
+	/* A zero-length err buffer is allowed. */
+	CHECK_EQ(config_load_string("", "t.cfg", &cfg, NULL, 0), -EINVAL);
+}
+
+static bool is_cfg(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 4 && !strcmp(name + n - 4, ".cfg");
+}
+
+/* Every shipped example must load as it is. */
+static void test_shipped_configs(void)
+{
+	const char *dir = getenv("SSRING_CONFIG_DIR");
+	bool have_default = false;
+	char path[1024];
+	struct dirent *de;
+	struct config cfg;
+	int n = 0;
+	DIR *d;
+
+	if (!dir)
+		dir = "configs";
+	d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "cannot open config directory '%s' (set SSRING_CONFIG_DIR)\n", dir);
+		exit(1);
+	}
+	while ((de = readdir(d))) {
+		if (!is_cfg(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (config_load_file(path, &cfg, err, sizeof(err))) {
+			fprintf(stderr, "shipped config does not load: %s\n", err);
+			exit(1);
+		}
+		if (!strcmp(de->d_name, "default.cfg")) {
+			/* The README's first command: loopback, usable as it is. */
+			have_default = true;
+			CHECK_EQ(cfg.n_servers, 1);
+			CHECK(!strcmp(cfg.servers[0].listen.host, "127.0.0.1"));
+			CHECK_EQ(cfg.servers[0].listen.port, 8388);
+			CHECK(cfg.servers[0].allow_private);
+			check_password_key(&cfg.servers[0].cipher, "aes-256-gcm",
+					   "ssring-default-change-me");
+		}
+		config_free(&cfg);
+		n++;
+	}
+	closedir(d);
+	CHECK(have_default);
+	CHECK(n >= 5);
+}
+
+int main(void)
+{
+	test_defaults();
+	test_every_key();
+	test_unknown_keys();
+	test_types();
+	test_endpoint_errors();
+	test_hostport_errors();
+	test_duplicate_listen();
+	test_nothing_to_run();
+	test_parse_errors();
+	test_users();
+	test_secret_sources();
+	test_load_file_errors();
+	test_shipped_configs();
+	printf("test_config: OK\n");
+	return 0;
+}
