@@ -32,6 +32,11 @@ enum loop_op {
 	OP_LINK_TIMEOUT,
 	OP_SHUTDOWN,
 	OP_CANCEL,
+	OP_UDP_RECV_LST, /* slot = UDP listener index */
+	OP_UDP_RECV_A,   /* slot/gen = association */
+	OP_UDP_RECV_B,
+	OP_UDP_SEND,     /* slot = UDP buffer id */
+	OP_UDP_CANCEL,   /* slot/gen = association */
 	/* number of ops */
 	OP_COUNT
 };
@@ -60,6 +65,7 @@ static inline uint32_t ud_gen(uint64_t ud)
 enum {
 	BG_PLAIN = 0,  /* plaintext receives: headroom + one chunk payload + tailroom */
 	BG_CIPHER = 1, /* ciphertext receives: several chunks */
+	BG_UDP = 2,    /* recvmsg: header, name and headroom, then one datagram */
 	BG_COUNT
 };
 
@@ -67,6 +73,16 @@ enum {
 #define BUF_HEADROOM 64
 #define BUF_PLAIN_BYTES (BUF_HEADROOM + 16384 + 64)
 #define BUF_CIPHER_BYTES (32 * 1024)
+/*
+ * UDP buffers: io_uring_recvmsg_out (16) + the name area (128) + a reserved
+ * control area that the kernel leaves empty (no cmsg is asked for) = bytes
+ * before the payload. That room takes salt + address header in front of a
+ * datagram, so it is sealed where it lies.
+ */
+#define UDP_NAME_BYTES 128
+#define UDP_CTRL_BYTES 160
+#define UDP_HEADROOM (16 + UDP_NAME_BYTES + UDP_CTRL_BYTES)
+#define BUF_UDP_BYTES (UDP_HEADROOM + 65536 + 64)
 #define BID_NONE 0xffff
 
 struct bufring {
@@ -109,6 +125,8 @@ struct loop_stats {
 	uint64_t timeouts;
 };
 
+struct udp_state;
+
 struct loop {
 	struct io_uring ring;
 	int id;
@@ -126,6 +144,7 @@ struct loop {
 	uint64_t stop_deadline_ms;
 	uint32_t draining;        /* sessions absorbing a failed handshake */
 	struct loop_stats st;
+	struct udp_state *udp;    /* NULL when no role relays UDP */
 	const char *setup_mode;   /* which ring flags were accepted */
 };
 
@@ -142,6 +161,10 @@ static inline unsigned char *loop_buf_data(struct loop *l, int bgid, uint16_t bi
 	return b->mem + (size_t)bid * b->buf_bytes + b->data_off;
 }
 
+/* Register provided-buffer group bgid: entries buffers of bytes each; the
+ * kernel writes len bytes at offset off of each. 0 or -errno. */
+int loop_setup_bufring(struct loop *l, int bgid, unsigned entries, unsigned bytes, unsigned off,
+		       unsigned len);
 /*
  * Create the ring, pools and listeners for worker `id`. Runs on the worker
  * thread itself (SINGLE_ISSUER binds the ring to its creator).

@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "aead.h"
+#include "http_proxy.h"
 #include "loop.h"
 #include "ssaddr.h"
 
@@ -31,6 +32,7 @@ enum sess_state {
 	SESS_ST_CONNECTING,    /* outbound connect in flight; data parked */
 	SESS_ST_RELAY,         /* both directions flowing */
 	SESS_ST_DRAIN,         /* request failed authentication: read and discard */
+	SESS_ST_UDP_CTRL,      /* SOCKS5 UDP ASSOCIATE control connection: hold until EOF */
 	SESS_ST_CLOSING        /* cancels issued; waiting for the last CQE */
 };
 
@@ -56,6 +58,7 @@ struct relay_dir {
 	uint8_t niov;
 	uint8_t di;             /* index in session.d[] */
 	uint16_t bid;           /* held provided buffer, BID_NONE if none */
+	uint16_t recv_cap;      /* if non-zero, receive at most this much */
 	uint32_t buf_len;       /* bytes received into it */
 	uint32_t buf_pos;       /* bytes processed so far */
 	uint32_t carry;         /* carry block index or POOL_NONE */
@@ -85,8 +88,19 @@ struct session {
 	uint8_t wr_salt[AEAD_MAX_SALT_BYTES];
 	struct ssaddr target;
 	struct sockaddr_storage peer;
-	uint16_t hdr_len;       /* bytes gathered in hdr while the header is incomplete */
-	uint8_t hdr[SSADDR_MAX_BYTES + 1];
+	uint16_t hdr_len;       /* server: header bytes gathered; local: prefix length */
+	/* server: the request header while incomplete; local/tunnel: salt and
+	 * the sealed address chunk that open the stream to the server */
+	uint8_t hdr[AEAD_MAX_SALT_BYTES + AEAD_LEN_BYTES + SSADDR_MAX_BYTES + AEAD_TAG_BYTES + 4];
+	uint8_t phase;          /* local: enum local_phase */
+	uint8_t close_after_send; /* close once the reply to the client is out */
+	uint8_t reply[128];     /* handshake replies to the client */
+	uint8_t http_plain;     /* local: plain HTTP proxying (requests rewritten) */
+	uint8_t http_in_body;   /* local: inside a request body */
+	uint16_t http_out_len;  /* local: plaintext waiting in carry half 1 */
+	struct http_body http_body;
+	uint32_t udp_slot;      /* local: the UDP association this control owns */
+	uint32_t udp_gen;       /* 0 = none */
 };
 
 /* Find the live session a CQE belongs to, NULL if the slot was reused. */
@@ -102,6 +116,12 @@ void session_handle_cqe(struct loop *l, struct session *s, enum loop_op op,
 void session_arm_recv(struct loop *l, struct session *s, int di);
 /* A session whose timer fired. */
 void session_timeout(struct loop *l, struct session *s);
+/*
+ * Open the outbound socket and connect it to sa (link-timed by
+ * timeouts.connect); the session moves to SESS_ST_CONNECTING and the role's
+ * connect hook runs on completion. 0 or -errno.
+ */
+int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa, socklen_t len);
 /* Start a direction that was parked while the outbound connect ran. */
 void session_kick(struct loop *l, struct session *s, int di);
 /* Retry receives parked on ENOBUFS for group bgid. */
@@ -113,6 +133,30 @@ void server_session_start(struct loop *l, struct session *s);
 void server_on_connect(struct loop *l, struct session *s, int res);
 /* Plaintext from the inbound stream while the request is incomplete. */
 int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_t n);
+/* Local and tunnel roles (tcp_local.c). */
+void local_session_start(struct loop *l, struct session *s);
+/* Inbound bytes while the SOCKS5/HTTP handshake runs (held in d[DIR_IN_OUT]). */
+void local_on_client_data(struct loop *l, struct session *s);
+/* Plain HTTP proxying (http_local.c). */
+struct http_request;
+int http_local_begin(struct loop *l, struct session *s, const uint8_t *head, size_t n,
+		     const struct http_request *r);
+bool http_local_active(const struct session *s);
+int http_local_prefix(struct loop *l, struct session *s);
+void http_local_pump(struct loop *l, struct session *s);
+/* A handshake reply went out completely. */
+void local_on_reply_sent(struct loop *l, struct session *s);
+void local_on_connect(struct loop *l, struct session *s, int res);
+/* Queue len bytes to the client on d[DIR_OUT_IN] (handshake replies). */
+void session_send_reply(struct loop *l, struct session *s, const void *p, size_t len,
+			bool close_after);
+/* Carry block of a direction as a handshake accumulator (NULL if exhausted). */
+uint8_t *session_acc(struct loop *l, struct session *s, int half);
+void session_release_carry(struct loop *l, struct session *s, int di);
+void session_release_buf(struct loop *l, struct session *s, int di);
+void session_submit_send(struct loop *l, struct session *s, int di);
+/* Nothing buffered in direction di: receive more, or pass a FIN on. */
+void session_dir_idle(struct loop *l, struct session *s, int di);
 /* The request could not be authenticated: absorb the connection. */
 void session_auth_failed(struct loop *l, struct session *s, const char *why);
 

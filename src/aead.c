@@ -340,8 +340,8 @@ static int do_seal(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t l
 #endif
 #ifdef AEAD_HAVE_XCHACHA
 	case AEAD_XCHACHA20_POLY1305:
-		return wc_XChaCha20Poly1305_Encrypt(out, len + AEAD_TAG_BYTES, in, len, empty_buf, 0,
-						    c->nonce, c->m->nonce_len, c->key,
+		return wc_XChaCha20Poly1305_Encrypt(out, len + AEAD_TAG_BYTES, in, len, empty_buf,
+						    0, c->nonce, c->m->nonce_len, c->key,
 						    c->m->key_len);
 #endif
 	default:
@@ -378,7 +378,7 @@ int aead_seal(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t len)
 {
 	if (!c->m || len > INT_MAX - AEAD_TAG_BYTES)
 		return -EINVAL;
-	if (!in)
+	if (!in && len == 0)
 		in = empty_buf;
 	if (do_seal(c, out, in, len) != 0)
 		return -EIO;
@@ -394,7 +394,7 @@ int aead_open(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t ct_len
 
 	if (!c->m || ct_len < AEAD_TAG_BYTES || len > INT_MAX)
 		return -EINVAL;
-	if (!out)
+	if (!out && len == 0)
 		out = scratch;
 	ret = do_open(c, out, in, len);
 	if (ret != 0) {

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "session.h"
+#include "udp.h"
 
 #define LOOP_SQ_ENTRIES 4096
 #define LOOP_CQ_ENTRIES 16384
@@ -104,8 +105,8 @@ static int setup_ring(struct loop *l)
 	return 0;
 }
 
-static int setup_bufring(struct loop *l, int bgid, unsigned entries, unsigned bytes,
-			 unsigned off, unsigned len)
+int loop_setup_bufring(struct loop *l, int bgid, unsigned entries, unsigned bytes, unsigned off,
+		       unsigned len)
 {
 	struct bufring *b = &l->bufs[bgid];
 	int err;
@@ -152,12 +153,18 @@ static void flush_buffers(struct loop *l)
 	for (int g = 0; g < BG_COUNT; g++) {
 		struct bufring *b = &l->bufs[g];
 
+		if (!b->br)
+			continue;
 		if (b->pending) {
 			io_uring_buf_ring_advance(b->br, (int)b->pending);
 			b->pending = 0;
 		}
-		if (!list_empty(&b->waiters) && b->out < b->entries)
+		if (g == BG_UDP) {
+			if (!list_empty(&l->udp->waiters) && b->out < b->entries)
+				udp_retry_waiters(l);
+		} else if (!list_empty(&b->waiters) && b->out < b->entries) {
 			session_retry_waiters(l, g);
+		}
 	}
 }
 
@@ -215,6 +222,28 @@ static int open_listeners(struct loop *l)
 		n++;
 		l->n_listeners = n;
 	}
+	for (size_t i = 0; i < c->n_locals; i++) {
+		struct listener *ls = &l->listeners[n];
+
+		ls->role = ROLE_LOCAL;
+		ls->conf = &c->locals[i];
+		ret = open_listener(l, ls, &c->locals[i].listen);
+		if (ret)
+			return ret;
+		l->n_listeners = ++n;
+	}
+	for (size_t i = 0; i < c->n_tunnels; i++) {
+		struct listener *ls = &l->listeners[n];
+
+		if (!c->tunnels[i].tcp)
+			continue;
+		ls->role = ROLE_TUNNEL;
+		ls->conf = &c->tunnels[i];
+		ret = open_listener(l, ls, &c->tunnels[i].listen);
+		if (ret)
+			return ret;
+		l->n_listeners = ++n;
+	}
 	return 0;
 }
 
@@ -242,8 +271,10 @@ static void handle_accept(struct loop *l, unsigned idx, const struct io_uring_cq
 		} else {
 			struct session *s = session_new(l, ls, cqe->res);
 
-			if (s)
+			if (s && ls->role == ROLE_SERVER)
 				server_session_start(l, s);
+			else if (s)
+				local_session_start(l, s);
 		}
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
 		   cqe->res == -ENOMEM) {
@@ -286,6 +317,14 @@ static void begin_stop(struct loop *l)
 			shutdown(ls->fd, SHUT_RDWR);
 		timer_cancel(&ls->retry);
 	}
+	udp_stop(l);
+	/* Probes being absorbed and idle SOCKS5 handshakes need not finish. */
+	for (uint32_t i = 0; i < l->sessions.next_new; i++) {
+		struct session *s = pool_at(&l->sessions, i);
+
+		if ((s->gen & 1) && (s->state == SESS_ST_DRAIN || s->state == SESS_ST_HANDSHAKE))
+			session_close(l, s, false, "shutdown");
+	}
 }
 
 static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
@@ -301,6 +340,14 @@ static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 	case OP_STOP:
 		if (cqe->res == (int)sizeof(uint64_t) || cqe->res < 0)
 			begin_stop(l);
+		return;
+	case OP_UDP_RECV_LST:
+	case OP_UDP_RECV_A:
+	case OP_UDP_RECV_B:
+	case OP_UDP_SEND:
+	case OP_UDP_CANCEL:
+		if (l->udp)
+			udp_handle_cqe(l, op, cqe);
 		return;
 	case OP_NONE:
 	case OP_COUNT:
@@ -332,6 +379,10 @@ static void expire_timers(struct loop *l)
 			ls->paused = false;
 			if (!ls->armed && !l->stopping)
 				arm_accept(l, (unsigned)(ls - l->listeners));
+			continue;
+		}
+		if (udp_timer_owner(l, t)) {
+			udp_timeout(l, udp_timer_owner(l, t));
 			continue;
 		}
 		session_timeout(l, list_entry(&t->node, struct session, timer.node));
@@ -366,20 +417,21 @@ int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd)
 	if (pool_init(&l->sessions, sizeof(struct session), per_loop) ||
 	    pool_init(&l->carries, 2 * CARRY_HALF_BYTES, per_loop))
 		return -ENOMEM;
-	ret = setup_bufring(l, BG_PLAIN, PLAIN_BUFS, BUF_PLAIN_BYTES, BUF_HEADROOM,
+	ret = loop_setup_bufring(l, BG_PLAIN, PLAIN_BUFS, BUF_PLAIN_BYTES, BUF_HEADROOM,
 			    AEAD_CHUNK_MAX);
 	if (ret)
 		return ret;
-	ret = setup_bufring(l, BG_CIPHER, CIPHER_BUFS, BUF_CIPHER_BYTES, 0, BUF_CIPHER_BYTES);
+	ret = loop_setup_bufring(l, BG_CIPHER, CIPHER_BUFS, BUF_CIPHER_BYTES, 0, BUF_CIPHER_BYTES);
 	if (ret)
 		return ret;
 	timer_wheel_init(&l->wheel, l->now_ms);
-	return open_listeners(l);
+	ret = open_listeners(l);
+	return ret ? ret : udp_init(l);
 }
 
 static bool loop_done(struct loop *l)
 {
-	return l->stopping && l->sessions.used == 0;
+	return l->stopping && l->sessions.used == 0 && !udp_busy(l);
 }
 
 int loop_run(struct loop *l)
@@ -388,6 +440,7 @@ int loop_run(struct loop *l)
 
 	for (unsigned i = 0; i < l->n_listeners; i++)
 		arm_accept(l, i);
+	udp_start(l);
 	arm_stop(l);
 	while (!loop_done(l)) {
 		struct io_uring_cqe *cqe;
@@ -425,6 +478,7 @@ int loop_run(struct loop *l)
 
 void loop_destroy(struct loop *l)
 {
+	udp_destroy(l);
 	for (int g = 0; g < BG_COUNT; g++) {
 		struct bufring *b = &l->bufs[g];
 

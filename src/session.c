@@ -14,11 +14,14 @@
 #include "session.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "udp.h"
 
 #include <stdio.h>
 
@@ -144,6 +147,10 @@ void session_close(struct loop *l, struct session *s, bool abort, const char *wh
 		l->draining--;
 	s->state = SESS_ST_CLOSING;
 	s->closing_abort = abort;
+	if (s->udp_gen) {
+		udp_local_close(l, s->udp_slot, s->udp_gen);
+		s->udp_gen = 0;
+	}
 	timer_cancel(&s->timer);
 	for (int i = 0; i < 2; i++) {
 		if (s->d[i].flags & DIR_F_WAITBUF) {
@@ -176,7 +183,8 @@ void session_arm_recv(struct loop *l, struct session *s, int di)
 	sqe = loop_sqe(l);
 	/* No buffer address: the kernel picks one from group bgid when data
 	 * arrives, so a connection waiting for data holds no buffer. */
-	io_uring_prep_recv(sqe, src_fd(s, di), NULL, l->bufs[d->bgid].data_len, 0);
+	io_uring_prep_recv(sqe, src_fd(s, di), NULL,
+			   d->recv_cap ? d->recv_cap : l->bufs[d->bgid].data_len, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = d->bgid;
 	tag(sqe, di == DIR_IN_OUT ? OP_RECV_IN : OP_RECV_OUT, s);
@@ -340,6 +348,10 @@ static int fill_seal(struct loop *l, struct session *s, int di)
 	uint8_t *p = loop_buf_data(l, d->bgid, d->bid), *start = p - AEAD_LEN_BYTES;
 	size_t wire = aead_seal_chunk_inplace(&s->wr, p, d->buf_len);
 
+	if (!wire) {
+		session_close(l, s, true, "seal failed");
+		return -1;
+	}
 	if (!(d->flags & DIR_F_PREFIX_SENT)) {
 		size_t salt_len = s->cipher->method->salt_len;
 
@@ -361,7 +373,17 @@ static int fill_seal(struct loop *l, struct session *s, int di)
 static void pump(struct loop *l, struct session *s, int di)
 {
 	struct relay_dir *d = dir_of(s, di);
-	int ret = d->codec == CODEC_SEAL ? fill_seal(l, s, di) : fill_open(l, s, di);
+	int ret;
+
+	if (s->state == SESS_ST_HANDSHAKE && s->role != ROLE_SERVER && di == DIR_IN_OUT) {
+		local_on_client_data(l, s);
+		return;
+	}
+	if (s->http_plain && di == DIR_IN_OUT) {
+		http_local_pump(l, s);
+		return;
+	}
+	ret = d->codec == CODEC_SEAL ? fill_seal(l, s, di) : fill_open(l, s, di);
 
 	if (ret < 0)
 		return;
@@ -410,7 +432,7 @@ static void handle_recv(struct loop *l, struct session *s, int di, const struct 
 		release_buf(l, d);
 		return;
 	}
-	if (res > 0 && s->state == SESS_ST_DRAIN) {
+	if (res > 0 && (s->state == SESS_ST_DRAIN || s->state == SESS_ST_UDP_CTRL)) {
 		release_buf(l, d);
 		session_arm_recv(l, s, di);
 		return;
@@ -425,8 +447,9 @@ static void handle_recv(struct loop *l, struct session *s, int di, const struct 
 	release_buf(l, d);
 	if (res == 0) {
 		d->flags |= DIR_F_EOF;
-		if (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN) {
-			session_close(l, s, false, "peer closed during handshake");
+		if (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN ||
+		    s->state == SESS_ST_UDP_CTRL) {
+			session_close(l, s, false, "peer closed");
 		} else if (d->codec == CODEC_OPEN &&
 			   (d->carry_len || s->rd.state == AEAD_RD_DATA)) {
 			session_close(l, s, true, "stream truncated inside a chunk");
@@ -474,7 +497,19 @@ static void handle_send(struct loop *l, struct session *s, int di, const struct 
 		return;
 	}
 	d->niov = 0;
+	if (s->close_after_send && di == DIR_OUT_IN) {
+		session_close(l, s, false, "reply sent");
+		return;
+	}
+	if (s->state == SESS_ST_HANDSHAKE && di == DIR_OUT_IN) {
+		local_on_reply_sent(l, s);
+		return;
+	}
 	touch(l, s);
+	if (s->http_plain && di == DIR_IN_OUT && d->carry_len) {
+		http_local_pump(l, s); /* requests still queued in the accumulator */
+		return;
+	}
 	if (d->buf_pos < d->buf_len) {
 		pump(l, s, di); /* the receive had more records than iovecs */
 		return;
@@ -538,12 +573,94 @@ void session_handle_cqe(struct loop *l, struct session *s, enum loop_op op,
 		handle_send(l, s, DIR_OUT_IN, cqe);
 		break;
 	case OP_CONNECT:
-		server_on_connect(l, s, cqe->res);
+		if (s->role == ROLE_SERVER)
+			server_on_connect(l, s, cqe->res);
+		else
+			local_on_connect(l, s, cqe->res);
 		break;
 	default: /* link timeout, shutdown, cancel: nothing to do but count */
 		break;
 	}
 	maybe_free(l, s);
+}
+
+void session_send_reply(struct loop *l, struct session *s, const void *p, size_t len,
+			bool close_after)
+{
+	struct relay_dir *d = dir_of(s, DIR_OUT_IN);
+
+	if (len > sizeof(s->reply))
+		len = sizeof(s->reply);
+	memcpy(s->reply, p, len);
+	d->iov[0].iov_base = s->reply;
+	d->iov[0].iov_len = len;
+	d->niov = 1;
+	s->close_after_send = close_after;
+	submit_send(l, s, DIR_OUT_IN);
+}
+
+uint8_t *session_acc(struct loop *l, struct session *s, int half)
+{
+	struct relay_dir *d = dir_of(s, DIR_IN_OUT);
+
+	if (d->carry == POOL_NONE) {
+		d->carry = pool_alloc(&l->carries);
+		if (d->carry == POOL_NONE)
+			return NULL;
+		d->carry_len = 0;
+	}
+	return (uint8_t *)pool_at(&l->carries, d->carry) + (size_t)half * CARRY_HALF_BYTES;
+}
+
+void session_submit_send(struct loop *l, struct session *s, int di)
+{
+	submit_send(l, s, di);
+}
+
+void session_dir_idle(struct loop *l, struct session *s, int di)
+{
+	dir_idle(l, s, di);
+}
+
+void session_release_carry(struct loop *l, struct session *s, int di)
+{
+	release_carry(l, dir_of(s, di));
+}
+
+void session_release_buf(struct loop *l, struct session *s, int di)
+{
+	release_buf(l, dir_of(s, di));
+}
+
+int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa, socklen_t len)
+{
+	static _Thread_local struct __kernel_timespec ts;
+	struct io_uring_sqe *sqe;
+	int fd, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("socket: %s", strerror(errno));
+		return -errno;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->fd[SIDE_OUT] = fd;
+	memcpy(&s->peer, sa, len);
+	s->state = SESS_ST_CONNECTING;
+	/* connect is the one op with a precise deadline: a linked timeout. The
+	 * kernel reads ts when the SQE is submitted, which is before this
+	 * thread can change it again. */
+	ts.tv_sec = l->cfg->timeouts.connect;
+	ts.tv_nsec = 0;
+	loop_reserve(l, 2);
+	sqe = loop_sqe(l);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->peer, len);
+	sqe->flags |= IOSQE_IO_LINK;
+	tag(sqe, OP_CONNECT, s);
+	sqe = loop_sqe(l);
+	io_uring_prep_link_timeout(sqe, &ts, 0);
+	tag(sqe, OP_LINK_TIMEOUT, s);
+	return 0;
 }
 
 static void peer_name(const struct session *s, char *buf, size_t len)

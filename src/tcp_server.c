@@ -38,10 +38,7 @@ static int start_connect(struct loop *l, struct session *s)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	struct io_uring_sqe *sqe;
 	char name[300];
-	int fd, one = 1;
-	static _Thread_local struct __kernel_timespec ts;
 
 	if (ssaddr_to_sockaddr(&s->target, &ss, &sl) < 0) {
 		/* No resolver yet: never call getaddrinfo on a ring. */
@@ -56,28 +53,8 @@ static int start_connect(struct loop *l, struct session *s)
 			 ssaddr_format(&s->target, name, sizeof(name)));
 		return -1;
 	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		log_warn("socket: %s", strerror(errno));
+	if (session_connect(l, s, (struct sockaddr *)&ss, sl) < 0)
 		return -1;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	s->fd[SIDE_OUT] = fd;
-	memcpy(&s->peer, &ss, sl);
-	s->state = SESS_ST_CONNECTING;
-	/* connect is the one op with a precise deadline: a linked timeout. */
-	ts.tv_sec = l->cfg->timeouts.connect;
-	ts.tv_nsec = 0;
-	loop_reserve(l, 2);
-	sqe = loop_sqe(l);
-	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->peer, sl);
-	sqe->flags |= IOSQE_IO_LINK;
-	io_uring_sqe_set_data64(sqe, ud_pack(OP_CONNECT, s->slot, s->gen));
-	s->inflight++;
-	sqe = loop_sqe(l);
-	io_uring_prep_link_timeout(sqe, &ts, 0);
-	io_uring_sqe_set_data64(sqe, ud_pack(OP_LINK_TIMEOUT, s->slot, s->gen));
-	s->inflight++;
 	log_debug("session %u: connecting to %s", s->slot,
 		  ssaddr_format(&s->target, name, sizeof(name)));
 	return 0;

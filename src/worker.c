@@ -89,9 +89,18 @@ static void log_roles(const struct config *cfg)
 					      sizeof(a)),
 			 s->cipher.method->name, s->allow_private ? ", private targets allowed" : "");
 	}
-	if (cfg->n_locals || cfg->n_tunnels)
-		log_warn("locals/tunnels are configured but not implemented in this build; "
-			 "they are ignored");
+	for (size_t i = 0; i < cfg->n_locals; i++)
+		log_info("local (SOCKS5 + HTTP proxy) listening on %s -> server %s:%u, method %s",
+			 hostport_format_addr((const struct sockaddr *)&cfg->locals[i].listen.addr,
+					      a, sizeof(a)),
+			 cfg->locals[i].server.host, cfg->locals[i].server.port,
+			 cfg->locals[i].cipher.method->name);
+	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		log_info("tunnel listening on %s -> %s:%u via server %s:%u",
+			 hostport_format_addr((const struct sockaddr *)&cfg->tunnels[i].listen.addr,
+					      a, sizeof(a)),
+			 cfg->tunnels[i].forward.host, cfg->tunnels[i].forward.port,
+			 cfg->tunnels[i].server.host, cfg->tunnels[i].server.port);
 }
 
 int worker_run_all(const struct config *cfg)

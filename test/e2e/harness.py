@@ -184,6 +184,8 @@ class HttpServer:
         handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
             *a, directory=directory, **k)
         http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+        # HTTP/1.1 so that keep-alive through the proxy can be tested.
+        http.server.SimpleHTTPRequestHandler.protocol_version = "HTTP/1.1"
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -353,3 +355,43 @@ def ss_read_all(s, down):
     out, rest = down.open(raw[down.klen:])
     check(rest == b"", "response stream ends inside a chunk (%d bytes left)" % len(rest))
     return out
+
+
+def start_ss_server(method, password, name="ss-server", udp=False):
+    need_tool("ss-server")
+    port = free_port()
+    args = ["ss-server", "-s", "127.0.0.1", "-p", str(port), "-k", password, "-m", method,
+            "-t", "30"]
+    if udp:
+        args.append("-u")
+    pr = Proc(args, name)
+    if not wait_port(port, pr.p):
+        fail("ss-server did not come up:\n" + pr.output())
+    return pr, port
+
+
+def local_cfg(lport, sport, method, password, workers=1, extra="", users=None):
+    u = ""
+    if users:
+        u = "users = ( " + ", ".join('{ name = "%s"; password = "%s"; }' % x for x in users) + " );"
+    return f"""
+workers = {workers};
+log_level = "debug";
+locals = ( {{ listen = "127.0.0.1:{lport}"; server = "127.0.0.1:{sport}";
+            method = "{method}"; password = "{password}"; {u} {extra} }} );
+"""
+
+
+def socks5_handshake(s, user=None, password=None):
+    """Greeting (+ RFC 1929 auth); returns the method byte the proxy chose."""
+    if user is None:
+        s.sendall(b"\x05\x01\x00")
+    else:
+        s.sendall(b"\x05\x01\x02")
+    rep = recv_exact(s, 2)
+    if rep != b"\x05\x02":
+        return rep[1] if len(rep) == 2 else None
+    u, p = user.encode(), password.encode()
+    s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
+    st = recv_exact(s, 2)
+    return 0x02 if st == b"\x01\x00" else ("authfail", st)

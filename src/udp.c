@@ -1,0 +1,867 @@
+/* SPDX-License-Identifier: MIT */
+#include "udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aead.h"
+#include "log.h"
+#include "session.h"
+#include "socks5.h"
+
+#define UDP_NONE UINT32_MAX
+#define UDP_BUFS 64
+/* Associations being torn down still hold a slot until their last CQE. */
+#define UDP_POOL_SLACK 256
+
+struct udp_tx {
+	struct msghdr msg;
+	struct iovec iov;
+	struct sockaddr_storage dst;
+	uint32_t assoc_slot;
+	uint32_t assoc_gen;
+};
+
+static bool udp_wanted(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_servers; i++)
+		if (c->servers[i].udp)
+			return true;
+	for (size_t i = 0; i < c->n_locals; i++)
+		if (c->locals[i].udp)
+			return true;
+	for (size_t i = 0; i < c->n_tunnels; i++)
+		if (c->tunnels[i].udp)
+			return true;
+	return false;
+}
+
+static uint32_t per_loop_limit(const struct loop *l)
+{
+	uint32_t w = (uint32_t)l->cfg->workers;
+
+	return (l->cfg->limits.udp_associations + w - 1) / w;
+}
+
+/* ---- addresses ---------------------------------------------------------------- */
+
+static bool same_addr(const struct sockaddr *a, const struct sockaddr *b, bool port)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_addr.s_addr == y->sin_addr.s_addr &&
+		       (!port || x->sin_port == y->sin_port);
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0 &&
+		       (!port || x->sin6_port == y->sin6_port);
+	}
+	return false;
+}
+
+static uint16_t port_of(const struct sockaddr *a)
+{
+	if (a->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)a)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+}
+
+static uint32_t hash_addr(uint32_t lst, const struct sockaddr *sa)
+{
+	const uint8_t *p;
+	size_t n;
+	uint32_t h = 2166136261u ^ lst;
+
+	if (sa->sa_family == AF_INET) {
+		p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		n = 4;
+	} else {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		n = 16;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	h = (h ^ port_of(sa)) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+static socklen_t sa_len(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+/* ---- associations ----------------------------------------------------------- */
+
+static struct udp_assoc *assoc_at(struct loop *l, uint32_t slot)
+{
+	return pool_at(&l->udp->assocs, slot);
+}
+
+static struct udp_assoc *assoc_lookup_gen(struct loop *l, uint32_t slot, uint32_t gen)
+{
+	struct udp_assoc *a;
+
+	if (slot >= l->udp->assocs.next_new)
+		return NULL;
+	a = assoc_at(l, slot);
+	return a->gen == gen ? a : NULL;
+}
+
+uint32_t udp_assoc_gen(struct loop *l, uint32_t slot)
+{
+	return assoc_at(l, slot)->gen;
+}
+
+struct udp_assoc *udp_timer_owner(struct loop *l, struct timer *t)
+{
+	struct pool *p;
+	char *c = (char *)t;
+
+	if (!l->udp)
+		return NULL;
+	p = &l->udp->assocs;
+	if (c < (char *)p->base || c >= (char *)p->base + (size_t)p->cap * p->obj_size)
+		return NULL;
+	return (struct udp_assoc *)(c - offsetof(struct udp_assoc, timer));
+}
+
+static void hash_remove(struct loop *l, struct udp_assoc *a)
+{
+	struct udp_state *u = l->udp;
+	uint32_t *pp = &u->hash[hash_addr(a->lst, (struct sockaddr *)&a->peer) & u->hash_mask];
+
+	while (*pp != UDP_NONE) {
+		if (*pp == a->slot) {
+			*pp = a->hnext;
+			u->n_hashed--;
+			return;
+		}
+		pp = &assoc_at(l, *pp)->hnext;
+	}
+}
+
+static void maybe_free(struct loop *l, struct udp_assoc *a)
+{
+	if (!(a->gen & 1) || a->state != UDP_ST_CLOSING || a->inflight)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (a->ep[i].fd >= 0)
+			close(a->ep[i].fd);
+		a->ep[i].fd = -1;
+	}
+	a->gen++;
+	pool_free(&l->udp->assocs, a->slot);
+}
+
+static void assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
+{
+	if (a->state == UDP_ST_CLOSING)
+		return;
+	log_debug("udp association %u: closing (%s)", a->slot, why);
+	a->state = UDP_ST_CLOSING;
+	if (a->role != ROLE_LOCAL) {
+		hash_remove(l, a);
+		list_del(&a->lru);
+	}
+	timer_cancel(&a->timer);
+	for (int i = 0; i < 2; i++) {
+		struct udp_ep *ep = &a->ep[i];
+
+		if (ep->waiting) {
+			list_del(&ep->wait_node);
+			ep->waiting = 0;
+		}
+		if (ep->fd >= 0 && a->inflight) {
+			struct io_uring_sqe *sqe = loop_sqe(l);
+
+			/* Receives and sends on this fd end with -ECANCELED. */
+			io_uring_prep_cancel_fd(sqe, ep->fd, IORING_ASYNC_CANCEL_ALL);
+			io_uring_sqe_set_data64(sqe, ud_pack(OP_UDP_CANCEL, a->slot, a->gen));
+			a->inflight++;
+		}
+	}
+	maybe_free(l, a);
+}
+
+static struct udp_assoc *assoc_alloc(struct loop *l, enum role role)
+{
+	struct udp_state *u = l->udp;
+	uint32_t idx, gen;
+	struct udp_assoc *a;
+
+	if (role != ROLE_LOCAL && u->n_hashed >= per_loop_limit(l) && !list_empty(&u->lru)) {
+		/* Full: the least recently used association makes room. */
+		u->st.evicted++;
+		assoc_close(l, list_entry(u->lru.next, struct udp_assoc, lru), "evicted (table full)");
+	}
+	idx = pool_alloc(&u->assocs);
+	if (idx == POOL_NONE)
+		return NULL;
+	a = assoc_at(l, idx);
+	gen = a->gen + 1;
+	memset(a, 0, sizeof(*a));
+	a->gen = gen;
+	a->slot = idx;
+	a->role = role;
+	a->hnext = UDP_NONE;
+	for (int i = 0; i < 2; i++) {
+		a->ep[i].fd = -1;
+		a->ep[i].kind = (uint8_t)(UDP_EP_ASSOC_A + i);
+		a->ep[i].owner = idx;
+		list_init(&a->ep[i].wait_node);
+	}
+	timer_init(&a->timer);
+	list_init(&a->lru);
+	u->st.created++;
+	return a;
+}
+
+static void assoc_touch(struct loop *l, struct udp_assoc *a)
+{
+	if (a->role == ROLE_LOCAL) {
+		struct session *s = session_lookup(l, a->sess_slot, a->sess_gen);
+
+		/* Datagrams keep the SOCKS5 control connection alive. */
+		if (s)
+			timer_arm(&l->wheel, &s->timer,
+				  l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+		return;
+	}
+	list_del(&a->lru);
+	list_add_tail(&l->udp->lru, &a->lru);
+	timer_arm(&l->wheel, &a->timer, l->now_ms + (uint64_t)l->cfg->timeouts.udp_idle * 1000);
+}
+
+void udp_timeout(struct loop *l, struct udp_assoc *a)
+{
+	assoc_close(l, a, "idle");
+}
+
+/* ---- endpoints -------------------------------------------------------------- */
+
+static void arm_ep(struct loop *l, struct udp_ep *ep)
+{
+	struct io_uring_sqe *sqe;
+	struct udp_assoc *a = NULL;
+	uint64_t ud;
+
+	if (ep->armed || ep->waiting || ep->fd < 0 || l->stopping)
+		return;
+	if (ep->kind == UDP_EP_LISTENER) {
+		ud = ud_pack(OP_UDP_RECV_LST, ep->owner, 0);
+	} else {
+		a = assoc_at(l, ep->owner);
+		if (a->state != UDP_ST_LIVE)
+			return;
+		ud = ud_pack(ep->kind == UDP_EP_ASSOC_A ? OP_UDP_RECV_A : OP_UDP_RECV_B, a->slot,
+			     a->gen);
+		a->inflight++;
+	}
+	sqe = loop_sqe(l);
+	/* Multishot: one SQE yields a CQE per datagram, each in a buffer the
+	 * kernel picks from BG_UDP; it ends (no F_MORE) on error or ENOBUFS. */
+	io_uring_prep_recvmsg_multishot(sqe, ep->fd, &l->udp->rx_msg, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BG_UDP;
+	io_uring_sqe_set_data64(sqe, ud);
+	ep->armed = 1;
+}
+
+void udp_retry_waiters(struct loop *l)
+{
+	struct udp_state *u = l->udp;
+	struct list todo;
+
+	list_init(&todo);
+	while (!list_empty(&u->waiters)) {
+		struct list *n = u->waiters.next;
+
+		list_del(n);
+		list_add_tail(&todo, n);
+	}
+	while (!list_empty(&todo)) {
+		struct udp_ep *ep = list_entry(todo.next, struct udp_ep, wait_node);
+
+		list_del(&ep->wait_node);
+		ep->waiting = 0;
+		arm_ep(l, ep);
+	}
+}
+
+static int open_udp(int family, const struct sockaddr *bind_to, bool reuseport)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -errno;
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind_to && bind(fd, bind_to, sa_len(bind_to)) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* ---- sending ---------------------------------------------------------------- */
+
+/* Send len bytes at p (inside UDP buffer bid) to dst; the buffer returns to
+ * the ring when the send completes. a: the association owning fd, if any. */
+static void send_from(struct loop *l, uint16_t bid, int fd, const void *p, size_t len,
+		      const struct sockaddr *dst, struct udp_assoc *a)
+{
+	struct udp_tx *tx = &l->udp->tx[bid];
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	memcpy(&tx->dst, dst, sa_len(dst));
+	tx->iov.iov_base = (void *)p;
+	tx->iov.iov_len = len;
+	memset(&tx->msg, 0, sizeof(tx->msg));
+	tx->msg.msg_name = &tx->dst;
+	tx->msg.msg_namelen = sa_len(dst);
+	tx->msg.msg_iov = &tx->iov;
+	tx->msg.msg_iovlen = 1;
+	tx->assoc_slot = a ? a->slot : UDP_NONE;
+	tx->assoc_gen = a ? a->gen : 0;
+	if (a)
+		a->inflight++;
+	io_uring_prep_sendmsg(sqe, fd, &tx->msg, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_UDP_SEND, bid, 0));
+}
+
+static void handle_send(struct loop *l, uint16_t bid, int res)
+{
+	struct udp_state *u = l->udp;
+	struct udp_tx *tx = &u->tx[bid];
+
+	if (res >= 0)
+		u->st.out++;
+	else if (res != -ECANCELED)
+		log_debug("udp send: %s", strerror(-res));
+	loop_buf_return(l, BG_UDP, bid);
+	if (tx->assoc_slot != UDP_NONE) {
+		struct udp_assoc *a = assoc_lookup_gen(l, tx->assoc_slot, tx->assoc_gen);
+
+		tx->assoc_slot = UDP_NONE;
+		if (a) {
+			a->inflight--;
+			maybe_free(l, a);
+		}
+	}
+}
+
+/* ---- per-role datagram handlers --------------------------------------------- */
+
+struct dgram {
+	uint16_t bid;
+	const struct sockaddr *from;
+	uint8_t *p;   /* payload; UDP_HEADROOM writable bytes before it */
+	size_t n;
+};
+
+static struct udp_assoc *server_assoc(struct loop *l, uint32_t li, const struct sockaddr *from)
+{
+	struct udp_state *u = l->udp;
+	uint32_t h = hash_addr(li, from) & u->hash_mask, i;
+	struct udp_assoc *a;
+
+	for (i = u->hash[h]; i != UDP_NONE; i = a->hnext) {
+		a = assoc_at(l, i);
+		if (a->lst == li && same_addr((struct sockaddr *)&a->peer, from, true))
+			return a;
+	}
+	a = assoc_alloc(l, u->lst[li].role);
+	if (!a)
+		return NULL;
+	a->lst = li;
+	memcpy(&a->peer, from, sa_len(from));
+	a->peer_len = sa_len(from);
+	a->hnext = u->hash[h];
+	u->hash[h] = a->slot;
+	u->n_hashed++;
+	list_add_tail(&u->lru, &a->lru);
+	return a;
+}
+
+/* The socket of a server association toward targets of this family. */
+static int target_fd(struct loop *l, struct udp_assoc *a, int family)
+{
+	struct udp_ep *ep = &a->ep[family == AF_INET ? 0 : 1];
+
+	if (ep->fd < 0) {
+		ep->fd = open_udp(family, NULL, false);
+		if (ep->fd < 0)
+			return ep->fd;
+		arm_ep(l, ep);
+	}
+	return ep->fd;
+}
+
+static bool server_from_client(struct loop *l, uint32_t li, struct dgram *g)
+{
+	const struct config_server *cs = l->udp->lst[li].conf;
+	const struct aead_method *m = cs->cipher.method;
+	struct sockaddr_storage dst;
+	struct udp_assoc *a;
+	struct ssaddr ta;
+	socklen_t dl;
+	uint8_t *pt = g->p + m->salt_len;
+	int r = aead_udp_open(m, cs->cipher.key, pt, g->p, g->n), k, fd;
+
+	if (r < 0) {
+		l->udp->st.bad++; /* silently: no reply, nothing a prober can see */
+		return false;
+	}
+	k = ssaddr_parse(pt, (size_t)r, &ta);
+	if (k <= 0 || ssaddr_to_sockaddr(&ta, &dst, &dl) < 0 ||
+	    (!cs->allow_private && ssaddr_is_special((struct sockaddr *)&dst)))
+		return false;
+	a = server_assoc(l, li, g->from);
+	if (!a)
+		return false;
+	assoc_touch(l, a);
+	fd = target_fd(l, a, dst.ss_family);
+	if (fd < 0)
+		return false;
+	send_from(l, g->bid, fd, pt + k, (size_t)r - (size_t)k, (struct sockaddr *)&dst, a);
+	return true;
+}
+
+/* Prepend hdr and seal in place; returns the packet start and size. */
+static int seal_in_place(const struct config_cipher *c, struct dgram *g, const uint8_t *hdr,
+			 size_t hlen, uint8_t **start)
+{
+	uint8_t *plain = g->p - hlen;
+
+	memmove(plain, hdr, hlen);
+	*start = plain - c->method->salt_len;
+	return aead_udp_seal(c->method, c->key, *start, plain, hlen + g->n);
+}
+
+static bool server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g)
+{
+	struct udp_listener *L = &l->udp->lst[a->lst];
+	const struct config_server *cs = L->conf;
+	uint8_t hdr[SSADDR_MAX_BYTES], *start;
+	struct ssaddr src;
+	int n;
+
+	/* Full cone: any remote may answer; the header names who did. */
+	if (ssaddr_from_sockaddr(g->from, &src) < 0)
+		return false;
+	n = seal_in_place(&cs->cipher, g, hdr, ssaddr_encode(&src, hdr), &start);
+	if (n < 0)
+		return false;
+	assoc_touch(l, a);
+	send_from(l, g->bid, L->ep.fd, start, (size_t)n, (struct sockaddr *)&a->peer, NULL);
+	return true;
+}
+
+static bool tunnel_from_client(struct loop *l, uint32_t li, struct dgram *g)
+{
+	struct udp_listener *L = &l->udp->lst[li];
+	const struct config_tunnel *tc = L->conf;
+	struct udp_assoc *a = server_assoc(l, li, g->from);
+	uint8_t *start;
+	int n;
+
+	if (!a)
+		return false;
+	if (a->ep[0].fd < 0) {
+		memcpy(&a->server, &tc->server.addr, tc->server.addr_len);
+		a->server_len = tc->server.addr_len;
+		a->cipher = &tc->cipher;
+		a->ep[0].fd = open_udp(tc->server.addr.ss_family, NULL, false);
+		if (a->ep[0].fd < 0)
+			return false;
+		arm_ep(l, &a->ep[0]);
+	}
+	assoc_touch(l, a);
+	n = seal_in_place(&tc->cipher, g, L->fwd_hdr, L->fwd_len, &start);
+	if (n < 0)
+		return false;
+	send_from(l, g->bid, a->ep[0].fd, start, (size_t)n, (struct sockaddr *)&a->server, a);
+	return true;
+}
+
+/* A packet from the ss server to a local or tunnel association. */
+static bool from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
+{
+	const struct aead_method *m = a->cipher->method;
+	uint8_t *pt = g->p + m->salt_len;
+	struct ssaddr src;
+	int r, k;
+
+	if (!same_addr(g->from, (struct sockaddr *)&a->server, true))
+		return false;
+	r = aead_udp_open(m, a->cipher->key, pt, g->p, g->n);
+	if (r < 0) {
+		l->udp->st.bad++;
+		return false;
+	}
+	k = ssaddr_parse(pt, (size_t)r, &src);
+	if (k <= 0)
+		return false;
+	assoc_touch(l, a);
+	if (a->role == ROLE_TUNNEL) {
+		send_from(l, g->bid, l->udp->lst[a->lst].ep.fd, pt + k, (size_t)(r - k),
+			  (struct sockaddr *)&a->peer, NULL);
+		return true;
+	}
+	if (!a->peer_len)
+		return false; /* the client has not sent anything yet */
+	/* SOCKS5: RSV RSV FRAG in front of the source address and data. */
+	memset(pt - 3, 0, 3);
+	send_from(l, g->bid, a->ep[1].fd, pt - 3, (size_t)r + 3, (struct sockaddr *)&a->peer, a);
+	return true;
+}
+
+static bool local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
+{
+	const struct aead_method *m = a->cipher->method;
+	struct socks5_udp su;
+	uint8_t *start;
+	int n;
+
+	/* Only the client that opened the association (RFC 1928 §7). */
+	if (!same_addr(g->from, (struct sockaddr *)&a->allow, port_of((struct sockaddr *)&a->allow)))
+		return false;
+	if (socks5_parse_udp(g->p, g->n, &su) < 0 || su.frag != 0)
+		return false; /* no reassembly: FRAG != 0 is dropped, as RFC 1928 allows */
+	memcpy(&a->peer, g->from, sa_len(g->from));
+	a->peer_len = sa_len(g->from);
+	start = g->p + 3 - m->salt_len;
+	n = aead_udp_seal(m, a->cipher->key, start, g->p + 3, g->n - 3);
+	if (n < 0)
+		return false;
+	assoc_touch(l, a);
+	send_from(l, g->bid, a->ep[0].fd, start, (size_t)n, (struct sockaddr *)&a->server, a);
+	return true;
+}
+
+/* ---- receiving -------------------------------------------------------------- */
+
+static bool dispatch_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a,
+			   struct dgram *g)
+{
+	if (ep->kind == UDP_EP_LISTENER)
+		return l->udp->lst[ep->owner].role == ROLE_SERVER ? server_from_client(l, ep->owner, g)
+								   : tunnel_from_client(l, ep->owner, g);
+	if (a->state != UDP_ST_LIVE)
+		return false;
+	if (a->role == ROLE_SERVER)
+		return server_from_target(l, a, g);
+	if (ep->kind == UDP_EP_ASSOC_A)
+		return from_server(l, a, g);
+	return local_from_client(l, a, g);
+}
+
+static void take_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a, uint16_t bid,
+		       int res)
+{
+	struct udp_state *u = l->udp;
+	uint8_t *buf = l->bufs[BG_UDP].mem + (size_t)bid * l->bufs[BG_UDP].buf_bytes;
+	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, res, &u->rx_msg);
+	struct dgram g;
+
+	u->st.in++;
+	/* A datagram larger than the buffer arrives cut: drop it whole. */
+	if (!o || (o->flags & MSG_TRUNC) || o->namelen > UDP_NAME_BYTES ||
+	    o->namelen < sizeof(struct sockaddr_in)) {
+		u->st.dropped++;
+		loop_buf_return(l, BG_UDP, bid);
+		return;
+	}
+	g.bid = bid;
+	g.from = io_uring_recvmsg_name(o);
+	g.p = io_uring_recvmsg_payload(o, &u->rx_msg);
+	g.n = io_uring_recvmsg_payload_length(o, res, &u->rx_msg);
+	if (!dispatch_dgram(l, ep, a, &g)) {
+		u->st.dropped++;
+		loop_buf_return(l, BG_UDP, bid);
+	}
+}
+
+static void handle_recv(struct loop *l, struct udp_ep *ep, struct udp_assoc *a,
+			const struct io_uring_cqe *cqe)
+{
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		l->bufs[BG_UDP].out++;
+		take_dgram(l, ep, a, (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT), cqe->res);
+	}
+	if (more)
+		return;
+	ep->armed = 0;
+	if (a)
+		a->inflight--;
+	if (cqe->res == -ENOBUFS) {
+		/* Not an error of this socket: wait for buffers to come back. */
+		l->st.enobufs++;
+		ep->waiting = 1;
+		list_add_tail(&l->udp->waiters, &ep->wait_node);
+		return;
+	}
+	if (cqe->res < 0 && cqe->res != -ECANCELED)
+		log_debug("udp recvmsg: %s", strerror(-cqe->res));
+	if (a && a->state == UDP_ST_CLOSING) {
+		maybe_free(l, a);
+		return;
+	}
+	/* ICMP errors (ECONNREFUSED...) end a multishot: just re-arm. */
+	if (cqe->res != -EBADF && cqe->res != -ECANCELED)
+		arm_ep(l, ep);
+}
+
+void udp_handle_cqe(struct loop *l, enum loop_op op, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	struct udp_assoc *a;
+
+	switch (op) {
+	case OP_UDP_SEND:
+		handle_send(l, (uint16_t)ud_slot(ud), cqe->res);
+		break;
+	case OP_UDP_RECV_LST:
+		handle_recv(l, &l->udp->lst[ud_slot(ud)].ep, NULL, cqe);
+		break;
+	case OP_UDP_RECV_A:
+	case OP_UDP_RECV_B:
+		a = assoc_lookup_gen(l, ud_slot(ud), ud_gen(ud));
+		if (a)
+			handle_recv(l, &a->ep[op == OP_UDP_RECV_A ? 0 : 1], a, cqe);
+		break;
+	default: /* OP_UDP_CANCEL */
+		a = assoc_lookup_gen(l, ud_slot(ud), ud_gen(ud));
+		if (a) {
+			a->inflight--;
+			maybe_free(l, a);
+		}
+		break;
+	}
+}
+
+/* ---- local role --------------------------------------------------------------- */
+
+int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *local_ip,
+		    const struct sockaddr *client, struct sockaddr_storage *bnd)
+{
+	const struct config_local *lc = s->lst->conf;
+	struct sockaddr_storage b;
+	struct udp_assoc *a;
+	socklen_t bl = sizeof(*bnd);
+
+	if (!l->udp || !lc->server.is_ip)
+		return -EOPNOTSUPP;
+	a = assoc_alloc(l, ROLE_LOCAL);
+	if (!a)
+		return -EAGAIN;
+	a->sess_slot = s->slot;
+	a->sess_gen = s->gen;
+	a->cipher = &lc->cipher;
+	memcpy(&a->allow, client, sa_len(client));
+	memcpy(&a->server, &lc->server.addr, lc->server.addr_len);
+	a->server_len = lc->server.addr_len;
+	/* The client-facing socket: the control connection's local IP, any port. */
+	memcpy(&b, local_ip, sa_len(local_ip));
+	if (b.ss_family == AF_INET)
+		((struct sockaddr_in *)&b)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&b)->sin6_port = 0;
+	a->ep[1].fd = open_udp(b.ss_family, (struct sockaddr *)&b, false);
+	a->ep[0].fd = open_udp(lc->server.addr.ss_family, NULL, false);
+	if (a->ep[0].fd < 0 || a->ep[1].fd < 0 ||
+	    getsockname(a->ep[1].fd, (struct sockaddr *)bnd, &bl) < 0) {
+		a->state = UDP_ST_CLOSING;
+		maybe_free(l, a);
+		return -EMFILE;
+	}
+	arm_ep(l, &a->ep[0]);
+	arm_ep(l, &a->ep[1]);
+	return (int)a->slot;
+}
+
+void udp_local_close(struct loop *l, uint32_t slot, uint32_t gen)
+{
+	struct udp_assoc *a;
+
+	if (!l->udp)
+		return;
+	a = assoc_lookup_gen(l, slot, gen);
+	if (a)
+		assoc_close(l, a, "control connection closed");
+}
+
+/* ---- setup ---------------------------------------------------------------------- */
+
+static int add_listener(struct loop *l, enum role role, const void *conf,
+			const struct hostport *hp)
+{
+	struct udp_state *u = l->udp;
+	struct udp_listener *L = &u->lst[u->n_lst];
+	char buf[80];
+	int fd = open_udp(hp->addr.ss_family, (const struct sockaddr *)&hp->addr, true);
+
+	if (fd < 0) {
+		log_error("cannot bind UDP %s: %s",
+			  hostport_format_addr((const struct sockaddr *)&hp->addr, buf, sizeof(buf)),
+			  strerror(-fd));
+		return fd;
+	}
+	memset(L, 0, sizeof(*L));
+	L->ep.fd = fd;
+	L->ep.kind = UDP_EP_LISTENER;
+	L->ep.owner = u->n_lst;
+	list_init(&L->ep.wait_node);
+	L->role = role;
+	L->conf = conf;
+	u->n_lst++;
+	return 0;
+}
+
+static int open_listeners(struct loop *l)
+{
+	const struct config *c = l->cfg;
+	int ret;
+
+	for (size_t i = 0; i < c->n_servers; i++) {
+		if (c->servers[i].udp && (ret = add_listener(l, ROLE_SERVER, &c->servers[i],
+							     &c->servers[i].listen)))
+			return ret;
+	}
+	for (size_t i = 0; i < c->n_tunnels; i++) {
+		const struct config_tunnel *t = &c->tunnels[i];
+		struct ssaddr fwd;
+
+		if (!t->udp)
+			continue;
+		if (!t->server.is_ip) {
+			log_error("tunnel %s: the UDP half needs the server as an IP address until "
+				  "the resolver lands", t->listen.host);
+			return -EINVAL;
+		}
+		if ((ret = add_listener(l, ROLE_TUNNEL, t, &t->listen)))
+			return ret;
+		if (t->forward.is_ip) {
+			ssaddr_from_sockaddr((const struct sockaddr *)&t->forward.addr, &fwd);
+		} else {
+			memset(&fwd, 0, sizeof(fwd));
+			fwd.atyp = SSADDR_ATYP_DOMAIN;
+			fwd.u.domain.len = (uint8_t)strlen(t->forward.host);
+			memcpy(fwd.u.domain.name, t->forward.host, fwd.u.domain.len);
+			fwd.port = t->forward.port;
+		}
+		l->udp->lst[l->udp->n_lst - 1].fwd_len =
+			(uint16_t)ssaddr_encode(&fwd, l->udp->lst[l->udp->n_lst - 1].fwd_hdr);
+	}
+	return 0;
+}
+
+int udp_init(struct loop *l)
+{
+	const struct config *c = l->cfg;
+	struct udp_state *u;
+	uint32_t hsize = 16, cap;
+	int ret;
+
+	if (!udp_wanted(c))
+		return 0;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	l->udp = u;
+	list_init(&u->lru);
+	list_init(&u->waiters);
+	cap = per_loop_limit(l) + UDP_POOL_SLACK;
+	while (hsize < 2 * cap)
+		hsize <<= 1;
+	u->hash = malloc(sizeof(uint32_t) * hsize);
+	u->lst = calloc(c->n_servers + c->n_tunnels + 1, sizeof(*u->lst));
+	u->tx = calloc(UDP_BUFS, sizeof(*u->tx));
+	if (!u->hash || !u->lst || !u->tx || pool_init(&u->assocs, sizeof(struct udp_assoc), cap))
+		return -ENOMEM;
+	memset(u->hash, 0xff, sizeof(uint32_t) * hsize);
+	u->hash_mask = hsize - 1;
+	u->rx_msg.msg_namelen = UDP_NAME_BYTES;
+	u->rx_msg.msg_controllen = UDP_CTRL_BYTES;
+	ret = loop_setup_bufring(l, BG_UDP, UDP_BUFS, BUF_UDP_BYTES, 0, BUF_UDP_BYTES);
+	if (ret)
+		return ret;
+	return open_listeners(l);
+}
+
+void udp_start(struct loop *l)
+{
+	if (!l->udp)
+		return;
+	for (unsigned i = 0; i < l->udp->n_lst; i++)
+		arm_ep(l, &l->udp->lst[i].ep);
+}
+
+void udp_stop(struct loop *l)
+{
+	struct udp_state *u = l->udp;
+
+	if (!u)
+		return;
+	for (unsigned i = 0; i < u->n_lst; i++) {
+		/* shutdown() ends the pending multishot recvmsg. */
+		if (u->lst[i].ep.fd >= 0)
+			shutdown(u->lst[i].ep.fd, SHUT_RDWR);
+		if (u->lst[i].ep.waiting) {
+			list_del(&u->lst[i].ep.wait_node);
+			u->lst[i].ep.waiting = 0;
+		}
+	}
+	while (!list_empty(&u->lru))
+		assoc_close(l, list_entry(u->lru.next, struct udp_assoc, lru), "shutdown");
+}
+
+bool udp_busy(const struct loop *l)
+{
+	return l->udp && l->udp->assocs.used;
+}
+
+void udp_destroy(struct loop *l)
+{
+	struct udp_state *u = l->udp;
+
+	if (!u)
+		return;
+	log_info("udp: %llu in, %llu out, %llu failed authentication, %llu dropped, "
+		 "%llu associations (%llu evicted)",
+		 (unsigned long long)u->st.in, (unsigned long long)u->st.out,
+		 (unsigned long long)u->st.bad, (unsigned long long)u->st.dropped,
+		 (unsigned long long)u->st.created, (unsigned long long)u->st.evicted);
+	for (unsigned i = 0; i < u->n_lst; i++)
+		if (u->lst[i].ep.fd >= 0)
+			close(u->lst[i].ep.fd);
+	for (uint32_t i = 0; i < u->assocs.next_new; i++) {
+		struct udp_assoc *a = assoc_at(l, i);
+
+		for (int e = 0; (a->gen & 1) && e < 2; e++)
+			if (a->ep[e].fd >= 0)
+				close(a->ep[e].fd);
+	}
+	pool_destroy(&u->assocs);
+	free(u->hash);
+	free(u->lst);
+	free(u->tx);
+	free(u);
+	l->udp = NULL;
+}
