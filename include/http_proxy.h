@@ -87,9 +87,9 @@ int http_rewrite_request(const uint8_t *buf, const struct http_request *r, uint8
 
 /*
  * Build a status-only response: `HTTP/1.1 <code> <reason>` CRLF, then for
- * codes outside 2xx `Content-Length: 0` (never on a 2xx: RFC 9110 §9.3.6
- * forbids it in a CONNECT success), then `Connection: close` if close, then
- * CRLF. reason NULL picks the standard phrase (or "Unknown"). Returns the
+ * codes >= 300 except 304 `Content-Length: 0` so a kept-alive client knows
+ * the (empty) body's end (never on 1xx/2xx: RFC 9110 §9.3.6 forbids it in a
+ * CONNECT success), then `Connection: close` if close, then CRLF. reason NULL picks the standard phrase (or "Unknown"). Returns the
  * length, or 0 if code is not 100..999, the reason has control characters, or
  * out_len is too small.
  */

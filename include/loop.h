@@ -37,6 +37,9 @@ enum loop_op {
 	OP_UDP_RECV_B,
 	OP_UDP_SEND,     /* slot = UDP buffer id */
 	OP_UDP_CANCEL,   /* slot/gen = association */
+	OP_DNS_POLL_R,   /* slot/gen = c-ares socket */
+	OP_DNS_POLL_W,
+	OP_DNS_CANCEL,
 	/* number of ops */
 	OP_COUNT
 };
@@ -126,6 +129,7 @@ struct loop_stats {
 };
 
 struct udp_state;
+struct dns_state;
 
 struct loop {
 	struct io_uring ring;
@@ -145,6 +149,7 @@ struct loop {
 	uint32_t draining;        /* sessions absorbing a failed handshake */
 	struct loop_stats st;
 	struct udp_state *udp;    /* NULL when no role relays UDP */
+	struct dns_state *dns;
 	const char *setup_mode;   /* which ring flags were accepted */
 };
 

@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "aead.h"
+#include "dns.h"
 #include "http_proxy.h"
 #include "loop.h"
 #include "ssaddr.h"
@@ -99,6 +100,10 @@ struct session {
 	uint8_t http_in_body;   /* local: inside a request body */
 	uint16_t http_out_len;  /* local: plaintext waiting in carry half 1 */
 	struct http_body http_body;
+	union dns_addr addrs[4]; /* resolved addresses still to try (happy eyeballs) */
+	uint8_t n_addrs;
+	uint8_t addr_i;
+	uint16_t dns_port;      /* port for the resolved addresses */
 	uint32_t udp_slot;      /* local: the UDP association this control owns */
 	uint32_t udp_gen;       /* 0 = none */
 };
@@ -122,6 +127,16 @@ void session_timeout(struct loop *l, struct session *s);
  * connect hook runs on completion. 0 or -errno.
  */
 int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa, socklen_t len);
+/*
+ * Resolve name and connect to the first usable address (port in host order);
+ * further addresses are tried when a connect fails. special_ok = false skips
+ * private/special addresses (server role without allow_private). Returns 0
+ * (connecting or resolving: state CONNECTING) or -errno.
+ */
+int session_connect_name(struct loop *l, struct session *s, const char *name, uint16_t port,
+			 bool special_ok);
+/* After a failed connect: try the next resolved address. 0 if one is tried. */
+int session_connect_next(struct loop *l, struct session *s);
 /* Start a direction that was parked while the outbound connect ran. */
 void session_kick(struct loop *l, struct session *s, int di);
 /* Retry receives parked on ENOBUFS for group bgid. */

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "session.h"
+#include "dns.h"
 #include "udp.h"
 
 #define LOOP_SQ_ENTRIES 4096
@@ -349,6 +350,11 @@ static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 		if (l->udp)
 			udp_handle_cqe(l, op, cqe);
 		return;
+	case OP_DNS_POLL_R:
+	case OP_DNS_POLL_W:
+	case OP_DNS_CANCEL:
+		dns_handle_cqe(l, op, cqe);
+		return;
 	case OP_NONE:
 	case OP_COUNT:
 		return;
@@ -426,6 +432,8 @@ int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd)
 		return ret;
 	timer_wheel_init(&l->wheel, l->now_ms);
 	ret = open_listeners(l);
+	if (!ret)
+		ret = dns_init(l);
 	return ret ? ret : udp_init(l);
 }
 
@@ -457,6 +465,7 @@ int loop_run(struct loop *l)
 			n++;
 		}
 		io_uring_cq_advance(&l->ring, n);
+		dns_tick(l);
 		flush_buffers(l);
 		expire_timers(l);
 		if (l->stopping && l->now_ms >= l->stop_deadline_ms)
@@ -478,6 +487,7 @@ int loop_run(struct loop *l)
 
 void loop_destroy(struct loop *l)
 {
+	dns_destroy(l); /* first: cancelled lookups hand buffers back to UDP */
 	udp_destroy(l);
 	for (int g = 0; g < BG_COUNT; g++) {
 		struct bufring *b = &l->bufs[g];

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* ssring — command line: parse arguments, load the config, start workers. */
+#include <ares.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,7 +71,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : quiet ? LOG_LEVEL_ERROR : cfg.log_level);
+	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+		fprintf(stderr, "ssring: cannot initialise c-ares\n");
+		return 1;
+	}
 	ret = worker_run_all(&cfg);
+	ares_library_cleanup();
 	config_free(&cfg);
 	return ret;
 }

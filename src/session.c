@@ -663,6 +663,82 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	return 0;
 }
 
+static int keep_addrs(struct session *s, const struct dns_entry *e, bool special_ok)
+{
+	s->n_addrs = s->addr_i = 0;
+	for (int i = 0; i < e->n && s->n_addrs < 4; i++) {
+		if (!special_ok && ssaddr_is_special(&e->addr[i].sa))
+			continue;
+		s->addrs[s->n_addrs++] = e->addr[i];
+	}
+	return s->n_addrs ? 0 : -EACCES;
+}
+
+int session_connect_next(struct loop *l, struct session *s)
+{
+	union dns_addr *a;
+
+	if (s->addr_i >= s->n_addrs)
+		return -ENOENT;
+	a = &s->addrs[s->addr_i++];
+	if (a->sa.sa_family == AF_INET)
+		a->v4.sin_port = htons(s->dns_port);
+	else
+		a->v6.sin6_port = htons(s->dns_port);
+	if (s->fd[SIDE_OUT] >= 0) {
+		close(s->fd[SIDE_OUT]);
+		s->fd[SIDE_OUT] = -1;
+	}
+	return session_connect(l, s, &a->sa,
+			       a->sa.sa_family == AF_INET ? sizeof(a->v4) : sizeof(a->v6));
+}
+
+int session_connect_name(struct loop *l, struct session *s, const char *name, uint16_t port,
+			 bool special_ok)
+{
+	struct dns_waiter w = { .kind = DNS_W_SESSION, .slot = s->slot, .gen = s->gen };
+	const struct dns_entry *e;
+	int ret;
+
+	if (!dns_name_ok(name))
+		return -EINVAL;
+	s->dns_port = port;
+	s->state = SESS_ST_CONNECTING; /* parked until an address is known */
+	ret = dns_lookup(l, name, &w, &e);
+	if (ret == DNS_PENDING)
+		return 0;
+	if (ret < 0)
+		return ret;
+	ret = keep_addrs(s, e, special_ok);
+	return ret ? ret : session_connect_next(l, s);
+}
+
+void session_dns_done(struct loop *l, uint32_t slot, uint32_t gen, const struct dns_entry *e,
+		      int err)
+{
+	struct session *s = session_lookup(l, slot, gen);
+	bool special_ok = true;
+
+	if (!s || s->state != SESS_ST_CONNECTING || s->fd[SIDE_OUT] >= 0)
+		return;
+	if (s->role == ROLE_SERVER)
+		special_ok = ((const struct config_server *)s->lst->conf)->allow_private;
+	if (!err)
+		err = keep_addrs(s, e, special_ok);
+	if (!err)
+		err = session_connect_next(l, s);
+	if (err) {
+		log_info("session %u: cannot resolve/connect: %s", s->slot,
+			 err == -EACCES   ? "only private/special addresses (allow_private = false)"
+			 : err == -ENOENT ? "name not found"
+					  : strerror(-err));
+		if (s->role == ROLE_SERVER)
+			session_close(l, s, false, "name resolution failed");
+		else
+			local_on_connect(l, s, err);
+	}
+}
+
 static void peer_name(const struct session *s, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;

@@ -119,9 +119,10 @@ static void connect_server(struct loop *l, struct session *s)
 
 	s->phase = LP_CONNECTING;
 	if (!hp->is_ip) {
-		/* No resolver yet, and getaddrinfo would block the ring. */
-		log_warn("server %s: host names are not resolved yet; use an IP address", hp->host);
-		fail_connect(l, s, -EHOSTUNREACH);
+		/* Resolved on the ring (dns.c); getaddrinfo would block it. */
+		ret = session_connect_name(l, s, hp->host, hp->port, true);
+		if (ret < 0)
+			fail_connect(l, s, -EHOSTUNREACH);
 		return;
 	}
 	ret = session_connect(l, s, (const struct sockaddr *)&hp->addr, hp->addr_len);
@@ -376,6 +377,8 @@ void local_on_connect(struct loop *l, struct session *s, int res)
 
 	if (s->state != SESS_ST_CONNECTING)
 		return;
+	if (res < 0 && res != -EHOSTUNREACH && session_connect_next(l, s) == 0)
+		return; /* the server's name had another address */
 	if (res < 0) {
 		l->st.connect_fail++;
 		log_info("cannot reach ss server: %s", res == -ECANCELED ? "timed out" : strerror(-res));

@@ -41,11 +41,18 @@ static int start_connect(struct loop *l, struct session *s)
 	char name[300];
 
 	if (ssaddr_to_sockaddr(&s->target, &ss, &sl) < 0) {
-		/* No resolver yet: never call getaddrinfo on a ring. */
-		l->st.domain_refused++;
-		log_info("target %s: domain names are not resolved yet; closing",
-			 ssaddr_format(&s->target, name, sizeof(name)));
-		return -1;
+		/* A name: resolved on the ring (dns.c), never by getaddrinfo. */
+		int ret = session_connect_name(l, s, s->target.u.domain.name, s->target.port,
+					       server_conf(s)->allow_private);
+
+		if (ret < 0) {
+			l->st.domain_refused++;
+			log_info("target %s: %s", ssaddr_format(&s->target, name, sizeof(name)),
+				 ret == -EACCES ? "private/special address refused (allow_private = false)"
+						: strerror(-ret));
+			return -1;
+		}
+		return 0;
 	}
 	if (!server_conf(s)->allow_private && ssaddr_is_special((struct sockaddr *)&ss)) {
 		l->st.private_refused++;
@@ -102,6 +109,8 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 
 	if (s->state != SESS_ST_CONNECTING)
 		return;
+	if (res < 0 && session_connect_next(l, s) == 0)
+		return; /* the name had another address */
 	if (res < 0) {
 		l->st.connect_fail++;
 		log_debug("session %u: connect to %s failed: %s", s->slot,

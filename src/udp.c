@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "aead.h"
+#include "dns.h"
 #include "log.h"
 #include "session.h"
 #include "socks5.h"
@@ -411,6 +412,65 @@ static int target_fd(struct loop *l, struct udp_assoc *a, int family)
 	return ep->fd;
 }
 
+/* Send a held datagram to the first acceptable address of e. */
+static bool send_resolved(struct loop *l, struct udp_assoc *a, const struct dns_entry *e,
+			  uint16_t bid, uint8_t *p, size_t len, uint16_t port)
+{
+	const struct config_server *cs = l->udp->lst[a->lst].conf;
+
+	for (int i = 0; i < e->n; i++) {
+		union dns_addr dst = e->addr[i];
+		int fd;
+
+		if (!cs->allow_private && ssaddr_is_special(&dst.sa))
+			continue;
+		if (dst.sa.sa_family == AF_INET)
+			dst.v4.sin_port = htons(port);
+		else
+			dst.v6.sin6_port = htons(port);
+		fd = target_fd(l, a, dst.sa.sa_family);
+		if (fd < 0)
+			return false;
+		send_from(l, bid, fd, p, len, &dst.sa, a);
+		return true;
+	}
+	return false;
+}
+
+/* A datagram for a name: send now from the cache, or hold it for the answer. */
+static bool resolve_target(struct loop *l, struct udp_assoc *a, const struct ssaddr *ta,
+			   struct dgram *g, uint8_t *p, size_t len)
+{
+	uint8_t *base = l->bufs[BG_UDP].mem + (size_t)g->bid * l->bufs[BG_UDP].buf_bytes;
+	struct dns_waiter w = { .kind = DNS_W_UDP, .slot = a->slot, .gen = a->gen,
+				.bid = g->bid, .port = ta->port,
+				.off = (uint32_t)(p - base), .len = (uint32_t)len };
+	const struct dns_entry *e;
+	int ret;
+
+	if (!dns_name_ok(ta->u.domain.name))
+		return false;
+	ret = dns_lookup(l, ta->u.domain.name, &w, &e);
+	if (ret == DNS_PENDING)
+		return true; /* the buffer waits with the query */
+	if (ret < 0)
+		return false;
+	return send_resolved(l, a, e, g->bid, p, len, ta->port);
+}
+
+void udp_dns_done(struct loop *l, const struct dns_waiter *w, const struct dns_entry *e, int err)
+{
+	struct udp_assoc *a = l->udp ? assoc_lookup_gen(l, w->slot, w->gen) : NULL;
+	uint8_t *base = l->bufs[BG_UDP].mem + (size_t)w->bid * l->bufs[BG_UDP].buf_bytes;
+
+	if (err || !a || a->state != UDP_ST_LIVE ||
+	    !send_resolved(l, a, e, w->bid, base + w->off, w->len, w->port)) {
+		if (l->udp)
+			l->udp->st.dropped++;
+		loop_buf_return(l, BG_UDP, w->bid);
+	}
+}
+
 static bool server_from_client(struct loop *l, uint32_t li, struct dgram *g)
 {
 	const struct config_server *cs = l->udp->lst[li].conf;
@@ -427,13 +487,16 @@ static bool server_from_client(struct loop *l, uint32_t li, struct dgram *g)
 		return false;
 	}
 	k = ssaddr_parse(pt, (size_t)r, &ta);
-	if (k <= 0 || ssaddr_to_sockaddr(&ta, &dst, &dl) < 0 ||
-	    (!cs->allow_private && ssaddr_is_special((struct sockaddr *)&dst)))
+	if (k <= 0)
 		return false;
 	a = server_assoc(l, li, g->from);
 	if (!a)
 		return false;
 	assoc_touch(l, a);
+	if (ssaddr_to_sockaddr(&ta, &dst, &dl) < 0)
+		return resolve_target(l, a, &ta, g, pt + k, (size_t)r - (size_t)k);
+	if (!cs->allow_private && ssaddr_is_special((struct sockaddr *)&dst))
+		return false;
 	fd = target_fd(l, a, dst.ss_family);
 	if (fd < 0)
 		return false;

@@ -106,6 +106,7 @@ static void log_roles(const struct config *cfg)
 int worker_run_all(const struct config *cfg)
 {
 	int n = cfg->workers, sig, failed = 0;
+	char a[80];
 	struct worker *ws = calloc((size_t)n, sizeof(*ws));
 	sigset_t set;
 
@@ -136,6 +137,12 @@ int worker_run_all(const struct config *cfg)
 	if (!failed) {
 		log_roles(cfg);
 		log_info("ready: %d worker%s", n, n == 1 ? "" : "s");
+		if (cfg->n_locals) {
+			hostport_format_addr((const struct sockaddr *)&cfg->locals[0].listen.addr, a,
+					     sizeof(a));
+			log_info("try: curl --socks5 %s http://IP:PORT/  or  curl -x http://%s "
+				 "http://IP:PORT/", a, a);
+		}
 		sigwait(&set, &sig);
 		log_info("%s received: stopping (up to %us for open sessions)",
 			 sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->timeouts.shutdown);

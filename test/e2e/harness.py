@@ -395,3 +395,339 @@ def socks5_handshake(s, user=None, password=None):
     s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
     st = recv_exact(s, 2)
     return 0x02 if st == b"\x01\x00" else ("authfail", st)
+
+
+# ---------------------------------------------------------------- UDP
+# UDP relay helpers (test_udp.py): UDP echo targets, a SOCKS5 UDP ASSOCIATE
+# client, the AEAD-2017 UDP packet codec, libev starters with UDP enabled.
+
+UDP_MAX_V4 = 65507          # largest IPv4 UDP payload
+LIBEV_MTU = "65535"         # libev's UDP buffer is 2 * (mtu - 95): the default
+#                             (mtu 1492 -> 2794-byte buffer) truncates, and so
+#                             drops, any ss packet larger than 2794 bytes.
+
+
+def socks_addr(host, port):
+    """ATYP | ADDR | PORT (RFC 1928 §5 / ss address header) for an IPv4 or
+    IPv6 literal, otherwise a domain name."""
+    try:
+        a = b"\x01" + socket.inet_pton(socket.AF_INET, host)
+    except OSError:
+        try:
+            a = b"\x04" + socket.inet_pton(socket.AF_INET6, host)
+        except OSError:
+            n = host.encode()
+            a = b"\x03" + bytes([len(n)]) + n
+    return a + struct.pack(">H", port)
+
+
+def parse_socks_addr(buf, off=0):
+    """Parse ATYP | ADDR | PORT at buf[off:]; returns ((host, port), end).
+    Raises ValueError on a short or unknown header."""
+    if len(buf) <= off:
+        raise ValueError("empty address header")
+    atyp = buf[off]
+    if atyp == 1:
+        end = off + 1 + 4
+        if len(buf) < end + 2:
+            raise ValueError("short IPv4 header")
+        host = socket.inet_ntop(socket.AF_INET, bytes(buf[off + 1:end]))
+    elif atyp == 4:
+        end = off + 1 + 16
+        if len(buf) < end + 2:
+            raise ValueError("short IPv6 header")
+        host = socket.inet_ntop(socket.AF_INET6, bytes(buf[off + 1:end]))
+    elif atyp == 3:
+        if len(buf) < off + 2:
+            raise ValueError("short domain header")
+        end = off + 2 + buf[off + 1]
+        if len(buf) < end + 2:
+            raise ValueError("short domain header")
+        host = bytes(buf[off + 2:end]).decode("latin-1")
+    else:
+        raise ValueError("unknown ATYP %d" % atyp)
+    return (host, struct.unpack(">H", buf[end:end + 2])[0]), end + 2
+
+
+def _family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def udp_socket(host="127.0.0.1", port=0, timeout=5.0, bufsize=4 << 20):
+    """A bound UDP socket with large buffers and a bounded timeout."""
+    s = socket.socket(_family(host), socket.SOCK_DGRAM)
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            s.setsockopt(socket.SOL_SOCKET, opt, bufsize)
+        except OSError:
+            pass
+    s.bind((host, port))
+    s.settimeout(timeout)
+    return s
+
+
+def no_datagram(sock, wait=1.0):
+    """True if nothing arrives on sock within `wait` seconds (an ICMP error
+    reported on the socket counts as nothing)."""
+    end = time.time() + wait
+    old = sock.gettimeout()
+    try:
+        while True:
+            left = end - time.time()
+            if left <= 0:
+                return True
+            sock.settimeout(left)
+            try:
+                sock.recvfrom(70000)
+                return False
+            except socket.timeout:
+                return True
+            except ConnectionRefusedError:
+                continue
+    finally:
+        sock.settimeout(old)
+
+
+class UdpEcho:
+    """UDP echo on host (127.0.0.1 or ::1): sends every datagram back to its
+    sender, prefixed with `tag`. Counts what it received."""
+
+    def __init__(self, tag=b"", host="127.0.0.1"):
+        self.tag = tag
+        self.host = host
+        self.sock = udp_socket(host, 0, timeout=None)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                d, a = self.sock.recvfrom(70000)
+            except OSError:
+                return
+            self.count += 1
+            try:
+                self.sock.sendto(self.tag + d, a)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+class Socks5Error(Exception):
+    pass
+
+
+class Socks5Udp:
+    """SOCKS5 UDP ASSOCIATE client. The TCP control connection stays open
+    until close(). Datagrams go to the BND address of the reply."""
+
+    def __init__(self, proxy_port, proxy_host="127.0.0.1", dst=("0.0.0.0", 0),
+                 udp_sock=None, timeout=5.0):
+        self.ctl = socket.create_connection((proxy_host, proxy_port), timeout=timeout)
+        self.ctl.sendall(b"\x05\x01\x00")
+        rep = recv_exact(self.ctl, 2)
+        if rep != b"\x05\x00":
+            self.ctl.close()
+            raise Socks5Error("greeting reply %r" % rep)
+        self.ctl.sendall(b"\x05\x03\x00" + socks_addr(*dst))
+        head = recv_exact(self.ctl, 4)
+        if len(head) < 4 or head[0] != 5 or head[1] != 0:
+            self.ctl.close()
+            raise Socks5Error("UDP ASSOCIATE reply %r" % head)
+        atyp = head[3]
+        if atyp == 1:
+            rest = recv_exact(self.ctl, 6)
+        elif atyp == 4:
+            rest = recv_exact(self.ctl, 18)
+        elif atyp == 3:
+            n = recv_exact(self.ctl, 1)
+            rest = n + recv_exact(self.ctl, n[0] + 2) if n else b""
+        else:
+            rest = b""
+        self.reply = head + rest
+        try:
+            self.bnd, _ = parse_socks_addr(self.reply, 3)
+        except ValueError as e:
+            self.ctl.close()
+            raise Socks5Error("UDP ASSOCIATE reply %r: %s" % (self.reply, e))
+        # Send from the control connection's own IP (the relay may check it).
+        local_ip = self.ctl.getsockname()[0]
+        if udp_sock is None:
+            if _family(self.bnd[0]) != _family(local_ip):
+                local_ip = "::1" if _family(self.bnd[0]) == socket.AF_INET6 else "127.0.0.1"
+            udp_sock = udp_socket(local_ip, 0, timeout)
+        self.udp = udp_sock
+
+    @staticmethod
+    def packet(host, port, data, frag=0):
+        return b"\x00\x00" + bytes([frag]) + socks_addr(host, port) + data
+
+    def send(self, host, port, data, frag=0, sock=None):
+        (sock or self.udp).sendto(self.packet(host, port, data, frag), self.bnd)
+
+    def recv(self, timeout=None, sock=None, check_source=True):
+        """Returns ((host, port), data) of the next reply; raises
+        socket.timeout. Checks RSV/FRAG and that it came from BND."""
+        s = sock or self.udp
+        if timeout is not None:
+            s.settimeout(timeout)
+        d, src = s.recvfrom(70000)
+        if check_source and (src[0], src[1]) != tuple(self.bnd):
+            raise Socks5Error("reply from %r, BND is %r" % (src, self.bnd))
+        if len(d) < 3 or d[0:2] != b"\x00\x00" or d[2] != 0:
+            raise Socks5Error("bad UDP reply header %r" % d[:12])
+        addr, end = parse_socks_addr(d, 3)
+        return addr, d[end:]
+
+    def close(self):
+        try:
+            self.ctl.close()
+        finally:
+            self.udp.close()
+
+
+# AEAD-2017 UDP packets: salt | seal(HKDF(master, salt), zero nonce, addr | data)
+
+def _hchacha20(key, nonce16):
+    """HChaCha20 (draft-irtf-cfrg-xchacha §2.2): the XChaCha20 subkey."""
+    def rotl(v, c):
+        return ((v << c) & 0xFFFFFFFF) | (v >> (32 - c))
+
+    def qr(x, a, b, c, d):
+        x[a] = (x[a] + x[b]) & 0xFFFFFFFF
+        x[d] = rotl(x[d] ^ x[a], 16)
+        x[c] = (x[c] + x[d]) & 0xFFFFFFFF
+        x[b] = rotl(x[b] ^ x[c], 12)
+        x[a] = (x[a] + x[b]) & 0xFFFFFFFF
+        x[d] = rotl(x[d] ^ x[a], 8)
+        x[c] = (x[c] + x[d]) & 0xFFFFFFFF
+        x[b] = rotl(x[b] ^ x[c], 7)
+
+    x = list(struct.unpack("<4I", b"expand 32-byte k") + struct.unpack("<8I", key) +
+             struct.unpack("<4I", nonce16))
+    for _ in range(10):
+        qr(x, 0, 4, 8, 12)
+        qr(x, 1, 5, 9, 13)
+        qr(x, 2, 6, 10, 14)
+        qr(x, 3, 7, 11, 15)
+        qr(x, 0, 5, 10, 15)
+        qr(x, 1, 6, 11, 12)
+        qr(x, 2, 7, 8, 13)
+        qr(x, 3, 4, 9, 14)
+    return struct.pack("<8I", *(x[0:4] + x[12:16]))
+
+
+class _XChaCha20Poly1305:
+    """XChaCha20-Poly1305 from HChaCha20 + IETF ChaCha20-Poly1305 (24-byte nonce)."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def _inner(self, nonce):
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+        return ChaCha20Poly1305(_hchacha20(self.key, nonce[:16])), b"\0\0\0\0" + nonce[16:24]
+
+    def encrypt(self, nonce, data, aad):
+        a, n = self._inner(nonce)
+        return a.encrypt(n, data, aad)
+
+    def decrypt(self, nonce, data, aad):
+        a, n = self._inner(nonce)
+        return a.decrypt(n, data, aad)
+
+
+UDP_PY_CIPHERS = dict(PY_CIPHERS, **{"xchacha20-ietf-poly1305": 32})
+_master_keys = {}
+
+
+def _udp_aead(method, password, salt):
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    klen = UDP_PY_CIPHERS[method]
+    mk = _master_keys.get((klen, password))
+    if mk is None:
+        mk = _master_keys[(klen, password)] = evp_bytes_to_key(password.encode(), klen)
+    sub = hkdf_sha1(mk, salt, b"ss-subkey", klen)
+    if method.startswith("xchacha"):
+        return _XChaCha20Poly1305(sub), bytes(24)
+    if method.startswith("chacha"):
+        return ChaCha20Poly1305(sub), bytes(12)
+    return AESGCM(sub), bytes(12)
+
+
+def ss_udp_seal(method, password, plaintext, salt=None):
+    """One AEAD-2017 UDP packet: plaintext = address header | payload."""
+    klen = UDP_PY_CIPHERS[method]
+    salt = salt if salt is not None else os.urandom(klen)
+    aead, nonce = _udp_aead(method, password, salt)
+    return salt + aead.encrypt(nonce, plaintext, None)
+
+
+def ss_udp_open(method, password, packet):
+    """Decrypt one AEAD-2017 UDP packet; returns the plaintext or None."""
+    from cryptography.exceptions import InvalidTag
+    klen = UDP_PY_CIPHERS[method]
+    if len(packet) < klen + 16:
+        return None
+    aead, nonce = _udp_aead(method, password, packet[:klen])
+    try:
+        return aead.decrypt(nonce, packet[klen:], None)
+    except InvalidTag:
+        return None
+
+
+# shadowsocks-libev with UDP on; --mtu raised so that large datagrams fit.
+
+def start_libev_udp(tool, args, port, name, mtu=LIBEV_MTU):
+    need_tool(tool)
+    extra = ["--mtu", mtu] if mtu else []
+    pr = Proc([tool, *args, "-u", "-t", "30", *extra], name)
+    if not wait_port(port, pr.p):
+        fail(tool + " did not come up:\n" + pr.output())
+    return pr
+
+
+def start_ss_server_udp(method, password, name="ss-server-udp", mtu=LIBEV_MTU):
+    port = free_port()
+    pr = start_libev_udp("ss-server", ["-s", "127.0.0.1", "-p", str(port), "-k", password,
+                                       "-m", method], port, name, mtu)
+    return pr, port
+
+
+def start_ss_local_udp(server_port, method, password, name="ss-local-udp", mtu=LIBEV_MTU):
+    lport = free_port()
+    pr = start_libev_udp("ss-local", ["-s", "127.0.0.1", "-p", str(server_port), "-l",
+                                      str(lport), "-b", "127.0.0.1", "-k", password,
+                                      "-m", method], lport, name, mtu)
+    return pr, lport
+
+
+def start_ss_tunnel_udp(server_port, method, password, fwd_host, fwd_port,
+                        name="ss-tunnel-udp", mtu=LIBEV_MTU):
+    tport = free_port()
+    fwd = ("[%s]" % fwd_host if ":" in fwd_host else fwd_host) + ":%d" % fwd_port
+    pr = start_libev_udp("ss-tunnel", ["-s", "127.0.0.1", "-p", str(server_port), "-l",
+                                       str(tport), "-b", "127.0.0.1", "-k", password,
+                                       "-m", method, "-L", fwd], tport, name, mtu)
+    return pr, tport
+
+
+def tunnel_cfg(tport, fwd, sport, method, password, workers=1, udp=True, tcp=True,
+               listen_host="127.0.0.1", server_host="127.0.0.1"):
+    """ssring tunnel config; fwd is "host:port" as ssring spells it."""
+    lh = "[%s]" % listen_host if ":" in listen_host else listen_host
+    sh = "[%s]" % server_host if ":" in server_host else server_host
+    return f"""
+workers = {workers};
+log_level = "debug";
+tunnels = ( {{ listen = "{lh}:{tport}"; forward = "{fwd}"; server = "{sh}:{sport}";
+             method = "{method}"; password = "{password}";
+             tcp = {"true" if tcp else "false"}; udp = {"true" if udp else "false"}; }} );
+"""
+
+
+def proc_fds(pid):
+    """Number of open file descriptors of a process (Linux /proc)."""
+    return len(os.listdir("/proc/%d/fd" % pid))

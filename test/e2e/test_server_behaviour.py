@@ -45,8 +45,35 @@ def default_config(echo):
     h.check(h.echo_roundtrip(lport, echo.port, b"default config") == b"default config",
             "default.cfg relay")
     local.stop()
+    # Its own local proxy on 1080, SOCKS5 and HTTP, through its own server.
+    h.check(h.wait_port(1080, pr.p), "default.cfg local on 1080")
+    h.check(h.echo_roundtrip(1080, echo.port, b"own local") == b"own local", "default.cfg local")
+    h.check("127.0.0.1:1080" in pr.output() and "try: curl" in pr.output(),
+            "startup log must say how to reach the local proxy")
     h.check(pr.stop(signal.SIGINT) == 0, "default.cfg: exit code on SIGINT")
     h.check("127.0.0.1:8388" in pr.output(), "startup log must say where it listens")
+
+
+def all_in_one(echo):
+    """configs/all-in-one.cfg: server, local and tunnel in one process."""
+    path = os.path.join(h.CONFIG_DIR, "all-in-one.cfg")
+    web = None
+    try:
+        import http.server
+        web = http.server.ThreadingHTTPServer(("127.0.0.1", 8000), http.server.SimpleHTTPRequestHandler)
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+    except OSError:
+        print("port 8000 busy: all-in-one tunnel part not checked")
+    pr = h.Proc([h.BIN, "-f", path], "all-in-one")
+    if not h.wait_port(1080, pr.p) or not h.wait_port(5300, pr.p):
+        h.fail("all-in-one.cfg did not come up:\n" + pr.output())
+    h.check(h.echo_roundtrip(1080, echo.port, b"all in one") == b"all in one", "all-in-one local")
+    if web:
+        s = socket.create_connection(("127.0.0.1", 5300), timeout=10)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        h.check(h.recv_all(s).startswith(b"HTTP/1.0 200"), "all-in-one tunnel")
+        web.shutdown()
+    h.check(pr.stop() == 0, "all-in-one exit code")
 
 
 def graceful_shutdown(echo):
@@ -142,6 +169,7 @@ def main():
     echo = h.EchoServer()
     check_cli()
     default_config(echo)
+    all_in_one(echo)
     graceful_shutdown(echo)
     pool_full(echo)
     refusals_and_timeouts(echo)
