@@ -124,10 +124,16 @@ def start_ssring(cfg_text, port_to_wait, name="ssring", extra=()):
     return pr
 
 
+# Tests never query a real resolver: names go to a loopback port where
+# nothing answers (tests that need DNS start their own dnsmasq).
+NO_DNS = 'dns = { servers = [ "127.0.0.1:9" ]; };'
+
+
 def server_cfg(port, method, password, workers=1, extra=""):
     return f"""
 workers = {workers};
 log_level = "debug";
+{NO_DNS}
 servers = ( {{ listen = "127.0.0.1:{port}"; method = "{method}";
              password = "{password}"; allow_private = true; {extra} }} );
 """
@@ -377,6 +383,7 @@ def local_cfg(lport, sport, method, password, workers=1, extra="", users=None):
     return f"""
 workers = {workers};
 log_level = "debug";
+{NO_DNS}
 locals = ( {{ listen = "127.0.0.1:{lport}"; server = "127.0.0.1:{sport}";
             method = "{method}"; password = "{password}"; {u} {extra} }} );
 """
