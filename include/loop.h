@@ -119,6 +119,7 @@ struct loop_stats {
 	uint64_t accepted;
 	uint64_t refused_full;    /* session pool full */
 	uint64_t auth_fail;
+	uint64_t replays;         /* salts seen before (counted in auth_fail too) */
 	uint64_t enobufs;
 	uint64_t connect_fail;
 	uint64_t domain_refused;  /* domain targets while no resolver exists */
@@ -130,6 +131,7 @@ struct loop_stats {
 
 struct udp_state;
 struct dns_state;
+struct replay_filter;
 
 struct loop {
 	struct io_uring ring;
@@ -150,6 +152,7 @@ struct loop {
 	struct loop_stats st;
 	struct udp_state *udp;    /* NULL when no role relays UDP */
 	struct dns_state *dns;
+	struct replay_filter *replay; /* shared by all workers; NULL = off */
 	const char *setup_mode;   /* which ring flags were accepted */
 };
 
@@ -174,7 +177,8 @@ int loop_setup_bufring(struct loop *l, int bgid, unsigned entries, unsigned byte
  * Create the ring, pools and listeners for worker `id`. Runs on the worker
  * thread itself (SINGLE_ISSUER binds the ring to its creator).
  */
-int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd);
+int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd,
+	      struct replay_filter *replay);
 /* Run until stopped and every session is gone. Returns 0. */
 int loop_run(struct loop *l);
 void loop_destroy(struct loop *l);

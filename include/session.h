@@ -79,7 +79,7 @@ struct session {
 	int fd[2];
 	uint32_t inflight;      /* SQEs whose CQE has not come back yet */
 	uint8_t closing_abort;  /* reset both sides on close */
-	uint8_t fd_cancelled;
+	uint8_t salt_checked;   /* server: request salt went through the replay filter */
 	const struct listener *lst;
 	const struct config_cipher *cipher;
 	struct timer timer;

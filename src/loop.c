@@ -406,12 +406,14 @@ static void stop_sessions(struct loop *l)
 	}
 }
 
-int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd)
+int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd,
+	      struct replay_filter *replay)
 {
 	uint32_t per_loop;
 	int ret;
 
 	memset(l, 0, sizeof(*l));
+	l->replay = replay;
 	l->id = id;
 	l->cfg = cfg;
 	l->stop_fd = stop_fd;
@@ -477,9 +479,10 @@ int loop_run(struct loop *l)
 			close(l->listeners[i].fd);
 		l->listeners[i].fd = -1;
 	}
-	log_info("stopped: accepted %llu, auth failures %llu, pool full %llu, connect "
+	log_info("stopped: accepted %llu, auth failures %llu (replays %llu), pool full %llu, connect "
 		 "failures %llu, bytes in->out %llu out->in %llu",
 		 (unsigned long long)l->st.accepted, (unsigned long long)l->st.auth_fail,
+		 (unsigned long long)l->st.replays,
 		 (unsigned long long)l->st.refused_full, (unsigned long long)l->st.connect_fail,
 		 (unsigned long long)l->st.bytes_in_out, (unsigned long long)l->st.bytes_out_in);
 	return 0;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "replay.h"
 #include "udp.h"
 
 #include <stdio.h>
@@ -276,6 +277,16 @@ static int handle_record(struct loop *l, struct session *s, int di, int ret, uin
 		else
 			session_close(l, s, true, "bad tag in stream");
 		return -1;
+	}
+	if (ret == AEAD_RD_GOT_LEN && s->role == ROLE_SERVER && !s->salt_checked) {
+		/* After the first authenticated decryption, not before: otherwise
+		 * anyone could fill the filter with junk salts. */
+		s->salt_checked = 1;
+		if (l->replay && replay_check_insert(l->replay, s->rd.salt, s->cipher->method->salt_len)) {
+			l->st.replays++;
+			session_auth_failed(l, s, "replayed salt");
+			return -1;
+		}
 	}
 	if (ret == AEAD_RD_GOT_DATA)
 		return deliver(l, s, di, plain, plen);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "replay.h"
 #include "session.h"
 
 static const struct config_server *server_conf(const struct session *s)
@@ -119,8 +120,13 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 		session_close(l, s, false, "connect failed");
 		return;
 	}
-	if (aead_random(s->wr_salt, m->salt_len) ||
-	    aead_ctx_init(&s->wr, m, s->cipher->key, s->wr_salt)) {
+	/* Our own salts go into the filter too: a response stream reflected
+	 * back at us as a request is then a replay. */
+	do {
+		if (aead_random(s->wr_salt, m->salt_len))
+			break;
+	} while (l->replay && replay_check_insert(l->replay, s->wr_salt, m->salt_len));
+	if (aead_ctx_init(&s->wr, m, s->cipher->key, s->wr_salt)) {
 		session_close(l, s, true, "cannot set up the response cipher");
 		return;
 	}

@@ -12,6 +12,7 @@
 #include "aead.h"
 #include "dns.h"
 #include "log.h"
+#include "replay.h"
 #include "session.h"
 #include "socks5.h"
 
@@ -484,6 +485,11 @@ static bool server_from_client(struct loop *l, uint32_t li, struct dgram *g)
 
 	if (r < 0) {
 		l->udp->st.bad++; /* silently: no reply, nothing a prober can see */
+		return false;
+	}
+	if (l->replay && replay_check_insert(l->replay, g->p, m->salt_len)) {
+		l->udp->st.bad++;
+		l->st.replays++;
 		return false;
 	}
 	k = ssaddr_parse(pt, (size_t)r, &ta);

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "replay.h"
 
 struct worker {
 	pthread_t thread;
@@ -21,6 +22,7 @@ struct worker {
 	int stop_fd;
 	int init_ret;
 	const struct config *cfg;
+	struct replay_filter *replay;
 	struct loop loop;
 };
 
@@ -46,7 +48,7 @@ static void *worker_main(void *arg)
 	snprintf(name, sizeof(name), "w%d", w->id);
 	log_set_thread_name(name);
 	/* The ring is created here: SINGLE_ISSUER binds it to this thread. */
-	ret = loop_init(&w->loop, w->id, w->cfg, w->stop_fd);
+	ret = loop_init(&w->loop, w->id, w->cfg, w->stop_fd, w->replay);
 	report_ready(w, ret);
 	if (ret == 0) {
 		if (w->id == 0)
@@ -110,8 +112,20 @@ int worker_run_all(const struct config *cfg)
 	struct worker *ws = calloc((size_t)n, sizeof(*ws));
 	sigset_t set;
 
+	struct replay_filter *replay = NULL;
+
 	if (!ws)
 		return 1;
+	if (cfg->n_servers) {
+		replay = replay_new(REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_FP);
+		if (!replay) {
+			log_error("cannot allocate the salt replay filter");
+			free(ws);
+			return 1;
+		}
+		log_info("salt replay filter: %u salts, false-positive rate %g, %zu KiB",
+			 REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_FP, replay_bytes(replay) / 1024);
+	}
 	raise_nofile();
 	/* Signals go to this thread only (sigwait below); workers never see them. */
 	sigemptyset(&set);
@@ -122,6 +136,7 @@ int worker_run_all(const struct config *cfg)
 	for (int i = 0; i < n; i++) {
 		ws[i].id = i;
 		ws[i].cfg = cfg;
+		ws[i].replay = replay;
 		ws[i].stop_fd = eventfd(0, EFD_CLOEXEC);
 		if (ws[i].stop_fd < 0 || pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])) {
 			log_error("cannot start worker %d: %s", i, strerror(errno));
@@ -153,5 +168,6 @@ int worker_run_all(const struct config *cfg)
 		close(ws[i].stop_fd);
 	}
 	free(ws);
+	replay_free(replay);
 	return failed ? 1 : 0;
 }

@@ -153,6 +153,25 @@ def refusals_and_timeouts(echo):
     t0 = time.time()
     got = h.ss_read_all(s, down)
     h.check(got == b"x" and 1.5 < time.time() - t0 < 6, "idle timeout after %.1fs" % (time.time() - t0))
+    # A replayed request (same salt, same bytes) is treated as a probe.
+    up = h.SsStream(M, PW)
+    salt = os.urandom(32)
+    up.start(salt)
+    wire = salt + up.seal(b"\x01\x7f\x00\x00\x01" + echo.port.to_bytes(2, "big") + b"once")
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(wire)
+    s.shutdown(socket.SHUT_WR)
+    down = h.SsStream(M, PW)
+    h.check(h.ss_read_all(s, down) == b"once", "first use of a salt")
+    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    s.sendall(wire)
+    try:
+        b = s.recv(10)
+        h.fail("replay got %r instead of silence" % b)
+    except socket.timeout:
+        pass
+    s.close()
+    h.check("replayed salt" in srv.output(), "replay must be logged")
     # A probe with random bytes is absorbed: no data, no close within 2 s.
     s = socket.create_connection(("127.0.0.1", port), timeout=2)
     s.sendall(os.urandom(100))
