@@ -157,6 +157,14 @@ int aead_reader_step(struct aead_reader *r, uint8_t *buf, size_t len, size_t *co
 		     uint8_t **plain, size_t *plain_len);
 
 /*
+ * Same, but a payload is decrypted into out (room for AEAD_CHUNK_MAX bytes;
+ * must not overlap buf) and buf is only read: a relay decrypts straight from
+ * the receive buffer into its send buffer.
+ */
+int aead_reader_step_out(struct aead_reader *r, const uint8_t *buf, size_t len, size_t *consumed,
+			 uint8_t *out, size_t *plain_len);
+
+/*
  * UDP packet: salt | seal(subkey(salt), nonce 0, plaintext). A fresh random
  * salt per packet. out must hold salt_len + len + 16 bytes.
  * Returns the packet size or -errno.
@@ -178,5 +186,14 @@ int aead_udp_open(const struct aead_method *m, const uint8_t *master, uint8_t *o
 const char *aead_backend_version(void);
 bool aead_backend_has_aesni(void);
 bool aead_backend_has_avx2(void);
+
+/*
+ * One raw AES block (ECB, no chaining, no padding) under a 16/24/32-byte key:
+ * the SS2022 UDP separate header and the SIP023 identity headers (ss2022.c).
+ * encrypt selects the direction. in == out allowed. 0, -EINVAL (key length),
+ * -ENOTSUP (no AES direct in this wolfSSL) or -EIO.
+ */
+int aead_aes_block(const uint8_t *key, size_t key_len, bool encrypt, const uint8_t in[16],
+		   uint8_t out[16]);
 
 #endif

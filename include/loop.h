@@ -72,10 +72,15 @@ enum {
 	BG_COUNT
 };
 
-/* Bytes kept before a plaintext receive: salt + sealed length fit here. */
-#define BUF_HEADROOM 64
-#define BUF_PLAIN_BYTES (BUF_HEADROOM + 16384 + 64)
-#define BUF_CIPHER_BYTES (32 * 1024)
+/* Receive buffers: both groups take 64 KiB per receive. */
+#define BUF_PLAIN_BYTES (64 * 1024)
+#define BUF_CIPHER_BYTES (64 * 1024)
+/*
+ * A send block takes everything one receive turns into: 64 KiB sealed (salt
+ * + 5 chunk overheads), or 64 KiB opened plus the record completed from the
+ * carry.
+ */
+#define TX_BYTES (64 * 1024 + 16 * 1024 + 1024)
 /*
  * UDP buffers: io_uring_recvmsg_out (16) + the name area (128) + a reserved
  * control area that the kernel leaves empty (no cmsg is asked for) = bytes
@@ -140,6 +145,7 @@ struct loop {
 	uint64_t now_ms;          /* monotonic, refreshed once per turn */
 	struct pool sessions;
 	struct pool carries;      /* reassembly blocks for records split across receives */
+	struct pool txbufs;       /* send blocks, held only while bytes are queued */
 	struct bufring bufs[BG_COUNT];
 	struct timer_wheel wheel;
 	struct listener *listeners;

@@ -49,24 +49,30 @@ enum dir_codec {
 #define DIR_F_WAITBUF (1u << 4)   /* parked on the bufring's ENOBUFS list */
 #define DIR_F_PREFIX_SENT (1u << 5) /* salt (and header) already went out */
 
-#define DIR_IOV_MAX 16
+/* Outputs queued per direction: one being sent, one being filled. */
+#define DIR_TXQ 2
 #define CARRY_HALF_BYTES (AEAD_LEN_BYTES + AEAD_CHUNK_MAX + AEAD_TAG_BYTES + 64)
+
+/* Bytes queued for sending: a slice of a send block (or of the session). */
+struct txo {
+	uint8_t *p;
+	uint32_t len;
+	uint32_t blk;           /* send block index, POOL_NONE if not one */
+};
 
 struct relay_dir {
 	uint8_t codec;
 	uint8_t flags;
 	uint8_t bgid;           /* group its receives draw from */
-	uint8_t niov;
+	uint8_t nq;             /* queued outputs; q[0] is in flight if DIR_F_SEND */
 	uint8_t di;             /* index in session.d[] */
 	uint16_t bid;           /* held provided buffer, BID_NONE if none */
 	uint16_t recv_cap;      /* if non-zero, receive at most this much */
 	uint32_t buf_len;       /* bytes received into it */
 	uint32_t buf_pos;       /* bytes processed so far */
 	uint32_t carry;         /* carry block index or POOL_NONE */
-	uint32_t carry_len;     /* bytes of an incomplete record in the active half */
-	uint8_t carry_half;     /* which half holds the incomplete record */
-	struct iovec iov[DIR_IOV_MAX];
-	struct msghdr msg;
+	uint32_t carry_len;     /* bytes of an incomplete record (or handshake bytes) */
+	struct txo q[DIR_TXQ];
 	uint64_t bytes;         /* plaintext bytes relayed */
 	struct list wait_node;  /* on bufring.waiters while DIR_F_WAITBUF */
 };
@@ -170,8 +176,13 @@ uint8_t *session_acc(struct loop *l, struct session *s, int half);
 void session_release_carry(struct loop *l, struct session *s, int di);
 void session_release_buf(struct loop *l, struct session *s, int di);
 void session_submit_send(struct loop *l, struct session *s, int di);
-/* Nothing buffered in direction di: receive more, or pass a FIN on. */
-void session_dir_idle(struct loop *l, struct session *s, int di);
+/* Receive more if the queue has room, or pass a FIN on once it is empty. */
+void session_dir_next(struct loop *l, struct session *s, int di);
+/* A send block (TX_BYTES) from the loop's pool, NULL if exhausted. */
+uint8_t *session_tx_block(struct loop *l, uint32_t *blk);
+/* Queue p/len (inside send block blk, or POOL_NONE) for sending on di. */
+void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size_t len,
+		     uint32_t blk);
 /* The request could not be authenticated: absorb the connection. */
 void session_auth_failed(struct loop *l, struct session *s, const char *why);
 

@@ -504,8 +504,8 @@ static int read_len(struct aead_reader *r, const uint8_t *buf)
 	return AEAD_RD_GOT_LEN;
 }
 
-int aead_reader_step(struct aead_reader *r, uint8_t *buf, size_t len, size_t *consumed,
-		     uint8_t **plain, size_t *plain_len)
+static int reader_step(struct aead_reader *r, uint8_t *buf, size_t len, size_t *consumed,
+		       uint8_t *out, uint8_t **plain, size_t *plain_len)
 {
 	size_t need = aead_reader_need(r);
 	int ret;
@@ -530,10 +530,10 @@ int aead_reader_step(struct aead_reader *r, uint8_t *buf, size_t len, size_t *co
 		ret = read_len(r, buf);
 		break;
 	default: /* AEAD_RD_DATA */
-		ret = aead_open(&r->ctx, buf, buf, need);
+		ret = aead_open(&r->ctx, out ? out : buf, buf, need);
 		if (ret < 0)
 			return reader_fail(r, ret);
-		*plain = buf;
+		*plain = out ? out : buf;
 		*plain_len = r->plen;
 		r->state = AEAD_RD_LEN;
 		ret = AEAD_RD_GOT_DATA;
@@ -542,6 +542,21 @@ int aead_reader_step(struct aead_reader *r, uint8_t *buf, size_t len, size_t *co
 	if (ret > 0)
 		*consumed = need;
 	return ret;
+}
+
+int aead_reader_step(struct aead_reader *r, uint8_t *buf, size_t len, size_t *consumed,
+		     uint8_t **plain, size_t *plain_len)
+{
+	return reader_step(r, buf, len, consumed, NULL, plain, plain_len);
+}
+
+int aead_reader_step_out(struct aead_reader *r, const uint8_t *buf, size_t len, size_t *consumed,
+			 uint8_t *out, size_t *plain_len)
+{
+	uint8_t *plain;
+
+	/* buf is only written in place when out is NULL, which it is not here. */
+	return reader_step(r, (uint8_t *)buf, len, consumed, out, &plain, plain_len);
 }
 
 /* ---- UDP ------------------------------------------------------------------------- */
@@ -611,5 +626,45 @@ bool aead_backend_has_avx2(void)
 	return true;
 #else
 	return false;
+#endif
+}
+
+/* ---- single AES block (SS2022) --------------------------------------------------- */
+
+/*
+ * A fresh key schedule per call: SS2022 uses it once or twice per packet or
+ * stream with a long-lived PSK, and the expansion costs far less than the
+ * BLAKE3 subkey derivation that follows anyway.
+ */
+int aead_aes_block(const uint8_t *key, size_t key_len, bool encrypt, const uint8_t in[16],
+		   uint8_t out[16])
+{
+#if !defined(NO_AES) && defined(WOLFSSL_AES_DIRECT)
+	uint8_t blk[16];
+	Aes aes;
+	int ret;
+
+	if (key_len != 16 && key_len != 24 && key_len != 32)
+		return -EINVAL;
+	/* Copy first so in == out is safe whatever wolfCrypt's code path does. */
+	memcpy(blk, in, sizeof(blk));
+	ret = wc_AesInit(&aes, NULL, INVALID_DEVID);
+	if (ret == 0)
+		ret = wc_AesSetKeyDirect(&aes, key, (word32)key_len, NULL,
+					 encrypt ? AES_ENCRYPTION : AES_DECRYPTION);
+	if (ret == 0)
+		ret = encrypt ? wc_AesEncryptDirect(&aes, out, blk)
+			      : wc_AesDecryptDirect(&aes, out, blk);
+	wc_AesFree(&aes);
+	wipe(&aes, sizeof(aes));
+	wipe(blk, sizeof(blk));
+	return ret == 0 ? 0 : -EIO;
+#else
+	(void)key;
+	(void)key_len;
+	(void)encrypt;
+	(void)in;
+	(void)out;
+	return -ENOTSUP;
 #endif
 }

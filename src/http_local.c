@@ -121,42 +121,48 @@ static int filter(struct loop *l, struct session *s)
 	return 0;
 }
 
-/* Seal the assembled output as one chunk and queue it after any prefix. */
-static void queue_output(struct loop *l, struct session *s)
+/*
+ * Seal the assembled output into a send block, after the stream prefix
+ * (salt and sealed address) when this is the first output.
+ */
+static int queue_output(struct loop *l, struct session *s, bool prefix)
 {
-	struct relay_dir *d = &s->d[DIR_IN_OUT];
-	uint8_t *p = out_payload(l, s);
-	size_t wire;
+	const struct aead_method *m = s->cipher->method;
+	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES], *out;
+	size_t n = 0;
+	uint32_t blk;
 
-	if (!s->http_out_len)
-		return;
-	wire = aead_seal_chunk_inplace(&s->wr, p, s->http_out_len);
-	d->iov[d->niov].iov_base = p - AEAD_LEN_BYTES;
-	d->iov[d->niov].iov_len = wire;
-	d->niov++;
-	d->bytes += s->http_out_len;
+	if (!prefix && !s->http_out_len)
+		return 0;
+	out = session_tx_block(l, &blk);
+	if (!out) {
+		session_close(l, s, true, "send buffer pool exhausted");
+		return -1;
+	}
+	if (prefix) {
+		if (aead_random(salt, m->salt_len) ||
+		    aead_ctx_init(&s->wr, m, s->cipher->key, salt)) {
+			session_tx_push(l, s, DIR_IN_OUT, out, 0, blk);
+			return -1;
+		}
+		memcpy(out, salt, m->salt_len);
+		n = m->salt_len + aead_seal_chunks(&s->wr, out + m->salt_len, addr,
+						   ssaddr_encode(&s->target, addr));
+		s->d[DIR_IN_OUT].flags |= DIR_F_PREFIX_SENT;
+	}
+	if (s->http_out_len)
+		n += aead_seal_chunks(&s->wr, out + n, out_payload(l, s), s->http_out_len);
+	s->d[DIR_IN_OUT].bytes += s->http_out_len;
 	s->http_out_len = 0;
+	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);
+	return 0;
 }
 
 int http_local_prefix(struct loop *l, struct session *s)
 {
-	const struct aead_method *m = s->cipher->method;
-	struct relay_dir *d = &s->d[DIR_IN_OUT];
-	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES];
-	size_t alen = ssaddr_encode(&s->target, addr);
-
-	if (aead_random(salt, m->salt_len) || aead_ctx_init(&s->wr, m, s->cipher->key, salt))
-		return -EIO;
-	memcpy(s->hdr, salt, m->salt_len);
-	d->iov[0].iov_base = s->hdr;
-	d->iov[0].iov_len = m->salt_len + aead_seal_chunks(&s->wr, s->hdr + m->salt_len, addr, alen);
-	d->niov = 1;
-	d->flags |= DIR_F_PREFIX_SENT;
-	/* Only the first head goes with the prefix; queued bytes follow after. */
-	queue_output(l, s);
 	/* Receives must fit the accumulator next to a partial head. */
-	d->recv_cap = AEAD_CHUNK_MAX;
-	return 0;
+	s->d[DIR_IN_OUT].recv_cap = AEAD_CHUNK_MAX;
+	return queue_output(l, s, true) < 0 ? -EIO : 0;
 }
 
 void http_local_pump(struct loop *l, struct session *s)
@@ -180,13 +186,8 @@ void http_local_pump(struct loop *l, struct session *s)
 		d->carry_len += d->buf_len - d->buf_pos;
 		session_release_buf(l, s, DIR_IN_OUT);
 	}
-	if (filter(l, s) < 0)
+	if (filter(l, s) < 0 || queue_output(l, s, false) < 0)
 		return;
-	queue_output(l, s);
-	if (d->niov) {
-		session_submit_send(l, s, DIR_IN_OUT);
-		return;
-	}
 	if (d->carry_len >= CARRY_HALF_BYTES - 1) {
 		session_close(l, s, false, "request head too large");
 		return;
@@ -194,5 +195,5 @@ void http_local_pump(struct loop *l, struct session *s)
 	/* Room for one more receive next to what is parked. */
 	room = CARRY_HALF_BYTES - d->carry_len;
 	d->recv_cap = (uint16_t)(room < AEAD_CHUNK_MAX ? room : AEAD_CHUNK_MAX);
-	session_dir_idle(l, s, DIR_IN_OUT);
+	session_dir_next(l, s, DIR_IN_OUT);
 }

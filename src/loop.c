@@ -18,8 +18,10 @@
 
 #define LOOP_SQ_ENTRIES 4096
 #define LOOP_CQ_ENTRIES 16384
-#define PLAIN_BUFS 512
-#define CIPHER_BUFS 256
+/* Receive buffers go back to the ring right after each transform, so a
+ * worker needs only as many as receives complete in one turn. */
+#define PLAIN_BUFS 128
+#define CIPHER_BUFS 128
 #define ACCEPT_RETRY_MS 1000
 
 static uint64_t mono_ms(void)
@@ -423,10 +425,10 @@ int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd,
 		return ret;
 	per_loop = (cfg->limits.tcp_sessions + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
 	if (pool_init(&l->sessions, sizeof(struct session), per_loop) ||
-	    pool_init(&l->carries, 2 * CARRY_HALF_BYTES, per_loop))
+	    pool_init(&l->carries, 2 * CARRY_HALF_BYTES, per_loop) ||
+	    pool_init(&l->txbufs, TX_BYTES, per_loop * 2 < 8192 ? per_loop * 2 : 8192))
 		return -ENOMEM;
-	ret = loop_setup_bufring(l, BG_PLAIN, PLAIN_BUFS, BUF_PLAIN_BYTES, BUF_HEADROOM,
-			    AEAD_CHUNK_MAX);
+	ret = loop_setup_bufring(l, BG_PLAIN, PLAIN_BUFS, BUF_PLAIN_BYTES, 0, BUF_PLAIN_BYTES);
 	if (ret)
 		return ret;
 	ret = loop_setup_bufring(l, BG_CIPHER, CIPHER_BUFS, BUF_CIPHER_BYTES, 0, BUF_CIPHER_BYTES);
@@ -502,6 +504,7 @@ void loop_destroy(struct loop *l)
 	}
 	pool_destroy(&l->sessions);
 	pool_destroy(&l->carries);
+	pool_destroy(&l->txbufs);
 	free(l->listeners);
 	io_uring_queue_exit(&l->ring);
 }

@@ -110,6 +110,14 @@ static void release_carry(struct loop *l, struct relay_dir *d)
 	d->carry_len = 0;
 }
 
+static void tx_pop(struct loop *l, struct relay_dir *d)
+{
+	if (d->q[0].blk != POOL_NONE)
+		pool_free(&l->txbufs, d->q[0].blk);
+	d->nq--;
+	memmove(d->q, d->q + 1, d->nq * sizeof(d->q[0]));
+}
+
 static void maybe_free(struct loop *l, struct session *s)
 {
 	if (!(s->gen & 1) || s->state != SESS_ST_CLOSING || s->inflight)
@@ -129,6 +137,8 @@ static void maybe_free(struct loop *l, struct session *s)
 	for (int i = 0; i < 2; i++) {
 		release_buf(l, &s->d[i]);
 		release_carry(l, &s->d[i]);
+		while (s->d[i].nq)
+			tx_pop(l, &s->d[i]);
 	}
 	aead_ctx_wipe(&s->rd.ctx);
 	aead_ctx_wipe(&s->wr);
@@ -179,7 +189,8 @@ void session_arm_recv(struct loop *l, struct session *s, int di)
 	struct relay_dir *d = dir_of(s, di);
 	struct io_uring_sqe *sqe;
 
-	if (d->flags & (DIR_F_RECV | DIR_F_EOF | DIR_F_WAITBUF) || s->state == SESS_ST_CLOSING)
+	if (d->flags & (DIR_F_RECV | DIR_F_EOF | DIR_F_WAITBUF) || d->nq >= DIR_TXQ ||
+	    s->state == SESS_ST_CLOSING || s->state == SESS_ST_CONNECTING)
 		return;
 	sqe = loop_sqe(l);
 	/* No buffer address: the kernel picks one from group bgid when data
@@ -195,14 +206,15 @@ void session_arm_recv(struct loop *l, struct session *s, int di)
 static void submit_send(struct loop *l, struct session *s, int di)
 {
 	struct relay_dir *d = dir_of(s, di);
-	struct io_uring_sqe *sqe = loop_sqe(l);
+	struct io_uring_sqe *sqe;
 
-	memset(&d->msg, 0, sizeof(d->msg));
-	d->msg.msg_iov = d->iov;
-	d->msg.msg_iovlen = d->niov;
-	/* WAITALL makes the kernel finish a partial stream send itself; short
-	 * sends can still happen (reset, signals) and are resubmitted. */
-	io_uring_prep_sendmsg(sqe, dst_fd(s, di), &d->msg, MSG_NOSIGNAL | MSG_WAITALL);
+	if (d->flags & DIR_F_SEND || !d->nq)
+		return;
+	sqe = loop_sqe(l);
+	/* One send in flight per direction keeps the stream in order. WAITALL
+	 * makes the kernel finish a partial stream send itself; short sends can
+	 * still happen (reset, signals) and are resubmitted. */
+	io_uring_prep_send(sqe, dst_fd(s, di), d->q[0].p, d->q[0].len, MSG_NOSIGNAL | MSG_WAITALL);
 	tag(sqe, di == DIR_IN_OUT ? OP_SEND_OUT : OP_SEND_IN, s);
 	d->flags |= DIR_F_SEND;
 }
@@ -226,50 +238,66 @@ static void maybe_finish(struct loop *l, struct session *s)
 		session_close(l, s, false, "both directions finished");
 }
 
-/* A direction with nothing buffered: read more, or pass the FIN on. */
-static void dir_idle(struct loop *l, struct session *s, int di)
+/* Read more if there is room in the queue, or pass the FIN on once drained. */
+static void dir_next(struct loop *l, struct session *s, int di)
 {
 	struct relay_dir *d = dir_of(s, di);
 
-	if (d->flags & DIR_F_EOF) {
+	if (!(d->flags & DIR_F_EOF)) {
+		session_arm_recv(l, s, di);
+	} else if (!d->nq) {
 		shutdown_dst(l, s, di);
 		maybe_finish(l, s);
-	} else {
-		session_arm_recv(l, s, di);
 	}
 }
 
-static void add_iov(struct relay_dir *d, uint8_t *p, size_t n)
+uint8_t *session_tx_block(struct loop *l, uint32_t *blk)
 {
-	d->iov[d->niov].iov_base = p;
-	d->iov[d->niov].iov_len = n;
-	d->niov++;
-	d->bytes += n;
+	*blk = pool_alloc(&l->txbufs);
+	return *blk == POOL_NONE ? NULL : pool_at(&l->txbufs, *blk);
 }
 
-/* Route one decrypted payload: request parsing first, then the relay. */
-static int deliver(struct loop *l, struct session *s, int di, uint8_t *p, size_t n)
+void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size_t len,
+		     uint32_t blk)
+{
+	struct relay_dir *d = dir_of(s, di);
+
+	if (!len) {
+		if (blk != POOL_NONE)
+			pool_free(&l->txbufs, blk);
+		return;
+	}
+	d->q[d->nq].p = p;
+	d->q[d->nq].len = (uint32_t)len;
+	d->q[d->nq].blk = blk;
+	d->nq++;
+	if (s->state == SESS_ST_RELAY)
+		submit_send(l, s, di);
+}
+
+
+/* Server request parsing takes the first plaintext bytes of the stream. */
+static int deliver(struct loop *l, struct session *s, int di, uint8_t *p, size_t n,
+		   size_t *skip)
 {
 	if (s->state == SESS_ST_HANDSHAKE && s->role == ROLE_SERVER && di == DIR_IN_OUT) {
 		int used = server_on_request_bytes(l, s, p, n);
 
 		if (used < 0)
 			return used;
-		p += used;
-		n -= (size_t)used;
+		/* Header bytes are always the first of the stream, so they sit
+		 * at the front of this output block. */
+		*skip += (size_t)used;
 	}
-	if (n)
-		add_iov(dir_of(s, di), p, n);
 	return 0;
 }
 
 static uint8_t *carry_ptr(struct loop *l, struct relay_dir *d)
 {
-	return (uint8_t *)pool_at(&l->carries, d->carry) + (size_t)d->carry_half * CARRY_HALF_BYTES;
+	return (uint8_t *)pool_at(&l->carries, d->carry);
 }
 
-static int handle_record(struct loop *l, struct session *s, int di, int ret, uint8_t *plain,
-			 size_t plen)
+static int check_record(struct loop *l, struct session *s, int ret)
 {
 	if (ret == -EBADMSG) {
 		if (s->state == SESS_ST_HANDSHAKE)
@@ -288,8 +316,6 @@ static int handle_record(struct loop *l, struct session *s, int di, int ret, uin
 			return -1;
 		}
 	}
-	if (ret == AEAD_RD_GOT_DATA)
-		return deliver(l, s, di, plain, plen);
 	return 0;
 }
 
@@ -300,91 +326,90 @@ static int stash_tail(struct loop *l, struct relay_dir *d, const uint8_t *p, siz
 		d->carry = pool_alloc(&l->carries);
 		if (d->carry == POOL_NONE)
 			return -ENOMEM;
-		d->carry_half = 0;
 	}
 	memcpy(carry_ptr(l, d), p, n);
 	d->carry_len = (uint32_t)n;
 	return 0;
 }
 
-static int fill_open(struct loop *l, struct session *s, int di)
+/*
+ * Decrypt every record the receive completes, straight into out; a record
+ * cut by the end of the receive waits in the carry block. Returns 0 with
+ * *n plaintext bytes written (the first *skip of them consumed by request
+ * parsing), or -1 when the session failed (closed or absorbing a probe).
+ */
+static int open_into(struct loop *l, struct session *s, int di, const uint8_t *in, size_t len,
+		     uint8_t *out, size_t *n, size_t *skip)
 {
 	struct relay_dir *d = dir_of(s, di);
-	uint8_t *buf = loop_buf_data(l, d->bgid, d->bid), *plain = NULL;
-	size_t consumed, plen = 0;
+	size_t pos = 0, consumed, plen;
 	int ret;
 
-	while (d->buf_pos < d->buf_len && d->niov < DIR_IOV_MAX && s->state != SESS_ST_CLOSING &&
-	       s->state != SESS_ST_DRAIN) {
-		size_t avail = d->buf_len - d->buf_pos;
-
+	while (pos < len) {
+		plen = 0;
 		if (d->carry_len) {
 			size_t need = aead_reader_need(&s->rd), take = need - d->carry_len;
-			uint8_t *c = carry_ptr(l, d);
 
-			if (take > avail)
-				take = avail;
-			memcpy(c + d->carry_len, buf + d->buf_pos, take);
+			if (take > len - pos)
+				take = len - pos;
+			memcpy(carry_ptr(l, d) + d->carry_len, in + pos, take);
 			d->carry_len += (uint32_t)take;
-			d->buf_pos += (uint32_t)take;
+			pos += take;
 			if (d->carry_len < need)
 				break;
-			ret = aead_reader_step(&s->rd, c, need, &consumed, &plain, &plen);
+			ret = aead_reader_step_out(&s->rd, carry_ptr(l, d), need, &consumed, out + *n,
+						   &plen);
 			d->carry_len = 0;
-			/* Its plaintext may be queued for sending: the next partial
-			 * record goes to the other half. */
-			d->carry_half ^= 1;
 		} else {
-			ret = aead_reader_step(&s->rd, buf + d->buf_pos, avail, &consumed, &plain,
-					       &plen);
+			ret = aead_reader_step_out(&s->rd, in + pos, len - pos, &consumed, out + *n,
+						   &plen);
 			if (ret == AEAD_RD_NEED_MORE) {
-				if (stash_tail(l, d, buf + d->buf_pos, avail)) {
+				if (stash_tail(l, d, in + pos, len - pos)) {
 					session_close(l, s, true, "carry pool exhausted");
 					return -1;
 				}
-				d->buf_pos = d->buf_len;
 				break;
 			}
-			d->buf_pos += (uint32_t)consumed;
+			pos += consumed;
 		}
-		if (handle_record(l, s, di, ret, plain, plen) < 0)
+		if (check_record(l, s, ret) < 0)
 			return -1;
+		if (ret == AEAD_RD_GOT_DATA) {
+			if (deliver(l, s, di, out + *n, plen, skip) < 0)
+				return -1;
+			*n += plen;
+		}
 	}
-	return (s->state == SESS_ST_CLOSING || s->state == SESS_ST_DRAIN) ? -1 : 0;
-}
-
-static int fill_seal(struct loop *l, struct session *s, int di)
-{
-	struct relay_dir *d = dir_of(s, di);
-	uint8_t *p = loop_buf_data(l, d->bgid, d->bid), *start = p - AEAD_LEN_BYTES;
-	size_t wire = aead_seal_chunk_inplace(&s->wr, p, d->buf_len);
-
-	if (!wire) {
-		session_close(l, s, true, "seal failed");
-		return -1;
-	}
-	if (!(d->flags & DIR_F_PREFIX_SENT)) {
-		size_t salt_len = s->cipher->method->salt_len;
-
-		/* The salt rides in the headroom in front of the first chunk. */
-		start -= salt_len;
-		memcpy(start, s->wr_salt, salt_len);
-		wire += salt_len;
-		d->flags |= DIR_F_PREFIX_SENT;
-	}
-	d->iov[0].iov_base = start;
-	d->iov[0].iov_len = wire;
-	d->niov = 1;
-	d->bytes += d->buf_len;
-	d->buf_pos = d->buf_len;
+	if (!d->carry_len)
+		release_carry(l, d);
 	return 0;
 }
 
-/* Transform what the held buffer has, then send it or read more. */
+static void seal_into(struct session *s, struct relay_dir *d, const uint8_t *in, size_t len,
+		      uint8_t *out, size_t *n)
+{
+	if (!(d->flags & DIR_F_PREFIX_SENT)) {
+		/* The first output of a stream starts with its salt. */
+		memcpy(out, s->wr_salt, s->cipher->method->salt_len);
+		*n = s->cipher->method->salt_len;
+		d->flags |= DIR_F_PREFIX_SENT;
+	}
+	*n += aead_seal_chunks(&s->wr, out + *n, in, len);
+}
+
+/*
+ * A receive completed with the held buffer: transform it into a send block,
+ * give the buffer back at once, queue the block. With room in the queue the
+ * next receive is armed while this block is being sent.
+ */
 static void pump(struct loop *l, struct session *s, int di)
 {
 	struct relay_dir *d = dir_of(s, di);
-	int ret;
+	const uint8_t *in = loop_buf_data(l, d->bgid, d->bid);
+	size_t n = 0, skip = 0;
+	uint32_t blk;
+	uint8_t *out;
+	int ret = 0;
 
 	if (s->state == SESS_ST_HANDSHAKE && s->role != ROLE_SERVER && di == DIR_IN_OUT) {
 		local_on_client_data(l, s);
@@ -394,33 +419,29 @@ static void pump(struct loop *l, struct session *s, int di)
 		http_local_pump(l, s);
 		return;
 	}
-	ret = d->codec == CODEC_SEAL ? fill_seal(l, s, di) : fill_open(l, s, di);
-
-	if (ret < 0)
+	out = session_tx_block(l, &blk);
+	if (!out) {
+		session_close(l, s, true, "send buffer pool exhausted");
 		return;
-	if (d->niov) {
-		if (s->state == SESS_ST_RELAY)
-			submit_send(l, s, di);
-		return; /* CONNECTING: sent once the outbound socket is up */
+	}
+	d->bytes += d->buf_len;
+	if (d->codec == CODEC_SEAL)
+		seal_into(s, d, in, d->buf_len, out, &n);
+	else
+		ret = open_into(l, s, di, in, d->buf_len, out, &n, &skip);
+	if (ret < 0) {
+		pool_free(&l->txbufs, blk);
+		return; /* the session is closing or absorbing a probe */
 	}
 	release_buf(l, d);
-	if (d->carry_len == 0)
-		release_carry(l, d);
-	if (s->state == SESS_ST_CONNECTING)
-		return;
-	dir_idle(l, s, di);
+	session_tx_push(l, s, di, out + skip, n - skip, blk);
+	dir_next(l, s, di);
 }
 
 void session_kick(struct loop *l, struct session *s, int di)
 {
-	struct relay_dir *d = dir_of(s, di);
-
-	if (d->niov)
-		submit_send(l, s, di);
-	else if (d->bid != BID_NONE)
-		pump(l, s, di);
-	else
-		dir_idle(l, s, di);
+	submit_send(l, s, di);
+	dir_next(l, s, di);
 }
 
 static void touch(struct loop *l, struct session *s)
@@ -464,8 +485,8 @@ static void handle_recv(struct loop *l, struct session *s, int di, const struct 
 		} else if (d->codec == CODEC_OPEN &&
 			   (d->carry_len || s->rd.state == AEAD_RD_DATA)) {
 			session_close(l, s, true, "stream truncated inside a chunk");
-		} else if (!d->niov && s->state == SESS_ST_RELAY) {
-			dir_idle(l, s, di);
+		} else if (s->state == SESS_ST_RELAY) {
+			dir_next(l, s, di);
 		}
 		return;
 	}
@@ -482,8 +503,6 @@ static void handle_recv(struct loop *l, struct session *s, int di, const struct 
 static void handle_send(struct loop *l, struct session *s, int di, const struct io_uring_cqe *cqe)
 {
 	struct relay_dir *d = dir_of(s, di);
-	size_t left = cqe->res > 0 ? (size_t)cqe->res : 0;
-	unsigned i = 0;
 
 	d->flags &= (uint8_t)~DIR_F_SEND;
 	if (s->state == SESS_ST_CLOSING)
@@ -493,21 +512,17 @@ static void handle_send(struct loop *l, struct session *s, int di, const struct 
 		return;
 	}
 	if (di == DIR_IN_OUT)
-		l->st.bytes_in_out += left;
+		l->st.bytes_in_out += (uint64_t)cqe->res;
 	else
-		l->st.bytes_out_in += left;
-	/* Drop what went out; a short send resubmits the rest. */
-	while (i < d->niov && left >= d->iov[i].iov_len)
-		left -= d->iov[i++].iov_len;
-	if (i < d->niov) {
-		d->iov[i].iov_base = (uint8_t *)d->iov[i].iov_base + left;
-		d->iov[i].iov_len -= left;
-		memmove(d->iov, d->iov + i, (d->niov - i) * sizeof(d->iov[0]));
-		d->niov = (uint8_t)(d->niov - i);
+		l->st.bytes_out_in += (uint64_t)cqe->res;
+	if ((uint32_t)cqe->res < d->q[0].len) {
+		/* A short send: the rest goes out next, in order. */
+		d->q[0].p += cqe->res;
+		d->q[0].len -= (uint32_t)cqe->res;
 		submit_send(l, s, di);
 		return;
 	}
-	d->niov = 0;
+	tx_pop(l, d);
 	if (s->close_after_send && di == DIR_OUT_IN) {
 		session_close(l, s, false, "reply sent");
 		return;
@@ -517,18 +532,14 @@ static void handle_send(struct loop *l, struct session *s, int di, const struct 
 		return;
 	}
 	touch(l, s);
-	if (s->http_plain && di == DIR_IN_OUT && d->carry_len) {
+	if (s->state != SESS_ST_RELAY)
+		return;
+	submit_send(l, s, di);
+	if (s->http_plain && di == DIR_IN_OUT && d->carry_len && !(d->flags & DIR_F_RECV)) {
 		http_local_pump(l, s); /* requests still queued in the accumulator */
 		return;
 	}
-	if (d->buf_pos < d->buf_len) {
-		pump(l, s, di); /* the receive had more records than iovecs */
-		return;
-	}
-	release_buf(l, d);
-	if (d->carry_len == 0)
-		release_carry(l, d);
-	dir_idle(l, s, di);
+	dir_next(l, s, di);
 }
 
 void session_timeout(struct loop *l, struct session *s)
@@ -603,9 +614,10 @@ void session_send_reply(struct loop *l, struct session *s, const void *p, size_t
 	if (len > sizeof(s->reply))
 		len = sizeof(s->reply);
 	memcpy(s->reply, p, len);
-	d->iov[0].iov_base = s->reply;
-	d->iov[0].iov_len = len;
-	d->niov = 1;
+	d->q[d->nq].p = s->reply;
+	d->q[d->nq].len = (uint32_t)len;
+	d->q[d->nq].blk = POOL_NONE;
+	d->nq++;
 	s->close_after_send = close_after;
 	submit_send(l, s, DIR_OUT_IN);
 }
@@ -628,9 +640,9 @@ void session_submit_send(struct loop *l, struct session *s, int di)
 	submit_send(l, s, di);
 }
 
-void session_dir_idle(struct loop *l, struct session *s, int di)
+void session_dir_next(struct loop *l, struct session *s, int di)
 {
-	dir_idle(l, s, di);
+	dir_next(l, s, di);
 }
 
 void session_release_carry(struct loop *l, struct session *s, int di)
@@ -778,9 +790,10 @@ void session_auth_failed(struct loop *l, struct session *s, const char *why)
 		return;
 	}
 	for (int i = 0; i < 2; i++) {
-		s->d[i].niov = 0;
 		release_buf(l, &s->d[i]);
 		release_carry(l, &s->d[i]);
+		while (s->d[i].nq)
+			tx_pop(l, &s->d[i]);
 	}
 	s->state = SESS_ST_DRAIN;
 	l->draining++;

@@ -338,33 +338,33 @@ void local_on_reply_sent(struct loop *l, struct session *s)
 	advance(l, s);
 }
 
-/* salt | seal(address header) into s->hdr, then any early data after it. */
+/* salt | seal(address header) | seal(early data) into one send block. */
 static int build_prefix(struct loop *l, struct session *s)
 {
 	const struct aead_method *m = s->cipher->method;
 	struct relay_dir *d = &s->d[DIR_IN_OUT];
-	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES];
+	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES], *out;
 	size_t alen = ssaddr_encode(&s->target, addr), n;
+	uint32_t blk;
 
-	if (aead_random(salt, m->salt_len) || aead_ctx_init(&s->wr, m, s->cipher->key, salt))
+	out = session_tx_block(l, &blk);
+	if (!out)
+		return -ENOMEM;
+	if (aead_random(salt, m->salt_len) || aead_ctx_init(&s->wr, m, s->cipher->key, salt)) {
+		session_tx_push(l, s, DIR_IN_OUT, out, 0, blk); /* frees it */
 		return -EIO;
-	memcpy(s->hdr, salt, m->salt_len);
-	n = m->salt_len + aead_seal_chunks(&s->wr, s->hdr + m->salt_len, addr, alen);
-	d->iov[0].iov_base = s->hdr;
-	d->iov[0].iov_len = n;
-	d->niov = 1;
-	d->flags |= DIR_F_PREFIX_SENT;
+	}
+	memcpy(out, salt, m->salt_len);
+	n = m->salt_len + aead_seal_chunks(&s->wr, out + m->salt_len, addr, alen);
 	if (d->carry_len) {
-		/* Bytes the client sent before our reply: seal them into the
-		 * other half of the accumulator block. */
-		uint8_t *acc = session_acc(l, s, 0), *out = session_acc(l, s, 1);
-
-		d->iov[1].iov_base = out;
-		d->iov[1].iov_len = aead_seal_chunks(&s->wr, out, acc, d->carry_len);
-		d->niov = 2;
+		/* Bytes the client sent before our reply go right behind. */
+		n += aead_seal_chunks(&s->wr, out + n, session_acc(l, s, 0), d->carry_len);
 		d->bytes += d->carry_len;
 		d->carry_len = 0;
 	}
+	session_release_carry(l, s, DIR_IN_OUT);
+	d->flags |= DIR_F_PREFIX_SENT;
+	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);
 	return 0;
 }
 
