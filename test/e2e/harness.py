@@ -729,6 +729,7 @@ def tunnel_cfg(tport, fwd, sport, method, password, workers=1, udp=True, tcp=Tru
     return f"""
 workers = {workers};
 log_level = "debug";
+{globals().get("NO_DNS", "")}
 tunnels = ( {{ listen = "{lh}:{tport}"; forward = "{fwd}"; server = "{sh}:{sport}";
              method = "{method}"; password = "{password}";
              tcp = {"true" if tcp else "false"}; udp = {"true" if udp else "false"}; }} );

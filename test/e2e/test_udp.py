@@ -27,11 +27,12 @@ BUDGET = 170.0              # seconds for the whole file; later scenarios are fa
 T0 = time.time()
 NAT_LIMIT, NAT_IDLE, NAT_PACKETS = 1000, 2, 5000
 # fds allowed above baseline + NAT_LIMIT while the table is full: an evicted
-# association's sockets close only once its io_uring cancels complete, so up
-# to about one completion batch of them are still open (measured: +17 with
-# 50-packet bursts, +48..+59 with 250..2500-packet bursts, never more).
-NAT_SLACK = 64
+# association's sockets close only once its io_uring cancels complete
+# (measured here: +17..+59 at full speed, +72 under ASan); ssring's pool
+# allows 256 such slots beyond the limit (src/udp.c UDP_POOL_SLACK).
+NAT_SLACK = 256 + 64
 BURST = 100000
+NO_DNS = getattr(h, "NO_DNS", "")   # no real resolver in tests
 
 
 class Fail(Exception):
@@ -498,7 +499,7 @@ def bracket(host):
 
 def ring_server(method, host="127.0.0.1", workers=2, top="", name="server"):
     sport = h.free_port()
-    cfg = f"""workers = {workers}; log_level = "debug"; {top}
+    cfg = f"""workers = {workers}; log_level = "debug"; {top} {NO_DNS}
 servers = ( {{ listen = "{bracket(host)}:{sport}"; method = "{method}"; password = "{PW}";
              allow_private = true; udp = true; }} );"""
     return start_ring(cfg, sport, "%s-%s-%d" % (name, method, sport), host), sport
@@ -506,7 +507,7 @@ servers = ( {{ listen = "{bracket(host)}:{sport}"; method = "{method}"; password
 
 def ring_local(sport, method, host="127.0.0.1", server_host="127.0.0.1", name="local"):
     lport = h.free_port()
-    cfg = f"""workers = 2; log_level = "debug";
+    cfg = f"""workers = 2; log_level = "debug"; {NO_DNS}
 locals = ( {{ listen = "{bracket(host)}:{lport}"; server = "{bracket(server_host)}:{sport}";
             method = "{method}"; password = "{PW}"; udp = true; }} );"""
     return start_ring(cfg, lport, "%s-%s-%d" % (name, method, lport), host), lport
@@ -669,17 +670,18 @@ def ssring_main():
     method = "aes-256-gcm"
 
     def k_():
-        top = ("limits = { udp_associations = %d; }; timeouts = { udp_idle = %d; };"
-               % (NAT_LIMIT, NAT_IDLE))
         # ssring inherits our fd limit; at a soft 1024 it would hit EMFILE
-        # before the table bound. Raise it for this one child if we can.
+        # before the table bound. Raise it for this one child if we can;
+        # under a low hard limit use a smaller table instead.
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        want = 4 * NAT_LIMIT + 256
+        limit, want = NAT_LIMIT, 4 * NAT_LIMIT + 256
         if hard != resource.RLIM_INFINITY and hard < want:
             want = hard
-        if want < NAT_LIMIT + NAT_SLACK + 64:
-            return "skipped: hard fd limit %d is too low for a %d-entry table" % (hard, NAT_LIMIT)
+            if hard < NAT_LIMIT + NAT_SLACK + 128:
+                limit = max(50, (hard - NAT_SLACK - 128) // 2)
+        top = ("limits = { udp_associations = %d; }; timeouts = { udp_idle = %d; };"
+               % (limit, NAT_IDLE))
         if soft < want:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         try:
@@ -688,11 +690,13 @@ def ssring_main():
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         try:
             time.sleep(0.3)
-            info = nat_flood(sport, method, echo, pr.p.pid, NAT_LIMIT, NAT_IDLE)
+            info = nat_flood(sport, method, echo, pr.p.pid, limit, NAT_IDLE)
             expect(pr.p.poll() is None, "ssring server exited")
         finally:
             rc = pr.stop()
         expect(rc == 0, "server exit code %r" % rc)
+        if limit != NAT_LIMIT:
+            info = "table of %d (hard fd limit %d): %s" % (limit, hard, info)
         return info
 
     def l_():
