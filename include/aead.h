@@ -24,8 +24,6 @@
 #define AEAD_LEN_BYTES (2 + AEAD_TAG_BYTES)
 /* Largest wire size of one chunk: length + payload + two tags. */
 #define AEAD_CHUNK_WIRE_MAX (AEAD_LEN_BYTES + AEAD_CHUNK_MAX + AEAD_TAG_BYTES)
-/* Opaque storage for the wolfCrypt key schedule (checked in aead.c). */
-#define AEAD_IMPL_BYTES 1280
 
 enum aead_kind {
 	AEAD_AES_128_GCM = 0,
@@ -67,11 +65,12 @@ int aead_derive_subkey(const struct aead_method *m, const uint8_t *master, const
 int aead_random(uint8_t *buf, size_t len);
 
 /*
- * One direction of one session: subkey schedule + little-endian nonce counter.
- * Embedded in sessions; init before use, wipe when done.
+ * One direction of one session: subkey + little-endian nonce counter. Key
+ * schedules live in a small per-thread cache in aead.c, not here, so an
+ * idle connection costs only these bytes. Embedded in sessions; init before
+ * use, wipe when done; use a ctx on one thread only.
  */
 struct aead_ctx {
-	_Alignas(16) unsigned char impl[AEAD_IMPL_BYTES];
 	uint8_t key[AEAD_MAX_KEY_BYTES];
 	uint8_t nonce[AEAD_MAX_NONCE_BYTES];
 	const struct aead_method *m;
