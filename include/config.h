@@ -13,6 +13,7 @@
 
 #include "aead.h"
 #include "hostport.h"
+#include "ss2022.h"
 
 #define CONFIG_MAX_DNS_SERVERS 8
 #define CONFIG_MAX_USERS 64
@@ -32,8 +33,10 @@ enum dns_prefer {
 
 /* Cipher + master key: what every ss endpoint (server, local, tunnel) needs. */
 struct config_cipher {
-	const struct aead_method *method;
+	const struct aead_method *method; /* for 2022 methods: the chunk AEAD */
 	uint8_t key[AEAD_MAX_KEY_BYTES]; /* master key (from password or base64 key) */
+	const struct ss2022_method *m2022; /* non-NULL: a 2022-edition method */
+	struct ss2022_keys keys2022;     /* its PSK (and identity keys, for EIH) */
 };
 
 struct config_user {
@@ -46,6 +49,9 @@ struct config_server {
 	struct config_cipher cipher;
 	bool udp;                /* default true */
 	bool allow_private;      /* default false */
+	struct ss2022_user *users2022; /* 2022 AES methods: users = ( { name; key; } ) */
+	size_t n_users2022;
+	struct ss2022_server_cfg srv2022; /* the 2022 server keys (m2022 set) */
 	int line;                /* line of the group in the file, for messages */
 };
 

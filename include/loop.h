@@ -80,7 +80,7 @@ enum {
  * + 5 chunk overheads), or 64 KiB opened plus the record completed from the
  * carry.
  */
-#define TX_BYTES (64 * 1024 + 16 * 1024 + 1024)
+#define TX_BYTES (2 * 64 * 1024 + 2048) /* 2022: a 0xFFFF record from the carry too */
 /*
  * UDP buffers: io_uring_recvmsg_out (16) + the name area (128) + a reserved
  * control area that the kernel leaves empty (no cmsg is asked for) = bytes
@@ -137,6 +137,7 @@ struct loop_stats {
 struct udp_state;
 struct dns_state;
 struct replay_filter;
+struct replay2022;
 
 struct loop {
 	struct io_uring ring;
@@ -159,6 +160,8 @@ struct loop {
 	struct udp_state *udp;    /* NULL when no role relays UDP */
 	struct dns_state *dns;
 	struct replay_filter *replay; /* shared by all workers; NULL = off */
+	struct replay2022 *replay2022; /* 2022 request salts of the last 60 s */
+	uint64_t user_bytes[64];  /* 2022 multi-user: bytes relayed per user index */
 	const char *setup_mode;   /* which ring flags were accepted */
 };
 
@@ -184,7 +187,7 @@ int loop_setup_bufring(struct loop *l, int bgid, unsigned entries, unsigned byte
  * thread itself (SINGLE_ISSUER binds the ring to its creator).
  */
 int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd,
-	      struct replay_filter *replay);
+	      struct replay_filter *replay, struct replay2022 *replay2022);
 /* Run until stopped and every session is gone. Returns 0. */
 int loop_run(struct loop *l);
 void loop_destroy(struct loop *l);

@@ -34,4 +34,19 @@ size_t replay_bytes(const struct replay_filter *f);
 /* True if salt was seen (a replay); otherwise remember it and return false. */
 bool replay_check_insert(struct replay_filter *f, const uint8_t *salt, size_t len);
 
+/*
+ * The 2022 edition's exact salt memory (protocol.md §8.2): every request
+ * salt of the last 60 s, no false positives, shared by all workers behind a
+ * mutex (one lookup per connection). Full of unexpired salts = refuse.
+ */
+#define REPLAY2022_DEFAULT_CAPACITY 200000
+
+struct replay2022;
+
+struct replay2022 *replay2022_new(size_t capacity);
+void replay2022_free(struct replay2022 *r);
+size_t replay2022_bytes(const struct replay2022 *r);
+/* 1 = replay, 0 = new (remembered), -ENOSPC = full. */
+int replay2022_check_insert(struct replay2022 *r, const uint8_t *salt, size_t len, uint64_t now);
+
 #endif

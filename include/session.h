@@ -22,6 +22,7 @@
 #include "aead.h"
 #include "dns.h"
 #include "http_proxy.h"
+#include "ss2022.h"
 #include "loop.h"
 #include "ssaddr.h"
 
@@ -51,7 +52,8 @@ enum dir_codec {
 
 /* Outputs queued per direction: one being sent, one being filled. */
 #define DIR_TXQ 2
-#define CARRY_HALF_BYTES (AEAD_LEN_BYTES + AEAD_CHUNK_MAX + AEAD_TAG_BYTES + 64)
+/* A carry half holds one record: up to 0xFFFF + tags in the 2022 edition. */
+#define CARRY_HALF_BYTES (AEAD_LEN_BYTES + 0xFFFF + AEAD_TAG_BYTES + 64)
 
 /* Bytes queued for sending: a slice of a send block (or of the session). */
 struct txo {
@@ -90,7 +92,10 @@ struct session {
 	const struct config_cipher *cipher;
 	struct timer timer;
 	struct relay_dir d[2];
-	struct aead_reader rd;  /* the opening direction */
+	struct aead_reader rd;  /* the opening direction (AEAD-2017) */
+	struct ss2022_reader rd2; /* the opening direction (2022 edition) */
+	uint8_t v2022;          /* this session speaks the 2022 edition */
+	int8_t user;            /* 2022 multi-user: user index, -1 if none */
 	struct aead_ctx wr;     /* the sealing direction */
 	uint8_t wr_salt[AEAD_MAX_SALT_BYTES];
 	struct ssaddr target;
@@ -152,6 +157,14 @@ void session_retry_waiters(struct loop *l, int bgid);
 void server_session_start(struct loop *l, struct session *s);
 /* Completion of the outbound connect (res = 0 or -errno). */
 void server_on_connect(struct loop *l, struct session *s, int res);
+/* Server: the target is known (s->target): connect to it. 0, or -1 if the
+ * session was closed. */
+int server_connect_target(struct loop *l, struct session *s);
+/* Seal len bytes as chunks of this session's edition into out. */
+size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, size_t len);
+/* Local/tunnel: the request prefix (salt, header, early data) into out. */
+int local_request_prefix(struct loop *l, struct session *s, const uint8_t *early,
+			 size_t early_len, uint8_t *out, size_t *n);
 /* Plaintext from the inbound stream while the request is incomplete. */
 int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_t n);
 /* Local and tunnel roles (tcp_local.c). */

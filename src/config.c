@@ -67,7 +67,8 @@ static const char *const timeouts_keys[] = { "connect",	 "handshake", "tcp_idle"
 					     "udp_idle", "shutdown",  NULL };
 static const char *const dns_keys[] = { "servers", "cache_entries", "prefer", NULL };
 static const char *const server_keys[] = { "listen", "method", SECRET_KEYS,
-					   "udp",    "allow_private", NULL };
+					   "udp",    "allow_private", "users", NULL };
+static const char *const user2022_keys[] = { "name", "key", NULL };
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS,
 					  "udp",    "users",  NULL };
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
@@ -444,6 +445,19 @@ static int derive_key(struct ctx *x, const config_setting_t *s, struct config_ci
 		/* Nothing reads the tree's copy any more. */
 		explicit_bzero((char *)v, len);
 	}
+	if (c->m2022) {
+		/* 2022: the key is the PSK itself (or iPSK:...:uPSK), never a password. */
+		if (!is_key)
+			return fail(x, s, "%s needs a base64 key (key, key_file or key_env), not a "
+					  "password; make one with: ssring genkey %s",
+				    c->m2022->name, c->m2022->name);
+		if (ss2022_parse_keys(c->m2022, buf, &c->keys2022))
+			return fail(x, s, "must be the base64 encoding of exactly %u bytes (or "
+					  "iPSK:...:uPSK for the AES methods), the key size of %s",
+				    c->m2022->key_len, c->m2022->name);
+		memcpy(c->key, c->keys2022.psk, c->m2022->key_len);
+		return 0;
+	}
 	if (!is_key)
 		return aead_password_to_key(m, buf, len, c->key) ? fail(x, s, "key derivation failed")
 								  : 0;
@@ -464,10 +478,13 @@ static int get_cipher(struct ctx *x, const config_setting_t *g, struct config_ci
 	ret = get_string(x, g, "method", true, &method);
 	if (ret)
 		return ret;
-	c->method = aead_method_find(method);
+	c->m2022 = ss2022_method_find(method);
+	c->method = c->m2022 ? ss2022_chunk_method(c->m2022) : aead_method_find(method);
 	if (!c->method)
-		return fail(x, member(g, "method"), "unknown method '%s' (known: %s)", method,
-			    aead_method_names());
+		return fail(x, member(g, "method"),
+			    "unknown method '%s' (known: %s 2022-blake3-aes-128-gcm "
+			    "2022-blake3-aes-256-gcm 2022-blake3-chacha20-poly1305)",
+			    method, aead_method_names());
 	for (i = 0; secret_keys[i]; i++) {
 		const config_setting_t *s = member(g, secret_keys[i]);
 
@@ -489,6 +506,55 @@ static int get_cipher(struct ctx *x, const config_setting_t *g, struct config_ci
 	return ret;
 }
 
+/* 2022 multi-user server: users = ( { name = "alice"; key = "<uPSK>"; } ). */
+static int parse_users2022(struct ctx *x, const config_setting_t *g, struct config_server *sv)
+{
+	const config_setting_t *list = member(g, "users");
+	const struct ss2022_method *m = sv->cipher.m2022;
+	const char *name = NULL, *key = NULL;
+	int n, ret;
+
+	if (m) {
+		sv->srv2022.m = m;
+		memcpy(sv->srv2022.psk, sv->cipher.keys2022.psk, m->key_len);
+		if (sv->cipher.keys2022.n_ipsk)
+			return fail(x, g, "a server's key is one PSK, not a list");
+	}
+	if (!list)
+		return 0;
+	if (!m || !m->is_aes)
+		return fail(x, list, "users need a 2022-blake3-aes-* method (identity headers)");
+	if (!config_setting_is_list(list) || (n = config_setting_length(list)) == 0)
+		return fail(x, list, "must be a non-empty list: users = ( { name = \"...\"; key = \"...\"; } );");
+	if (n > CONFIG_MAX_USERS)
+		return fail(x, list, "has %d entries; at most %d are supported", n, CONFIG_MAX_USERS);
+	sv->users2022 = calloc((size_t)n, sizeof(*sv->users2022));
+	if (!sv->users2022)
+		return fail(x, list, "out of memory");
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned int)i);
+		char *nm;
+
+		if (!config_setting_is_group(e))
+			return fail(x, e, "must be a group: { name = \"...\"; key = \"...\"; }");
+		if ((ret = check_keys(x, e, user2022_keys)) ||
+		    (ret = get_string(x, e, "name", true, &name)) ||
+		    (ret = get_string(x, e, "key", true, &key)))
+			return ret;
+		nm = strdup(name);
+		if (!nm || ss2022_user_init(&sv->users2022[i], m, nm, key)) {
+			free(nm);
+			return fail(x, member(e, "key"), "must be the base64 encoding of exactly %u bytes",
+				    m->key_len);
+		}
+		explicit_bzero((char *)key, strlen(key));
+		sv->n_users2022 = (size_t)i + 1;
+	}
+	sv->srv2022.users = sv->users2022;
+	sv->srv2022.n_users = sv->n_users2022;
+	return 0;
+}
+
 static int parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 {
 	struct config_server *sv = elem;
@@ -501,7 +567,8 @@ static int parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = get_hostport(x, g, "listen", true, &sv->listen)) ||
 	    (ret = note_listen(x, g, &sv->listen)) || (ret = get_cipher(x, g, &sv->cipher)) ||
 	    (ret = get_bool(x, g, "udp", &sv->udp)) ||
-	    (ret = get_bool(x, g, "allow_private", &sv->allow_private)))
+	    (ret = get_bool(x, g, "allow_private", &sv->allow_private)) ||
+	    (ret = parse_users2022(x, g, sv)))
 		return ret;
 	return 0;
 }
@@ -862,14 +929,24 @@ int config_load_file(const char *path, struct config *cfg, char *err, size_t err
 static void wipe_cipher(struct config_cipher *c)
 {
 	explicit_bzero(c->key, sizeof(c->key));
+	explicit_bzero(&c->keys2022, sizeof(c->keys2022));
 }
 
 void config_free(struct config *cfg)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->n_servers; i++)
-		wipe_cipher(&cfg->servers[i].cipher);
+	for (i = 0; i < cfg->n_servers; i++) {
+		struct config_server *sv = &cfg->servers[i];
+
+		wipe_cipher(&sv->cipher);
+		for (size_t u = 0; u < sv->n_users2022; u++)
+			free((char *)sv->users2022[u].name);
+		if (sv->users2022)
+			explicit_bzero(sv->users2022, sv->n_users2022 * sizeof(*sv->users2022));
+		free(sv->users2022);
+		explicit_bzero(&sv->srv2022, sizeof(sv->srv2022));
+	}
 	for (i = 0; i < cfg->n_locals; i++) {
 		struct config_local *lc = &cfg->locals[i];
 

@@ -127,8 +127,7 @@ static int filter(struct loop *l, struct session *s)
  */
 static int queue_output(struct loop *l, struct session *s, bool prefix)
 {
-	const struct aead_method *m = s->cipher->method;
-	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES], *out;
+	uint8_t *out;
 	size_t n = 0;
 	uint32_t blk;
 
@@ -140,18 +139,15 @@ static int queue_output(struct loop *l, struct session *s, bool prefix)
 		return -1;
 	}
 	if (prefix) {
-		if (aead_random(salt, m->salt_len) ||
-		    aead_ctx_init(&s->wr, m, s->cipher->key, salt)) {
+		/* The first head rides in the request header as early data. */
+		if (local_request_prefix(l, s, out_payload(l, s), s->http_out_len, out, &n) < 0) {
 			session_tx_push(l, s, DIR_IN_OUT, out, 0, blk);
 			return -1;
 		}
-		memcpy(out, salt, m->salt_len);
-		n = m->salt_len + aead_seal_chunks(&s->wr, out + m->salt_len, addr,
-						   ssaddr_encode(&s->target, addr));
 		s->d[DIR_IN_OUT].flags |= DIR_F_PREFIX_SENT;
+	} else {
+		n = session_seal_chunks(s, out, out_payload(l, s), s->http_out_len);
 	}
-	if (s->http_out_len)
-		n += aead_seal_chunks(&s->wr, out + n, out_payload(l, s), s->http_out_len);
 	s->d[DIR_IN_OUT].bytes += s->http_out_len;
 	s->http_out_len = 0;
 	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);

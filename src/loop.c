@@ -409,13 +409,14 @@ static void stop_sessions(struct loop *l)
 }
 
 int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd,
-	      struct replay_filter *replay)
+	      struct replay_filter *replay, struct replay2022 *replay2022)
 {
 	uint32_t per_loop;
 	int ret;
 
 	memset(l, 0, sizeof(*l));
 	l->replay = replay;
+	l->replay2022 = replay2022;
 	l->id = id;
 	l->cfg = cfg;
 	l->stop_fd = stop_fd;
@@ -487,6 +488,14 @@ int loop_run(struct loop *l)
 		 (unsigned long long)l->st.replays,
 		 (unsigned long long)l->st.refused_full, (unsigned long long)l->st.connect_fail,
 		 (unsigned long long)l->st.bytes_in_out, (unsigned long long)l->st.bytes_out_in);
+	for (size_t i = 0; i < l->cfg->n_servers; i++) {
+		const struct config_server *sv = &l->cfg->servers[i];
+
+		for (size_t u = 0; u < sv->n_users2022 && u < 64; u++)
+			if (l->user_bytes[u])
+				log_info("user %s: %llu bytes", sv->users2022[u].name,
+					 (unsigned long long)l->user_bytes[u]);
+	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "aead.h"
 #include "config.h"
 #include "log.h"
+#include "ss2022.h"
 #include "worker.h"
 
 #ifndef SSRING_VERSION
@@ -18,11 +19,13 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ssring -f FILE [-v|-q]   run the roles in FILE\n"
 		   "       ssring --check -f FILE   validate FILE and exit\n"
+		   "       ssring genkey METHOD     print a fresh random key for METHOD\n"
 		   "       ssring --version | --help\n"
 		   "  -f, --config FILE  libconfig file (see configs/)\n"
 		   "  -v, --verbose      log at debug level\n"
 		   "  -q, --quiet        log errors only\n"
-		   "ciphers: %s\n",
+		   "ciphers: %s 2022-blake3-aes-128-gcm 2022-blake3-aes-256-gcm "
+		   "2022-blake3-chacha20-poly1305\n",
 		aead_method_names());
 }
 
@@ -31,6 +34,57 @@ static void version(void)
 	printf("ssring %s\n", SSRING_VERSION);
 	printf("wolfSSL %s (AES-NI: %s, AVX2: %s)\n", aead_backend_version(),
 	       aead_backend_has_aesni() ? "yes" : "no", aead_backend_has_avx2() ? "yes" : "no");
+}
+
+static void b64(const uint8_t *in, size_t n, char *out)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i, o = 0;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = tab[(v >> 6) & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+}
+
+/* ssring genkey METHOD: a base64 key of the method's exact length. */
+static int genkey(const char *name)
+{
+	const struct ss2022_method *m2 = ss2022_method_find(name);
+	const struct aead_method *m = aead_method_find(name);
+	char out[SS2022_KEY_B64_MAX + 1];
+	uint8_t key[AEAD_MAX_KEY_BYTES];
+
+	if (m2) {
+		if (ss2022_genkey(m2, out, sizeof(out)) < 0)
+			return 1;
+		printf("%s\n", out);
+		return 0;
+	}
+	if (!m) {
+		fprintf(stderr, "ssring genkey: unknown method '%s'\n", name);
+		return 2;
+	}
+	/* AEAD-2017: a random master key, for `key = "..."` instead of a password. */
+	if (aead_random(key, m->key_len))
+		return 1;
+	b64(key, m->key_len, out);
+	printf("%s\n", out);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -46,6 +100,8 @@ int main(int argc, char **argv)
 	char err[CONFIG_ERR_BYTES];
 	struct config cfg;
 
+	if (argc == 3 && strcmp(argv[1], "genkey") == 0)
+		return genkey(argv[2]);
 	while ((c = getopt_long(argc, argv, "f:vqVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': path = optarg; break;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "aead.h"
+#include "ss2022.h"
 
 struct replay_filter {
 	_Atomic uint64_t *bits[2];
@@ -121,4 +122,50 @@ bool replay_check_insert(struct replay_filter *f, const uint8_t *salt, size_t le
 	if (atomic_fetch_add_explicit(&f->count, 1, memory_order_relaxed) + 1 >= f->half)
 		rotate(f);
 	return false;
+}
+
+struct replay2022 {
+	pthread_mutex_t mu;
+	struct ss2022_saltset set;
+	void *mem;
+	size_t bytes;
+};
+
+struct replay2022 *replay2022_new(size_t capacity)
+{
+	struct replay2022 *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->bytes = ss2022_saltset_mem_size(capacity);
+	r->mem = calloc(1, r->bytes);
+	if (!r->mem || ss2022_saltset_init(&r->set, capacity, r->mem, r->bytes)) {
+		replay2022_free(r);
+		return NULL;
+	}
+	pthread_mutex_init(&r->mu, NULL);
+	return r;
+}
+
+void replay2022_free(struct replay2022 *r)
+{
+	if (!r)
+		return;
+	free(r->mem);
+	free(r);
+}
+
+size_t replay2022_bytes(const struct replay2022 *r)
+{
+	return r->bytes;
+}
+
+int replay2022_check_insert(struct replay2022 *r, const uint8_t *salt, size_t len, uint64_t now)
+{
+	int ret;
+
+	pthread_mutex_lock(&r->mu);
+	ret = ss2022_saltset_check_insert(&r->set, salt, len, now);
+	pthread_mutex_unlock(&r->mu);
+	return ret;
 }

@@ -18,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -81,6 +82,7 @@ struct session *session_new(struct loop *l, const struct listener *lst, int fd)
 	s->lst = lst;
 	s->fd[SIDE_IN] = fd;
 	s->fd[SIDE_OUT] = -1;
+	s->user = -1;
 	timer_init(&s->timer);
 	for (int i = 0; i < 2; i++) {
 		s->d[i].bid = BID_NONE;
@@ -142,6 +144,10 @@ static void maybe_free(struct loop *l, struct session *s)
 	}
 	aead_ctx_wipe(&s->rd.ctx);
 	aead_ctx_wipe(&s->wr);
+	if (s->v2022)
+		ss2022_reader_wipe(&s->rd2);
+	if (s->user >= 0 && s->user < 64)
+		l->user_bytes[s->user] += s->d[0].bytes + s->d[1].bytes;
 	s->gen++; /* even = free; late CQEs for this slot no longer match */
 	pool_free(&l->sessions, s->slot);
 }
@@ -385,16 +391,154 @@ static int open_into(struct loop *l, struct session *s, int di, const uint8_t *i
 	return 0;
 }
 
+size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, size_t len)
+{
+	size_t n = 0;
+
+	if (!s->v2022)
+		return aead_seal_chunks(&s->wr, out, in, len);
+	/* 2022: the same length/payload chunks, payloads up to 0xFFFF. */
+	while (len) {
+		size_t c = len < 0xFFFF ? len : 0xFFFF;
+		uint8_t lb[2] = { (uint8_t)(c >> 8), (uint8_t)c };
+
+		if (aead_seal(&s->wr, out + n, lb, 2) < 0 ||
+		    aead_seal(&s->wr, out + n + AEAD_LEN_BYTES, in, c) < 0)
+			return 0;
+		n += AEAD_LEN_BYTES + c + AEAD_TAG_BYTES;
+		in += c;
+		len -= c;
+	}
+	return n;
+}
+
+/* Server, 2022: salt' | sealed response header | first payload, in one write. */
+static int seal2022_first(struct session *s, const uint8_t **in, size_t *len, uint8_t *out,
+			  size_t *n)
+{
+	size_t first = *len < 0xFFFF ? *len : 0xFFFF;
+	int h = ss2022_build_response_header(s->cipher->m2022, s->rd2.psk, s->wr_salt,
+					     (uint64_t)time(NULL), s->rd2.salt, first, &s->wr, out);
+
+	if (h < 0)
+		return h;
+	memcpy(out + h, *in, first);
+	if (aead_seal(&s->wr, out + h, out + h, first) < 0)
+		return -EIO;
+	*n = (size_t)h + first + AEAD_TAG_BYTES;
+	*in += first;
+	*len -= first;
+	return 0;
+}
+
+static const char *why2022(int err)
+{
+	switch (err) {
+	case -ETIME: return "timestamp outside the 30 s window";
+	case -EACCES: return "unknown identity header (user)";
+	case -EINVAL: return "bad request header";
+	default: return "bad tag or length in request";
+	}
+}
+
+/* Handle one 2022 record result; plaintext (if any) appended to out. */
+static int record2022(struct loop *l, struct session *s, int ret, const uint8_t *plain,
+		      size_t plen, uint8_t *out, size_t *n)
+{
+	if (ret < 0) {
+		if (s->state == SESS_ST_HANDSHAKE)
+			session_auth_failed(l, s, why2022(ret));
+		else
+			session_close(l, s, true, "bad tag in stream");
+		return -1;
+	}
+	if (ret == SS2022_RD_GOT_FIXED && s->role == ROLE_SERVER && l->replay2022) {
+		int seen = replay2022_check_insert(l->replay2022, s->rd2.salt,
+						   s->cipher->m2022->key_len, (uint64_t)time(NULL));
+
+		if (seen) {
+			l->st.replays += seen == 1;
+			session_auth_failed(l, s, seen == 1 ? "replayed salt" : "salt memory full");
+			return -1;
+		}
+	}
+	if (ret == SS2022_RD_GOT_VARHDR || ret == SS2022_RD_GOT_DATA) {
+		memcpy(out + *n, plain, plen);
+		*n += plen;
+	}
+	if (ret == SS2022_RD_GOT_VARHDR) {
+		s->target = s->rd2.target;
+		s->user = (int8_t)s->rd2.user;
+		return server_connect_target(l, s);
+	}
+	return 0;
+}
+
+static int open2022_into(struct loop *l, struct session *s, int di, uint8_t *in, size_t len,
+			 uint8_t *out, size_t *n)
+{
+	struct relay_dir *d = dir_of(s, di);
+	uint64_t now = (uint64_t)time(NULL);
+	size_t pos = 0, consumed, plen;
+	uint8_t *plain;
+	int ret;
+
+	/* SIP022: salt, identity header and fixed header come in one read. */
+	if (s->role == ROLE_SERVER && s->rd2.state == SS2022_RD_HEADER && !d->carry_len &&
+	    len < ss2022_reader_need(&s->rd2)) {
+		session_auth_failed(l, s, "short first read");
+		return -1;
+	}
+	while (pos < len) {
+		plen = 0;
+		if (d->carry_len) {
+			size_t need = ss2022_reader_need(&s->rd2), take = need - d->carry_len;
+
+			if (take > len - pos)
+				take = len - pos;
+			memcpy(carry_ptr(l, d) + d->carry_len, in + pos, take);
+			d->carry_len += (uint32_t)take;
+			pos += take;
+			if (d->carry_len < need)
+				break;
+			ret = ss2022_reader_step(&s->rd2, carry_ptr(l, d), need, now, &consumed, &plain,
+						 &plen);
+			d->carry_len = 0;
+		} else {
+			ret = ss2022_reader_step(&s->rd2, in + pos, len - pos, now, &consumed, &plain,
+						 &plen);
+			if (ret == SS2022_RD_NEED_MORE) {
+				if (stash_tail(l, d, in + pos, len - pos)) {
+					session_close(l, s, true, "carry pool exhausted");
+					return -1;
+				}
+				break;
+			}
+			pos += consumed;
+		}
+		if (record2022(l, s, ret, plain, plen, out, n) < 0)
+			return -1;
+	}
+	if (!d->carry_len)
+		release_carry(l, d);
+	return 0;
+}
+
 static void seal_into(struct session *s, struct relay_dir *d, const uint8_t *in, size_t len,
 		      uint8_t *out, size_t *n)
 {
+	if (!(d->flags & DIR_F_PREFIX_SENT) && s->v2022) {
+		d->flags |= DIR_F_PREFIX_SENT;
+		if (seal2022_first(s, &in, &len, out, n) < 0)
+			return;
+	}
 	if (!(d->flags & DIR_F_PREFIX_SENT)) {
 		/* The first output of a stream starts with its salt. */
 		memcpy(out, s->wr_salt, s->cipher->method->salt_len);
 		*n = s->cipher->method->salt_len;
 		d->flags |= DIR_F_PREFIX_SENT;
 	}
-	*n += aead_seal_chunks(&s->wr, out + *n, in, len);
+	*n += session_seal_chunks(s, out + *n, in, len);
 }
 
 /*
@@ -427,6 +571,8 @@ static void pump(struct loop *l, struct session *s, int di)
 	d->bytes += d->buf_len;
 	if (d->codec == CODEC_SEAL)
 		seal_into(s, d, in, d->buf_len, out, &n);
+	else if (s->v2022)
+		ret = open2022_into(l, s, di, (uint8_t *)in, d->buf_len, out, &n);
 	else
 		ret = open_into(l, s, di, in, d->buf_len, out, &n, &skip);
 	if (ret < 0) {
@@ -483,7 +629,9 @@ static void handle_recv(struct loop *l, struct session *s, int di, const struct 
 		    s->state == SESS_ST_UDP_CTRL) {
 			session_close(l, s, false, "peer closed");
 		} else if (d->codec == CODEC_OPEN &&
-			   (d->carry_len || s->rd.state == AEAD_RD_DATA)) {
+			   (d->carry_len || (!s->v2022 && s->rd.state == AEAD_RD_DATA) ||
+			    (s->v2022 && (s->rd2.state == SS2022_RD_FIRST ||
+					     s->rd2.state == SS2022_RD_DATA)))) {
 			session_close(l, s, true, "stream truncated inside a chunk");
 		} else if (s->state == SESS_ST_RELAY) {
 			dir_next(l, s, di);

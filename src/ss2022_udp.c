@@ -368,7 +368,8 @@ static size_t slot_count(size_t capacity)
 
 size_t ss2022_saltset_mem_size(size_t capacity)
 {
-	return capacity * sizeof(struct ss2022_salt_entry) + slot_count(capacity) * sizeof(uint32_t);
+	return capacity * sizeof(struct ss2022_salt_entry) +
+	       slot_count(capacity) * sizeof(uint32_t);
 }
 
 int ss2022_saltset_init(struct ss2022_saltset *s, size_t capacity, void *mem, size_t mem_len)

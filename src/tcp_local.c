@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http_proxy.h"
@@ -224,7 +225,7 @@ static int socks_step(struct loop *l, struct session *s, uint8_t *acc, size_t le
 			return -1;
 		}
 		consume(l, s, (size_t)n);
-		if (r.cmd == SOCKS5_CMD_UDP_ASSOCIATE && lc->udp) {
+		if (r.cmd == SOCKS5_CMD_UDP_ASSOCIATE && lc->udp && !lc->cipher.m2022) {
 			udp_associate(l, s, &r);
 			return -1;
 		}
@@ -338,30 +339,61 @@ void local_on_reply_sent(struct loop *l, struct session *s)
 	advance(l, s);
 }
 
-/* salt | seal(address header) | seal(early data) into one send block. */
-static int build_prefix(struct loop *l, struct session *s)
+int local_request_prefix(struct loop *l, struct session *s, const uint8_t *early,
+			 size_t early_len, uint8_t *out, size_t *n)
 {
 	const struct aead_method *m = s->cipher->method;
-	struct relay_dir *d = &s->d[DIR_IN_OUT];
-	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES], *out;
-	size_t alen = ssaddr_encode(&s->target, addr), n;
-	uint32_t blk;
+	const struct ss2022_method *m2 = s->cipher->m2022;
+	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES];
+	size_t alen = ssaddr_encode(&s->target, addr), head;
+	int r;
 
-	out = session_tx_block(l, &blk);
+	(void)l;
+	if (m2) {
+		/* salt | [EIH] | fixed header | variable header with the address,
+		 * padding (only when there is no early data) and early data. */
+		head = early_len < 60000 ? early_len : 60000;
+		r = ss2022_build_request(m2, &s->cipher->keys2022, NULL, (uint64_t)time(NULL), addr,
+					 alen, early, head, ss2022_pick_padding(head), NULL, &s->wr,
+					 out, TX_BYTES);
+		if (r < 0)
+			return r;
+		s->v2022 = 1;
+		ss2022_reader_init_client(&s->rd2, m2, s->cipher->keys2022.psk, out);
+		*n = (size_t)r;
+		if (early_len > head)
+			*n += session_seal_chunks(s, out + r, early + head, early_len - head);
+		return 0;
+	}
+	if (aead_random(salt, m->salt_len) || aead_ctx_init(&s->wr, m, s->cipher->key, salt))
+		return -EIO;
+	memcpy(out, salt, m->salt_len);
+	*n = m->salt_len + aead_seal_chunks(&s->wr, out + m->salt_len, addr, alen);
+	if (early_len)
+		*n += aead_seal_chunks(&s->wr, out + *n, early, early_len);
+	return 0;
+}
+
+/* The request prefix and any early data, in one send block. */
+static int build_prefix(struct loop *l, struct session *s)
+{
+	struct relay_dir *d = &s->d[DIR_IN_OUT];
+	uint32_t blk;
+	size_t n = 0;
+	uint8_t *out = session_tx_block(l, &blk);
+	int ret;
+
 	if (!out)
 		return -ENOMEM;
-	if (aead_random(salt, m->salt_len) || aead_ctx_init(&s->wr, m, s->cipher->key, salt)) {
+	/* Bytes the client sent before our reply go right behind the header. */
+	ret = local_request_prefix(l, s, d->carry_len ? session_acc(l, s, 0) : NULL, d->carry_len,
+				   out, &n);
+	if (ret < 0) {
 		session_tx_push(l, s, DIR_IN_OUT, out, 0, blk); /* frees it */
-		return -EIO;
+		return ret;
 	}
-	memcpy(out, salt, m->salt_len);
-	n = m->salt_len + aead_seal_chunks(&s->wr, out + m->salt_len, addr, alen);
-	if (d->carry_len) {
-		/* Bytes the client sent before our reply go right behind. */
-		n += aead_seal_chunks(&s->wr, out + n, session_acc(l, s, 0), d->carry_len);
-		d->bytes += d->carry_len;
-		d->carry_len = 0;
-	}
+	d->bytes += d->carry_len;
+	d->carry_len = 0;
 	session_release_carry(l, s, DIR_IN_OUT);
 	d->flags |= DIR_F_PREFIX_SENT;
 	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);

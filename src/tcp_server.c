@@ -25,6 +25,10 @@ void server_session_start(struct loop *l, struct session *s)
 	const struct config_server *cs = server_conf(s);
 
 	s->cipher = &cs->cipher;
+	if (cs->cipher.m2022) {
+		s->v2022 = 1;
+		ss2022_reader_init_server(&s->rd2, &cs->srv2022);
+	}
 	s->d[DIR_IN_OUT].codec = CODEC_OPEN;
 	s->d[DIR_IN_OUT].bgid = BG_CIPHER;
 	s->d[DIR_OUT_IN].codec = CODEC_SEAL;
@@ -103,6 +107,15 @@ int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_
 	return r;
 }
 
+int server_connect_target(struct loop *l, struct session *s)
+{
+	if (start_connect(l, s) < 0) {
+		session_close(l, s, false, "target refused");
+		return -1;
+	}
+	return 0;
+}
+
 void server_on_connect(struct loop *l, struct session *s, int res)
 {
 	const struct aead_method *m = s->cipher->method;
@@ -120,6 +133,14 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 		session_close(l, s, false, "connect failed");
 		return;
 	}
+	if (s->v2022) {
+		/* The response header builder keys its own context. */
+		if (aead_random(s->wr_salt, s->cipher->m2022->key_len)) {
+			session_close(l, s, true, "no randomness");
+			return;
+		}
+		goto connected;
+	}
 	/* Our own salts go into the filter too: a response stream reflected
 	 * back at us as a request is then a replay. */
 	do {
@@ -130,6 +151,7 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 		session_close(l, s, true, "cannot set up the response cipher");
 		return;
 	}
+connected:
 	s->state = SESS_ST_RELAY;
 	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
 	session_arm_recv(l, s, DIR_OUT_IN);

@@ -809,6 +809,12 @@ static int open_listeners(struct loop *l)
 	int ret;
 
 	for (size_t i = 0; i < c->n_servers; i++) {
+		if (c->servers[i].udp && c->servers[i].cipher.m2022) {
+			if (l->id == 0)
+				log_warn("server %s: UDP with %s is not implemented yet; TCP only",
+					 c->servers[i].listen.host, c->servers[i].cipher.m2022->name);
+			continue;
+		}
 		if (c->servers[i].udp && (ret = add_listener(l, ROLE_SERVER, &c->servers[i],
 							     &c->servers[i].listen)))
 			return ret;
@@ -819,6 +825,12 @@ static int open_listeners(struct loop *l)
 
 		if (!t->udp)
 			continue;
+		if (t->cipher.m2022) {
+			if (l->id == 0)
+				log_warn("tunnel %s: UDP with %s is not implemented yet; TCP only",
+					 t->listen.host, t->cipher.m2022->name);
+			continue;
+		}
 		if (!t->server.is_ip) {
 			log_error("tunnel %s: the UDP half needs the server as an IP address until "
 				  "the resolver lands", t->listen.host);

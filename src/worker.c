@@ -23,6 +23,7 @@ struct worker {
 	int init_ret;
 	const struct config *cfg;
 	struct replay_filter *replay;
+	struct replay2022 *replay2022;
 	struct loop loop;
 };
 
@@ -48,7 +49,7 @@ static void *worker_main(void *arg)
 	snprintf(name, sizeof(name), "w%d", w->id);
 	log_set_thread_name(name);
 	/* The ring is created here: SINGLE_ISSUER binds it to this thread. */
-	ret = loop_init(&w->loop, w->id, w->cfg, w->stop_fd, w->replay);
+	ret = loop_init(&w->loop, w->id, w->cfg, w->stop_fd, w->replay, w->replay2022);
 	report_ready(w, ret);
 	if (ret == 0) {
 		if (w->id == 0)
@@ -89,14 +90,16 @@ static void log_roles(const struct config *cfg)
 		log_info("server listening on %s (tcp), method %s%s",
 			 hostport_format_addr((const struct sockaddr *)&s->listen.addr, a,
 					      sizeof(a)),
-			 s->cipher.method->name, s->allow_private ? ", private targets allowed" : "");
+			 s->cipher.m2022 ? s->cipher.m2022->name : s->cipher.method->name,
+			 s->allow_private ? ", private targets allowed" : "");
 	}
 	for (size_t i = 0; i < cfg->n_locals; i++)
 		log_info("local (SOCKS5 + HTTP proxy) listening on %s -> server %s:%u, method %s",
 			 hostport_format_addr((const struct sockaddr *)&cfg->locals[i].listen.addr,
 					      a, sizeof(a)),
 			 cfg->locals[i].server.host, cfg->locals[i].server.port,
-			 cfg->locals[i].cipher.method->name);
+			 cfg->locals[i].cipher.m2022 ? cfg->locals[i].cipher.m2022->name
+						     : cfg->locals[i].cipher.method->name);
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
 		log_info("tunnel listening on %s -> %s:%u via server %s:%u",
 			 hostport_format_addr((const struct sockaddr *)&cfg->tunnels[i].listen.addr,
@@ -113,6 +116,7 @@ int worker_run_all(const struct config *cfg)
 	sigset_t set;
 
 	struct replay_filter *replay = NULL;
+	struct replay2022 *replay2022 = NULL;
 
 	if (!ws)
 		return 1;
@@ -126,6 +130,18 @@ int worker_run_all(const struct config *cfg)
 		log_info("salt replay filter: %u salts, false-positive rate %g, %zu KiB",
 			 REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_FP, replay_bytes(replay) / 1024);
 	}
+	for (size_t i = 0; i < cfg->n_servers && !replay2022; i++) {
+		if (!cfg->servers[i].cipher.m2022)
+			continue;
+		replay2022 = replay2022_new(REPLAY2022_DEFAULT_CAPACITY);
+		if (!replay2022) {
+			log_error("cannot allocate the 2022 salt set");
+			free(ws);
+			return 1;
+		}
+		log_info("2022 salt memory: %u salts per 60 s, %zu KiB",
+			 REPLAY2022_DEFAULT_CAPACITY, replay2022_bytes(replay2022) / 1024);
+	}
 	raise_nofile();
 	/* Signals go to this thread only (sigwait below); workers never see them. */
 	sigemptyset(&set);
@@ -137,6 +153,7 @@ int worker_run_all(const struct config *cfg)
 		ws[i].id = i;
 		ws[i].cfg = cfg;
 		ws[i].replay = replay;
+		ws[i].replay2022 = replay2022;
 		ws[i].stop_fd = eventfd(0, EFD_CLOEXEC);
 		if (ws[i].stop_fd < 0 || pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])) {
 			log_error("cannot start worker %d: %s", i, strerror(errno));
@@ -169,5 +186,6 @@ int worker_run_all(const struct config *cfg)
 	}
 	free(ws);
 	replay_free(replay);
+	replay2022_free(replay2022);
 	return failed ? 1 : 0;
 }

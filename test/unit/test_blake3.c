@@ -133,7 +133,8 @@ static void check_feed(const struct vcase *c, enum mode m, size_t piece)
 	}
 	blake3_finalize_xof(&h, out, sizeof(out));
 	if (memcmp(out, c->out[m], sizeof(out)) != 0) {
-		fprintf(stderr, "mismatch: len %zu mode %d piece %zu\n", c->input_len, (int)m, piece);
+		fprintf(stderr, "mismatch: len %zu mode %d piece %zu\n", c->input_len, (int)m,
+			piece);
 		exit(1);
 	}
 	memset(out, 0, sizeof(out));
