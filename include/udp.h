@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "ssaddr.h"
 #include "timer.h"
+#include "ss2022.h"
 
 struct session;
 
@@ -78,6 +79,13 @@ struct udp_assoc {
 	socklen_t server_len;
 	struct timer timer;
 	struct list lru;     /* server/tunnel associations, oldest first */
+	/* 2022 edition: sessions are keyed by the client's session ID. */
+	uint8_t v2022;
+	uint64_t csid;       /* the client's session ID */
+	uint64_t ssid;       /* the server's session ID (server: ours) */
+	uint64_t pkt_id;     /* our next packet ID */
+	const uint8_t *psk;  /* server: the user's key for replies */
+	struct ss2022_window win; /* packet IDs from the peer */
 };
 
 /* Per-loop UDP state, embedded in struct loop. */

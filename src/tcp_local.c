@@ -225,7 +225,7 @@ static int socks_step(struct loop *l, struct session *s, uint8_t *acc, size_t le
 			return -1;
 		}
 		consume(l, s, (size_t)n);
-		if (r.cmd == SOCKS5_CMD_UDP_ASSOCIATE && lc->udp && !lc->cipher.m2022) {
+		if (r.cmd == SOCKS5_CMD_UDP_ASSOCIATE && lc->udp) {
 			udp_associate(l, s, &r);
 			return -1;
 		}

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aead.h"
@@ -137,10 +138,23 @@ struct udp_assoc *udp_timer_owner(struct loop *l, struct timer *t)
 	return (struct udp_assoc *)(c - offsetof(struct udp_assoc, timer));
 }
 
+static uint32_t hash_sid(uint32_t lst, uint64_t sid)
+{
+	uint64_t h = (sid ^ lst) * 0x9E3779B97F4A7C15ull;
+
+	return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+static uint32_t hash_of(const struct udp_assoc *a)
+{
+	return a->v2022 && a->role == ROLE_SERVER ? hash_sid(a->lst, a->csid)
+						 : hash_addr(a->lst, (const struct sockaddr *)&a->peer);
+}
+
 static void hash_remove(struct loop *l, struct udp_assoc *a)
 {
 	struct udp_state *u = l->udp;
-	uint32_t *pp = &u->hash[hash_addr(a->lst, (struct sockaddr *)&a->peer) & u->hash_mask];
+	uint32_t *pp = &u->hash[hash_of(a) & u->hash_mask];
 
 	while (*pp != UDP_NONE) {
 		if (*pp == a->slot) {
@@ -383,7 +397,8 @@ static struct udp_assoc *server_assoc(struct loop *l, uint32_t li, const struct 
 
 	for (i = u->hash[h]; i != UDP_NONE; i = a->hnext) {
 		a = assoc_at(l, i);
-		if (a->lst == li && same_addr((struct sockaddr *)&a->peer, from, true))
+		if (a->lst == li && !(a->v2022 && a->role == ROLE_SERVER) &&
+		    same_addr((struct sockaddr *)&a->peer, from, true))
 			return a;
 	}
 	a = assoc_alloc(l, u->lst[li].role);
@@ -472,6 +487,88 @@ void udp_dns_done(struct loop *l, const struct dns_waiter *w, const struct dns_e
 	}
 }
 
+static uint64_t random_sid(void)
+{
+	uint64_t v = 0;
+
+	while (v == 0)
+		if (aead_random((uint8_t *)&v, sizeof(v)))
+			return 1;
+	return v;
+}
+
+/* A 2022 session: keyed by the client's session ID, not its address. */
+static struct udp_assoc *session2022(struct loop *l, uint32_t li, uint64_t csid)
+{
+	struct udp_state *u = l->udp;
+	uint32_t h = hash_sid(li, csid) & u->hash_mask, i;
+	struct udp_assoc *a;
+
+	for (i = u->hash[h]; i != UDP_NONE; i = a->hnext) {
+		a = assoc_at(l, i);
+		if (a->lst == li && a->v2022 && a->csid == csid)
+			return a;
+	}
+	a = assoc_alloc(l, ROLE_SERVER);
+	if (!a)
+		return NULL;
+	a->lst = li;
+	a->v2022 = 1;
+	a->csid = csid;
+	a->ssid = random_sid(); /* ours, never the client's (SIP022) */
+	ss2022_window_init(&a->win);
+	a->hnext = u->hash[h];
+	u->hash[h] = a->slot;
+	u->n_hashed++;
+	list_add_tail(&u->lru, &a->lru);
+	return a;
+}
+
+static bool server2022_from_client(struct loop *l, uint32_t li, struct dgram *g)
+{
+	const struct config_server *cs = l->udp->lst[li].conf;
+	struct ss2022_udp_packet pk;
+	struct sockaddr_storage dst;
+	struct udp_assoc *a;
+	socklen_t dl;
+	int fd;
+
+	if (ss2022_udp_open_server(&cs->srv2022, (uint64_t)time(NULL), g->p, g->n, &pk) < 0) {
+		l->udp->st.bad++; /* silently */
+		return false;
+	}
+	a = session2022(l, li, pk.session_id);
+	if (!a)
+		return false;
+	if (!ss2022_window_check(&a->win, pk.packet_id)) {
+		l->udp->st.bad++;
+		l->st.replays++;
+		return false;
+	}
+	ss2022_window_update(&a->win, pk.packet_id);
+	/* Replies go where the client was last seen (it may roam). */
+	memcpy(&a->peer, g->from, sa_len(g->from));
+	a->peer_len = sa_len(g->from);
+	a->psk = pk.psk;
+	assoc_touch(l, a);
+	if (ssaddr_to_sockaddr(&pk.addr, &dst, &dl) < 0)
+		return resolve_target(l, a, &pk.addr, g, pk.payload, pk.payload_len);
+	if (!cs->allow_private && ssaddr_is_special((struct sockaddr *)&dst))
+		return false;
+	fd = target_fd(l, a, dst.ss_family);
+	if (fd < 0)
+		return false;
+	send_from(l, g->bid, fd, pk.payload, pk.payload_len, (struct sockaddr *)&dst, a);
+	return true;
+}
+
+/* Where the sealed packet must start so that the payload stays in place. */
+static uint8_t *seal2022_start(const struct ss2022_method *m, bool to_server, size_t n_eih,
+			       size_t alen, struct dgram *g)
+{
+	return g->p - (ss2022_udp_size(m, to_server, n_eih, alen, 0, 0) - AEAD_TAG_BYTES);
+}
+
 static bool server_from_client(struct loop *l, uint32_t li, struct dgram *g)
 {
 	const struct config_server *cs = l->udp->lst[li].conf;
@@ -532,12 +629,52 @@ static bool server_from_target(struct loop *l, struct udp_assoc *a, struct dgram
 	/* Full cone: any remote may answer; the header names who did. */
 	if (ssaddr_from_sockaddr(g->from, &src) < 0)
 		return false;
-	n = seal_in_place(&cs->cipher, g, hdr, ssaddr_encode(&src, hdr), &start);
+	if (a->v2022) {
+		struct ss2022_udp_params pp = { .session_id = a->ssid, .packet_id = a->pkt_id++,
+						.client_session_id = a->csid,
+						.now = (uint64_t)time(NULL) };
+		size_t alen = ssaddr_encode(&src, hdr);
+
+		start = seal2022_start(cs->cipher.m2022, false, 0, alen, g);
+		n = ss2022_udp_seal_server(cs->cipher.m2022, a->psk, &pp, hdr, alen, g->p, g->n, start,
+					   BUF_UDP_BYTES - (size_t)(start - (g->p - UDP_HEADROOM)));
+	} else {
+		n = seal_in_place(&cs->cipher, g, hdr, ssaddr_encode(&src, hdr), &start);
+	}
 	if (n < 0)
 		return false;
 	assoc_touch(l, a);
 	send_from(l, g->bid, L->ep.fd, start, (size_t)n, (struct sockaddr *)&a->peer, NULL);
 	return true;
+}
+
+static void client2022_init(struct udp_assoc *a)
+{
+	if (!a->cipher->m2022)
+		return;
+	a->v2022 = 1;
+	a->csid = random_sid();
+	ss2022_window_init(&a->win);
+}
+
+/* Client side, 2022: seal addr + payload (in place) as a client packet. */
+static int seal2022_client(struct udp_assoc *a, struct dgram *g, const uint8_t *addr,
+			   size_t alen, uint8_t *payload, size_t plen, uint8_t **start)
+{
+	const struct ss2022_method *m = a->cipher->m2022;
+	const struct ss2022_keys *k = &a->cipher->keys2022;
+	struct ss2022_udp_params pp = { .session_id = a->csid, .packet_id = a->pkt_id++,
+					.now = (uint64_t)time(NULL), .padding_len = plen ? 0 : 1 };
+	uint8_t hdr[SSADDR_MAX_BYTES];
+	uint8_t *base = g->p - UDP_HEADROOM;
+
+	memcpy(hdr, addr, alen); /* it may lie where the headers are written */
+	*start = payload - (ss2022_udp_size(m, true, k->n_ipsk, alen, pp.padding_len, 0) -
+			    AEAD_TAG_BYTES);
+	if (*start < base)
+		return -ENOSPC;
+	return ss2022_udp_seal_client(m, k, &pp, hdr, alen, payload, plen, *start,
+				      BUF_UDP_BYTES - (size_t)(*start - base));
 }
 
 static bool tunnel_from_client(struct loop *l, uint32_t li, struct dgram *g)
@@ -554,16 +691,58 @@ static bool tunnel_from_client(struct loop *l, uint32_t li, struct dgram *g)
 		memcpy(&a->server, &tc->server.addr, tc->server.addr_len);
 		a->server_len = tc->server.addr_len;
 		a->cipher = &tc->cipher;
+		client2022_init(a);
 		a->ep[0].fd = open_udp(tc->server.addr.ss_family, NULL, false);
 		if (a->ep[0].fd < 0)
 			return false;
 		arm_ep(l, &a->ep[0]);
 	}
 	assoc_touch(l, a);
-	n = seal_in_place(&tc->cipher, g, L->fwd_hdr, L->fwd_len, &start);
+	if (a->v2022)
+		n = seal2022_client(a, g, L->fwd_hdr, L->fwd_len, g->p, g->n, &start);
+	else
+		n = seal_in_place(&tc->cipher, g, L->fwd_hdr, L->fwd_len, &start);
 	if (n < 0)
 		return false;
 	send_from(l, g->bid, a->ep[0].fd, start, (size_t)n, (struct sockaddr *)&a->server, a);
+	return true;
+}
+
+static bool from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g)
+{
+	struct ss2022_udp_packet pk;
+	uint8_t hdr[SSADDR_MAX_BYTES];
+	size_t alen;
+
+	if (ss2022_udp_open_client(a->cipher->m2022, a->cipher->keys2022.psk, a->csid,
+				   (uint64_t)time(NULL), g->p, g->n, &pk) < 0) {
+		l->udp->st.bad++;
+		return false;
+	}
+	if (pk.session_id != a->ssid) {
+		/* A new server session (e.g. the server restarted): new window. */
+		a->ssid = pk.session_id;
+		ss2022_window_init(&a->win);
+	}
+	if (!ss2022_window_check(&a->win, pk.packet_id)) {
+		l->udp->st.bad++;
+		return false;
+	}
+	ss2022_window_update(&a->win, pk.packet_id);
+	assoc_touch(l, a);
+	if (a->role == ROLE_TUNNEL) {
+		send_from(l, g->bid, l->udp->lst[a->lst].ep.fd, pk.payload, pk.payload_len,
+			  (struct sockaddr *)&a->peer, NULL);
+		return true;
+	}
+	if (!a->peer_len)
+		return false;
+	/* SOCKS5: RSV RSV FRAG | source address | data, in front of the payload. */
+	alen = ssaddr_encode(&pk.addr, hdr);
+	memcpy(pk.payload - alen, hdr, alen);
+	memset(pk.payload - alen - 3, 0, 3);
+	send_from(l, g->bid, a->ep[1].fd, pk.payload - alen - 3, pk.payload_len + alen + 3,
+		  (struct sockaddr *)&a->peer, a);
 	return true;
 }
 
@@ -577,6 +756,8 @@ static bool from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
 
 	if (!same_addr(g->from, (struct sockaddr *)&a->server, true))
 		return false;
+	if (a->v2022)
+		return from_server2022(l, a, g);
 	r = aead_udp_open(m, a->cipher->key, pt, g->p, g->n);
 	if (r < 0) {
 		l->udp->st.bad++;
@@ -613,8 +794,14 @@ static bool local_from_client(struct loop *l, struct udp_assoc *a, struct dgram 
 		return false; /* no reassembly: FRAG != 0 is dropped, as RFC 1928 allows */
 	memcpy(&a->peer, g->from, sa_len(g->from));
 	a->peer_len = sa_len(g->from);
-	start = g->p + 3 - m->salt_len;
-	n = aead_udp_seal(m, a->cipher->key, start, g->p + 3, g->n - 3);
+	if (a->v2022) {
+		size_t h = (size_t)socks5_parse_udp(g->p, g->n, &su);
+
+		n = seal2022_client(a, g, g->p + 3, h - 3, g->p + h, g->n - h, &start);
+	} else {
+		start = g->p + 3 - m->salt_len;
+		n = aead_udp_seal(m, a->cipher->key, start, g->p + 3, g->n - 3);
+	}
 	if (n < 0)
 		return false;
 	assoc_touch(l, a);
@@ -627,9 +814,15 @@ static bool local_from_client(struct loop *l, struct udp_assoc *a, struct dgram 
 static bool dispatch_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a,
 			   struct dgram *g)
 {
-	if (ep->kind == UDP_EP_LISTENER)
-		return l->udp->lst[ep->owner].role == ROLE_SERVER ? server_from_client(l, ep->owner, g)
-								   : tunnel_from_client(l, ep->owner, g);
+	if (ep->kind == UDP_EP_LISTENER) {
+		const struct udp_listener *L = &l->udp->lst[ep->owner];
+
+		if (L->role == ROLE_SERVER)
+			return ((const struct config_server *)L->conf)->cipher.m2022
+				       ? server2022_from_client(l, ep->owner, g)
+				       : server_from_client(l, ep->owner, g);
+		return tunnel_from_client(l, ep->owner, g);
+	}
 	if (a->state != UDP_ST_LIVE)
 		return false;
 	if (a->role == ROLE_SERVER)
@@ -743,6 +936,7 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 	a->sess_slot = s->slot;
 	a->sess_gen = s->gen;
 	a->cipher = &lc->cipher;
+	client2022_init(a);
 	memcpy(&a->allow, client, sa_len(client));
 	memcpy(&a->server, &lc->server.addr, lc->server.addr_len);
 	a->server_len = lc->server.addr_len;
@@ -809,12 +1003,6 @@ static int open_listeners(struct loop *l)
 	int ret;
 
 	for (size_t i = 0; i < c->n_servers; i++) {
-		if (c->servers[i].udp && c->servers[i].cipher.m2022) {
-			if (l->id == 0)
-				log_warn("server %s: UDP with %s is not implemented yet; TCP only",
-					 c->servers[i].listen.host, c->servers[i].cipher.m2022->name);
-			continue;
-		}
 		if (c->servers[i].udp && (ret = add_listener(l, ROLE_SERVER, &c->servers[i],
 							     &c->servers[i].listen)))
 			return ret;
@@ -825,12 +1013,6 @@ static int open_listeners(struct loop *l)
 
 		if (!t->udp)
 			continue;
-		if (t->cipher.m2022) {
-			if (l->id == 0)
-				log_warn("tunnel %s: UDP with %s is not implemented yet; TCP only",
-					 t->listen.host, t->cipher.m2022->name);
-			continue;
-		}
 		if (!t->server.is_ip) {
 			log_error("tunnel %s: the UDP half needs the server as an IP address until "
 				  "the resolver lands", t->listen.host);

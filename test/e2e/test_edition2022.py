@@ -26,7 +26,7 @@ def genkey(method):
 def server_cfg(port, method, key, users=""):
     return f"""workers = 2; log_level = "debug"; {h.NO_DNS}
 servers = ( {{ listen = "127.0.0.1:{port}"; method = "{method}"; key = "{key}";
-             allow_private = true; udp = false; {users} }} );
+             allow_private = true; udp = true; {users} }} );
 """
 
 
@@ -34,12 +34,36 @@ def local_cfg(lport, sport, method, key, tport=None, fwd=None):
     t = ""
     if tport:
         t = f"""tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{fwd}";
-  server = "127.0.0.1:{sport}"; method = "{method}"; key = "{key}"; udp = false; }} );"""
+  server = "127.0.0.1:{sport}"; method = "{method}"; key = "{key}"; udp = true; }} );"""
     return f"""workers = 1; log_level = "debug"; {h.NO_DNS}
 locals = ( {{ listen = "127.0.0.1:{lport}"; server = "127.0.0.1:{sport}";
-            method = "{method}"; key = "{key}"; udp = false; }} );
+            method = "{method}"; key = "{key}"; udp = true; }} );
 {t}
 """
+
+
+def udp_checks(lport, tport, uecho, method, what=""):
+    """SOCKS5 UDP through the local, and the UDP half of the tunnel."""
+    c = h.Socks5Udp(lport)
+    for n in (1, 1400, 65000):
+        data = h.pattern(n, seed=n)
+        got = None
+        for _ in range(3):
+            c.send("127.0.0.1", uecho.port, data)
+            try:
+                got = c.recv()
+                break
+            except OSError:
+                continue
+        h.check(got is not None and got[1] == data and got[0][1] == uecho.port,
+                "%s%s: UDP %d bytes through the local" % (method, what, n))
+    c.close()
+    if tport:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(2)
+        u.sendto(b"via the tunnel", ("127.0.0.1", tport))
+        h.check(u.recvfrom(70000)[0] == b"via the tunnel", method + ": UDP tunnel")
+        u.close()
 
 
 def relay_checks(lport, tport, echo, method):
@@ -125,7 +149,7 @@ def replay_and_probe(method, key, echo):
     h.check(srv.stop() == 0, "exit code")
 
 
-def eih(method, echo):
+def eih(method, echo, uecho):
     """Two users on one port (identity headers): each with its own key."""
     spsk, alice, bob, mallory = (genkey(method) for _ in range(4))
     users = f'users = ( {{ name = "alice"; key = "{alice}"; }}, {{ name = "bob"; key = "{bob}"; }} );'
@@ -137,6 +161,7 @@ def eih(method, echo):
                              "eih-local-" + name)
         data = h.pattern(300000, seed=len(name))
         h.check(h.echo_roundtrip(lport, echo.port, data) == data, method + ": user " + name)
+        udp_checks(lport, None, uecho, method, " (user %s)" % name)
         loc.stop()
     lport = h.free_port()
     loc = h.start_ssring(local_cfg(lport, sport, method, spsk + ":" + mallory), lport, "eih-bad")
@@ -159,6 +184,18 @@ def eih(method, echo):
 
 def main():
     echo = h.EchoServer()
+    uecho = h.UdpEcho()
+    # The tunnel forwards TCP and UDP to one address: a UDP echo on the TCP
+    # echo's port number too.
+    same = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    same.bind(("127.0.0.1", echo.port))
+
+    def echo_same():
+        while True:
+            d, a = same.recvfrom(70000)
+            same.sendto(d, a)
+
+    threading.Thread(target=echo_same, daemon=True).start()
     for method in METHODS:
         t0 = time.time()
         key = genkey(method)
@@ -167,6 +204,7 @@ def main():
         loc = h.start_ssring(local_cfg(lport, sport, method, key, tport, echo.port), lport,
                              "l22-" + method)
         relay_checks(lport, tport, echo, method)
+        udp_checks(lport, tport, uecho, method)
         # A wrong key: the client sees nothing, the server logs an auth failure.
         lport2 = h.free_port()
         bad = h.start_ssring(local_cfg(lport2, sport, method, genkey(method)), lport2, "bad-" + method)
@@ -183,7 +221,7 @@ def main():
         h.check("auth failure" in srv.output(), method + ": wrong key must be logged")
         replay_and_probe(method, key, echo)
         if "aes" in method:
-            eih(method, echo)
+            eih(method, echo, uecho)
         print("%-32s ok (%.1fs)" % (method, time.time() - t0), flush=True)
     print("test_edition2022: ok")
 
