@@ -474,10 +474,61 @@ static bool resolve_target(struct loop *l, struct udp_assoc *a, const struct ssa
 	return send_resolved(l, a, e, g->bid, p, len, ta->port);
 }
 
+/* The ss server's address is known: open the socket toward it. */
+static int server_known(struct loop *l, struct udp_assoc *a, const struct sockaddr *sa,
+			uint16_t port)
+{
+	memcpy(&a->server, sa, sa_len(sa));
+	a->server_len = sa_len(sa);
+	if (a->server.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->server)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&a->server)->sin6_port = htons(port);
+	a->ep[0].fd = open_udp(a->server.ss_family, NULL, false);
+	if (a->ep[0].fd < 0)
+		return a->ep[0].fd;
+	arm_ep(l, &a->ep[0]);
+	return 0;
+}
+
+/*
+ * Local/tunnel: point the association at the ss server. A host name is
+ * looked up through the cache; until the answer comes, the client's
+ * datagrams are dropped (counted). 0 or -errno.
+ */
+static int server_setup(struct loop *l, struct udp_assoc *a, const struct hostport *hp)
+{
+	struct dns_waiter w = { .kind = DNS_W_UDP, .slot = a->slot, .gen = a->gen,
+				.bid = BID_NONE, .port = hp->port };
+	const struct dns_entry *e;
+	int ret;
+
+	if (hp->is_ip)
+		return server_known(l, a, (const struct sockaddr *)&hp->addr, hp->port);
+	if (!dns_name_ok(hp->host))
+		return -EINVAL;
+	ret = dns_lookup(l, hp->host, &w, &e);
+	if (ret == DNS_PENDING)
+		return 0;
+	if (ret < 0)
+		return ret;
+	return server_known(l, a, &e->addr[0].sa, hp->port);
+}
+
 void udp_dns_done(struct loop *l, const struct dns_waiter *w, const struct dns_entry *e, int err)
 {
 	struct udp_assoc *a = l->udp ? assoc_lookup_gen(l, w->slot, w->gen) : NULL;
 	uint8_t *base = l->bufs[BG_UDP].mem + (size_t)w->bid * l->bufs[BG_UDP].buf_bytes;
+
+	if (w->bid == BID_NONE) {
+		/* An association waited for its ss server's address. */
+		if (!a || a->state != UDP_ST_LIVE)
+			return;
+		if (err || server_known(l, a, &e->addr[0].sa, w->port) < 0)
+			log_warn("udp association %u: cannot resolve the ss server: %s", a->slot,
+				 err ? strerror(-err) : "no socket");
+		return;
+	}
 
 	if (err || !a || a->state != UDP_ST_LIVE ||
 	    !send_resolved(l, a, e, w->bid, base + w->off, w->len, w->port)) {
@@ -687,16 +738,17 @@ static bool tunnel_from_client(struct loop *l, uint32_t li, struct dgram *g)
 
 	if (!a)
 		return false;
-	if (a->ep[0].fd < 0) {
-		memcpy(&a->server, &tc->server.addr, tc->server.addr_len);
-		a->server_len = tc->server.addr_len;
+	if (!a->cipher) {
+		/* New association: key it and find the server. */
 		a->cipher = &tc->cipher;
 		client2022_init(a);
-		a->ep[0].fd = open_udp(tc->server.addr.ss_family, NULL, false);
-		if (a->ep[0].fd < 0)
+		if (server_setup(l, a, &tc->server) < 0) {
+			assoc_close(l, a, "cannot reach the ss server");
 			return false;
-		arm_ep(l, &a->ep[0]);
+		}
 	}
+	if (a->ep[0].fd < 0)
+		return false; /* the server's name is still being looked up */
 	assoc_touch(l, a);
 	if (a->v2022)
 		n = seal2022_client(a, g, L->fwd_hdr, L->fwd_len, g->p, g->n, &start);
@@ -787,6 +839,8 @@ static bool local_from_client(struct loop *l, struct udp_assoc *a, struct dgram 
 	uint8_t *start;
 	int n;
 
+	if (a->ep[0].fd < 0)
+		return false; /* the server's name is still being looked up */
 	/* Only the client that opened the association (RFC 1928 §7). */
 	if (!same_addr(g->from, (struct sockaddr *)&a->allow, port_of((struct sockaddr *)&a->allow)))
 		return false;
@@ -928,7 +982,7 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 	struct udp_assoc *a;
 	socklen_t bl = sizeof(*bnd);
 
-	if (!l->udp || !lc->server.is_ip)
+	if (!l->udp)
 		return -EOPNOTSUPP;
 	a = assoc_alloc(l, ROLE_LOCAL);
 	if (!a)
@@ -938,8 +992,6 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 	a->cipher = &lc->cipher;
 	client2022_init(a);
 	memcpy(&a->allow, client, sa_len(client));
-	memcpy(&a->server, &lc->server.addr, lc->server.addr_len);
-	a->server_len = lc->server.addr_len;
 	/* The client-facing socket: the control connection's local IP, any port. */
 	memcpy(&b, local_ip, sa_len(local_ip));
 	if (b.ss_family == AF_INET)
@@ -947,14 +999,11 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 	else
 		((struct sockaddr_in6 *)&b)->sin6_port = 0;
 	a->ep[1].fd = open_udp(b.ss_family, (struct sockaddr *)&b, false);
-	a->ep[0].fd = open_udp(lc->server.addr.ss_family, NULL, false);
-	if (a->ep[0].fd < 0 || a->ep[1].fd < 0 ||
-	    getsockname(a->ep[1].fd, (struct sockaddr *)bnd, &bl) < 0) {
-		a->state = UDP_ST_CLOSING;
-		maybe_free(l, a);
+	if (a->ep[1].fd < 0 || getsockname(a->ep[1].fd, (struct sockaddr *)bnd, &bl) < 0 ||
+	    server_setup(l, a, &lc->server) < 0) {
+		assoc_close(l, a, "setup failed");
 		return -EMFILE;
 	}
-	arm_ep(l, &a->ep[0]);
 	arm_ep(l, &a->ep[1]);
 	return (int)a->slot;
 }
@@ -1013,11 +1062,6 @@ static int open_listeners(struct loop *l)
 
 		if (!t->udp)
 			continue;
-		if (!t->server.is_ip) {
-			log_error("tunnel %s: the UDP half needs the server as an IP address until "
-				  "the resolver lands", t->listen.host);
-			return -EINVAL;
-		}
 		if ((ret = add_listener(l, ROLE_TUNNEL, t, &t->listen)))
 			return ret;
 		if (t->forward.is_ip) {

@@ -597,6 +597,23 @@ def main():
             got = h.echo_roundtrip(p, echo.port, data, host=host, timeout=10)
             expect(got == data, "SOCKS5 CONNECT %s via server ss.test: %d bytes back"
                    % (host, len(got)))
+        # The UDP half of a local with a named server: SOCKS5 UDP ASSOCIATE.
+        uecho = h.UdpEcho()
+        a = h.Socks5Udp(p)
+        got = None
+        try:
+            for i in range(3):
+                a.send("127.0.0.1", uecho.port, b"udp via ss.test %d" % i)
+                try:
+                    got = a.recv(timeout=1.0)
+                    break
+                except socket.timeout:
+                    continue
+        finally:
+            a.close()
+            uecho.close()
+        expect(got is not None and got[1].startswith(b"udp via ss.test"),
+               "SOCKS5 UDP via server ss.test: no echo" + tail(L2))
         rc, st = dns_stats(L2)
         nq = dns.settle(r"ss\.test", "A", want=before + 1, wait=1.0) - before
         expect(nq >= 1, "dnsmasq saw no query for ss.test" + tail(L2))
