@@ -31,6 +31,13 @@ enum dns_prefer {
 	DNS_PREFER_IPV6
 };
 
+/* What a server does with a connection that fails authentication. */
+enum probe_policy {
+	PROBE_DRAIN = 0,  /* keep reading, say nothing, close after a random delay */
+	PROBE_CLOSE,      /* reset at once */
+	PROBE_FORWARD     /* relay the bytes to a decoy and back, as a plain proxy */
+};
+
 /* Cipher + master key: what every ss endpoint (server, local, tunnel) needs. */
 struct config_cipher {
 	const struct aead_method *method; /* for 2022 methods: the chunk AEAD */
@@ -52,6 +59,8 @@ struct config_server {
 	struct ss2022_user *users2022; /* 2022 AES methods: users = ( { name; key; } ) */
 	size_t n_users2022;
 	struct ss2022_server_cfg srv2022; /* the 2022 server keys (m2022 set) */
+	enum probe_policy probe;       /* default drain */
+	struct hostport probe_forward; /* decoy for PROBE_FORWARD (IP literal) */
 	int line;                /* line of the group in the file, for messages */
 };
 

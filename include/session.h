@@ -40,7 +40,8 @@ enum sess_state {
 
 enum dir_codec {
 	CODEC_SEAL = 0,        /* plaintext in, ss stream out */
-	CODEC_OPEN             /* ss stream in, plaintext out */
+	CODEC_OPEN,            /* ss stream in, plaintext out */
+	CODEC_PLAIN            /* bytes as they are (a probe forwarded to a decoy) */
 };
 
 #define DIR_F_RECV (1u << 0)      /* a recv is in flight */
@@ -88,6 +89,7 @@ struct session {
 	uint32_t inflight;      /* SQEs whose CQE has not come back yet */
 	uint8_t closing_abort;  /* reset both sides on close */
 	uint8_t salt_checked;   /* server: request salt went through the replay filter */
+	uint8_t probe_fwd;      /* server: a failed request relayed to the decoy */
 	const struct listener *lst;
 	const struct config_cipher *cipher;
 	struct timer timer;

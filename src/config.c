@@ -67,7 +67,8 @@ static const char *const timeouts_keys[] = { "connect",	 "handshake", "tcp_idle"
 					     "udp_idle", "shutdown",  NULL };
 static const char *const dns_keys[] = { "servers", "cache_entries", "prefer", NULL };
 static const char *const server_keys[] = { "listen", "method", SECRET_KEYS,
-					   "udp",    "allow_private", "users", NULL };
+					   "udp",    "allow_private", "users", "probe",
+					   "probe_forward", NULL };
 static const char *const user2022_keys[] = { "name", "key", NULL };
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS,
 					  "udp",    "users",  NULL };
@@ -555,6 +556,27 @@ static int parse_users2022(struct ctx *x, const config_setting_t *g, struct conf
 	return 0;
 }
 
+static int parse_probe(struct ctx *x, const config_setting_t *g, struct config_server *sv)
+{
+	const char *p = NULL;
+	int ret = get_string(x, g, "probe", false, &p);
+
+	if (ret)
+		return ret;
+	sv->probe = PROBE_DRAIN;
+	if (p && !strcmp(p, "close"))
+		sv->probe = PROBE_CLOSE;
+	else if (p && !strcmp(p, "forward"))
+		sv->probe = PROBE_FORWARD;
+	else if (p && strcmp(p, "drain"))
+		return fail(x, member(g, "probe"), "must be \"drain\", \"close\" or \"forward\"");
+	if (sv->probe == PROBE_FORWARD)
+		return get_hostport(x, g, "probe_forward", true, &sv->probe_forward);
+	if (member(g, "probe_forward"))
+		return fail(x, member(g, "probe_forward"), "only with probe = \"forward\"");
+	return 0;
+}
+
 static int parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 {
 	struct config_server *sv = elem;
@@ -568,7 +590,7 @@ static int parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = note_listen(x, g, &sv->listen)) || (ret = get_cipher(x, g, &sv->cipher)) ||
 	    (ret = get_bool(x, g, "udp", &sv->udp)) ||
 	    (ret = get_bool(x, g, "allow_private", &sv->allow_private)) ||
-	    (ret = parse_users2022(x, g, sv)))
+	    (ret = parse_users2022(x, g, sv)) || (ret = parse_probe(x, g, sv)))
 		return ret;
 	return 0;
 }

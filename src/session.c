@@ -569,7 +569,10 @@ static void pump(struct loop *l, struct session *s, int di)
 		return;
 	}
 	d->bytes += d->buf_len;
-	if (d->codec == CODEC_SEAL)
+	if (d->codec == CODEC_PLAIN) {
+		memcpy(out, in, d->buf_len);
+		n = d->buf_len;
+	} else if (d->codec == CODEC_SEAL)
 		seal_into(s, d, in, d->buf_len, out, &n);
 	else if (s->v2022)
 		ret = open2022_into(l, s, di, (uint8_t *)in, d->buf_len, out, &n);
@@ -921,8 +924,41 @@ static void peer_name(const struct session *s, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/*
+ * probe = "forward": from now on this is a plain TCP proxy to the decoy, and
+ * what the prober sent in this receive goes there first. The decoy answers
+ * as whatever service it is; nothing tells the prober a Shadowsocks server
+ * looked at its bytes. Bytes of earlier receives are not replayed.
+ */
+static int start_decoy(struct loop *l, struct session *s)
+{
+	const struct hostport *hp = &((const struct config_server *)s->lst->conf)->probe_forward;
+	struct relay_dir *d = dir_of(s, DIR_IN_OUT);
+	uint32_t blk, n;
+	uint8_t *out = session_tx_block(l, &blk);
+
+	if (!out)
+		return -ENOMEM;
+	/* Copy and return the receive while d->bgid still names its group. */
+	n = d->bid != BID_NONE ? d->buf_len : 0;
+	if (n)
+		memcpy(out, loop_buf_data(l, d->bgid, d->bid), n);
+	release_buf(l, d);
+	for (int i = 0; i < 2; i++) {
+		release_carry(l, &s->d[i]);
+		while (s->d[i].nq)
+			tx_pop(l, &s->d[i]);
+		s->d[i].codec = CODEC_PLAIN;
+		s->d[i].bgid = BG_PLAIN;
+	}
+	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);
+	s->probe_fwd = 1;
+	return session_connect(l, s, (const struct sockaddr *)&hp->addr, hp->addr_len);
+}
+
 void session_auth_failed(struct loop *l, struct session *s, const char *why)
 {
+	const struct config_server *cs = s->lst->conf;
 	char peer[80];
 	uint8_t r[2];
 	uint64_t jitter_ms;
@@ -931,6 +967,16 @@ void session_auth_failed(struct loop *l, struct session *s, const char *why)
 	peer_name(s, peer, sizeof(peer));
 	log_info("auth failure from %s: %s (%llu so far)", peer, why,
 		 (unsigned long long)l->st.auth_fail);
+	if (cs->probe == PROBE_CLOSE) {
+		session_close(l, s, true, "probe policy: close");
+		return;
+	}
+	if (cs->probe == PROBE_FORWARD) {
+		if (start_decoy(l, s) == 0)
+			return;
+		session_close(l, s, true, "cannot reach the decoy");
+		return;
+	}
 	/* Absorbing a probe costs a session slot: past a quarter of the pool,
 	 * reset instead of holding more. */
 	if (l->draining >= l->sessions.cap / 4 + 1) {

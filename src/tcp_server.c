@@ -133,6 +133,8 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 		session_close(l, s, false, "connect failed");
 		return;
 	}
+	if (s->probe_fwd)
+		goto connected; /* a plain proxy to the decoy from here on */
 	if (s->v2022) {
 		/* The response header builder keys its own context. */
 		if (aead_random(s->wr_salt, s->cipher->m2022->key_len)) {

@@ -193,6 +193,41 @@ def refusals_and_timeouts(echo):
     h.check(srv.stop() == 0, "exit code")
 
 
+def probe_policies(echo):
+    """probe = "close" resets at once; probe = "forward" hands the prober's
+    bytes to a decoy (here an echo) and relays its answers."""
+    port = h.free_port()
+    cfg = h.server_cfg(port, M, PW, extra='probe = "close";')
+    srv = h.start_ssring(cfg, port, "probe-close")
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(os.urandom(100))
+    t0 = time.time()
+    try:
+        got = h.recv_all(s)
+    except ConnectionResetError:
+        got = b""
+    h.check(got == b"" and time.time() - t0 < 3, "probe = close: %r after %.1fs" % (got, time.time() - t0))
+    # A real client still works.
+    s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"real")
+    s.shutdown(socket.SHUT_WR)
+    h.check(h.ss_read_all(s, down) == b"real", "probe = close: a real client")
+    h.check(srv.stop() == 0, "exit code")
+    port = h.free_port()
+    cfg = h.server_cfg(port, M, PW, extra='probe = "forward"; probe_forward = "127.0.0.1:%d";' % echo.port)
+    srv = h.start_ssring(cfg, port, "probe-forward")
+    probe = os.urandom(300)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(probe)
+    h.check(h.recv_exact(s, 300) == probe, "probe = forward: the decoy must answer the prober")
+    s.sendall(b"more")
+    h.check(h.recv_exact(s, 4) == b"more", "probe = forward: relayed both ways")
+    s.close()
+    s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"real")
+    s.shutdown(socket.SHUT_WR)
+    h.check(h.ss_read_all(s, down) == b"real", "probe = forward: a real client")
+    h.check(srv.stop() == 0, "exit code")
+
+
 def main():
     h.need_tool("ss-local")
     echo = h.EchoServer()
@@ -202,6 +237,7 @@ def main():
     graceful_shutdown(echo)
     pool_full(echo)
     refusals_and_timeouts(echo)
+    probe_policies(echo)
     print("test_server_behaviour: ok")
 
 
