@@ -257,7 +257,7 @@ static void arm_accept(struct loop *l, unsigned idx)
 
 	/* Multishot: one SQE keeps producing a CQE per connection. No address
 	 * output: the single slot would be overwritten by later accepts. */
-	io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_ACCEPT, idx, 0));
 	ls->armed = true;
 }
