@@ -37,6 +37,8 @@ enum loop_op {
 	OP_UDP_RECV_B,
 	OP_UDP_SEND,     /* slot = UDP buffer id */
 	OP_UDP_CANCEL,   /* slot/gen = association */
+	OP_UDP_XFER,     /* low 56 bits: a 2022 packet handed over by another worker */
+	OP_UDP_XFER_SRC, /* low 56 bits: our hand-over; freed here if it failed */
 	OP_DNS_POLL_R,   /* slot/gen = c-ares socket */
 	OP_DNS_POLL_W,
 	OP_DNS_CANCEL,
@@ -161,6 +163,8 @@ struct loop {
 	struct dns_state *dns;
 	struct replay_filter *replay; /* shared by all workers; NULL = off */
 	struct replay2022 *replay2022; /* 2022 request salts of the last 60 s */
+	struct udp_owners *owners; /* 2022 UDP session -> worker, shared */
+	_Atomic int *ring_fds;    /* every worker's ring fd (-1 until it runs) */
 	uint64_t user_bytes[64];  /* 2022 multi-user: bytes relayed per user index */
 	const char *setup_mode;   /* which ring flags were accepted */
 };

@@ -107,6 +107,7 @@ struct udp_state {
 		uint64_t dropped;  /* truncated, unparseable, FRAG != 0, refused */
 		uint64_t evicted;  /* associations evicted while the table was full */
 		uint64_t created;
+		uint64_t handed_over; /* 2022 packets routed to the owning worker */
 	} st;
 };
 

@@ -349,6 +349,8 @@ static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 	case OP_UDP_RECV_B:
 	case OP_UDP_SEND:
 	case OP_UDP_CANCEL:
+	case OP_UDP_XFER:
+	case OP_UDP_XFER_SRC:
 		if (l->udp)
 			udp_handle_cqe(l, op, cqe);
 		return;

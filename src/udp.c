@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "dns.h"
 #include "log.h"
 #include "replay.h"
+#include "udp_owner.h"
 #include "session.h"
 #include "socks5.h"
 
@@ -189,6 +191,8 @@ static void assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
 		hash_remove(l, a);
 		list_del(&a->lru);
 	}
+	if (a->v2022 && a->role == ROLE_SERVER && l->owners)
+		udp_owners_del(l->owners, a->csid, l->id);
 	timer_cancel(&a->timer);
 	for (int i = 0; i < 2; i++) {
 		struct udp_ep *ep = &a->ep[i];
@@ -549,17 +553,28 @@ static uint64_t random_sid(void)
 }
 
 /* A 2022 session: keyed by the client's session ID, not its address. */
+static struct udp_assoc *find2022(struct loop *l, uint32_t li, uint64_t csid)
+{
+	struct udp_state *u = l->udp;
+	uint32_t i = u->hash[hash_sid(li, csid) & u->hash_mask];
+	struct udp_assoc *a;
+
+	for (; i != UDP_NONE; i = a->hnext) {
+		a = assoc_at(l, i);
+		if (a->lst == li && a->v2022 && a->role == ROLE_SERVER && a->csid == csid)
+			return a;
+	}
+	return NULL;
+}
+
 static struct udp_assoc *session2022(struct loop *l, uint32_t li, uint64_t csid)
 {
 	struct udp_state *u = l->udp;
-	uint32_t h = hash_sid(li, csid) & u->hash_mask, i;
-	struct udp_assoc *a;
+	uint32_t h = hash_sid(li, csid) & u->hash_mask;
+	struct udp_assoc *a = find2022(l, li, csid);
 
-	for (i = u->hash[h]; i != UDP_NONE; i = a->hnext) {
-		a = assoc_at(l, i);
-		if (a->lst == li && a->v2022 && a->csid == csid)
-			return a;
-	}
+	if (a)
+		return a;
 	a = assoc_alloc(l, ROLE_SERVER);
 	if (!a)
 		return NULL;
@@ -568,11 +583,82 @@ static struct udp_assoc *session2022(struct loop *l, uint32_t li, uint64_t csid)
 	a->csid = csid;
 	a->ssid = random_sid(); /* ours, never the client's (SIP022) */
 	ss2022_window_init(&a->win);
+	if (l->owners)
+		udp_owners_set(l->owners, csid, l->id);
 	a->hnext = u->hash[h];
 	u->hash[h] = a->slot;
 	u->n_hashed++;
 	list_add_tail(&u->lru, &a->lru);
 	return a;
+}
+
+/* An opened 2022 packet handed from one worker to the session's owner. */
+struct xfer {
+	uint32_t li;
+	int user;
+	uint64_t sid, pid;
+	const uint8_t *psk;
+	struct ssaddr addr;
+	struct sockaddr_storage from;
+	size_t len;
+	uint8_t data[];
+};
+
+#define XFER_PTR_MASK ((1ull << 56) - 1)
+
+static bool hand_over(struct loop *l, int w, uint32_t li, const struct ss2022_udp_packet *pk,
+		      const struct dgram *g)
+{
+	int fd = atomic_load(&l->ring_fds[w]);
+	struct xfer *x;
+	struct io_uring_sqe *sqe;
+
+	if (fd < 0 || !(x = malloc(sizeof(*x) + pk->payload_len)))
+		return false;
+	x->li = li;
+	x->user = pk->user;
+	x->sid = pk->session_id;
+	x->pid = pk->packet_id;
+	x->psk = pk->psk;
+	x->addr = pk->addr;
+	memcpy(&x->from, g->from, sa_len(g->from));
+	x->len = pk->payload_len;
+	memcpy(x->data, pk->payload, pk->payload_len);
+	sqe = loop_sqe(l);
+	/* The target's CQE carries the pointer under OP_UDP_XFER; ours comes
+	 * back only to free it if the message could not be posted. */
+	io_uring_prep_msg_ring(sqe, fd, 0, (uint64_t)OP_UDP_XFER << 56 | (uintptr_t)x, 0);
+	io_uring_sqe_set_data64(sqe, (uint64_t)OP_UDP_XFER_SRC << 56 | (uintptr_t)x);
+	return true;
+}
+
+/* The owner's side of a hand-over: the packet was opened by the sender. */
+static void take_over(struct loop *l, struct xfer *x)
+{
+	const struct config_server *cs = l->udp->lst[x->li].conf;
+	struct sockaddr_storage dst;
+	struct udp_assoc *a = session2022(l, x->li, x->sid);
+	socklen_t dl;
+	int fd;
+
+	if (!a || !ss2022_window_check(&a->win, x->pid)) {
+		l->udp->st.dropped++;
+		return;
+	}
+	ss2022_window_update(&a->win, x->pid);
+	memcpy(&a->peer, &x->from, sa_len((struct sockaddr *)&x->from));
+	a->peer_len = sa_len((struct sockaddr *)&x->from);
+	a->psk = x->psk;
+	assoc_touch(l, a);
+	if (ssaddr_to_sockaddr(&x->addr, &dst, &dl) < 0 ||
+	    (!cs->allow_private && ssaddr_is_special((struct sockaddr *)&dst)) ||
+	    (fd = target_fd(l, a, dst.ss_family)) < 0) {
+		l->udp->st.dropped++;
+		return;
+	}
+	/* A non-blocking datagram send: the payload lives in x, not in a ring buffer. */
+	if (sendto(fd, x->data, x->len, MSG_DONTWAIT, (struct sockaddr *)&dst, dl) >= 0)
+		l->udp->st.out++;
 }
 
 static bool server2022_from_client(struct loop *l, uint32_t li, struct dgram *g)
@@ -588,7 +674,19 @@ static bool server2022_from_client(struct loop *l, uint32_t li, struct dgram *g)
 		l->udp->st.bad++; /* silently */
 		return false;
 	}
-	a = session2022(l, li, pk.session_id);
+	a = find2022(l, li, pk.session_id);
+	if (!a && l->owners) {
+		int w = udp_owners_get(l->owners, pk.session_id);
+
+		/* The client roamed onto our socket: its session lives elsewhere. */
+		if (w >= 0 && w != l->id) {
+			if (hand_over(l, w, li, &pk, g))
+				l->udp->st.handed_over++;
+			return false;
+		}
+	}
+	if (!a)
+		a = session2022(l, li, pk.session_id);
 	if (!a)
 		return false;
 	if (!ss2022_window_check(&a->win, pk.packet_id)) {
@@ -962,6 +1060,19 @@ void udp_handle_cqe(struct loop *l, enum loop_op op, const struct io_uring_cqe *
 		if (a)
 			handle_recv(l, &a->ep[op == OP_UDP_RECV_A ? 0 : 1], a, cqe);
 		break;
+	case OP_UDP_XFER:
+	case OP_UDP_XFER_SRC: {
+		struct xfer *x = (struct xfer *)(uintptr_t)(ud & XFER_PTR_MASK);
+
+		if (op == OP_UDP_XFER) {
+			take_over(l, x);
+			free(x);
+		} else if (cqe->res < 0) {
+			l->udp->st.dropped++;
+			free(x); /* never reached the owner */
+		}
+		break;
+	}
 	default: /* OP_UDP_CANCEL */
 		a = assoc_lookup_gen(l, ud_slot(ud), ud_gen(ud));
 		if (a) {
@@ -1151,10 +1262,11 @@ void udp_destroy(struct loop *l)
 	if (!u)
 		return;
 	log_info("udp: %llu in, %llu out, %llu failed authentication, %llu dropped, "
-		 "%llu associations (%llu evicted)",
+		 "%llu associations (%llu evicted), %llu handed to another worker",
 		 (unsigned long long)u->st.in, (unsigned long long)u->st.out,
 		 (unsigned long long)u->st.bad, (unsigned long long)u->st.dropped,
-		 (unsigned long long)u->st.created, (unsigned long long)u->st.evicted);
+		 (unsigned long long)u->st.created, (unsigned long long)u->st.evicted,
+		 (unsigned long long)u->st.handed_over);
 	for (unsigned i = 0; i < u->n_lst; i++)
 		if (u->lst[i].ep.fd >= 0)
 			close(u->lst[i].ep.fd);

@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "loop.h"
 #include "replay.h"
+#include "udp_owner.h"
 
 struct worker {
 	pthread_t thread;
@@ -24,6 +26,8 @@ struct worker {
 	const struct config *cfg;
 	struct replay_filter *replay;
 	struct replay2022 *replay2022;
+	struct udp_owners *owners;
+	_Atomic int *ring_fds;
 	struct loop loop;
 };
 
@@ -50,6 +54,12 @@ static void *worker_main(void *arg)
 	log_set_thread_name(name);
 	/* The ring is created here: SINGLE_ISSUER binds it to this thread. */
 	ret = loop_init(&w->loop, w->id, w->cfg, w->stop_fd, w->replay, w->replay2022);
+	if (ret == 0) {
+		/* Shared hand-over state: set before this ring receives anything. */
+		w->loop.owners = w->owners;
+		w->loop.ring_fds = w->ring_fds;
+		atomic_store(&w->ring_fds[w->id], w->loop.ring.ring_fd);
+	}
 	report_ready(w, ret);
 	if (ret == 0) {
 		if (w->id == 0)
@@ -117,9 +127,13 @@ int worker_run_all(const struct config *cfg)
 
 	struct replay_filter *replay = NULL;
 	struct replay2022 *replay2022 = NULL;
+	struct udp_owners *owners = udp_owners_new(4096);
+	_Atomic int *ring_fds = calloc((size_t)n, sizeof(*ring_fds));
 
-	if (!ws)
+	if (!ws || !owners || !ring_fds)
 		return 1;
+	for (int i = 0; i < n; i++)
+		atomic_store(&ring_fds[i], -1);
 	if (cfg->n_servers) {
 		replay = replay_new(REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_FP);
 		if (!replay) {
@@ -154,6 +168,8 @@ int worker_run_all(const struct config *cfg)
 		ws[i].cfg = cfg;
 		ws[i].replay = replay;
 		ws[i].replay2022 = replay2022;
+		ws[i].owners = owners;
+		ws[i].ring_fds = ring_fds;
 		ws[i].stop_fd = eventfd(0, EFD_CLOEXEC);
 		if (ws[i].stop_fd < 0 || pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])) {
 			log_error("cannot start worker %d: %s", i, strerror(errno));
@@ -187,5 +203,7 @@ int worker_run_all(const struct config *cfg)
 	free(ws);
 	replay_free(replay);
 	replay2022_free(replay2022);
+	udp_owners_free(owners);
+	free((void *)ring_fds);
 	return failed ? 1 : 0;
 }

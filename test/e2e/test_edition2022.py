@@ -182,6 +182,49 @@ def eih(method, echo, uecho):
     h.check("user alice:" in out and "user bob:" in out, method + ": per-user counters:\n" + out[-1500:])
 
 
+def roaming(echo_udp):
+    """A 2022 UDP client that changes its source port keeps its session,
+    even when SO_REUSEPORT hands the new port to the other worker: the
+    packet is routed to the owning worker (MSG_RING). The client is written
+    here for the chacha method (XChaCha20-Poly1305 with the PSK; no BLAKE3
+    needed): nonce | seal(sid | pid | 0 | ts | 0000 | addr | payload)."""
+    import base64
+    import re
+    import struct as st
+    method = "2022-blake3-chacha20-poly1305"
+    key = genkey(method)
+    psk = base64.b64decode(key)
+    aead = h._XChaCha20Poly1305(psk)
+    port = h.free_port()
+    srv = h.start_ssring(server_cfg(port, method, key), port, "roaming")
+    sid = int.from_bytes(os.urandom(8), "big") | 1
+    addr = b"\x01" + socket.inet_aton("127.0.0.1") + st.pack(">H", echo_udp.port)
+    server_sids = set()
+    for pid in range(1, 25):
+        body = (st.pack(">QQ", sid, pid) + b"\x00" + st.pack(">Q", int(time.time())) +
+                b"\x00\x00" + addr + b"roam %d" % pid)
+        nonce = os.urandom(24)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a new source port each time
+        u.settimeout(2)
+        u.sendto(nonce + aead.encrypt(nonce, body, None), ("127.0.0.1", port))
+        pkt = u.recvfrom(70000)[0]
+        u.close()
+        plain = aead.decrypt(pkt[:24], pkt[24:], None)
+        ssid, spid = st.unpack(">QQ", plain[:16])
+        h.check(plain[16] == 1 and st.unpack(">Q", plain[25:33])[0] == sid,
+                "roaming: reply must be a server packet for our session")
+        h.check(plain.endswith(b"roam %d" % pid), "roaming: payload %d" % pid)
+        server_sids.add(ssid)
+    h.check(len(server_sids) == 1, "roaming: %d server sessions, want 1" % len(server_sids))
+    h.check(srv.stop() == 0, "exit code")
+    out = srv.output()
+    created = sum(int(m) for m in re.findall(r"(\d+) associations", out))
+    handed = sum(int(m) for m in re.findall(r"(\d+) handed to another worker", out))
+    h.check(created == 1, "roaming: %d associations created, want 1" % created)
+    h.check(handed > 0, "roaming: no packet reached the other worker (24 source ports)")
+    print("roaming: 24 source ports, 1 session, %d packets handed between workers" % handed)
+
+
 def main():
     echo = h.EchoServer()
     uecho = h.UdpEcho()
@@ -223,6 +266,7 @@ def main():
         if "aes" in method:
             eih(method, echo, uecho)
         print("%-32s ok (%.1fs)" % (method, time.time() - t0), flush=True)
+    roaming(uecho)
     print("test_edition2022: ok")
 
 
