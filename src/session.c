@@ -452,10 +452,17 @@ static int record2022(struct loop *l, struct session *s, int ret, const uint8_t 
 			session_close(l, s, true, "bad tag in stream");
 		return -1;
 	}
-	if (ret == SS2022_RD_GOT_FIXED && s->role == ROLE_SERVER && l->replay2022) {
+	if (ret == SS2022_RD_GOT_FIXED && l->replay2022) {
+		/* Every incoming salt is remembered for 60 s, on both sides
+		 * (SIP022): the server's request salts, a client's response salts. */
 		int seen = replay2022_check_insert(l->replay2022, s->rd2.salt,
 						   s->cipher->m2022->key_len, (uint64_t)time(NULL));
 
+		if (seen && s->role != ROLE_SERVER) {
+			l->st.replays += seen == 1;
+			session_close(l, s, true, "replayed response salt");
+			return -1;
+		}
 		if (seen) {
 			l->st.replays += seen == 1;
 			session_auth_failed(l, s, seen == 1 ? "replayed salt" : "salt memory full");

@@ -646,6 +646,8 @@ static void take_over(struct loop *l, struct xfer *x)
 		return;
 	}
 	ss2022_window_update(&a->win, x->pid);
+	if (x->user >= 0 && x->user < 64)
+		l->user_bytes[x->user] += x->len;
 	memcpy(&a->peer, &x->from, sa_len((struct sockaddr *)&x->from));
 	a->peer_len = sa_len((struct sockaddr *)&x->from);
 	a->psk = x->psk;
@@ -695,6 +697,8 @@ static bool server2022_from_client(struct loop *l, uint32_t li, struct dgram *g)
 		return false;
 	}
 	ss2022_window_update(&a->win, pk.packet_id);
+	if (pk.user >= 0 && pk.user < 64)
+		l->user_bytes[pk.user] += pk.payload_len;
 	/* Replies go where the client was last seen (it may roam). */
 	memcpy(&a->peer, g->from, sa_len(g->from));
 	a->peer_len = sa_len(g->from);

@@ -144,8 +144,13 @@ int worker_run_all(const struct config *cfg)
 		log_info("salt replay filter: %u salts, false-positive rate %g, %zu KiB",
 			 REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_FP, replay_bytes(replay) / 1024);
 	}
-	for (size_t i = 0; i < cfg->n_servers && !replay2022; i++) {
-		if (!cfg->servers[i].cipher.m2022)
+	for (size_t i = 0; i < cfg->n_servers + cfg->n_locals + cfg->n_tunnels && !replay2022; i++) {
+		const struct config_cipher *c =
+			i < cfg->n_servers ? &cfg->servers[i].cipher
+			: i < cfg->n_servers + cfg->n_locals ? &cfg->locals[i - cfg->n_servers].cipher
+			: &cfg->tunnels[i - cfg->n_servers - cfg->n_locals].cipher;
+
+		if (!c->m2022)
 			continue;
 		replay2022 = replay2022_new(REPLAY2022_DEFAULT_CAPACITY);
 		if (!replay2022) {
