@@ -109,6 +109,9 @@ size_t aead_seal_chunk_inplace(struct aead_ctx *c, uint8_t *payload, size_t len)
  * aead_sealed_size(len) bytes). in and out must not overlap. Returns bytes written.
  */
 size_t aead_seal_chunks(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t len);
+/* Same with payloads of at most max bytes (0xFFFF in the 2022 edition). */
+size_t aead_seal_chunks_max(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t len,
+			    size_t max);
 /* Wire size of len payload bytes split into chunks of at most AEAD_CHUNK_MAX. */
 size_t aead_sealed_size(size_t len);
 

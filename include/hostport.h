@@ -26,6 +26,11 @@ struct hostport {
  * Returns 0 or -EINVAL.
  */
 int hostport_parse(const char *s, bool allow_zero_port, struct hostport *out);
+/*
+ * Sanity check of a host name: [A-Za-z0-9._-], no empty label (one trailing
+ * dot allowed), labels of at most 63 bytes, last label not all digits.
+ */
+bool hostport_is_host_name(const char *h, size_t len);
 /* Format addr as "1.2.3.4:80" or "[::1]:80" into buf. Returns buf. */
 const char *hostport_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 

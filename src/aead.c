@@ -483,10 +483,16 @@ size_t aead_seal_chunk_inplace(struct aead_ctx *c, uint8_t *payload, size_t len)
 /* Returns 0 if sealing fails (see aead_seal_chunk_inplace). */
 size_t aead_seal_chunks(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t len)
 {
+	return aead_seal_chunks_max(c, out, in, len, AEAD_CHUNK_MAX);
+}
+
+size_t aead_seal_chunks_max(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t len,
+			    size_t max)
+{
 	size_t w = 0;
 
 	while (len > 0) {
-		size_t n = len < AEAD_CHUNK_MAX ? len : AEAD_CHUNK_MAX;
+		size_t n = len < max ? len : max;
 		uint8_t be[2];
 
 		put_be16(be, n);

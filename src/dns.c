@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hostport.h"
 #include "log.h"
 #include "pool.h"
 
@@ -378,13 +379,8 @@ bool dns_name_ok(const char *n)
 {
 	size_t len = strlen(n);
 
-	if (!len || len > 253)
-		return false;
-	for (; *n; n++)
-		if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') ||
-		      (*n >= '0' && *n <= '9') || *n == '-' || *n == '.' || *n == '_'))
-			return false;
-	return true;
+	/* Names from the network get the same check as names in the config. */
+	return len <= 253 && hostport_is_host_name(n, len);
 }
 
 /* ---- setup -------------------------------------------------------------------- */

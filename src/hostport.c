@@ -46,7 +46,7 @@ static bool is_name_char(char c)
  * domain is, so "1.2.3.256" or "10.1" are typos of an IPv4 address, and
  * handing them to the resolver would only produce a confusing failure later.
  */
-static bool is_host_name(const char *h, size_t len)
+bool hostport_is_host_name(const char *h, size_t len)
 {
 	size_t i, label = 0, last_start = 0, end = len;
 	bool all_digits = true;
@@ -154,7 +154,7 @@ int hostport_parse(const char *s, bool allow_zero_port, struct hostport *out)
 	/* inet_pton accepts only the strict dotted quad, no "010.1" or "0x7f.1". */
 	if (inet_pton(AF_INET, out->host, &a4) == 1)
 		fill_in4(out, &a4);
-	else if (!is_host_name(out->host, len))
+	else if (!hostport_is_host_name(out->host, len))
 		ret = -EINVAL;
 done:
 	/* Leave no half-parsed result behind for a caller that ignores ret. */

@@ -391,8 +391,10 @@ static void expire_timers(struct loop *l)
 				arm_accept(l, (unsigned)(ls - l->listeners));
 			continue;
 		}
-		if (udp_timer_owner(l, t)) {
-			udp_timeout(l, udp_timer_owner(l, t));
+		struct udp_assoc *ua = udp_timer_owner(l, t);
+
+		if (ua) {
+			udp_timeout(l, ua);
 			continue;
 		}
 		session_timeout(l, list_entry(&t->node, struct session, timer.node));

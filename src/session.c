@@ -338,78 +338,10 @@ static int stash_tail(struct loop *l, struct relay_dir *d, const uint8_t *p, siz
 	return 0;
 }
 
-/*
- * Decrypt every record the receive completes, straight into out; a record
- * cut by the end of the receive waits in the carry block. Returns 0 with
- * *n plaintext bytes written (the first *skip of them consumed by request
- * parsing), or -1 when the session failed (closed or absorbing a probe).
- */
-static int open_into(struct loop *l, struct session *s, int di, const uint8_t *in, size_t len,
-		     uint8_t *out, size_t *n, size_t *skip)
-{
-	struct relay_dir *d = dir_of(s, di);
-	size_t pos = 0, consumed, plen;
-	int ret;
-
-	while (pos < len) {
-		plen = 0;
-		if (d->carry_len) {
-			size_t need = aead_reader_need(&s->rd), take = need - d->carry_len;
-
-			if (take > len - pos)
-				take = len - pos;
-			memcpy(carry_ptr(l, d) + d->carry_len, in + pos, take);
-			d->carry_len += (uint32_t)take;
-			pos += take;
-			if (d->carry_len < need)
-				break;
-			ret = aead_reader_step_out(&s->rd, carry_ptr(l, d), need, &consumed, out + *n,
-						   &plen);
-			d->carry_len = 0;
-		} else {
-			ret = aead_reader_step_out(&s->rd, in + pos, len - pos, &consumed, out + *n,
-						   &plen);
-			if (ret == AEAD_RD_NEED_MORE) {
-				if (stash_tail(l, d, in + pos, len - pos)) {
-					session_close(l, s, true, "carry pool exhausted");
-					return -1;
-				}
-				break;
-			}
-			pos += consumed;
-		}
-		if (check_record(l, s, ret) < 0)
-			return -1;
-		if (ret == AEAD_RD_GOT_DATA) {
-			if (deliver(l, s, di, out + *n, plen, skip) < 0)
-				return -1;
-			*n += plen;
-		}
-	}
-	if (!d->carry_len)
-		release_carry(l, d);
-	return 0;
-}
-
 size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, size_t len)
 {
-	size_t n = 0;
-
-	if (!s->v2022)
-		return aead_seal_chunks(&s->wr, out, in, len);
-	/* 2022: the same length/payload chunks, payloads up to 0xFFFF. */
-	while (len) {
-		size_t c = len < 0xFFFF ? len : 0xFFFF;
-		uint8_t lb[2] = { (uint8_t)(c >> 8), (uint8_t)c };
-
-		if (aead_seal(&s->wr, out + n, lb, 2) < 0 ||
-		    aead_seal(&s->wr, out + n + AEAD_LEN_BYTES, in, c) < 0)
-			return 0;
-		n += AEAD_LEN_BYTES + c + AEAD_TAG_BYTES;
-		in += c;
-		len -= c;
-	}
-	return n;
+	/* The 2022 edition uses the same chunks with payloads up to 0xFFFF. */
+	return aead_seal_chunks_max(&s->wr, out, in, len, s->v2022 ? SS2022_CHUNK_MAX : AEAD_CHUNK_MAX);
 }
 
 /* Server, 2022: salt' | sealed response header | first payload, in one write. */
@@ -422,8 +354,7 @@ static int seal2022_first(struct session *s, const uint8_t **in, size_t *len, ui
 
 	if (h < 0)
 		return h;
-	memcpy(out + h, *in, first);
-	if (aead_seal(&s->wr, out + h, out + h, first) < 0)
+	if (aead_seal(&s->wr, out + h, *in, first) < 0)
 		return -EIO;
 	*n = (size_t)h + first + AEAD_TAG_BYTES;
 	*in += first;
@@ -481,25 +412,71 @@ static int record2022(struct loop *l, struct session *s, int ret, const uint8_t 
 	return 0;
 }
 
-static int open2022_into(struct loop *l, struct session *s, int di, uint8_t *in, size_t len,
-			 uint8_t *out, size_t *n)
+/* Where the records of one receive go. */
+struct opening {
+	uint8_t *out;           /* the send block */
+	size_t n;               /* plaintext bytes written */
+	size_t skip;            /* of which request parsing consumed the first */
+	uint64_t now;           /* 2022: the clock for header checks, read once */
+};
+
+static size_t reader_need(const struct session *s)
 {
-	struct relay_dir *d = dir_of(s, di);
-	uint64_t now = (uint64_t)time(NULL);
-	size_t pos = 0, consumed, plen;
+	return s->v2022 ? ss2022_reader_need(&s->rd2) : aead_reader_need(&s->rd);
+}
+
+/*
+ * Decode one record of buf with this session's reader (AEAD-2017 straight
+ * into the send block; 2022 in place, then copied). 0: buf is shorter than
+ * the record, nothing consumed; 1: consumed; -1: the session failed.
+ */
+static int open_record(struct loop *l, struct session *s, int di, uint8_t *buf, size_t len,
+		       size_t *consumed, struct opening *o)
+{
+	size_t plen = 0;
 	uint8_t *plain;
 	int ret;
 
+	if (s->v2022) {
+		ret = ss2022_reader_step(&s->rd2, buf, len, o->now, consumed, &plain, &plen);
+		if (ret == SS2022_RD_NEED_MORE)
+			return 0;
+		return record2022(l, s, ret, plain, plen, o->out, &o->n) < 0 ? -1 : 1;
+	}
+	ret = aead_reader_step_out(&s->rd, buf, len, consumed, o->out + o->n, &plen);
+	if (ret == AEAD_RD_NEED_MORE)
+		return 0;
+	if (check_record(l, s, ret) < 0)
+		return -1;
+	if (ret == AEAD_RD_GOT_DATA) {
+		if (deliver(l, s, di, o->out + o->n, plen, &o->skip) < 0)
+			return -1;
+		o->n += plen;
+	}
+	return 1;
+}
+
+/*
+ * Decrypt every record the receive completes into the send block; a record
+ * cut by the end of the receive waits in the carry block. 0, or -1 when the
+ * session failed (closed or absorbing a probe).
+ */
+static int open_into(struct loop *l, struct session *s, int di, uint8_t *in, size_t len,
+		     struct opening *o)
+{
+	struct relay_dir *d = dir_of(s, di);
+	size_t pos = 0, consumed;
+	int r;
+
 	/* SIP022: salt, identity header and fixed header come in one read. */
-	if (s->role == ROLE_SERVER && s->rd2.state == SS2022_RD_HEADER && !d->carry_len &&
-	    len < ss2022_reader_need(&s->rd2)) {
+	if (s->v2022 && s->role == ROLE_SERVER && s->rd2.state == SS2022_RD_HEADER &&
+	    !d->carry_len && len < reader_need(s)) {
 		session_auth_failed(l, s, "short first read");
 		return -1;
 	}
 	while (pos < len) {
-		plen = 0;
 		if (d->carry_len) {
-			size_t need = ss2022_reader_need(&s->rd2), take = need - d->carry_len;
+			size_t need = reader_need(s), take = need - d->carry_len;
 
 			if (take > len - pos)
 				take = len - pos;
@@ -508,13 +485,11 @@ static int open2022_into(struct loop *l, struct session *s, int di, uint8_t *in,
 			pos += take;
 			if (d->carry_len < need)
 				break;
-			ret = ss2022_reader_step(&s->rd2, carry_ptr(l, d), need, now, &consumed, &plain,
-						 &plen);
+			r = open_record(l, s, di, carry_ptr(l, d), need, &consumed, o);
 			d->carry_len = 0;
 		} else {
-			ret = ss2022_reader_step(&s->rd2, in + pos, len - pos, now, &consumed, &plain,
-						 &plen);
-			if (ret == SS2022_RD_NEED_MORE) {
+			r = open_record(l, s, di, in + pos, len - pos, &consumed, o);
+			if (r == 0) {
 				if (stash_tail(l, d, in + pos, len - pos)) {
 					session_close(l, s, true, "carry pool exhausted");
 					return -1;
@@ -523,7 +498,7 @@ static int open2022_into(struct loop *l, struct session *s, int di, uint8_t *in,
 			}
 			pos += consumed;
 		}
-		if (record2022(l, s, ret, plain, plen, out, n) < 0)
+		if (r < 0)
 			return -1;
 	}
 	if (!d->carry_len)
@@ -579,12 +554,16 @@ static void pump(struct loop *l, struct session *s, int di)
 	if (d->codec == CODEC_PLAIN) {
 		memcpy(out, in, d->buf_len);
 		n = d->buf_len;
-	} else if (d->codec == CODEC_SEAL)
+	} else if (d->codec == CODEC_SEAL) {
 		seal_into(s, d, in, d->buf_len, out, &n);
-	else if (s->v2022)
-		ret = open2022_into(l, s, di, (uint8_t *)in, d->buf_len, out, &n);
-	else
-		ret = open_into(l, s, di, in, d->buf_len, out, &n, &skip);
+	} else {
+		struct opening o = { .out = out, .now = s->v2022 ? (uint64_t)time(NULL) : 0 };
+
+		/* The receive buffer is ours until it goes back: 2022 opens in place. */
+		ret = open_into(l, s, di, (uint8_t *)in, d->buf_len, &o);
+		n = o.n;
+		skip = o.skip;
+	}
 	if (ret < 0) {
 		pool_free(&l->txbufs, blk);
 		return; /* the session is closing or absorbing a probe */

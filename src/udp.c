@@ -939,21 +939,20 @@ static bool local_from_client(struct loop *l, struct udp_assoc *a, struct dgram 
 	const struct aead_method *m = a->cipher->method;
 	struct socks5_udp su;
 	uint8_t *start;
-	int n;
+	int n, h;
 
 	if (a->ep[0].fd < 0)
 		return false; /* the server's name is still being looked up */
 	/* Only the client that opened the association (RFC 1928 §7). */
 	if (!same_addr(g->from, (struct sockaddr *)&a->allow, port_of((struct sockaddr *)&a->allow)))
 		return false;
-	if (socks5_parse_udp(g->p, g->n, &su) < 0 || su.frag != 0)
+	h = socks5_parse_udp(g->p, g->n, &su);
+	if (h < 0 || su.frag != 0)
 		return false; /* no reassembly: FRAG != 0 is dropped, as RFC 1928 allows */
 	memcpy(&a->peer, g->from, sa_len(g->from));
 	a->peer_len = sa_len(g->from);
 	if (a->v2022) {
-		size_t h = (size_t)socks5_parse_udp(g->p, g->n, &su);
-
-		n = seal2022_client(a, g, g->p + 3, h - 3, g->p + h, g->n - h, &start);
+		n = seal2022_client(a, g, g->p + 3, (size_t)h - 3, g->p + h, g->n - (size_t)h, &start);
 	} else {
 		start = g->p + 3 - m->salt_len;
 		n = aead_udp_seal(m, a->cipher->key, start, g->p + 3, g->n - 3);

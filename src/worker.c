@@ -70,6 +70,21 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Does any role speak the 2022 edition (and so need its salt memory)? */
+static bool uses_2022(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_servers; i++)
+		if (cfg->servers[i].cipher.m2022)
+			return true;
+	for (size_t i = 0; i < cfg->n_locals; i++)
+		if (cfg->locals[i].cipher.m2022)
+			return true;
+	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		if (cfg->tunnels[i].cipher.m2022)
+			return true;
+	return false;
+}
+
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -144,14 +159,7 @@ int worker_run_all(const struct config *cfg)
 		log_info("salt replay filter: %u salts, false-positive rate %g, %zu KiB",
 			 REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_FP, replay_bytes(replay) / 1024);
 	}
-	for (size_t i = 0; i < cfg->n_servers + cfg->n_locals + cfg->n_tunnels && !replay2022; i++) {
-		const struct config_cipher *c =
-			i < cfg->n_servers ? &cfg->servers[i].cipher
-			: i < cfg->n_servers + cfg->n_locals ? &cfg->locals[i - cfg->n_servers].cipher
-			: &cfg->tunnels[i - cfg->n_servers - cfg->n_locals].cipher;
-
-		if (!c->m2022)
-			continue;
+	if (uses_2022(cfg)) {
 		replay2022 = replay2022_new(REPLAY2022_DEFAULT_CAPACITY);
 		if (!replay2022) {
 			log_error("cannot allocate the 2022 salt set");

@@ -76,6 +76,21 @@ def wait_port(port, proc=None, timeout=10.0, host="127.0.0.1"):
     return False
 
 
+def wait_until(cond, timeout=10.0, step=0.02):
+    """Poll cond() until it is true or timeout passes; returns its last value."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def wait_log(proc, text, count=1, timeout=10.0):
+    """Wait until proc's log holds text at least count times."""
+    return wait_until(lambda: proc.output().count(text) >= count, timeout)
+
+
 def need_tool(name):
     path = shutil.which(name)
     if not path:

@@ -19,6 +19,7 @@ cannot expire in the middle of a case."""
 import os
 import re
 import resource
+import select
 import selectors
 import shutil
 import socket
@@ -411,7 +412,8 @@ def main():
 
             t = threading.Thread(target=stuck, daemon=True)
             t.start()
-            time.sleep(0.5)              # the lookup is on the wire by now
+            # The lookup is on the wire once the silent server has it.
+            select.select([silent], [], [], 5)
             lat = ss_echo(p2, "127.0.0.1", echo.port, b"ip literal while a lookup hangs",
                           timeout=3)
             ip_done = time.time()
@@ -441,12 +443,12 @@ def main():
     def c6():
         name = r"short\.test"
         ss_echo(sport, "short.test", echo.port, b"short 1")
-        time.sleep(0.3)
         ss_echo(sport, "short.test", echo.port, b"short 2")
         n1 = dns.settle(name, "A", wait=0.5)
         expect(n1 == 1, "two requests within 1 s: %d A queries for short.test, want 1" % n1)
-        time.sleep(3.5)
-        ss_echo(sport, "short.test", echo.port, b"short 3")
+        # Ask again until the entry has expired (TTL 1 s, floor 2 s), bounded.
+        h.wait_until(lambda: ss_echo(sport, "short.test", echo.port, b"short 3") is not None and
+                     dns.count(name, "A") >= 2, timeout=8.0, step=0.25)
         n2 = dns.settle(name, "A", want=2, wait=2.0)
         expect(n2 == 2, "after 3.5 s: %d A queries for short.test, want 2 (TTL 1 s, floor 2 s)"
                % n2)

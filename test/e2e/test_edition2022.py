@@ -119,7 +119,7 @@ def replay_and_probe(method, key, echo):
     loc = h.start_ssring(local_cfg(lport, rec.port, method, key), lport, "rec-local-" + method)
     s = h.socks5_connect(lport, "127.0.0.1", echo.port)
     s.sendall(b"captured")
-    time.sleep(0.5)
+    h.wait_until(lambda: len(rec.data) > 32, timeout=5)
     s.close()
     loc.stop()
     h.check(len(rec.data) > 32, "nothing captured")
@@ -174,7 +174,7 @@ def eih(method, echo, uecho):
         got = b""
     h.check(got == b"", method + ": unknown user got %r" % got)
     loc.stop()
-    time.sleep(0.3)
+    h.wait_log(srv, "unknown identity header", timeout=5)
     out_before_stop = srv.output()
     h.check("unknown identity header" in out_before_stop, method + ": unknown user must be logged")
     h.check(srv.stop() == 0, "exit code")

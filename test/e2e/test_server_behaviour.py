@@ -81,9 +81,9 @@ def graceful_shutdown(echo):
     srv = h.start_ssring(h.server_cfg(port, M, PW, workers=2), port, "graceful")
     data = h.pattern(8 << 20, seed=5)
     s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, data[:100])
-    time.sleep(0.2)
+    h.check(h.wait_log(srv, "connecting to 127.0.0.1:%d" % echo.port), "session not started")
     srv.p.send_signal(signal.SIGTERM)  # the session is in flight
-    time.sleep(0.2)
+    h.check(h.wait_log(srv, "stopping:"), "SIGTERM not seen")
     s.sendall(up.seal(data[100:]))
     s.shutdown(socket.SHUT_WR)
     got = h.ss_read_all(s, down)
@@ -94,7 +94,7 @@ def graceful_shutdown(echo):
     port = h.free_port()
     srv = h.start_ssring(h.server_cfg(port, M, PW) + "timeouts = { shutdown = 1; };\n", port, "deadline")
     s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"ping")
-    time.sleep(0.3)
+    h.check(h.wait_log(srv, "connecting to 127.0.0.1:%d" % echo.port), "session not started")
     t0 = time.time()
     srv.p.send_signal(signal.SIGINT)
     h.check(srv.p.wait(15) == 0, "exit code after SIGINT with an idle session")
@@ -105,15 +105,18 @@ def graceful_shutdown(echo):
 def pool_full(echo):
     port = h.free_port()
     srv = h.start_ssring(h.server_cfg(port, M, PW) + "limits = { tcp_sessions = 2; };\n", port, "pool")
-    time.sleep(0.3)  # let the readiness probe's session go
+    # The readiness probe's session must be gone before counting.
+    h.check(h.wait_log(srv, "closing ("), "readiness probe session still open")
     held = [h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"a")[0] for _ in range(2)]
-    time.sleep(0.3)
+    h.check(h.wait_log(srv, "connecting to", count=2), "held sessions not established")
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     h.check(h.recv_all(s) == b"", "third connection must be refused")
     s.close()
     for c in held:
         c.close()
-    time.sleep(0.5)
+    # the readiness probe's session and the two held ones (the refused third
+    # connection never became a session)
+    h.check(h.wait_log(srv, "closing (", count=3), "held sessions did not end")
     s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"again")
     s.shutdown(socket.SHUT_WR)
     h.check(h.ss_read_all(s, down) == b"again", "pool must recover after sessions end")

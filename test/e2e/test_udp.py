@@ -239,13 +239,27 @@ def frag_dropped(lport, echo):
         a.close()
 
 
+def settle_fds(pid):
+    """Wait until the process's fd count stops changing (start-up done)."""
+    last = [h.proc_fds(pid)]
+
+    def same():
+        now = h.proc_fds(pid)
+        stable = now == last[0]
+        last[0] = now
+        return stable
+    h.wait_until(same, timeout=3, step=0.1)
+
+
 def ends_with_control(lport, echo, pid):
     """h: closing the control connection ends the association; and 50
     associations opened and closed leave no file descriptors behind."""
     a = h.Socks5Udp(lport)
     socks_roundtrip(a, "127.0.0.1", echo.port, b"alive", first=True)
+    before = h.proc_fds(pid)
     a.ctl.close()
-    time.sleep(0.5)
+    # The control socket and the association's two sockets close.
+    h.wait_until(lambda: h.proc_fds(pid) <= before - 3, timeout=5)
     try:
         a.send("127.0.0.1", echo.port, b"after-close")
     except ConnectionRefusedError:
@@ -689,7 +703,7 @@ def ssring_main():
         finally:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         try:
-            time.sleep(0.3)
+            settle_fds(pr.p.pid)
             info = nat_flood(sport, method, echo, pr.p.pid, limit, NAT_IDLE)
             expect(pr.p.poll() is None, "ssring server exited")
         finally:
@@ -801,7 +815,7 @@ def libev_main():
         # start_libev_udp); its table is an LRU of a fixed size. Figures only.
         ss, sport = h.start_ss_server_udp(method, PW, "ss-server-nat")
         try:
-            time.sleep(0.3)
+            settle_fds(ss.p.pid)
             return nat_flood(sport, method, echo, ss.p.pid, NAT_LIMIT, NAT_IDLE, strict=False)
         finally:
             ss.stop()
