@@ -82,6 +82,10 @@ enum {
  * + 5 chunk overheads), or 64 KiB opened plus the record completed from the
  * carry.
  */
+/* Free send/carry blocks beyond the POOL_TRIM_KEEP most recent go back to
+ * the kernel every POOL_TRIM_MS. */
+#define POOL_TRIM_MS 1000
+#define POOL_TRIM_KEEP 16
 #define TX_BYTES (2 * 64 * 1024 + 2048) /* 2022: a 0xFFFF record from the carry too */
 /*
  * UDP buffers: io_uring_recvmsg_out (16) + the name area (128) + a reserved
@@ -146,7 +150,9 @@ struct loop {
 	int id;
 	const struct config *cfg;
 	uint64_t now_ms;          /* monotonic, refreshed once per turn */
+	uint64_t trim_ms;         /* last pool_trim of the block pools */
 	struct pool sessions;
+	struct pool hs;           /* struct session_hs: set-up state of sessions */
 	struct pool carries;      /* reassembly blocks for records split across receives */
 	struct pool txbufs;       /* send blocks, held only while bytes are queued */
 	struct bufring bufs[BG_COUNT];

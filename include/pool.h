@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #define POOL_NONE UINT32_MAX
+#define POOL_PAGE 4096
 
 struct pool {
 	unsigned char *base;
@@ -21,6 +22,7 @@ struct pool {
 	uint32_t used;
 	uint32_t n_free;    /* entries in free_idx */
 	uint32_t next_new;  /* never-used objects start here */
+	uint32_t n_cold;    /* free_idx[0 .. n_cold) have had their pages released */
 	uint32_t *free_idx;
 };
 
@@ -30,6 +32,14 @@ void pool_destroy(struct pool *p);
 /* Index of a free object, or POOL_NONE when the pool is full. */
 uint32_t pool_alloc(struct pool *p);
 void pool_free(struct pool *p, uint32_t idx);
+/*
+ * Give the pages of free objects back to the kernel, except the keep most
+ * recently freed ones (they are reused first and stay warm). Each object is
+ * released once, however often this runs, so a periodic call costs nothing
+ * while nothing new is freed. Only for objects of whole pages. Returns the
+ * number of objects released.
+ */
+uint32_t pool_trim(struct pool *p, uint32_t keep);
 
 static inline void *pool_at(const struct pool *p, uint32_t idx)
 {

@@ -80,6 +80,27 @@ struct relay_dir {
 	struct list wait_node;  /* on bufring.waiters while DIR_F_WAITBUF */
 };
 
+/*
+ * What a session needs only while it is being set up: the target, the
+ * address being connected to, the request header, resolved addresses. It
+ * lives in a pool of its own and goes back when the relay starts, so an
+ * established connection holds only struct session (plain-HTTP proxy
+ * sessions, UDP control connections and absorbed probes keep it to the end).
+ */
+struct session_hs {
+	struct ssaddr target;
+	struct sockaddr_storage peer;
+	/* server: the request's address header while it is incomplete */
+	uint8_t hdr[SSADDR_MAX_BYTES];
+	uint8_t http_in_body;   /* local: inside a request body */
+	uint16_t http_out_len;  /* local: plaintext waiting in carry half 1 */
+	struct http_body http_body;
+	union dns_addr addrs[4]; /* resolved addresses still to try, in order */
+	uint8_t n_addrs;
+	uint8_t addr_i;
+	uint16_t dns_port;      /* port for the resolved addresses */
+};
+
 struct session {
 	uint32_t gen;
 	uint32_t slot;
@@ -94,29 +115,20 @@ struct session {
 	const struct config_cipher *cipher;
 	struct timer timer;
 	struct relay_dir d[2];
-	struct aead_reader rd;  /* the opening direction (AEAD-2017) */
-	struct ss2022_reader rd2; /* the opening direction (2022 edition) */
+	union { /* the opening direction: one edition per session */
+		struct aead_reader rd;    /* AEAD-2017 */
+		struct ss2022_reader rd2; /* 2022 edition (v2022 = 1) */
+	};
 	uint8_t v2022;          /* this session speaks the 2022 edition */
 	int8_t user;            /* 2022 multi-user: user index, -1 if none */
 	struct aead_ctx wr;     /* the sealing direction */
 	uint8_t wr_salt[AEAD_MAX_SALT_BYTES];
-	struct ssaddr target;
-	struct sockaddr_storage peer;
-	uint16_t hdr_len;       /* server: header bytes gathered; local: prefix length */
-	/* server: the request header while incomplete; local/tunnel: salt and
-	 * the sealed address chunk that open the stream to the server */
-	uint8_t hdr[AEAD_MAX_SALT_BYTES + AEAD_LEN_BYTES + SSADDR_MAX_BYTES + AEAD_TAG_BYTES + 4];
+	uint16_t hdr_len;       /* server: header bytes gathered; local: 1 = HTTP front end */
 	uint8_t phase;          /* local: enum local_phase */
 	uint8_t close_after_send; /* close once the reply to the client is out */
-	uint8_t reply[128];     /* handshake replies to the client */
 	uint8_t http_plain;     /* local: plain HTTP proxying (requests rewritten) */
-	uint8_t http_in_body;   /* local: inside a request body */
-	uint16_t http_out_len;  /* local: plaintext waiting in carry half 1 */
-	struct http_body http_body;
-	union dns_addr addrs[4]; /* resolved addresses still to try (happy eyeballs) */
-	uint8_t n_addrs;
-	uint8_t addr_i;
-	uint16_t dns_port;      /* port for the resolved addresses */
+	uint32_t hs_idx;        /* index of hs in loop.hs */
+	struct session_hs *hs;  /* set-up state; NULL once the relay runs */
 	uint32_t udp_slot;      /* local: the UDP association this control owns */
 	uint32_t udp_gen;       /* 0 = none */
 };
@@ -127,6 +139,9 @@ struct session *session_lookup(struct loop *l, uint32_t slot, uint32_t gen);
 struct session *session_new(struct loop *l, const struct listener *lst, int fd);
 /* Tear down. abort = send RST on both sockets. Idempotent. */
 void session_close(struct loop *l, struct session *s, bool abort, const char *why);
+
+/* The set-up state goes back to its pool (the relay runs without it). */
+void session_hs_release(struct loop *l, struct session *s);
 /* Called for every CQE of a session op. */
 void session_handle_cqe(struct loop *l, struct session *s, enum loop_op op,
 			const struct io_uring_cqe *cqe);

@@ -215,11 +215,13 @@ struct ss2022_reader {
 	uint8_t psk[SS2022_MAX_KEY_BYTES];      /* session PSK (server: for the response) */
 	uint8_t salt[SS2022_MAX_KEY_BYTES];     /* peer's salt (for the salt set) */
 	uint8_t req_salt[SS2022_MAX_KEY_BYTES]; /* client role: our request salt */
-	struct ssaddr target;      /* server role, after GOT_VARHDR */
+	struct ssaddr *target;     /* server role: the request's address goes here */
 };
 
-/* Server role: reads a request stream. -EINVAL if cfg has users but m is not AES. */
-int ss2022_reader_init_server(struct ss2022_reader *r, const struct ss2022_server_cfg *cfg);
+/* Server role: reads a request stream; the address in its header is stored in
+ * *target (valid after GOT_VARHDR). -EINVAL if cfg has users but m is not AES. */
+int ss2022_reader_init_server(struct ss2022_reader *r, const struct ss2022_server_cfg *cfg,
+			      struct ssaddr *target);
 /* Client role: reads the response to the request made with psk and req_salt. */
 void ss2022_reader_init_client(struct ss2022_reader *r, const struct ss2022_method *m,
 			       const uint8_t *psk, const uint8_t *req_salt);

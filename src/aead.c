@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "hkdf_sha1.h"
+
 /*
  * options.h comes before every other wolfSSL header: it holds the configure
  * macros that decide struct layouts (sizeof(Aes)) and which ciphers exist.
@@ -198,10 +200,13 @@ int aead_derive_subkey(const struct aead_method *m, const uint8_t *master, const
 		       uint8_t *subkey)
 {
 	static const byte info[] = "ss-subkey";
-	int ret = wc_HKDF(WC_SHA, master, m->key_len, salt, m->salt_len, info, sizeof(info) - 1,
-			  subkey, m->key_len);
 
-	return ret == 0 ? 0 : -EIO;
+	/* hkdf_sha1 is the fast path for the usual sizes (see hkdf_sha1.h). */
+	if (hkdf_sha1(salt, m->salt_len, master, m->key_len, info, sizeof(info) - 1, subkey,
+		      m->key_len) == 0)
+		return 0;
+	return wc_HKDF(WC_SHA, master, m->key_len, salt, m->salt_len, info, sizeof(info) - 1,
+		       subkey, m->key_len) == 0 ? 0 : -EIO;
 }
 
 /*
@@ -210,7 +215,7 @@ int aead_derive_subkey(const struct aead_method *m, const uint8_t *master, const
  * pool is initialised at boot. Requests over 256 bytes may come back short,
  * hence the loop.
  */
-int aead_random(uint8_t *buf, size_t len)
+static int random_fill(uint8_t *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = getrandom(buf, len, 0);
@@ -223,6 +228,35 @@ int aead_random(uint8_t *buf, size_t len)
 		buf += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+/*
+ * Salts are small and wanted often (one per UDP packet in AEAD-2017): a
+ * per-thread stock of kernel randomness turns a getrandom call per packet
+ * into one per RANDOM_STOCK / 32 salts. Bytes handed out are wiped from the
+ * stock; nothing is ever handed out twice. ssring never forks.
+ */
+#define RANDOM_STOCK 1024
+static _Thread_local struct {
+	uint8_t b[RANDOM_STOCK];
+	size_t pos; /* b[pos ..) not handed out yet (when full) */
+	bool full;
+} stock;
+
+int aead_random(uint8_t *buf, size_t len)
+{
+	if (len > RANDOM_STOCK / 8)
+		return random_fill(buf, len);
+	if (!stock.full || RANDOM_STOCK - stock.pos < len) {
+		if (random_fill(stock.b, RANDOM_STOCK) < 0)
+			return -EIO;
+		stock.pos = 0;
+		stock.full = true;
+	}
+	memcpy(buf, stock.b + stock.pos, len);
+	wipe(stock.b + stock.pos, len);
+	stock.pos += len;
 	return 0;
 }
 

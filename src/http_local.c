@@ -41,14 +41,14 @@ bool http_local_active(const struct session *s)
 static int emit_head(struct loop *l, struct session *s, const uint8_t *head,
 		     const struct http_request *r)
 {
-	size_t room = AEAD_CHUNK_MAX - s->http_out_len;
-	int n = http_rewrite_request(head, r, out_payload(l, s) + s->http_out_len, room);
+	size_t room = AEAD_CHUNK_MAX - s->hs->http_out_len;
+	int n = http_rewrite_request(head, r, out_payload(l, s) + s->hs->http_out_len, room);
 
 	if (n < 0)
 		return n;
-	s->http_out_len = (uint16_t)(s->http_out_len + n);
-	http_body_init(&s->http_body, r);
-	s->http_in_body = s->http_body.state != HTTP_BODY_ST_DONE;
+	s->hs->http_out_len = (uint16_t)(s->hs->http_out_len + n);
+	http_body_init(&s->hs->http_body, r);
+	s->hs->http_in_body = s->hs->http_body.state != HTTP_BODY_ST_DONE;
 	return 0;
 }
 
@@ -58,7 +58,7 @@ int http_local_begin(struct loop *l, struct session *s, const uint8_t *head, siz
 	uint8_t st[128];
 
 	s->http_plain = 1;
-	s->http_out_len = 0;
+	s->hs->http_out_len = 0;
 	if (emit_head(l, s, head, r) < 0) {
 		session_send_reply(l, s, st,
 				   http_build_status(st, sizeof(st), 431,
@@ -83,21 +83,21 @@ static int filter(struct loop *l, struct session *s)
 	int n;
 
 	while (d->carry_len && !(d->flags & DIR_F_EOF)) {
-		if (s->http_in_body) {
-			size_t room = AEAD_CHUNK_MAX - s->http_out_len;
+		if (s->hs->http_in_body) {
+			size_t room = AEAD_CHUNK_MAX - s->hs->http_out_len;
 			size_t len = d->carry_len < room ? d->carry_len : room;
 
 			if (!len)
 				return 0;
-			n = http_body_feed(&s->http_body, acc, len, &used);
+			n = http_body_feed(&s->hs->http_body, acc, len, &used);
 			if (n < 0) {
 				session_close(l, s, true, "malformed request body");
 				return -1;
 			}
-			memcpy(out_payload(l, s) + s->http_out_len, acc, used);
-			s->http_out_len = (uint16_t)(s->http_out_len + used);
+			memcpy(out_payload(l, s) + s->hs->http_out_len, acc, used);
+			s->hs->http_out_len = (uint16_t)(s->hs->http_out_len + used);
 			acc_consume(l, s, used);
-			s->http_in_body = n == 0;
+			s->hs->http_in_body = n == 0;
 			continue;
 		}
 		n = http_parse_request(acc, d->carry_len, &r);
@@ -107,8 +107,9 @@ static int filter(struct loop *l, struct session *s)
 			session_close(l, s, false, "malformed request on a kept-alive connection");
 			return -1;
 		}
-		if (r.is_connect || r.target.atyp != s->target.atyp || r.target.port != s->target.port ||
-		    memcmp(&r.target.u, &s->target.u, sizeof(r.target.u)) != 0) {
+		if (r.is_connect || r.target.atyp != s->hs->target.atyp ||
+		    r.target.port != s->hs->target.port ||
+		    memcmp(&r.target.u, &s->hs->target.u, sizeof(r.target.u)) != 0) {
 			log_debug("session %u: request for another target; ending the connection",
 				  s->slot);
 			d->flags |= DIR_F_EOF; /* as if the client closed after what we have */
@@ -131,7 +132,7 @@ static int queue_output(struct loop *l, struct session *s, bool prefix)
 	size_t n = 0;
 	uint32_t blk;
 
-	if (!prefix && !s->http_out_len)
+	if (!prefix && !s->hs->http_out_len)
 		return 0;
 	out = session_tx_block(l, &blk);
 	if (!out) {
@@ -140,16 +141,16 @@ static int queue_output(struct loop *l, struct session *s, bool prefix)
 	}
 	if (prefix) {
 		/* The first head rides in the request header as early data. */
-		if (local_request_prefix(l, s, out_payload(l, s), s->http_out_len, out, &n) < 0) {
+		if (local_request_prefix(l, s, out_payload(l, s), s->hs->http_out_len, out, &n) < 0) {
 			session_tx_push(l, s, DIR_IN_OUT, out, 0, blk);
 			return -1;
 		}
 		s->d[DIR_IN_OUT].flags |= DIR_F_PREFIX_SENT;
 	} else {
-		n = session_seal_chunks(s, out, out_payload(l, s), s->http_out_len);
+		n = session_seal_chunks(s, out, out_payload(l, s), s->hs->http_out_len);
 	}
-	s->d[DIR_IN_OUT].bytes += s->http_out_len;
-	s->http_out_len = 0;
+	s->d[DIR_IN_OUT].bytes += s->hs->http_out_len;
+	s->hs->http_out_len = 0;
 	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);
 	return 0;
 }

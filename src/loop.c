@@ -430,6 +430,7 @@ int loop_init(struct loop *l, int id, const struct config *cfg, int stop_fd,
 		return ret;
 	per_loop = (cfg->limits.tcp_sessions + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
 	if (pool_init(&l->sessions, sizeof(struct session), per_loop) ||
+	    pool_init(&l->hs, sizeof(struct session_hs), per_loop) ||
 	    pool_init(&l->carries, 2 * CARRY_HALF_BYTES, per_loop) ||
 	    pool_init(&l->txbufs, TX_BYTES, per_loop * 2 < 8192 ? per_loop * 2 : 8192))
 		return -ENOMEM;
@@ -477,6 +478,13 @@ int loop_run(struct loop *l)
 		dns_tick(l);
 		flush_buffers(l);
 		expire_timers(l);
+		if (l->now_ms - l->trim_ms >= POOL_TRIM_MS) {
+			/* After a burst, the blocks it used go back to the kernel;
+			 * the most recently used stay for the next one. */
+			l->trim_ms = l->now_ms;
+			pool_trim(&l->txbufs, POOL_TRIM_KEEP);
+			pool_trim(&l->carries, POOL_TRIM_KEEP);
+		}
 		if (l->stopping && l->now_ms >= l->stop_deadline_ms)
 			stop_sessions(l);
 	}
@@ -516,6 +524,7 @@ void loop_destroy(struct loop *l)
 			munmap(b->mem, (size_t)b->entries * b->buf_bytes);
 	}
 	pool_destroy(&l->sessions);
+	pool_destroy(&l->hs);
 	pool_destroy(&l->carries);
 	pool_destroy(&l->txbufs);
 	free(l->listeners);

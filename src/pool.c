@@ -10,8 +10,10 @@ int pool_init(struct pool *p, size_t obj_size, uint32_t cap)
 	size_t bytes;
 
 	p->obj_size = (obj_size + 63) & ~(size_t)63;
+	if (p->obj_size >= 4 * POOL_PAGE) /* big objects: whole pages, so pool_trim can drop them */
+		p->obj_size = (p->obj_size + POOL_PAGE - 1) & ~(size_t)(POOL_PAGE - 1);
 	p->cap = cap;
-	p->used = p->n_free = p->next_new = 0;
+	p->used = p->n_free = p->next_new = p->n_cold = 0;
 	bytes = p->obj_size * cap;
 	p->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -42,8 +44,11 @@ uint32_t pool_alloc(struct pool *p)
 	uint32_t idx;
 
 	/* Prefer recently freed objects: their pages are already backed and hot. */
-	if (p->n_free)
+	if (p->n_free) {
 		idx = p->free_idx[--p->n_free];
+		if (p->n_cold > p->n_free)
+			p->n_cold = p->n_free;
+	}
 	else if (p->next_new < p->cap)
 		idx = p->next_new++;
 	else
@@ -56,4 +61,15 @@ void pool_free(struct pool *p, uint32_t idx)
 {
 	p->free_idx[p->n_free++] = idx;
 	p->used--;
+}
+
+uint32_t pool_trim(struct pool *p, uint32_t keep)
+{
+	uint32_t end = p->n_free > keep ? p->n_free - keep : 0, done = 0;
+
+	if (p->obj_size % POOL_PAGE)
+		return 0;
+	for (; p->n_cold < end; p->n_cold++, done++)
+		madvise(pool_at(p, p->free_idx[p->n_cold]), p->obj_size, MADV_DONTNEED);
+	return done;
 }

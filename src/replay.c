@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "aead.h"
 #include "ss2022.h"
@@ -42,6 +43,26 @@ static void hash2(const struct replay_filter *f, const uint8_t *p, size_t len, u
 	*h2 = (b ^ (a >> 23)) | 1;
 }
 
+/*
+ * Every salt sets k bits at random places, so after a few thousand
+ * connections every page of the filter is backed anyway (and clearing a
+ * half touches all of it). Back it from the start: memory use is flat from
+ * the first connection on, and no connection takes the page faults.
+ */
+static _Atomic uint64_t *bits_alloc(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void bits_free(_Atomic uint64_t *p, size_t bytes)
+{
+	if (p)
+		munmap((void *)p, bytes);
+}
+
 struct replay_filter *replay_new(uint32_t entries, double fp)
 {
 	struct replay_filter *f = calloc(1, sizeof(*f));
@@ -55,8 +76,8 @@ struct replay_filter *replay_new(uint32_t entries, double fp)
 	f->k = (unsigned)ceil(M_LN2 * bits_per);
 	words = (size_t)(f->nbits + 63) / 64;
 	f->nbits = (uint64_t)words * 64;
-	f->bits[0] = calloc(words, sizeof(uint64_t));
-	f->bits[1] = calloc(words, sizeof(uint64_t));
+	f->bits[0] = bits_alloc(words * sizeof(uint64_t));
+	f->bits[1] = bits_alloc(words * sizeof(uint64_t));
 	if (!f->bits[0] || !f->bits[1] || aead_random((uint8_t *)f->key, sizeof(f->key))) {
 		replay_free(f);
 		return NULL;
@@ -69,8 +90,8 @@ void replay_free(struct replay_filter *f)
 {
 	if (!f)
 		return;
-	free((void *)f->bits[0]);
-	free((void *)f->bits[1]);
+	bits_free(f->bits[0], (size_t)(f->nbits / 8));
+	bits_free(f->bits[1], (size_t)(f->nbits / 8));
 	free(f);
 }
 

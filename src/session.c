@@ -61,9 +61,18 @@ struct session *session_lookup(struct loop *l, uint32_t slot, uint32_t gen)
 
 struct session *session_new(struct loop *l, const struct listener *lst, int fd)
 {
-	uint32_t idx = pool_alloc(&l->sessions), gen;
+	uint32_t idx = pool_alloc(&l->sessions), hs = POOL_NONE, gen;
 	struct session *s;
 
+	if (idx != POOL_NONE) {
+		/* As many set-up blocks as sessions: this only fails if the
+		 * pools were sized differently. */
+		hs = pool_alloc(&l->hs);
+		if (hs == POOL_NONE) {
+			pool_free(&l->sessions, idx);
+			idx = POOL_NONE;
+		}
+	}
 	if (idx == POOL_NONE) {
 		/* Log the first refusal of a burst, count them all. */
 		if (l->st.refused_full++ % 1024 == 0)
@@ -83,6 +92,9 @@ struct session *session_new(struct loop *l, const struct listener *lst, int fd)
 	s->fd[SIDE_IN] = fd;
 	s->fd[SIDE_OUT] = -1;
 	s->user = -1;
+	s->hs_idx = hs;
+	s->hs = pool_at(&l->hs, hs);
+	memset(s->hs, 0, sizeof(*s->hs));
 	timer_init(&s->timer);
 	for (int i = 0; i < 2; i++) {
 		s->d[i].bid = BID_NONE;
@@ -120,6 +132,16 @@ static void tx_pop(struct loop *l, struct relay_dir *d)
 	memmove(d->q, d->q + 1, d->nq * sizeof(d->q[0]));
 }
 
+void session_hs_release(struct loop *l, struct session *s)
+{
+	if (s->hs) {
+		pool_free(&l->hs, s->hs_idx);
+		s->hs = NULL;
+		if (s->v2022 && s->role == ROLE_SERVER)
+			s->rd2.target = NULL; /* it pointed into the block */
+	}
+}
+
 static void maybe_free(struct loop *l, struct session *s)
 {
 	if (!(s->gen & 1) || s->state != SESS_ST_CLOSING || s->inflight)
@@ -142,10 +164,12 @@ static void maybe_free(struct loop *l, struct session *s)
 		while (s->d[i].nq)
 			tx_pop(l, &s->d[i]);
 	}
-	aead_ctx_wipe(&s->rd.ctx);
-	aead_ctx_wipe(&s->wr);
 	if (s->v2022)
 		ss2022_reader_wipe(&s->rd2);
+	else
+		aead_ctx_wipe(&s->rd.ctx);
+	aead_ctx_wipe(&s->wr);
+	session_hs_release(l, s);
 	if (s->user >= 0 && s->user < 64)
 		l->user_bytes[s->user] += s->d[0].bytes + s->d[1].bytes;
 	s->gen++; /* even = free; late CQEs for this slot no longer match */
@@ -228,14 +252,17 @@ static void submit_send(struct loop *l, struct session *s, int di)
 static void shutdown_dst(struct loop *l, struct session *s, int di)
 {
 	struct relay_dir *d = dir_of(s, di);
-	struct io_uring_sqe *sqe;
 
+	(void)l;
 	if (d->flags & DIR_F_SHUT || dst_fd(s, di) < 0)
 		return;
 	d->flags |= DIR_F_SHUT;
-	sqe = loop_sqe(l);
-	io_uring_prep_shutdown(sqe, dst_fd(s, di), SHUT_WR);
-	tag(sqe, OP_SHUTDOWN, s);
+	/* A direct call, not IORING_OP_SHUTDOWN: the kernel always punts that
+	 * opcode to an io-wq thread (a wake-up and two context switches per
+	 * connection), while shutdown(SHUT_WR) on a TCP socket never blocks.
+	 * Nothing is queued behind it: it runs only when the direction's send
+	 * queue is empty. ENOTCONN after a reset is harmless. */
+	shutdown(dst_fd(s, di), SHUT_WR);
 }
 
 static void maybe_finish(struct loop *l, struct session *s)
@@ -405,7 +432,6 @@ static int record2022(struct loop *l, struct session *s, int ret, const uint8_t 
 		*n += plen;
 	}
 	if (ret == SS2022_RD_GOT_VARHDR) {
-		s->target = s->rd2.target;
 		s->user = (int8_t)s->rd2.user;
 		return server_connect_target(l, s);
 	}
@@ -748,12 +774,17 @@ void session_send_reply(struct loop *l, struct session *s, const void *p, size_t
 {
 	struct relay_dir *d = dir_of(s, DIR_OUT_IN);
 
-	if (len > sizeof(s->reply))
-		len = sizeof(s->reply);
-	memcpy(s->reply, p, len);
-	d->q[d->nq].p = s->reply;
+	uint32_t blk;
+	uint8_t *out = session_tx_block(l, &blk);
+
+	if (!out) {
+		session_close(l, s, true, "send buffer pool exhausted");
+		return;
+	}
+	memcpy(out, p, len);
+	d->q[d->nq].p = out;
 	d->q[d->nq].len = (uint32_t)len;
-	d->q[d->nq].blk = POOL_NONE;
+	d->q[d->nq].blk = blk;
 	d->nq++;
 	s->close_after_send = close_after;
 	submit_send(l, s, DIR_OUT_IN);
@@ -805,7 +836,7 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->fd[SIDE_OUT] = fd;
-	memcpy(&s->peer, sa, len);
+	memcpy(&s->hs->peer, sa, len);
 	s->state = SESS_ST_CONNECTING;
 	/* connect is the one op with a precise deadline: a linked timeout. The
 	 * kernel reads ts when the SQE is submitted, which is before this
@@ -814,7 +845,7 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	ts.tv_nsec = 0;
 	loop_reserve(l, 2);
 	sqe = loop_sqe(l);
-	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->peer, len);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->hs->peer, len);
 	sqe->flags |= IOSQE_IO_LINK;
 	tag(sqe, OP_CONNECT, s);
 	sqe = loop_sqe(l);
@@ -825,26 +856,26 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 
 static int keep_addrs(struct session *s, const struct dns_entry *e, bool special_ok)
 {
-	s->n_addrs = s->addr_i = 0;
-	for (int i = 0; i < e->n && s->n_addrs < 4; i++) {
+	s->hs->n_addrs = s->hs->addr_i = 0;
+	for (int i = 0; i < e->n && s->hs->n_addrs < 4; i++) {
 		if (!special_ok && ssaddr_is_special(&e->addr[i].sa))
 			continue;
-		s->addrs[s->n_addrs++] = e->addr[i];
+		s->hs->addrs[s->hs->n_addrs++] = e->addr[i];
 	}
-	return s->n_addrs ? 0 : -EACCES;
+	return s->hs->n_addrs ? 0 : -EACCES;
 }
 
 int session_connect_next(struct loop *l, struct session *s)
 {
 	union dns_addr *a;
 
-	if (s->addr_i >= s->n_addrs)
+	if (s->hs->addr_i >= s->hs->n_addrs)
 		return -ENOENT;
-	a = &s->addrs[s->addr_i++];
+	a = &s->hs->addrs[s->hs->addr_i++];
 	if (a->sa.sa_family == AF_INET)
-		a->v4.sin_port = htons(s->dns_port);
+		a->v4.sin_port = htons(s->hs->dns_port);
 	else
-		a->v6.sin6_port = htons(s->dns_port);
+		a->v6.sin6_port = htons(s->hs->dns_port);
 	if (s->fd[SIDE_OUT] >= 0) {
 		close(s->fd[SIDE_OUT]);
 		s->fd[SIDE_OUT] = -1;
@@ -862,7 +893,7 @@ int session_connect_name(struct loop *l, struct session *s, const char *name, ui
 
 	if (!dns_name_ok(name))
 		return -EINVAL;
-	s->dns_port = port;
+	s->hs->dns_port = port;
 	s->state = SESS_ST_CONNECTING; /* parked until an address is known */
 	ret = dns_lookup(l, name, &w, &e);
 	if (ret == DNS_PENDING)

@@ -370,9 +370,11 @@ int ss2022_build_response_header(const struct ss2022_method *m, const uint8_t *p
 
 /* ---- TCP reader ---------------------------------------------------------------------- */
 
-int ss2022_reader_init_server(struct ss2022_reader *r, const struct ss2022_server_cfg *cfg)
+int ss2022_reader_init_server(struct ss2022_reader *r, const struct ss2022_server_cfg *cfg,
+			      struct ssaddr *target)
 {
 	memset(r, 0, sizeof(*r));
+	r->target = target;
 	r->m = cfg->m;
 	r->cfg = cfg;
 	r->user = -1;
@@ -495,7 +497,7 @@ static int parse_varhdr(struct ss2022_reader *r, uint8_t *p, size_t len, uint8_t
 			size_t *plain_len)
 {
 	size_t off, pad;
-	int ret = ssaddr_parse(p, len, &r->target);
+	int ret = r->target ? ssaddr_parse(p, len, r->target) : -EINVAL;
 
 	if (ret < 0)
 		return -EINVAL;

@@ -72,7 +72,8 @@ void local_session_start(struct loop *l, struct session *s)
 	s->phase = LP_FIRST;
 	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000);
 	if (s->role == ROLE_TUNNEL) {
-		target_from_hostport(&s->target, &((const struct config_tunnel *)s->lst->conf)->forward);
+		target_from_hostport(&s->hs->target,
+				     &((const struct config_tunnel *)s->lst->conf)->forward);
 		connect_server(l, s);
 		return;
 	}
@@ -234,7 +235,7 @@ static int socks_step(struct loop *l, struct session *s, uint8_t *acc, size_t le
 			socks_fail(l, s, SOCKS5_REP_COMMAND_NOT_SUPPORTED);
 			return -1;
 		}
-		s->target = r.dst;
+		s->hs->target = r.dst;
 		connect_server(l, s);
 		return -1;
 	}
@@ -252,7 +253,7 @@ static int http_step(struct loop *l, struct session *s, uint8_t *acc, size_t len
 			  n == -E2BIG ? "Request Header Fields Too Large" : "Bad Request");
 		return -1;
 	}
-	s->target = r.target;
+	s->hs->target = r.target;
 	s->hdr_len = 1; /* marks the HTTP front end for failure replies */
 	if (r.is_connect) {
 		consume(l, s, (size_t)n);
@@ -345,7 +346,7 @@ int local_request_prefix(struct loop *l, struct session *s, const uint8_t *early
 	const struct aead_method *m = s->cipher->method;
 	const struct ss2022_method *m2 = s->cipher->m2022;
 	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES];
-	size_t alen = ssaddr_encode(&s->target, addr), head;
+	size_t alen = ssaddr_encode(&s->hs->target, addr), head;
 	int r;
 
 	(void)l;
@@ -423,6 +424,8 @@ void local_on_connect(struct loop *l, struct session *s, int res)
 	}
 	s->state = SESS_ST_RELAY;
 	s->phase = LP_DONE;
+	if (!http_local_active(s))
+		session_hs_release(l, s); /* plain HTTP keeps parsing requests */
 	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
 	if (s->role == ROLE_TUNNEL || http_local_active(s)) {
 		session_arm_recv(l, s, DIR_OUT_IN);

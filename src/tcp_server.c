@@ -27,13 +27,14 @@ void server_session_start(struct loop *l, struct session *s)
 	s->cipher = &cs->cipher;
 	if (cs->cipher.m2022) {
 		s->v2022 = 1;
-		ss2022_reader_init_server(&s->rd2, &cs->srv2022);
+		ss2022_reader_init_server(&s->rd2, &cs->srv2022, &s->hs->target);
+	} else {
+		aead_reader_init(&s->rd, cs->cipher.method, cs->cipher.key);
 	}
 	s->d[DIR_IN_OUT].codec = CODEC_OPEN;
 	s->d[DIR_IN_OUT].bgid = BG_CIPHER;
 	s->d[DIR_OUT_IN].codec = CODEC_SEAL;
 	s->d[DIR_OUT_IN].bgid = BG_PLAIN;
-	aead_reader_init(&s->rd, cs->cipher.method, cs->cipher.key);
 	s->state = SESS_ST_HANDSHAKE;
 	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000);
 	session_arm_recv(l, s, DIR_IN_OUT);
@@ -45,14 +46,14 @@ static int start_connect(struct loop *l, struct session *s)
 	socklen_t sl;
 	char name[300];
 
-	if (ssaddr_to_sockaddr(&s->target, &ss, &sl) < 0) {
+	if (ssaddr_to_sockaddr(&s->hs->target, &ss, &sl) < 0) {
 		/* A name: resolved on the ring (dns.c), never by getaddrinfo. */
-		int ret = session_connect_name(l, s, s->target.u.domain.name, s->target.port,
+		int ret = session_connect_name(l, s, s->hs->target.u.domain.name, s->hs->target.port,
 					       server_conf(s)->allow_private);
 
 		if (ret < 0) {
 			l->st.domain_refused++;
-			log_info("target %s: %s", ssaddr_format(&s->target, name, sizeof(name)),
+			log_info("target %s: %s", ssaddr_format(&s->hs->target, name, sizeof(name)),
 				 ret == -EACCES ? "private/special address refused (allow_private = false)"
 						: strerror(-ret));
 			return -1;
@@ -62,13 +63,13 @@ static int start_connect(struct loop *l, struct session *s)
 	if (!server_conf(s)->allow_private && ssaddr_is_special((struct sockaddr *)&ss)) {
 		l->st.private_refused++;
 		log_info("target %s refused: private/special address (allow_private = false)",
-			 ssaddr_format(&s->target, name, sizeof(name)));
+			 ssaddr_format(&s->hs->target, name, sizeof(name)));
 		return -1;
 	}
 	if (session_connect(l, s, (struct sockaddr *)&ss, sl) < 0)
 		return -1;
 	log_debug("session %u: connecting to %s", s->slot,
-		  ssaddr_format(&s->target, name, sizeof(name)));
+		  ssaddr_format(&s->hs->target, name, sizeof(name)));
 	return 0;
 }
 
@@ -78,19 +79,19 @@ int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_
 	int r;
 
 	if (old == 0) {
-		r = ssaddr_parse(p, n, &s->target);
+		r = ssaddr_parse(p, n, &s->hs->target);
 		if (r == -EAGAIN) {
 			/* n < SSADDR_MAX_BYTES here, or the parse would have decided. */
-			memcpy(s->hdr, p, n);
+			memcpy(s->hs->hdr, p, n);
 			s->hdr_len = (uint16_t)n;
 			return (int)n;
 		}
 	} else {
 		/* The header continues from an earlier chunk. */
 		take = n < SSADDR_MAX_BYTES - old ? n : SSADDR_MAX_BYTES - old;
-		memcpy(s->hdr + old, p, take);
+		memcpy(s->hs->hdr + old, p, take);
 		s->hdr_len = (uint16_t)(old + take);
-		r = ssaddr_parse(s->hdr, s->hdr_len, &s->target);
+		r = ssaddr_parse(s->hs->hdr, s->hdr_len, &s->hs->target);
 		if (r == -EAGAIN)
 			return (int)take;
 		if (r > 0)
@@ -128,7 +129,7 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 	if (res < 0) {
 		l->st.connect_fail++;
 		log_debug("session %u: connect to %s failed: %s", s->slot,
-			  ssaddr_format(&s->target, name, sizeof(name)),
+			  ssaddr_format(&s->hs->target, name, sizeof(name)),
 			  res == -ECANCELED ? "timed out" : strerror(-res));
 		session_close(l, s, false, "connect failed");
 		return;
@@ -154,6 +155,7 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 		return;
 	}
 connected:
+	session_hs_release(l, s);
 	s->state = SESS_ST_RELAY;
 	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
 	session_arm_recv(l, s, DIR_OUT_IN);

@@ -86,6 +86,21 @@ def wait_until(cond, timeout=10.0, step=0.02):
     return cond()
 
 
+def tcp_listening(port):
+    """Whether any socket on this machine listens on TCP port (any address)."""
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except OSError:
+            pass
+    return False
+
+
 def wait_log(proc, text, count=1, timeout=10.0):
     """Wait until proc's log holds text at least count times."""
     return wait_until(lambda: proc.output().count(text) >= count, timeout)

@@ -166,6 +166,10 @@ def server_dies(echo):
     except ConnectionResetError:
         pass
     s.close()
+    # A killed io_uring process's listener can outlive it for a moment (the
+    # kernel tears the ring down after the exit): connections hashed to it
+    # by SO_REUSEPORT would be reset. Restart once it is gone.
+    h.check(h.wait_until(lambda: not h.tcp_listening(sport)), "killed server's port released")
     # The local still answers, and relays again once a server is back.
     srv2 = h.start_ssring(h.server_cfg(sport, "aes-256-gcm", PW), sport, "server-again")
     h.check(h.echo_roundtrip(lport, echo.port, b"after") == b"after", "local after server restart")

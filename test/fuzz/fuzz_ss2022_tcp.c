@@ -28,6 +28,7 @@
 
 struct relay {
 	struct ss2022_reader r;
+	struct ssaddr target;  /* where r puts the request's address */
 	struct ss2022_saltset salts;
 	uint8_t carry[SS2022_RECORD_MAX];
 	size_t carry_len;
@@ -88,7 +89,7 @@ static void check_varhdr(const struct relay *s, const uint8_t *plain, size_t pla
 
 	if (!s->var)
 		return;
-	alen = ssaddr_encode(&s->r.target, enc);
+	alen = ssaddr_encode(&s->target, enc);
 	/* addr | pad len | padding | payload, with payload the tail of the chunk */
 	if (alen + 2 + plain_len > s->var_len || memcmp(enc, s->var, alen) != 0)
 		abort();
@@ -309,7 +310,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&s, 0, sizeof(s));
 	s.out = out;
 	s.out_cap = sizeof(out);
-	if (ss2022_reader_init_server(&s.r, cfg) < 0 ||
+	if (ss2022_reader_init_server(&s.r, cfg, &s.target) < 0 ||
 	    ss2022_saltset_init(&s.salts, 64, salt_mem, sizeof(salt_mem)) < 0)
 		abort();
 	if (data[0] & 0x80)

@@ -14,6 +14,7 @@
 
 struct sink {
 	struct ss2022_reader r;
+	struct ssaddr target;         /* where r puts the request's address */
 	struct ss2022_saltset *salts; /* NULL: no replay check */
 	uint64_t now;
 	uint8_t carry[SS2022_RECORD_MAX];
@@ -103,7 +104,7 @@ static void sink_feed_split(struct sink *s, const uint8_t *wire, size_t len, int
 static void sink_server(struct sink *s, const struct ss2022_server_cfg *cfg, uint64_t now)
 {
 	memset(s, 0, sizeof(*s));
-	CHECK_EQ(ss2022_reader_init_server(&s->r, cfg), 0);
+	CHECK_EQ(ss2022_reader_init_server(&s->r, cfg, &s->target), 0);
 	s->now = now;
 }
 
@@ -234,9 +235,9 @@ static void check_request_read(const struct tcp_case *t, const struct ss2022_ser
 		CHECK(s.fixed == 1 && s.varhdr == 1 && s.data == 1);
 		CHECK_EQ(s.out_len, 14);
 		CHECK_MEM(s.out, "hellomore data", 14);
-		CHECK_EQ(s.r.target.atyp, SSADDR_ATYP_DOMAIN);
-		CHECK(strcmp(s.r.target.u.domain.name, "example.com") == 0);
-		CHECK_EQ(s.r.target.port, 443);
+		CHECK_EQ(s.target.atyp, SSADDR_ATYP_DOMAIN);
+		CHECK(strcmp(s.target.u.domain.name, "example.com") == 0);
+		CHECK_EQ(s.target.port, 443);
 		CHECK_EQ(s.r.ts, TS);
 		CHECK_MEM(s.r.salt, t->salt, t->m->key_len);
 		ss2022_reader_wipe(&s.r);
@@ -334,7 +335,7 @@ static void test_tcp_padding_only(void)
 	sink_server(&s, &cfg, TS);
 	sink_feed_split(&s, out, (size_t)n, 0);
 	CHECK(s.err == 0 && s.varhdr == 1 && s.out_len == 0);
-	CHECK_EQ(s.r.target.atyp, SSADDR_ATYP_IPV6);
+	CHECK_EQ(s.target.atyp, SSADDR_ATYP_IPV6);
 	/* Random padding (NULL) still parses; padding 0 without payload is refused. */
 	n = ss2022_build_request(m, &k, NULL, TS, var, 19, NULL, 0, 900, NULL, &ctx, out,
 				 sizeof(out));
@@ -362,6 +363,7 @@ static void test_tcp_big_chunks(void)
 	static uint8_t wire[2 * SS2022_RECORD_MAX + 256], payload[SS2022_CHUNK_MAX];
 	size_t max_pl = SS2022_CHUNK_MAX - sizeof(addr_v4) - 2, off = 0, used, plen;
 	struct ss2022_reader r;
+	struct ssaddr tgt;
 	struct ss2022_keys k;
 	struct aead_ctx ctx;
 	uint8_t *plain;
@@ -383,7 +385,7 @@ static void test_tcp_big_chunks(void)
 	CHECK_EQ(ss2022_seal_chunk_inplace(&ctx, wire + n + AEAD_LEN_BYTES, SS2022_CHUNK_MAX),
 		 AEAD_LEN_BYTES + SS2022_RECORD_MAX);
 	aead_ctx_wipe(&ctx);
-	CHECK_EQ(ss2022_reader_init_server(&r, &cfg), 0);
+	CHECK_EQ(ss2022_reader_init_server(&r, &cfg, &tgt), 0);
 	CHECK_EQ(ss2022_reader_step(&r, wire, 30, TS, &used, &plain, &plen), SS2022_RD_NEED_MORE);
 	CHECK_EQ(used, 0);
 	CHECK_EQ(ss2022_reader_step(&r, wire, 43, TS, &used, &plain, &plen), SS2022_RD_GOT_FIXED);
@@ -595,7 +597,7 @@ static void test_eih_tcp(void)
 	/* EIH needs AES. */
 	cfg.m = method("2022-blake3-chacha20-poly1305");
 	cfg.n_users = 1;
-	CHECK_EQ(ss2022_reader_init_server(&s.r, &cfg), -EINVAL);
+	CHECK_EQ(ss2022_reader_init_server(&s.r, &cfg, &s.target), -EINVAL);
 }
 
 /* Two relays: each EIH decrypts, under its layer's key, to the next key's hash. */
