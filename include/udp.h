@@ -99,6 +99,9 @@ struct udp_state {
 	struct list waiters; /* endpoints whose recvmsg hit ENOBUFS */
 	struct msghdr rx_msg; /* template for every multishot recvmsg */
 	struct udp_tx *tx;   /* per UDP buffer: its in-flight send */
+	uint32_t open;       /* bid of the batch still taking datagrams, UDP_NONE */
+	uint32_t gso_strikes; /* GSO batches that failed */
+	bool gso_test_fail;  /* SSRING_TEST_GSO_FAIL: tests of the fallback */
 	uint32_t n_hashed;
 	struct {
 		uint64_t in;       /* datagrams received */
@@ -108,6 +111,8 @@ struct udp_state {
 		uint64_t evicted;  /* associations evicted while the table was full */
 		uint64_t created;
 		uint64_t handed_over; /* 2022 packets routed to the owning worker */
+		uint64_t gso_batches; /* sends that carried several datagrams */
+		uint64_t gso_retried; /* datagrams resent alone after a failed batch */
 	} st;
 };
 
@@ -118,6 +123,8 @@ void udp_stop(struct loop *l);
 void udp_handle_cqe(struct loop *l, enum loop_op op, const struct io_uring_cqe *cqe);
 void udp_timeout(struct loop *l, struct udp_assoc *a);
 void udp_retry_waiters(struct loop *l);
+/* Submit the batched sends of this loop turn (once per turn, before waiting). */
+void udp_flush(struct loop *l);
 /* Associations still alive (the loop waits for them when stopping). */
 bool udp_busy(const struct loop *l);
 /* Is this timer an association's? */

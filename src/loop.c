@@ -476,6 +476,7 @@ int loop_run(struct loop *l)
 		}
 		io_uring_cq_advance(&l->ring, n);
 		dns_tick(l);
+		udp_flush(l); /* the datagrams of this turn, batched per destination */
 		flush_buffers(l);
 		expire_timers(l);
 		if (l->now_ms - l->trim_ms >= POOL_TRIM_MS) {
