@@ -74,19 +74,22 @@ enum {
 	BG_COUNT
 };
 
-/* Receive buffers: both groups take 64 KiB per receive. */
-#define BUF_PLAIN_BYTES (64 * 1024)
-#define BUF_CIPHER_BYTES (64 * 1024)
+/* Receive buffers: both groups take BUF_RECV_BYTES per receive. */
+#ifndef BUF_RECV_BYTES
+#define BUF_RECV_BYTES (256 * 1024)
+#endif
+#define BUF_PLAIN_BYTES BUF_RECV_BYTES
+#define BUF_CIPHER_BYTES BUF_RECV_BYTES
 /*
- * A send block takes everything one receive turns into: 64 KiB sealed (salt
- * + 5 chunk overheads), or 64 KiB opened plus the record completed from the
- * carry.
+ * A send block takes everything one receive turns into: a receive sealed
+ * (salt + chunk overheads), or a receive opened plus the record completed
+ * from the carry (2022: up to a 0xFFFF record).
  */
+#define TX_BYTES (BUF_RECV_BYTES + 64 * 1024 + 2048)
 /* Free send/carry blocks beyond the POOL_TRIM_KEEP most recent go back to
  * the kernel every POOL_TRIM_MS. */
 #define POOL_TRIM_MS 1000
 #define POOL_TRIM_KEEP 16
-#define TX_BYTES (2 * 64 * 1024 + 2048) /* 2022: a 0xFFFF record from the carry too */
 /*
  * UDP buffers: io_uring_recvmsg_out (16) + the name area (128) + a reserved
  * control area that the kernel leaves empty (no cmsg is asked for) = bytes

@@ -20,8 +20,9 @@
 #define LOOP_CQ_ENTRIES 16384
 /* Receive buffers go back to the ring right after each transform, so a
  * worker needs only as many as receives complete in one turn. */
-#define PLAIN_BUFS 128
-#define CIPHER_BUFS 128
+/* Each group holds 8 MiB of receive buffers per worker. */
+#define PLAIN_BUFS ((8u << 20) / BUF_PLAIN_BYTES)
+#define CIPHER_BUFS ((8u << 20) / BUF_CIPHER_BYTES)
 #define ACCEPT_RETRY_MS 1000
 
 static uint64_t mono_ms(void)
