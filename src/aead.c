@@ -274,7 +274,7 @@ static bool is_gcm(const struct aead_method *m)
  * kept per ctx: a relay holds two per connection, mostly idle, and memory
  * per idle connection is what a proxy is judged by. Each thread caches the
  * schedules of the few keys it used last; a miss costs one key setup (well
- * under a microsecond with AES-NI) against a receive of up to 64 KiB.
+ * under a microsecond with AES-NI) against a receive of up to 256 KiB.
  */
 #define GCM_CACHE_SLOTS 4
 
