@@ -6,7 +6,9 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SHA1_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
+#include <stdatomic.h>
 #endif
 
 static const uint32_t SHA1_IV[5] = { 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476,
@@ -126,11 +128,30 @@ SHA1_NI static void sha1_compress_ni(uint32_t h[5], const uint8_t block[64])
 }
 
 static bool forced_portable;
+/* 0: not probed yet, 1: no, 2: yes. Racing probes store the same value. */
+static _Atomic int shani_state;
+
+/* CPUID directly: __builtin_cpu_supports("sha") is unknown to older clang. */
+static bool probe_shani(void)
+{
+	unsigned a, b, c, d;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+		return false;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return false;
+	return b & (1u << 29); /* CPUID.(EAX=7,ECX=0):EBX.SHA */
+}
 
 bool sha1_has_shani(void)
 {
-	return !forced_portable && __builtin_cpu_supports("sha") &&
-	       __builtin_cpu_supports("sse4.1");
+	int st = atomic_load_explicit(&shani_state, memory_order_relaxed);
+
+	if (!st) {
+		st = probe_shani() ? 2 : 1;
+		atomic_store_explicit(&shani_state, st, memory_order_relaxed);
+	}
+	return !forced_portable && st == 2;
 }
 
 void sha1_compress(uint32_t h[5], const uint8_t block[64])
