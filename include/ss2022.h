@@ -235,6 +235,13 @@ size_t ss2022_reader_need(const struct ss2022_reader *r);
  */
 int ss2022_reader_step(struct ss2022_reader *r, uint8_t *buf, size_t len, uint64_t now,
 		       size_t *consumed, uint8_t **plain, size_t *plain_len);
+/*
+ * The same, but a payload record (GOT_DATA) is decrypted straight into out
+ * (room for SS2022_CHUNK_MAX bytes) and *plain points there; headers,
+ * lengths and a request's first record are still decoded in place in buf.
+ */
+int ss2022_reader_step_out(struct ss2022_reader *r, uint8_t *buf, size_t len, uint64_t now,
+			   size_t *consumed, uint8_t *out, uint8_t **plain, size_t *plain_len);
 
 /* ---- UDP ------------------------------------------------------------------ */
 

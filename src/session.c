@@ -428,7 +428,8 @@ static int record2022(struct loop *l, struct session *s, int ret, const uint8_t 
 		}
 	}
 	if (ret == SS2022_RD_GOT_VARHDR || ret == SS2022_RD_GOT_DATA) {
-		memcpy(out + *n, plain, plen);
+		if (plain != out + *n) /* payload records are already there */
+			memcpy(out + *n, plain, plen);
 		*n += plen;
 	}
 	if (ret == SS2022_RD_GOT_VARHDR) {
@@ -452,8 +453,8 @@ static size_t reader_need(const struct session *s)
 }
 
 /*
- * Decode one record of buf with this session's reader (AEAD-2017 straight
- * into the send block; 2022 in place, then copied). 0: buf is shorter than
+ * Decode one record of buf with this session's reader, payloads straight
+ * into the send block (the 2022 request's first record is copied there). 0: buf is shorter than
  * the record, nothing consumed; 1: consumed; -1: the session failed.
  */
 static int open_record(struct loop *l, struct session *s, int di, uint8_t *buf, size_t len,
@@ -464,7 +465,8 @@ static int open_record(struct loop *l, struct session *s, int di, uint8_t *buf, 
 	int ret;
 
 	if (s->v2022) {
-		ret = ss2022_reader_step(&s->rd2, buf, len, o->now, consumed, &plain, &plen);
+		ret = ss2022_reader_step_out(&s->rd2, buf, len, o->now, consumed, o->out + o->n,
+					     &plain, &plen);
 		if (ret == SS2022_RD_NEED_MORE)
 			return 0;
 		return record2022(l, s, ret, plain, plen, o->out, &o->n) < 0 ? -1 : 1;

@@ -518,7 +518,7 @@ static int parse_varhdr(struct ss2022_reader *r, uint8_t *p, size_t len, uint8_t
 
 /* One record at buf of exactly need bytes; returns the result, the reader moves on. */
 static int read_record(struct ss2022_reader *r, uint8_t *buf, size_t need, uint64_t now,
-		       uint8_t **plain, size_t *plain_len)
+		       uint8_t *out, uint8_t **plain, size_t *plain_len)
 {
 	int ret;
 
@@ -526,6 +526,17 @@ static int read_record(struct ss2022_reader *r, uint8_t *buf, size_t need, uint6
 		ret = read_header(r, buf, now);
 		r->state = SS2022_RD_FIRST;
 		return ret < 0 ? ret : SS2022_RD_GOT_FIXED;
+	}
+	/* Payload records: DATA, and the client's FIRST (a response's first
+	 * record is all payload; a request's carries the address). */
+	if (out && (r->state == SS2022_RD_DATA || (r->state == SS2022_RD_FIRST && !r->cfg))) {
+		ret = aead_open(&r->ctx, out, buf, need);
+		if (ret < 0)
+			return ret;
+		*plain = out;
+		*plain_len = r->plen;
+		r->state = SS2022_RD_LEN;
+		return SS2022_RD_GOT_DATA;
 	}
 	ret = aead_open(&r->ctx, buf, buf, need);
 	if (ret < 0)
@@ -549,6 +560,12 @@ static int read_record(struct ss2022_reader *r, uint8_t *buf, size_t need, uint6
 int ss2022_reader_step(struct ss2022_reader *r, uint8_t *buf, size_t len, uint64_t now,
 		       size_t *consumed, uint8_t **plain, size_t *plain_len)
 {
+	return ss2022_reader_step_out(r, buf, len, now, consumed, NULL, plain, plain_len);
+}
+
+int ss2022_reader_step_out(struct ss2022_reader *r, uint8_t *buf, size_t len, uint64_t now,
+			   size_t *consumed, uint8_t *out, uint8_t **plain, size_t *plain_len)
+{
 	size_t need = ss2022_reader_need(r);
 	int ret;
 
@@ -559,7 +576,7 @@ int ss2022_reader_step(struct ss2022_reader *r, uint8_t *buf, size_t len, uint64
 		return -EBADMSG;
 	if (len < need)
 		return SS2022_RD_NEED_MORE;
-	ret = read_record(r, buf, need, now, plain, plain_len);
+	ret = read_record(r, buf, need, now, out, plain, plain_len);
 	if (ret < 0) {
 		*plain = NULL;
 		*plain_len = 0;

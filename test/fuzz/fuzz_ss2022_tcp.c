@@ -38,6 +38,8 @@ struct relay {
 	size_t out_len, out_cap;
 	int fixed, varhdr;
 	int want_user;         /* sealed mode with users: the EIH's user */
+	bool use_out;          /* read with ss2022_reader_step_out */
+	uint8_t scratch[SS2022_CHUNK_MAX];
 };
 
 static const char *const names[3] = { "2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm",
@@ -103,14 +105,21 @@ static int relay_step(struct relay *s, uint8_t *buf, size_t len, size_t *used)
 {
 	uint8_t *plain;
 	size_t plain_len;
-	int res = ss2022_reader_step(&s->r, buf, len, NOW, used, &plain, &plain_len);
+	int res = s->use_out ? ss2022_reader_step_out(&s->r, buf, len, NOW, used, s->scratch,
+						      &plain, &plain_len)
+			     : ss2022_reader_step(&s->r, buf, len, NOW, used, &plain, &plain_len);
 
 	if (*used > len || (res < 0 && s->r.state != SS2022_RD_FAILED))
 		abort();
 	if ((res <= 0 && *used != 0) || (res < 0 && plain))
 		abort();
-	if (plain && (plain < buf || plain + plain_len > buf + *used))
+	/* Payloads in scratch with step_out, everything else inside buf. */
+	if (s->use_out && res == SS2022_RD_GOT_DATA) {
+		if (plain != s->scratch || plain_len > sizeof(s->scratch))
+			abort();
+	} else if (plain && (plain < buf || plain + plain_len > buf + *used)) {
 		abort();
+	}
 	if (res == SS2022_RD_GOT_FIXED) {
 		s->fixed++;
 		if (ss2022_saltset_check_insert(&s->salts, s->r.salt, s->r.m->key_len, NOW) != 0)
@@ -310,6 +319,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&s, 0, sizeof(s));
 	s.out = out;
 	s.out_cap = sizeof(out);
+	s.use_out = data[0] & 0x20;
 	if (ss2022_reader_init_server(&s.r, cfg, &s.target) < 0 ||
 	    ss2022_saltset_init(&s.salts, 64, salt_mem, sizeof(salt_mem)) < 0)
 		abort();

@@ -23,6 +23,8 @@ struct sink {
 	size_t out_len;
 	int fixed, varhdr, data;
 	int err;                      /* first error, 0 if none */
+	bool use_out;                 /* read with ss2022_reader_step_out into scratch */
+	uint8_t scratch[SS2022_CHUNK_MAX];
 };
 
 static void deliver(struct sink *s, int res, const uint8_t *plain, size_t plain_len)
@@ -68,7 +70,15 @@ static void sink_feed(struct sink *s, const uint8_t *seg, size_t len)
 			view = (uint8_t *)seg;
 			view_len = len;
 		}
-		res = ss2022_reader_step(&s->r, view, view_len, s->now, &used, &plain, &plain_len);
+		if (s->use_out)
+			res = ss2022_reader_step_out(&s->r, view, view_len, s->now, &used, s->scratch,
+						     &plain, &plain_len);
+		else
+			res = ss2022_reader_step(&s->r, view, view_len, s->now, &used, &plain,
+						 &plain_len);
+		/* step_out: payloads land in scratch, everything else in place. */
+		if (s->use_out && res == SS2022_RD_GOT_DATA)
+			CHECK(plain == s->scratch);
 		if (res < 0) {
 			s->err = res;
 			return;
@@ -226,11 +236,12 @@ static void build_v5_response(const struct vec22_tcp *v, struct tcp_case *t, con
 
 static void check_request_read(const struct tcp_case *t, const struct ss2022_server_cfg *cfg)
 {
-	for (int mode = 0; mode < 3; mode++) {
+	for (int mode = 0; mode < 6; mode++) {
 		struct sink s;
 
 		sink_server(&s, cfg, TS);
-		sink_feed_split(&s, t->wire, t->wire_len, mode);
+		s.use_out = mode >= 3;
+		sink_feed_split(&s, t->wire, t->wire_len, mode % 3);
 		CHECK_EQ(s.err, 0);
 		CHECK(s.fixed == 1 && s.varhdr == 1 && s.data == 1);
 		CHECK_EQ(s.out_len, 14);
@@ -246,13 +257,14 @@ static void check_request_read(const struct tcp_case *t, const struct ss2022_ser
 
 static void check_response_read(const struct tcp_case *t, const uint8_t *psk)
 {
-	for (int mode = 0; mode < 3; mode++) {
+	for (int mode = 0; mode < 6; mode++) {
 		struct sink s;
 
 		memset(&s, 0, sizeof(s));
 		ss2022_reader_init_client(&s.r, t->m, psk, t->salt);
 		s.now = TS;
-		sink_feed_split(&s, t->resp, t->resp_len, mode);
+		s.use_out = mode >= 3;
+		sink_feed_split(&s, t->resp, t->resp_len, mode % 3);
 		CHECK_EQ(s.err, 0);
 		CHECK(s.fixed == 1 && s.data == 2);
 		CHECK_EQ(s.out_len, 7);
