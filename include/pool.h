@@ -36,10 +36,9 @@ void pool_free(struct pool *p, uint32_t idx);
  * Give the pages of free objects back to the kernel, except the keep most
  * recently freed ones (they are reused first and stay warm). Each object is
  * released once, however often this runs, so a periodic call costs nothing
- * while nothing new is freed. Only for objects of whole pages. Returns the
- * number of objects released.
+ * while nothing new is freed. Only for objects of whole pages.
  */
-uint32_t pool_trim(struct pool *p, uint32_t keep);
+void pool_trim(struct pool *p, uint32_t keep);
 
 static inline void *pool_at(const struct pool *p, uint32_t idx)
 {

@@ -26,7 +26,6 @@
 #include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
-#include <wolfssl/wolfcrypt/hmac.h>
 #include <wolfssl/wolfcrypt/md5.h>
 
 #if defined(HAVE_AESGCM) && !defined(NO_AES)
@@ -201,12 +200,9 @@ int aead_derive_subkey(const struct aead_method *m, const uint8_t *master, const
 {
 	static const byte info[] = "ss-subkey";
 
-	/* hkdf_sha1 is the fast path for the usual sizes (see hkdf_sha1.h). */
-	if (hkdf_sha1(salt, m->salt_len, master, m->key_len, info, sizeof(info) - 1, subkey,
-		      m->key_len) == 0)
-		return 0;
-	return wc_HKDF(WC_SHA, master, m->key_len, salt, m->salt_len, info, sizeof(info) - 1,
-		       subkey, m->key_len) == 0 ? 0 : -EIO;
+	/* Every AEAD-2017 size is within hkdf_sha1's limits (32-byte salts and keys). */
+	return hkdf_sha1(salt, m->salt_len, master, m->key_len, info, sizeof(info) - 1, subkey,
+			 m->key_len) == 0 ? 0 : -EIO;
 }
 
 /*
@@ -240,23 +236,24 @@ static int random_fill(uint8_t *buf, size_t len)
 #define RANDOM_STOCK 1024
 static _Thread_local struct {
 	uint8_t b[RANDOM_STOCK];
-	size_t pos; /* b[pos ..) not handed out yet (when full) */
-	bool full;
+	size_t left; /* the last `left` bytes of b are not handed out yet */
 } stock;
 
 int aead_random(uint8_t *buf, size_t len)
 {
+	uint8_t *p;
+
 	if (len > RANDOM_STOCK / 8)
 		return random_fill(buf, len);
-	if (!stock.full || RANDOM_STOCK - stock.pos < len) {
+	if (stock.left < len) {
 		if (random_fill(stock.b, RANDOM_STOCK) < 0)
 			return -EIO;
-		stock.pos = 0;
-		stock.full = true;
+		stock.left = RANDOM_STOCK;
 	}
-	memcpy(buf, stock.b + stock.pos, len);
-	wipe(stock.b + stock.pos, len);
-	stock.pos += len;
+	p = stock.b + RANDOM_STOCK - stock.left;
+	memcpy(buf, p, len);
+	wipe(p, len);
+	stock.left -= len;
 	return 0;
 }
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define _DEFAULT_SOURCE /* explicit_bzero */
 #include "hkdf_sha1.h"
 
 #include <errno.h>
@@ -200,8 +201,7 @@ static void hmac1_key(struct hmac1 *hm, const uint8_t *key, size_t len)
 		pad[i] ^= 0x36 ^ 0x5c;
 	memcpy(hm->out, SHA1_IV, sizeof(SHA1_IV));
 	sha1_compress(hm->out, pad);
-	memset(pad, 0, sizeof(pad));
-	__asm__ __volatile__("" : : "r"(pad) : "memory");
+	explicit_bzero(pad, sizeof(pad));
 }
 
 /* The last block of a message of total length 64 + len (len <= 55). */
@@ -215,8 +215,7 @@ static void final_block(uint32_t st[5], const uint8_t *msg, size_t len)
 	put_be32(blk + 56, (uint32_t)(bits >> 32));
 	put_be32(blk + 60, (uint32_t)bits);
 	sha1_compress(st, blk);
-	memset(blk, 0, sizeof(blk));
-	__asm__ __volatile__("" : : "r"(blk) : "memory");
+	explicit_bzero(blk, sizeof(blk));
 }
 
 static void hmac1_mac(const struct hmac1 *hm, const uint8_t *msg, size_t len, uint8_t mac[20])
@@ -265,9 +264,8 @@ int hkdf_sha1(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t i
 		memcpy(out + done, t, take);
 		done += take;
 	}
-	memset(prk, 0, sizeof(prk));
-	memset(t, 0, sizeof(t));
-	memset(&hm, 0, sizeof(hm));
-	__asm__ __volatile__("" : : "r"(prk), "r"(t), "r"(&hm) : "memory");
+	explicit_bzero(prk, sizeof(prk));
+	explicit_bzero(t, sizeof(t));
+	explicit_bzero(&hm, sizeof(hm));
 	return 0;
 }

@@ -63,13 +63,12 @@ void pool_free(struct pool *p, uint32_t idx)
 	p->used--;
 }
 
-uint32_t pool_trim(struct pool *p, uint32_t keep)
+void pool_trim(struct pool *p, uint32_t keep)
 {
-	uint32_t end = p->n_free > keep ? p->n_free - keep : 0, done = 0;
+	uint32_t end = p->n_free > keep ? p->n_free - keep : 0;
 
 	if (p->obj_size % POOL_PAGE)
-		return 0;
-	for (; p->n_cold < end; p->n_cold++, done++)
+		return;
+	for (; p->n_cold < end; p->n_cold++)
 		madvise(pool_at(p, p->free_idx[p->n_cold]), p->obj_size, MADV_DONTNEED);
-	return done;
 }

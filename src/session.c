@@ -249,11 +249,10 @@ static void submit_send(struct loop *l, struct session *s, int di)
 	d->flags |= DIR_F_SEND;
 }
 
-static void shutdown_dst(struct loop *l, struct session *s, int di)
+static void shutdown_dst(struct session *s, int di)
 {
 	struct relay_dir *d = dir_of(s, di);
 
-	(void)l;
 	if (d->flags & DIR_F_SHUT || dst_fd(s, di) < 0)
 		return;
 	d->flags |= DIR_F_SHUT;
@@ -279,7 +278,7 @@ static void dir_next(struct loop *l, struct session *s, int di)
 	if (!(d->flags & DIR_F_EOF)) {
 		session_arm_recv(l, s, di);
 	} else if (!d->nq) {
-		shutdown_dst(l, s, di);
+		shutdown_dst(s, di);
 		maybe_finish(l, s);
 	}
 }
@@ -368,7 +367,8 @@ static int stash_tail(struct loop *l, struct relay_dir *d, const uint8_t *p, siz
 size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, size_t len)
 {
 	/* The 2022 edition uses the same chunks with payloads up to 0xFFFF. */
-	return aead_seal_chunks_max(&s->wr, out, in, len, s->v2022 ? SS2022_CHUNK_MAX : AEAD_CHUNK_MAX);
+	return aead_seal_chunks_max(&s->wr, out, in, len,
+				    s->v2022 ? SS2022_CHUNK_MAX : AEAD_CHUNK_MAX);
 }
 
 /* Server, 2022: salt' | sealed response header | first payload, in one write. */
@@ -454,8 +454,9 @@ static size_t reader_need(const struct session *s)
 
 /*
  * Decode one record of buf with this session's reader, payloads straight
- * into the send block (the 2022 request's first record is copied there). 0: buf is shorter than
- * the record, nothing consumed; 1: consumed; -1: the session failed.
+ * into the send block (only a 2022 request's first record is copied there).
+ * 0: buf is shorter than the record, nothing consumed; 1: consumed; -1: the
+ * session failed.
  */
 static int open_record(struct loop *l, struct session *s, int di, uint8_t *buf, size_t len,
 		       size_t *consumed, struct opening *o)
@@ -775,7 +776,6 @@ void session_send_reply(struct loop *l, struct session *s, const void *p, size_t
 			bool close_after)
 {
 	struct relay_dir *d = dir_of(s, DIR_OUT_IN);
-
 	uint32_t blk;
 	uint8_t *out = session_tx_block(l, &blk);
 

@@ -57,7 +57,6 @@ struct udp_tx {
 	uint16_t bids[UDP_GSO_MAX]; /* bids[0] is this entry's own buffer */
 	uint8_t n;
 	uint8_t sealed;         /* a shorter datagram ended the batch */
-	uint8_t no_gso;         /* a datagram resent alone after a failed batch */
 	union {
 		char buf[CMSG_SPACE(sizeof(uint16_t))];
 		struct cmsghdr align;
@@ -410,7 +409,6 @@ void udp_flush(struct loop *l)
 	if (u && u->open != UDP_NONE) {
 		submit_tx(l, (uint16_t)u->open);
 		u->open = UDP_NONE;
-	u->gso_test_fail = getenv("SSRING_TEST_GSO_FAIL") != NULL;
 	}
 }
 
@@ -453,7 +451,6 @@ static void send_from(struct loop *l, uint16_t bid, int fd, const void *p, size_
 	tx->n = 1;
 	tx->fd = fd;
 	tx->seg = tx->total = (uint32_t)len;
-	tx->no_gso = 0;
 	/* Too big to be a segment: this send takes no company. */
 	tx->sealed = len > (dst->sa_family == AF_INET6 ? UDP_GSO_SEG_MAX6 : UDP_GSO_SEG_MAX4);
 	tx->assoc_slot = a ? a->slot : UDP_NONE;
@@ -479,7 +476,6 @@ static void resend_alone(struct loop *l, struct udp_tx *b, struct udp_assoc *a)
 		tx->n = 1;
 		tx->fd = copy.fd;
 		tx->seg = tx->total = (uint32_t)copy.iov[i].iov_len;
-		tx->no_gso = 1;
 		tx->assoc_slot = a ? a->slot : UDP_NONE;
 		tx->assoc_gen = a ? a->gen : 0;
 		if (a)
@@ -768,6 +764,26 @@ static bool hand_over(struct loop *l, int w, uint32_t li, const struct ss2022_ud
 	return true;
 }
 
+/*
+ * A packet of session a passed the session's window: record it, count its
+ * user's bytes, and note where the client was last seen (replies go there:
+ * it may roam). false if the packet ID was seen before or is too old.
+ */
+static bool accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, int user, size_t len,
+		       const struct sockaddr *from, const uint8_t *psk)
+{
+	if (!ss2022_window_check(&a->win, pid))
+		return false;
+	ss2022_window_update(&a->win, pid);
+	if (user >= 0 && user < 64)
+		l->user_bytes[user] += len;
+	memcpy(&a->peer, from, sa_len(from));
+	a->peer_len = sa_len(from);
+	a->psk = psk;
+	assoc_touch(l, a);
+	return true;
+}
+
 /* The owner's side of a hand-over: the packet was opened by the sender. */
 static void take_over(struct loop *l, struct xfer *x)
 {
@@ -777,17 +793,11 @@ static void take_over(struct loop *l, struct xfer *x)
 	socklen_t dl;
 	int fd;
 
-	if (!a || !ss2022_window_check(&a->win, x->pid)) {
+	if (!a || !accept2022(l, a, x->pid, x->user, x->len, (struct sockaddr *)&x->from,
+			      x->psk)) {
 		l->udp->st.dropped++;
 		return;
 	}
-	ss2022_window_update(&a->win, x->pid);
-	if (x->user >= 0 && x->user < 64)
-		l->user_bytes[x->user] += x->len;
-	memcpy(&a->peer, &x->from, sa_len((struct sockaddr *)&x->from));
-	a->peer_len = sa_len((struct sockaddr *)&x->from);
-	a->psk = x->psk;
-	assoc_touch(l, a);
 	if (ssaddr_to_sockaddr(&x->addr, &dst, &dl) < 0 ||
 	    (!cs->allow_private && ssaddr_is_special((struct sockaddr *)&dst)) ||
 	    (fd = target_fd(l, a, dst.ss_family)) < 0) {
@@ -827,19 +837,11 @@ static bool server2022_from_client(struct loop *l, uint32_t li, struct dgram *g)
 		a = session2022(l, li, pk.session_id);
 	if (!a)
 		return false;
-	if (!ss2022_window_check(&a->win, pk.packet_id)) {
+	if (!accept2022(l, a, pk.packet_id, pk.user, pk.payload_len, g->from, pk.psk)) {
 		l->udp->st.bad++;
 		l->st.replays++;
 		return false;
 	}
-	ss2022_window_update(&a->win, pk.packet_id);
-	if (pk.user >= 0 && pk.user < 64)
-		l->user_bytes[pk.user] += pk.payload_len;
-	/* Replies go where the client was last seen (it may roam). */
-	memcpy(&a->peer, g->from, sa_len(g->from));
-	a->peer_len = sa_len(g->from);
-	a->psk = pk.psk;
-	assoc_touch(l, a);
 	if (ssaddr_to_sockaddr(&pk.addr, &dst, &dl) < 0)
 		return resolve_target(l, a, &pk.addr, g, pk.payload, pk.payload_len);
 	if (!cs->allow_private && ssaddr_is_special((struct sockaddr *)&dst))
@@ -1088,7 +1090,8 @@ static bool local_from_client(struct loop *l, struct udp_assoc *a, struct dgram 
 	memcpy(&a->peer, g->from, sa_len(g->from));
 	a->peer_len = sa_len(g->from);
 	if (a->v2022) {
-		n = seal2022_client(a, g, g->p + 3, (size_t)h - 3, g->p + h, g->n - (size_t)h, &start);
+		n = seal2022_client(a, g, g->p + 3, (size_t)h - 3, g->p + h, g->n - (size_t)h,
+				    &start);
 	} else {
 		start = g->p + 3 - m->salt_len;
 		n = aead_udp_seal(m, a->cipher->key, start, g->p + 3, g->n - 3);
@@ -1351,6 +1354,7 @@ int udp_init(struct loop *l)
 	u->lst = calloc(c->n_servers + c->n_tunnels + 1, sizeof(*u->lst));
 	u->tx = calloc(UDP_BUFS, sizeof(*u->tx));
 	u->open = UDP_NONE;
+	u->gso_test_fail = getenv("SSRING_TEST_GSO_FAIL") != NULL;
 	if (!u->hash || !u->lst || !u->tx || pool_init(&u->assocs, sizeof(struct udp_assoc), cap))
 		return -ENOMEM;
 	memset(u->hash, 0xff, sizeof(uint32_t) * hsize);

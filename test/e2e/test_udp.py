@@ -722,8 +722,8 @@ def ssring_main():
     def l_(n=BURST, gso_fail=False):
         P = Procs()
         if gso_fail:
-            # Every GSO send fails (segment size 1): the datagrams of each
-            # failed batch must still arrive, sent one by one.
+            # Every GSO send fails (ssring submits each batch on fd -1): the
+            # datagrams of each failed batch must still arrive, one by one.
             os.environ["SSRING_TEST_GSO_FAIL"] = "1"
         try:
             srv, sport = ring_server(method, name="server-burst")
