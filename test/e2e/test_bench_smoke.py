@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """tools/bench --smoke: the benchmark runs end to end against
-shadowsocks-libev and writes a CSV with a row for every figure and numeric
-values for both implementations. No timing assertions: this only checks that
+shadowsocks-libev and the plain HAProxy relay and writes a CSV with a row for
+every figure and numeric values for every implementation that takes part
+(the plain relay in figures 1, 2, 3 and 5). No timing assertions: this only checks that
 the benchmark works, not how fast anything is."""
 import csv
 import os
@@ -16,6 +17,7 @@ from harness import BIN, check, fail, skip  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(REPO, "tools", "bench")
 FIGURES = ("bulk", "cpu", "http", "udp", "mem", "socks")
+PLAIN_FIGURES = ("bulk", "cpu", "http", "mem")
 
 
 def is_number(s):
@@ -27,9 +29,9 @@ def is_number(s):
 
 
 def main():
-    for tool in ("iperf3", "wrk", "curl", "ss-server", "ss-tunnel", "ss-local"):
+    for tool in ("iperf3", "wrk", "curl", "ss-server", "ss-tunnel", "ss-local", "haproxy"):
         if not shutil.which(tool):
-            skip(tool + " is not installed (apt-get install iperf3 wrk curl shadowsocks-libev)")
+            fail(tool + " is not installed (tools/bootstrap installs it)")
     if not os.access(BIN, os.X_OK):
         fail("no ssring binary at %s" % BIN)
     out_dir = tempfile.mkdtemp(prefix="ssring-bench-smoke-")
@@ -57,11 +59,14 @@ def main():
         for fig in FIGURES:
             fr = [r for r in rows if r["figure"] == fig]
             check(fr, "the CSV has no row for figure %r" % fig)
+            cols = ("ssring_median", "libev_median") + (
+                ("plain_median", "ratio_plain") if fig in PLAIN_FIGURES else ())
             for r in fr:
-                for col in ("ssring_median", "libev_median"):
+                for col in cols:
                     check(is_number(r[col]), "figure %s, case %r: %s is %r, not a number"
                           % (fig, r["case"], col, r[col]))
-        print("ok: %d rows, every figure has numbers for ssring and libev" % len(rows))
+        print("ok: %d rows, every figure has numbers for ssring and libev, and for the "
+              "plain relay where it takes part" % len(rows))
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
 
