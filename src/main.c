@@ -1,19 +1,32 @@
 /* SPDX-License-Identifier: MIT */
-/* ssring — command line: parse arguments, load the config, start workers. */
-#include <ares.h>
+/*
+ * ssring — the command line: parse arguments, load the config, and wire the
+ * modules together: the resolver and the TCP and UDP relays run on every
+ * worker; the control plane runs on this thread (ctl.h).
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "aead.h"
-#include "config.h"
-#include "log.h"
-#include "ss2022.h"
-#include "worker.h"
+#include "conf/config.h"
+#include "core/log.h"
+#include "ctl/ctl.h"
+#include "dns/dns.h"
+#include "proto/aead.h"
+#include "proto/ss2022.h"
+#include "relay/relay.h"
+#include "relay/tcp.h"
+#include "relay/udp.h"
 
 #ifndef SSRING_VERSION
 #define SSRING_VERSION "0.0.0"
 #endif
+
+/*
+ * What every worker runs, in this order: the resolver first, so that it is
+ * torn down while the relays that wait on it still exist (loop.h).
+ */
+static struct loop_module *const worker_modules[] = { &dns_module, &tcp_module, &udp_module };
 
 static void usage(FILE *f)
 {
@@ -127,12 +140,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : quiet ? LOG_LEVEL_ERROR : cfg.log_level);
-	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
-		fprintf(stderr, "ssring: cannot initialise c-ares\n");
-		return 1;
-	}
-	ret = worker_run_all(&cfg);
-	ares_library_cleanup();
+	ret = ctl_main(&cfg, worker_modules, sizeof(worker_modules) / sizeof(worker_modules[0]),
+		       NULL, 0, relay_log_roles);
 	config_free(&cfg);
 	return ret;
 }

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aead.h"
+#include "proto/aead.h"
 
 #define MAX_INPUT (1 << 17)
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aead.h"
+#include "proto/aead.h"
 
 static const uint8_t master[AEAD_MAX_KEY_BYTES] = {
 	0x75, 0x64, 0x70, 0x20, 0x6d, 0x61, 0x73, 0x74,

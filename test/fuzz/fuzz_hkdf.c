@@ -14,7 +14,7 @@
 #include <wolfssl/wolfcrypt/kdf.h>
 #include <wolfssl/wolfcrypt/sha.h>
 
-#include "hkdf_sha1.h"
+#include "proto/hkdf_sha1.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

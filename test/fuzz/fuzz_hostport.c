@@ -4,7 +4,7 @@
  * success promises: a short NUL-terminated host, a port in range, and for IP
  * literals an address that formats and parses back to itself.
  */
-#include "hostport.h"
+#include "proto/hostport.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>

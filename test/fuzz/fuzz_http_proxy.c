@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_proxy.h"
+#include "proto/http_proxy.h"
 
 static void check_rewrite(const uint8_t *d, const struct http_request *r, size_t want_cap)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "socks5.h"
+#include "proto/socks5.h"
 
 static void check_prefixes(int (*parse)(const uint8_t *, size_t, void *), const uint8_t *d,
 			   int n, void *out)

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ss2022.h"
+#include "proto/ss2022.h"
 
 #define MAX_INPUT (1 << 16)
 #define NOW 1700000000ull

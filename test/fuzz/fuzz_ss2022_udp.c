@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ss2022.h"
+#include "proto/ss2022.h"
 
 #define NOW 1700000000ull
 #define MAX_INPUT 4096

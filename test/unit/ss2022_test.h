@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "ss2022.h"
+#include "proto/ss2022.h"
 #include "vectors_ss2022.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "aead.h"
+#include "proto/aead.h"
 #include "check.h"
 #include "vectors_aead.h"
 

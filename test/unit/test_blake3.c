@@ -8,7 +8,7 @@
  */
 #include <stdint.h>
 
-#include "blake3.h"
+#include "proto/blake3.h"
 #include "check.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -7,7 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* setenv, mkdtemp */
 #endif
-#include "config.h"
+#include "conf/config.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

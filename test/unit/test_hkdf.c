@@ -15,7 +15,7 @@
 #include <wolfssl/wolfcrypt/sha.h>
 
 #include "check.h"
-#include "hkdf_sha1.h"
+#include "proto/hkdf_sha1.h"
 
 static size_t unhex(const char *s, uint8_t *out)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for hostport: the host:port parser and the sockaddr formatter. */
-#include "hostport.h"
+#include "proto/hostport.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
 #include <errno.h>
 
 #include "check.h"
-#include "http_proxy.h"
+#include "proto/http_proxy.h"
 
 #define S(lit) (const uint8_t *)(lit), sizeof(lit) - 1
 

@@ -2,7 +2,7 @@
 /* Salt replay filter: replays found, rotation keeps the recent half, false
  * positives near the configured rate. */
 #include "check.h"
-#include "replay.h"
+#include "proto/replay.h"
 
 static void salt_of(uint32_t i, uint8_t *s)
 {

@@ -10,7 +10,7 @@
 #include <sys/un.h>
 
 #include "check.h"
-#include "socks5.h"
+#include "proto/socks5.h"
 
 static void test_greeting(void)
 {

@@ -7,7 +7,7 @@
  * "also test" list: bit flips after the salt, V5 replay within 60 s, ±30/31 s
  * timestamps, padding rules, wrong EIH identity. UDP is in test_ss2022_udp.c.
  */
-#include "blake3.h"
+#include "proto/blake3.h"
 #include "ss2022_test.h"
 
 /* ---- a receive side: reader + carry buffer, fed in pieces --------------------- */

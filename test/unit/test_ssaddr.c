@@ -5,7 +5,7 @@
 #include <netinet/in.h>
 
 #include "check.h"
-#include "ssaddr.h"
+#include "proto/ssaddr.h"
 
 static void test_ipv4(void)
 {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Pool exhaustion/reuse and timer wheel expiry, lazy re-arm, wrap-around. */
 #include "check.h"
-#include "pool.h"
-#include "timer.h"
+#include "core/pool.h"
+#include "core/timer.h"
 
 static void test_pool(void)
 {

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log — leveled one-line-per-event logging to stderr. Each line is built in a
+ * stack buffer and written with one write(2), so lines from several workers
+ * never interleave. No per-packet logs above debug.
+ */
+#ifndef SSRING_LOG_H
+#define SSRING_LOG_H
+
+#include "conf/config.h"
+
+void log_set_level(enum log_level l);
+enum log_level log_get_level(void);
+/* Name the calling thread in its lines ("main", "w0", "w1", ...). */
+void log_set_thread_name(const char *name);
+void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...)                                                                     \
+	do {                                                                               \
+		if (log_get_level() >= LOG_LEVEL_DEBUG)                                    \
+			log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                             \
+	} while (0)
+
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcp — the TCP relay as a loop module: its listeners (one set per worker,
+ * SO_REUSEPORT), the pools its sessions live in, its counters. Sessions
+ * themselves are in session.h; the roles in tcp_server.c, tcp_local.c and
+ * http_local.c.
+ */
+#ifndef SSRING_TCP_H
+#define SSRING_TCP_H
+
+#include <stdint.h>
+
+#include "core/listener.h"
+#include "core/loop.h"
+#include "core/pool.h"
+#include "relay/relay.h"
+
+struct tcp_listener {
+	struct loop_listener ll;
+	enum role role;
+	const void *conf;     /* struct config_server / _local / _tunnel */
+};
+
+struct tcp_stats {
+	uint64_t accepted;
+	uint64_t refused_full;    /* session pool full */
+	uint64_t auth_fail;
+	uint64_t replays;         /* salts seen before (counted in auth_fail too) */
+	uint64_t connect_fail;
+	uint64_t domain_refused;  /* domain targets that could not be resolved or used */
+	uint64_t private_refused;
+	uint64_t bytes_in_out;    /* relayed inbound -> outbound (plaintext) */
+	uint64_t bytes_out_in;
+	uint64_t timeouts;
+};
+
+/* Per-loop state of the TCP relay. */
+struct tcp_state {
+	struct pool sessions;
+	struct pool hs;           /* struct session_hs: set-up state of sessions */
+	struct pool carries;      /* reassembly blocks for records split across receives */
+	struct pool txbufs;       /* send blocks, held only while bytes are queued */
+	struct tcp_listener *listeners;
+	unsigned n_listeners;
+	unsigned n_open;          /* listeners not yet closed */
+	uint32_t draining;        /* sessions absorbing a failed handshake */
+	uint64_t trim_ms;         /* last pool_trim of the block pools */
+	bool running;             /* start ran: the exit statistics mean something */
+	struct tcp_stats st;
+	uint64_t user_bytes[RELAY_USER_COUNTERS]; /* 2022 multi-user: bytes per user index */
+};
+
+extern struct loop_module tcp_module;
+
+static inline struct tcp_state *tcp_of(const struct loop *l)
+{
+	return loop_state(l, &tcp_module);
+}
+
+#endif

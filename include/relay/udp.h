@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * udp — the UDP relay of every role, on the ring with multishot recvmsg and
+ * sendmsg SQEs. Datagrams are transformed in place inside the provided
+ * buffer they arrived in (each recvmsg buffer has UDP_HEADROOM bytes in
+ * front of the payload, enough for salt + address header) and sent from
+ * that same buffer, which returns to the ring when the send completes.
+ *
+ * Associations (struct udp_assoc) live in a per-loop pool:
+ *   server: key = (listener, client address) -> sockets toward targets
+ *           (one per address family, made on first use); full-cone replies.
+ *   tunnel: key = (listener, sender address) -> one socket toward the server.
+ *   local:  owned by a SOCKS5 control session: one client-facing socket (its
+ *           address is the BND of the UDP ASSOCIATE reply) and one socket
+ *           toward the server. It ends when the control connection ends.
+ * Server and tunnel associations are bounded by limits.udp_associations
+ * (split across workers), expire after timeouts.udp_idle, and the least
+ * recently used one is evicted when the pool is full.
+ */
+#ifndef SSRING_UDP_H
+#define SSRING_UDP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/list.h"
+#include "core/loop.h"
+#include "core/pool.h"
+#include "core/timer.h"
+#include "proto/ss2022.h"
+#include "proto/ssaddr.h"
+#include "relay/relay.h"
+
+struct session;
+
+enum udp_ep_kind {
+	UDP_EP_LISTENER = 0, /* a server's or tunnel's shared port */
+	UDP_EP_ASSOC_A,      /* assoc: toward targets (server, v4) / the ss server */
+	UDP_EP_ASSOC_B       /* assoc: targets over v6 (server) / the client (local) */
+};
+
+struct udp_ep {
+	int fd;
+	uint8_t kind;
+	uint8_t armed;       /* a multishot recvmsg is in flight */
+	uint8_t waiting;     /* parked on the ENOBUFS list */
+	uint32_t owner;      /* listener index or assoc slot */
+	struct list wait_node;
+};
+
+struct udp_listener {
+	struct udp_ep ep;
+	enum role role;
+	const void *conf;
+	uint8_t fwd_hdr[SSADDR_MAX_BYTES]; /* tunnel: encoded forward address */
+	uint16_t fwd_len;
+};
+
+enum udp_assoc_state {
+	UDP_ST_LIVE = 0,
+	UDP_ST_CLOSING       /* cancels issued; freed when inflight is 0 */
+};
+
+struct udp_assoc {
+	uint32_t gen;        /* odd = live */
+	uint32_t slot;
+	enum role role;
+	enum udp_assoc_state state;
+	uint32_t inflight;
+	uint32_t lst;        /* server/tunnel: listener index */
+	uint32_t hnext;      /* hash chain */
+	struct udp_ep ep[2]; /* [0] = A, [1] = B (see enum udp_ep_kind) */
+	struct sockaddr_storage peer;  /* server/tunnel: client; local: client once seen */
+	socklen_t peer_len;
+	struct sockaddr_storage allow; /* local: only this IP (and port, if non-zero) */
+	uint32_t sess_slot;  /* local: the control session */
+	uint32_t sess_gen;
+	const struct config_cipher *cipher;
+	struct sockaddr_storage server; /* local/tunnel: the ss server */
+	socklen_t server_len;
+	struct timer timer;
+	struct list lru;     /* server/tunnel associations, oldest first */
+	/* 2022 edition: sessions are keyed by the client's session ID. */
+	uint8_t v2022;
+	uint64_t csid;       /* the client's session ID */
+	uint64_t ssid;       /* the server's session ID (server: ours) */
+	uint64_t pkt_id;     /* our next packet ID */
+	const uint8_t *psk;  /* server: the user's key for replies */
+	struct ss2022_window win; /* packet IDs from the peer */
+};
+
+/* Per-loop UDP state, embedded in struct loop. */
+struct udp_state {
+	struct udp_listener *lst;
+	unsigned n_lst;
+	struct pool assocs;
+	uint32_t *hash;      /* heads, UDP_NONE = empty */
+	uint32_t hash_mask;
+	struct list lru;
+	struct msghdr rx_msg; /* template for every multishot recvmsg */
+	struct udp_tx *tx;   /* per UDP buffer: its in-flight send */
+	uint32_t open;       /* bid of the batch still taking datagrams, UDP_NONE */
+	uint32_t gso_strikes; /* GSO batches that failed */
+	bool gso_test_fail;  /* SSRING_TEST_GSO_FAIL: tests of the fallback */
+	uint32_t n_hashed;
+	struct {
+		uint64_t in;       /* datagrams received */
+		uint64_t out;      /* datagrams sent */
+		uint64_t bad;      /* failed to authenticate */
+		uint64_t replays;  /* of which replays (a salt or packet ID seen before) */
+		uint64_t dropped;  /* truncated, unparseable, FRAG != 0, refused */
+		uint64_t evicted;  /* associations evicted while the table was full */
+		uint64_t created;
+		uint64_t handed_over; /* 2022 packets routed to the owning worker */
+		uint64_t gso_batches; /* sends that carried several datagrams */
+		uint64_t gso_retried; /* datagrams resent alone after a failed batch */
+	} st;
+	uint64_t user_bytes[RELAY_USER_COUNTERS]; /* 2022 multi-user: bytes per user index */
+};
+
+/* The UDP relay as a loop module; its state is NULL when no role relays UDP. */
+extern struct loop_module udp_module;
+
+static inline struct udp_state *udp_of(const struct loop *l)
+{
+	return loop_state(l, &udp_module);
+}
+
+/*
+ * Local role: a UDP association for control session s. Binds the
+ * client-facing socket on local_ip (port 0) and writes its address to bnd.
+ * Returns the assoc slot, or -errno.
+ */
+int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *local_ip,
+		    const struct sockaddr *client, struct sockaddr_storage *bnd);
+/* The control session ends: close its association. */
+void udp_local_close(struct loop *l, uint32_t slot, uint32_t gen);
+uint32_t udp_assoc_gen(struct loop *l, uint32_t slot);
+
+#endif

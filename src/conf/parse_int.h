@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * parse_int — the libconfig side of the configuration, shared by its files:
+ *   parse.c         the file, the top level and the global groups
+ *   parse_roles.c   servers, locals, tunnels and their users
+ *   parse_secret.c  secrets (text, file or environment) and the keys from them
+ * Only these files include libconfig. Every message carries the file, the line
+ * and the path of the setting it is about ("FILE:LINE: servers[0].method: ...").
+ */
+#ifndef SSRING_PARSE_INT_H
+#define SSRING_PARSE_INT_H
+
+#include <libconfig.h>
+
+#include "conf/config.h"
+
+/* Upper bounds that only catch typos: both sizes are preallocated per worker. */
+#define CONFIG_MAX_TABLE 16777216
+/* One week; longer timeouts are almost certainly a unit mistake. */
+#define CONFIG_MAX_TIMEOUT_S 604800
+/* A password or base64 key file larger than this is the wrong file. */
+#define CONFIG_MAX_SECRET_FILE 4096
+
+/* A listen address seen so far, for the collision check across roles. */
+struct seen_listen {
+	const struct hostport *hp;
+	const config_setting_t *s;
+};
+
+struct ctx {
+	const char *name; /* file name for messages */
+	const char *dir;  /* directory of the file, for relative secret paths; NULL: cwd */
+	char *err;
+	size_t err_len;
+	struct seen_listen *listens;
+	size_t n_listens, cap_listens;
+};
+
+typedef int (*parse_elem_fn)(struct ctx *x, const config_setting_t *g, void *elem);
+
+/* The ways to give a secret, exactly one per endpoint. */
+#define SECRET_KEYS "password", "key", "password_file", "key_file", "password_env", "key_env"
+
+/* "servers[0].users[1].name": where a setting sits. */
+size_t cf_setting_path(const config_setting_t *s, char *buf, size_t len);
+/*
+ * Report "FILE:LINE: PATH: message" where LINE is that of at and PATH names
+ * where. They differ for unknown keys: the line of the key, the path of the
+ * group it is in. Always returns -EINVAL so callers can "return fail(...)".
+ */
+int cf_fail_at(struct ctx *x, const config_setting_t *at, const config_setting_t *where,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define fail(x, s, ...) cf_fail_at((x), (s), (s), __VA_ARGS__)
+bool cf_in_list(const char *const *names, const char *name);
+void cf_join_names(const char *const *names, char *buf, size_t len);
+/* Unknown keys are errors: a misspelt key would otherwise mean "default". */
+int cf_check_keys(struct ctx *x, const config_setting_t *g, const char *const *known);
+const config_setting_t *cf_member(const config_setting_t *g, const char *key);
+/* Getters: an absent key keeps the caller's default in *out. */
+int cf_get_int(struct ctx *x, const config_setting_t *g, const char *key, long long min,
+	       long long max, long long *out);
+int cf_get_u32(struct ctx *x, const config_setting_t *g, const char *key, long long min,
+	       long long max, uint32_t *out);
+int cf_get_bool(struct ctx *x, const config_setting_t *g, const char *key, bool *out);
+int cf_get_string(struct ctx *x, const config_setting_t *g, const char *key, bool required,
+		  const char **out);
+int cf_get_enum(struct ctx *x, const config_setting_t *g, const char *key,
+		const char *const *names, int *out);
+/* Parse v as host:port; need_ip rejects host names (listeners are not resolved). */
+int cf_check_hostport(struct ctx *x, const config_setting_t *s, const char *v, bool need_ip,
+		      struct hostport *out);
+int cf_get_hostport(struct ctx *x, const config_setting_t *g, const char *key, bool need_ip,
+		    struct hostport *out);
+/* A group of known keys, NULL with 0 when absent. */
+int cf_get_group(struct ctx *x, const config_setting_t *g, const char *key,
+		 const char *const *known, const config_setting_t **out);
+/* Remember a listen address; two roles on overlapping addresses are an error. */
+int cf_note_listen(struct ctx *x, const config_setting_t *g, const struct hostport *hp);
+/* method plus exactly one secret, turned into the cipher's keys (parse_secret.c). */
+int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher *c);
+
+/* One element of servers / locals / tunnels (parse_roles.c). */
+int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem);
+int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem);
+int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem);
+
+#endif

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * parse_secret — an endpoint's method and secret. Secrets (password or
+ * base64 key) may sit in the config text, in a file or in an environment
+ * variable. They are turned into the master key here and the copies this
+ * file controls are wiped; libconfig's own scanner buffers are freed
+ * unwiped, which is one reason to prefer *_file or *_env.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* explicit_bzero, O_CLOEXEC */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "parse_int.h"
+
+static const char *const secret_keys[] = { SECRET_KEYS, NULL };
+
+/* Read a secret file; trailing whitespace (the usual newline) is not part of it. */
+static int read_secret_file(struct ctx *x, const config_setting_t *s, const char *path,
+			    char *buf, size_t *len)
+{
+	char full[4096];
+	struct stat st;
+	size_t n = 0;
+	ssize_t r = 1;
+	int fd, err = 0;
+
+	/* Relative to the config file, so the pair can move together. */
+	if (path[0] != '/' && x->dir)
+		snprintf(full, sizeof(full), "%s/%s", x->dir, path);
+	else
+		snprintf(full, sizeof(full), "%s", path);
+	fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(x, s, "cannot open '%s': %s", full, strerror(errno));
+	if (fstat(fd, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size >= CONFIG_MAX_SECRET_FILE)) {
+		close(fd);
+		return fail(x, s, "'%s' must be a regular file under %d bytes", full,
+			    CONFIG_MAX_SECRET_FILE);
+	}
+	/* One byte more than allowed, to notice a file that grew after fstat. */
+	while (n < CONFIG_MAX_SECRET_FILE && r > 0) {
+		r = read(fd, buf + n, CONFIG_MAX_SECRET_FILE - n);
+		if (r > 0)
+			n += (size_t)r;
+		else if (r < 0 && errno == EINTR)
+			r = 1;
+	}
+	err = r < 0 ? errno : 0;
+	close(fd);
+	if (err)
+		return fail(x, s, "cannot read '%s': %s", full, strerror(err));
+	if (n == CONFIG_MAX_SECRET_FILE)
+		return fail(x, s, "'%s' must be a regular file under %d bytes", full,
+			    CONFIG_MAX_SECRET_FILE);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+			 buf[n - 1] == '\t'))
+		n--;
+	buf[n] = '\0';
+	if (memchr(buf, '\0', n))
+		return fail(x, s, "'%s' contains a NUL byte", full);
+	*len = n;
+	return 0;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/*
+ * Fetch the secret named by setting s into buf (CONFIG_MAX_SECRET_FILE bytes)
+ * and derive the master key from it. The message never quotes the secret.
+ */
+static int derive_key(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
+		      char *buf)
+{
+	const char *name = config_setting_name(s), *v = config_setting_get_string(s);
+	const struct aead_method *m = c->method;
+	bool is_key = !strncmp(name, "key", 3);
+	size_t len = strlen(v);
+	int ret;
+
+	if (has_suffix(name, "_file")) {
+		ret = read_secret_file(x, s, v, buf, &len);
+		if (ret)
+			return ret;
+		if (len == 0)
+			return fail(x, s, "file '%s' is empty", v);
+	} else if (has_suffix(name, "_env")) {
+		const char *e = getenv(v);
+
+		if (!e || !e[0])
+			return fail(x, s, "environment variable '%s' is %s", v,
+				    e ? "empty" : "not set");
+		len = strlen(e);
+		if (len >= CONFIG_MAX_SECRET_FILE)
+			return fail(x, s, "environment variable '%s' is too long", v);
+		memcpy(buf, e, len + 1);
+	} else {
+		if (len == 0)
+			return fail(x, s, "must not be empty");
+		if (len >= CONFIG_MAX_SECRET_FILE)
+			return fail(x, s, "is too long");
+		memcpy(buf, v, len + 1);
+		/* Nothing reads the tree's copy any more. */
+		explicit_bzero((char *)v, len);
+	}
+	if (c->m2022) {
+		/* 2022: the key is the PSK itself (or iPSK:...:uPSK), never a password. */
+		if (!is_key)
+			return fail(x, s, "%s needs a base64 key (key, key_file or key_env), not a "
+					  "password; make one with: ssring genkey %s",
+				    c->m2022->name, c->m2022->name);
+		if (ss2022_parse_keys(c->m2022, buf, &c->keys2022))
+			return fail(x, s, "must be the base64 encoding of exactly %u bytes (or "
+					  "iPSK:...:uPSK for the AES methods), the key size of %s",
+				    c->m2022->key_len, c->m2022->name);
+		memcpy(c->key, c->keys2022.psk, c->m2022->key_len);
+		return 0;
+	}
+	if (!is_key)
+		return aead_password_to_key(m, buf, len, c->key) ? fail(x, s, "key derivation failed")
+								  : 0;
+	if (aead_key_from_base64(m, buf, c->key))
+		return fail(x, s, "must be the base64 encoding of exactly %u bytes, the key size of %s",
+			    m->key_len, m->name);
+	return 0;
+}
+
+int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher *c)
+{
+	const config_setting_t *secret = NULL;
+	char buf[CONFIG_MAX_SECRET_FILE];
+	const char *method = NULL;
+	int i, ret;
+
+	ret = cf_get_string(x, g, "method", true, &method);
+	if (ret)
+		return ret;
+	c->m2022 = ss2022_method_find(method);
+	c->method = c->m2022 ? ss2022_chunk_method(c->m2022) : aead_method_find(method);
+	if (!c->method)
+		return fail(x, cf_member(g, "method"),
+			    "unknown method '%s' (known: %s 2022-blake3-aes-128-gcm "
+			    "2022-blake3-aes-256-gcm 2022-blake3-chacha20-poly1305)",
+			    method, aead_method_names());
+	for (i = 0; secret_keys[i]; i++) {
+		const config_setting_t *s = cf_member(g, secret_keys[i]);
+
+		if (!s)
+			continue;
+		if (secret)
+			return fail(x, s, "conflicts with '%s' (line %u): give exactly one secret",
+				    config_setting_name(secret), config_setting_source_line(secret));
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			return fail(x, s, "must be a string");
+		secret = s;
+	}
+	if (!secret)
+		return fail(x, g,
+			    "missing secret: set one of password, key, password_file, key_file, "
+			    "password_env or key_env");
+	ret = derive_key(x, secret, c, buf);
+	explicit_bzero(buf, sizeof(buf));
+	return ret;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * connect — a session's outbound side: connect to an address (with a
+ * linked timeout), resolve a name on the ring and try its addresses in
+ * turn, and the server's answer to a request that fails authentication
+ * (the probe policy: drain, close, or forward to a decoy).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proto/hostport.h"
+#include "relay/session.h"
+
+static void tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s)
+{
+	io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&tcp_module, op), s->slot, s->gen));
+	s->inflight++;
+}
+
+int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa, socklen_t len)
+{
+	static _Thread_local struct __kernel_timespec ts;
+	struct io_uring_sqe *sqe;
+	int fd, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("socket: %s", strerror(errno));
+		return -errno;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->fd[SIDE_OUT] = fd;
+	memcpy(&s->hs->peer, sa, len);
+	s->state = SESS_ST_CONNECTING;
+	/* connect is the one op with a precise deadline: a linked timeout. The
+	 * kernel reads ts when the SQE is submitted, which is before this
+	 * thread can change it again. */
+	ts.tv_sec = l->cfg->timeouts.connect;
+	ts.tv_nsec = 0;
+	loop_reserve(l, 2);
+	sqe = loop_sqe(l);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->hs->peer, len);
+	sqe->flags |= IOSQE_IO_LINK;
+	tag(sqe, TCP_OP_CONNECT, s);
+	sqe = loop_sqe(l);
+	io_uring_prep_link_timeout(sqe, &ts, 0);
+	tag(sqe, TCP_OP_LINK_TIMEOUT, s);
+	return 0;
+}
+
+static int keep_addrs(struct session *s, const struct dns_entry *e, bool special_ok)
+{
+	s->hs->n_addrs = s->hs->addr_i = 0;
+	for (int i = 0; i < e->n && s->hs->n_addrs < 4; i++) {
+		if (!special_ok && ssaddr_is_special(&e->addr[i].sa))
+			continue;
+		s->hs->addrs[s->hs->n_addrs++] = e->addr[i];
+	}
+	return s->hs->n_addrs ? 0 : -EACCES;
+}
+
+int session_connect_next(struct loop *l, struct session *s)
+{
+	union dns_addr *a;
+
+	if (s->hs->addr_i >= s->hs->n_addrs)
+		return -ENOENT;
+	a = &s->hs->addrs[s->hs->addr_i++];
+	if (a->sa.sa_family == AF_INET)
+		a->v4.sin_port = htons(s->hs->dns_port);
+	else
+		a->v6.sin6_port = htons(s->hs->dns_port);
+	if (s->fd[SIDE_OUT] >= 0) {
+		close(s->fd[SIDE_OUT]);
+		s->fd[SIDE_OUT] = -1;
+	}
+	return session_connect(l, s, &a->sa,
+			       a->sa.sa_family == AF_INET ? sizeof(a->v4) : sizeof(a->v6));
+}
+
+int session_connect_name(struct loop *l, struct session *s, const char *name, uint16_t port,
+			 bool special_ok)
+{
+	struct dns_waiter w = { .done = session_dns_done, .slot = s->slot, .gen = s->gen };
+	const struct dns_entry *e;
+	int ret;
+
+	if (!dns_name_ok(name))
+		return -EINVAL;
+	s->hs->dns_port = port;
+	s->state = SESS_ST_CONNECTING; /* parked until an address is known */
+	ret = dns_lookup(l, name, &w, &e);
+	if (ret == DNS_PENDING)
+		return 0;
+	if (ret < 0)
+		return ret;
+	ret = keep_addrs(s, e, special_ok);
+	return ret ? ret : session_connect_next(l, s);
+}
+
+void session_dns_done(struct loop *l, const struct dns_waiter *w, const struct dns_entry *e,
+		      int err)
+{
+	struct session *s = session_lookup(l, w->slot, w->gen);
+	bool special_ok = true;
+
+	if (!s || s->state != SESS_ST_CONNECTING || s->fd[SIDE_OUT] >= 0)
+		return;
+	if (s->role == ROLE_SERVER)
+		special_ok = ((const struct config_server *)s->lst->conf)->allow_private;
+	if (!err)
+		err = keep_addrs(s, e, special_ok);
+	if (!err)
+		err = session_connect_next(l, s);
+	if (err) {
+		log_info("session %u: cannot resolve/connect: %s", s->slot,
+			 err == -EACCES   ? "only private/special addresses (allow_private = false)"
+			 : err == -ENOENT ? "name not found"
+					  : strerror(-err));
+		if (s->role == ROLE_SERVER)
+			session_close(l, s, false, "name resolution failed");
+		else
+			local_on_connect(l, s, err);
+	}
+}
+
+static void peer_name(const struct session *s, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(s->fd[SIDE_IN], (struct sockaddr *)&ss, &sl) == 0)
+		hostport_format_addr((struct sockaddr *)&ss, buf, len);
+	else
+		snprintf(buf, len, "?");
+}
+
+/*
+ * probe = "forward": from now on this is a plain TCP proxy to the decoy, and
+ * what the prober sent in this receive goes there first. The decoy answers
+ * as whatever service it is; nothing tells the prober a Shadowsocks server
+ * looked at its bytes. Bytes of earlier receives are not replayed.
+ */
+static int start_decoy(struct loop *l, struct session *s)
+{
+	const struct hostport *hp = &((const struct config_server *)s->lst->conf)->probe_forward;
+	struct relay_dir *d = &s->d[DIR_IN_OUT];
+	uint32_t blk, n;
+	uint8_t *out = session_tx_block(l, &blk);
+
+	if (!out)
+		return -ENOMEM;
+	/* Copy and return the receive while d->bgid still names its group. */
+	n = d->bid != BID_NONE ? d->buf_len : 0;
+	if (n)
+		memcpy(out, loop_buf_data(l, d->bgid, d->bid), n);
+	dir_release_buf(l, d);
+	for (int i = 0; i < 2; i++) {
+		dir_release_carry(l, &s->d[i]);
+		while (s->d[i].nq)
+			dir_tx_pop(l, &s->d[i]);
+		s->d[i].codec = CODEC_PLAIN;
+		s->d[i].bgid = BG_PLAIN;
+	}
+	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);
+	s->probe_fwd = 1;
+	return session_connect(l, s, (const struct sockaddr *)&hp->addr, hp->addr_len);
+}
+
+void session_auth_failed(struct loop *l, struct session *s, const char *why)
+{
+	const struct config_server *cs = s->lst->conf;
+	char peer[80];
+	uint8_t r[2];
+	uint64_t jitter_ms;
+
+	struct tcp_state *t = tcp_of(l);
+
+	t->st.auth_fail++;
+	peer_name(s, peer, sizeof(peer));
+	log_info("auth failure from %s: %s (%llu so far)", peer, why,
+		 (unsigned long long)t->st.auth_fail);
+	if (cs->probe == PROBE_CLOSE) {
+		session_close(l, s, true, "probe policy: close");
+		return;
+	}
+	if (cs->probe == PROBE_FORWARD) {
+		if (start_decoy(l, s) == 0)
+			return;
+		session_close(l, s, true, "cannot reach the decoy");
+		return;
+	}
+	/* Absorbing a probe costs a session slot: past a quarter of the pool,
+	 * reset instead of holding more. */
+	if (t->draining >= t->sessions.cap / 4 + 1) {
+		session_close(l, s, true, "too many absorbed connections");
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		dir_release_buf(l, &s->d[i]);
+		dir_release_carry(l, &s->d[i]);
+		while (s->d[i].nq)
+			dir_tx_pop(l, &s->d[i]);
+	}
+	s->state = SESS_ST_DRAIN;
+	t->draining++;
+	/* Say nothing, keep reading, and close at a time that does not tell
+	 * the prober which byte failed. */
+	if (aead_random(r, sizeof(r)))
+		r[0] = r[1] = 0;
+	jitter_ms = 30000 + (uint64_t)(r[0] << 8 | r[1]) * 60000 / 65536;
+	timer_arm(&l->wheel, &s->timer,
+		  l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000 + jitter_ms);
+	session_arm_recv(l, s, DIR_IN_OUT);
+}
+

@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session — the direction-symmetric relay. One body runs both directions; a
+ * direction either seals (plaintext in, ss chunks out) or opens (ss chunks
+ * in, plaintext out), and everything else is the same.
+ *
+ * Per direction the cycle is: recv (a provided buffer is picked only when data
+ * arrives, so an idle connection holds no payload memory) -> transform in
+ * place -> one sendmsg in flight -> give the buffer back -> recv again. A
+ * direction does not receive while its previous bytes are unsent: that is the
+ * backpressure. Records split across receives are completed in a "carry"
+ * block taken from the loop's pool only while such a record exists.
+ */
+#include "relay/session.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "relay/udp.h"
+
+static struct relay_dir *dir_of(struct session *s, int di)
+{
+	return &s->d[di];
+}
+
+/* The socket a direction reads from / writes to. */
+static int src_fd(const struct session *s, int di)
+{
+	return s->fd[di == DIR_IN_OUT ? SIDE_IN : SIDE_OUT];
+}
+
+static int dst_fd(const struct session *s, int di)
+{
+	return s->fd[di == DIR_IN_OUT ? SIDE_OUT : SIDE_IN];
+}
+
+static void tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s)
+{
+	io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&tcp_module, op), s->slot, s->gen));
+	s->inflight++;
+}
+
+struct session *session_lookup(struct loop *l, uint32_t slot, uint32_t gen)
+{
+	struct tcp_state *t = tcp_of(l);
+	struct session *s;
+
+	if (slot >= t->sessions.next_new)
+		return NULL;
+	s = pool_at(&t->sessions, slot);
+	return s->gen == gen ? s : NULL;
+}
+
+struct session *session_new(struct loop *l, const struct tcp_listener *lst, int fd)
+{
+	struct tcp_state *t = tcp_of(l);
+	uint32_t idx = pool_alloc(&t->sessions), hs = POOL_NONE, gen;
+	struct session *s;
+
+	if (idx != POOL_NONE) {
+		/* As many set-up blocks as sessions: this only fails if the
+		 * pools were sized differently. */
+		hs = pool_alloc(&t->hs);
+		if (hs == POOL_NONE) {
+			pool_free(&t->sessions, idx);
+			idx = POOL_NONE;
+		}
+	}
+	if (idx == POOL_NONE) {
+		/* Log the first refusal of a burst, count them all. */
+		if (t->st.refused_full++ % 1024 == 0)
+			log_warn("session pool full (%u per worker): refusing connection "
+				 "(%llu refused so far)",
+				 t->sessions.cap, (unsigned long long)t->st.refused_full);
+		close(fd);
+		return NULL;
+	}
+	s = pool_at(&t->sessions, idx);
+	gen = s->gen + 1; /* odd = live */
+	memset(s, 0, sizeof(*s));
+	s->gen = gen;
+	s->slot = idx;
+	s->role = lst->role;
+	s->lst = lst;
+	s->fd[SIDE_IN] = fd;
+	s->fd[SIDE_OUT] = -1;
+	s->user = -1;
+	s->hs_idx = hs;
+	s->hs = pool_at(&t->hs, hs);
+	memset(s->hs, 0, sizeof(*s->hs));
+	timer_init_fn(&s->timer, session_timeout);
+	for (int i = 0; i < 2; i++) {
+		s->d[i].bid = BID_NONE;
+		s->d[i].carry = POOL_NONE;
+		s->d[i].di = (uint8_t)i;
+		list_init(&s->d[i].wait_node);
+	}
+	t->st.accepted++;
+	return s;
+}
+
+void dir_release_buf(struct loop *l, struct relay_dir *d)
+{
+	if (d->bid != BID_NONE) {
+		loop_buf_return(l, d->bgid, d->bid);
+		d->bid = BID_NONE;
+	}
+	d->buf_len = d->buf_pos = 0;
+}
+
+void dir_release_carry(struct loop *l, struct relay_dir *d)
+{
+	if (d->carry != POOL_NONE) {
+		pool_free(&tcp_of(l)->carries, d->carry);
+		d->carry = POOL_NONE;
+	}
+	d->carry_len = 0;
+}
+
+void dir_tx_pop(struct loop *l, struct relay_dir *d)
+{
+	if (d->q[0].blk != POOL_NONE)
+		pool_free(&tcp_of(l)->txbufs, d->q[0].blk);
+	d->nq--;
+	memmove(d->q, d->q + 1, d->nq * sizeof(d->q[0]));
+}
+
+void session_hs_release(struct loop *l, struct session *s)
+{
+	if (s->hs) {
+		pool_free(&tcp_of(l)->hs, s->hs_idx);
+		s->hs = NULL;
+		if (s->v2022 && s->role == ROLE_SERVER)
+			s->rd2.target = NULL; /* it pointed into the block */
+	}
+}
+
+static void maybe_free(struct loop *l, struct session *s)
+{
+	struct tcp_state *t = tcp_of(l);
+
+	if (!(s->gen & 1) || s->state != SESS_ST_CLOSING || s->inflight)
+		return;
+	for (int side = 0; side < 2; side++) {
+		if (s->fd[side] < 0)
+			continue;
+		if (s->closing_abort) {
+			/* SO_LINGER {1, 0}: close sends RST, propagating a reset. */
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(s->fd[side], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		close(s->fd[side]);
+		s->fd[side] = -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		dir_release_buf(l, &s->d[i]);
+		dir_release_carry(l, &s->d[i]);
+		while (s->d[i].nq)
+			dir_tx_pop(l, &s->d[i]);
+	}
+	if (s->v2022)
+		ss2022_reader_wipe(&s->rd2);
+	else
+		aead_ctx_wipe(&s->rd.ctx);
+	aead_ctx_wipe(&s->wr);
+	session_hs_release(l, s);
+	if (s->user >= 0 && s->user < RELAY_USER_COUNTERS)
+		t->user_bytes[s->user] += s->d[0].bytes + s->d[1].bytes;
+	s->gen++; /* even = free; late CQEs for this slot no longer match */
+	pool_free(&t->sessions, s->slot);
+}
+
+void session_close(struct loop *l, struct session *s, bool abort, const char *why)
+{
+	if (s->state == SESS_ST_CLOSING) {
+		if (abort)
+			s->closing_abort = 1;
+		return;
+	}
+	log_debug("session %u: closing (%s)%s", s->slot, why, abort ? ", reset" : "");
+	if (s->state == SESS_ST_DRAIN)
+		tcp_of(l)->draining--;
+	s->state = SESS_ST_CLOSING;
+	s->closing_abort = abort;
+	if (s->udp_gen) {
+		udp_local_close(l, s->udp_slot, s->udp_gen);
+		s->udp_gen = 0;
+	}
+	timer_cancel(&s->timer);
+	for (int i = 0; i < 2; i++) {
+		if (s->d[i].flags & DIR_F_WAITBUF) {
+			list_del(&s->d[i].wait_node);
+			s->d[i].flags &= (uint8_t)~DIR_F_WAITBUF;
+		}
+	}
+	if (s->inflight) {
+		/* Closing an fd does not cancel its io_uring requests: cancel them
+		 * and free only when every CQE is back. */
+		for (int side = 0; side < 2; side++) {
+			if (s->fd[side] < 0)
+				continue;
+			struct io_uring_sqe *sqe = loop_sqe(l);
+
+			io_uring_prep_cancel_fd(sqe, s->fd[side], IORING_ASYNC_CANCEL_ALL);
+			tag(sqe, TCP_OP_CANCEL, s);
+		}
+	}
+	maybe_free(l, s);
+}
+
+void session_arm_recv(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+	struct io_uring_sqe *sqe;
+
+	if (d->flags & (DIR_F_RECV | DIR_F_EOF | DIR_F_WAITBUF) || d->nq >= DIR_TXQ ||
+	    s->state == SESS_ST_CLOSING || s->state == SESS_ST_CONNECTING)
+		return;
+	sqe = loop_sqe(l);
+	/* No buffer address: the kernel picks one from group bgid when data
+	 * arrives, so a connection waiting for data holds no buffer. */
+	io_uring_prep_recv(sqe, src_fd(s, di), NULL,
+			   d->recv_cap ? d->recv_cap : l->bufs[d->bgid].data_len, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = d->bgid;
+	tag(sqe, di == DIR_IN_OUT ? TCP_OP_RECV_IN : TCP_OP_RECV_OUT, s);
+	d->flags |= DIR_F_RECV;
+}
+
+static void submit_send(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+	struct io_uring_sqe *sqe;
+
+	if (d->flags & DIR_F_SEND || !d->nq)
+		return;
+	sqe = loop_sqe(l);
+	/* One send in flight per direction keeps the stream in order. WAITALL
+	 * makes the kernel finish a partial stream send itself; short sends can
+	 * still happen (reset, signals) and are resubmitted. */
+	io_uring_prep_send(sqe, dst_fd(s, di), d->q[0].p, d->q[0].len, MSG_NOSIGNAL | MSG_WAITALL);
+	tag(sqe, di == DIR_IN_OUT ? TCP_OP_SEND_OUT : TCP_OP_SEND_IN, s);
+	d->flags |= DIR_F_SEND;
+}
+
+static void shutdown_dst(struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+
+	if (d->flags & DIR_F_SHUT || dst_fd(s, di) < 0)
+		return;
+	d->flags |= DIR_F_SHUT;
+	/* A direct call, not IORING_OP_SHUTDOWN: the kernel always punts that
+	 * opcode to an io-wq thread (a wake-up and two context switches per
+	 * connection), while shutdown(SHUT_WR) on a TCP socket never blocks.
+	 * Nothing is queued behind it: it runs only when the direction's send
+	 * queue is empty. ENOTCONN after a reset is harmless. */
+	shutdown(dst_fd(s, di), SHUT_WR);
+}
+
+static void maybe_finish(struct loop *l, struct session *s)
+{
+	if ((s->d[0].flags & DIR_F_SHUT) && (s->d[1].flags & DIR_F_SHUT))
+		session_close(l, s, false, "both directions finished");
+}
+
+/* Read more if there is room in the queue, or pass the FIN on once drained. */
+static void dir_next(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = dir_of(s, di);
+
+	if (!(d->flags & DIR_F_EOF)) {
+		session_arm_recv(l, s, di);
+	} else if (!d->nq) {
+		shutdown_dst(s, di);
+		maybe_finish(l, s);
+	}
+}
+
+uint8_t *session_tx_block(struct loop *l, uint32_t *blk)
+{
+	struct pool *p = &tcp_of(l)->txbufs;
+
+	*blk = pool_alloc(p);
+	return *blk == POOL_NONE ? NULL : pool_at(p, *blk);
+}
+
+void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size_t len,
+		     uint32_t blk)
+{
+	struct relay_dir *d = dir_of(s, di);
+
+	if (!len) {
+		if (blk != POOL_NONE)
+			pool_free(&tcp_of(l)->txbufs, blk);
+		return;
+	}
+	d->q[d->nq].p = p;
+	d->q[d->nq].len = (uint32_t)len;
+	d->q[d->nq].blk = blk;
+	d->nq++;
+	if (s->state == SESS_ST_RELAY)
+		submit_send(l, s, di);
+}
+
+
+void session_kick(struct loop *l, struct session *s, int di)
+{
+	submit_send(l, s, di);
+	dir_next(l, s, di);
+}
+
+static void touch(struct loop *l, struct session *s)
+{
+	if (s->state == SESS_ST_RELAY)
+		timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+}
+
+static void handle_recv(struct loop *l, struct session *s, int di, const struct io_uring_cqe *cqe)
+{
+	struct relay_dir *d = dir_of(s, di);
+	int res = cqe->res;
+
+	d->flags &= (uint8_t)~DIR_F_RECV;
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		d->bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		loop_buf_taken(l, d->bgid);
+	}
+	if (s->state == SESS_ST_CLOSING) {
+		dir_release_buf(l, d);
+		return;
+	}
+	if (res > 0 && (s->state == SESS_ST_DRAIN || s->state == SESS_ST_UDP_CTRL)) {
+		dir_release_buf(l, d);
+		session_arm_recv(l, s, di);
+		return;
+	}
+	if (res > 0) {
+		d->buf_len = (uint32_t)res;
+		d->buf_pos = 0;
+		touch(l, s);
+		session_pump(l, s, di);
+		return;
+	}
+	dir_release_buf(l, d);
+	if (res == 0) {
+		d->flags |= DIR_F_EOF;
+		if (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN ||
+		    s->state == SESS_ST_UDP_CTRL) {
+			session_close(l, s, false, "peer closed");
+		} else if (d->codec == CODEC_OPEN &&
+			   (d->carry_len || (!s->v2022 && s->rd.state == AEAD_RD_DATA) ||
+			    (s->v2022 && (s->rd2.state == SS2022_RD_FIRST ||
+					     s->rd2.state == SS2022_RD_DATA)))) {
+			session_close(l, s, true, "stream truncated inside a chunk");
+		} else if (s->state == SESS_ST_RELAY) {
+			dir_next(l, s, di);
+		}
+		return;
+	}
+	if (res == -ENOBUFS) {
+		/* Not a connection error: wait for buffers to come back. */
+		l->enobufs++;
+		d->flags |= DIR_F_WAITBUF;
+		list_add_tail(&l->bufs[d->bgid].waiters, &d->wait_node);
+		return;
+	}
+	session_close(l, s, s->state != SESS_ST_DRAIN, strerror(-res));
+}
+
+static void handle_send(struct loop *l, struct session *s, int di, const struct io_uring_cqe *cqe)
+{
+	struct relay_dir *d = dir_of(s, di);
+
+	d->flags &= (uint8_t)~DIR_F_SEND;
+	if (s->state == SESS_ST_CLOSING)
+		return;
+	if (cqe->res <= 0) {
+		session_close(l, s, true, cqe->res ? strerror(-cqe->res) : "send returned 0");
+		return;
+	}
+	if (di == DIR_IN_OUT)
+		tcp_of(l)->st.bytes_in_out += (uint64_t)cqe->res;
+	else
+		tcp_of(l)->st.bytes_out_in += (uint64_t)cqe->res;
+	if ((uint32_t)cqe->res < d->q[0].len) {
+		/* A short send: the rest goes out next, in order. */
+		d->q[0].p += cqe->res;
+		d->q[0].len -= (uint32_t)cqe->res;
+		submit_send(l, s, di);
+		return;
+	}
+	dir_tx_pop(l, d);
+	if (s->close_after_send && di == DIR_OUT_IN) {
+		session_close(l, s, false, "reply sent");
+		return;
+	}
+	if (s->state == SESS_ST_HANDSHAKE && di == DIR_OUT_IN) {
+		local_on_reply_sent(l, s);
+		return;
+	}
+	touch(l, s);
+	if (s->state != SESS_ST_RELAY)
+		return;
+	submit_send(l, s, di);
+	if (s->http_plain && di == DIR_IN_OUT && d->carry_len && !(d->flags & DIR_F_RECV)) {
+		http_local_pump(l, s); /* requests still queued in the accumulator */
+		return;
+	}
+	dir_next(l, s, di);
+}
+
+void session_timeout(struct loop *l, struct timer *t)
+{
+	struct session *s = list_entry(&t->node, struct session, timer.node);
+
+	tcp_of(l)->st.timeouts++;
+	switch (s->state) {
+	case SESS_ST_HANDSHAKE:
+		session_close(l, s, false, "handshake timeout");
+		break;
+	case SESS_ST_CONNECTING:
+		session_close(l, s, false, "connect timeout");
+		break;
+	case SESS_ST_DRAIN:
+		session_close(l, s, false, "drain period over");
+		break;
+	default:
+		session_close(l, s, false, "idle timeout");
+		break;
+	}
+}
+
+void session_retry_waiters(struct loop *l, int bgid)
+{
+	struct bufring *b = &l->bufs[bgid];
+	unsigned avail = b->entries - b->out;
+
+	while (avail-- && !list_empty(&b->waiters)) {
+		struct relay_dir *d = list_entry(b->waiters.next, struct relay_dir, wait_node);
+		int di = d->di;
+		struct session *s = (struct session *)((char *)(d - di) - offsetof(struct session, d));
+
+		list_del(&d->wait_node);
+		d->flags &= (uint8_t)~DIR_F_WAITBUF;
+		session_arm_recv(l, s, di);
+	}
+}
+
+void session_handle_cqe(struct loop *l, struct session *s, enum tcp_op op,
+			const struct io_uring_cqe *cqe)
+{
+	s->inflight--;
+	switch (op) {
+	case TCP_OP_RECV_IN:
+		handle_recv(l, s, DIR_IN_OUT, cqe);
+		break;
+	case TCP_OP_RECV_OUT:
+		handle_recv(l, s, DIR_OUT_IN, cqe);
+		break;
+	case TCP_OP_SEND_OUT:
+		handle_send(l, s, DIR_IN_OUT, cqe);
+		break;
+	case TCP_OP_SEND_IN:
+		handle_send(l, s, DIR_OUT_IN, cqe);
+		break;
+	case TCP_OP_CONNECT:
+		if (s->role == ROLE_SERVER)
+			server_on_connect(l, s, cqe->res);
+		else
+			local_on_connect(l, s, cqe->res);
+		break;
+	default: /* link timeout, shutdown, cancel: nothing to do but count */
+		break;
+	}
+	maybe_free(l, s);
+}
+
+void session_send_reply(struct loop *l, struct session *s, const void *p, size_t len,
+			bool close_after)
+{
+	struct relay_dir *d = dir_of(s, DIR_OUT_IN);
+	uint32_t blk;
+	uint8_t *out = session_tx_block(l, &blk);
+
+	if (!out) {
+		session_close(l, s, true, "send buffer pool exhausted");
+		return;
+	}
+	memcpy(out, p, len);
+	d->q[d->nq].p = out;
+	d->q[d->nq].len = (uint32_t)len;
+	d->q[d->nq].blk = blk;
+	d->nq++;
+	s->close_after_send = close_after;
+	submit_send(l, s, DIR_OUT_IN);
+}
+
+uint8_t *session_acc(struct loop *l, struct session *s, int half)
+{
+	struct relay_dir *d = dir_of(s, DIR_IN_OUT);
+
+	if (d->carry == POOL_NONE) {
+		d->carry = pool_alloc(&tcp_of(l)->carries);
+		if (d->carry == POOL_NONE)
+			return NULL;
+		d->carry_len = 0;
+	}
+	return (uint8_t *)pool_at(&tcp_of(l)->carries, d->carry) + (size_t)half * CARRY_HALF_BYTES;
+}
+
+void session_submit_send(struct loop *l, struct session *s, int di)
+{
+	submit_send(l, s, di);
+}
+
+void session_dir_next(struct loop *l, struct session *s, int di)
+{
+	dir_next(l, s, di);
+}
+
+void session_release_carry(struct loop *l, struct session *s, int di)
+{
+	dir_release_carry(l, dir_of(s, di));
+}
+
+void session_release_buf(struct loop *l, struct session *s, int di)
+{
+	dir_release_buf(l, dir_of(s, di));
+}
+

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stream — the codec side of a TCP session: a completed receive is sealed
+ * (plaintext in, ss chunks out) or opened (ss chunks in, plaintext out)
+ * straight into a send block. Records cut by the end of a receive wait in
+ * the direction's carry block. The server's first plaintext bytes are the
+ * request header (tcp_server.c); authentication failures go to the probe
+ * policy (connect.c).
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "proto/replay.h"
+#include "relay/session.h"
+
+/* Server request parsing takes the first plaintext bytes of the stream. */
+static int deliver(struct loop *l, struct session *s, int di, uint8_t *p, size_t n,
+		   size_t *skip)
+{
+	if (s->state == SESS_ST_HANDSHAKE && s->role == ROLE_SERVER && di == DIR_IN_OUT) {
+		int used = server_on_request_bytes(l, s, p, n);
+
+		if (used < 0)
+			return used;
+		/* Header bytes are always the first of the stream, so they sit
+		 * at the front of this output block. */
+		*skip += (size_t)used;
+	}
+	return 0;
+}
+
+static uint8_t *carry_ptr(struct loop *l, struct relay_dir *d)
+{
+	return (uint8_t *)pool_at(&tcp_of(l)->carries, d->carry);
+}
+
+static int check_record(struct loop *l, struct session *s, int ret)
+{
+	if (ret == -EBADMSG) {
+		if (s->state == SESS_ST_HANDSHAKE)
+			session_auth_failed(l, s, "bad tag or length in request");
+		else
+			session_close(l, s, true, "bad tag in stream");
+		return -1;
+	}
+	if (ret == AEAD_RD_GOT_LEN && s->role == ROLE_SERVER && !s->salt_checked) {
+		/* After the first authenticated decryption, not before: otherwise
+		 * anyone could fill the filter with junk salts. */
+		s->salt_checked = 1;
+		if (relay_shared.replay &&
+		    replay_check_insert(relay_shared.replay, s->rd.salt, s->cipher->method->salt_len)) {
+			tcp_of(l)->st.replays++;
+			session_auth_failed(l, s, "replayed salt");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Keep the tail of a record that continues in the next receive. */
+static int stash_tail(struct loop *l, struct relay_dir *d, const uint8_t *p, size_t n)
+{
+	if (d->carry == POOL_NONE) {
+		d->carry = pool_alloc(&tcp_of(l)->carries);
+		if (d->carry == POOL_NONE)
+			return -ENOMEM;
+	}
+	memcpy(carry_ptr(l, d), p, n);
+	d->carry_len = (uint32_t)n;
+	return 0;
+}
+
+size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, size_t len)
+{
+	/* The 2022 edition uses the same chunks with payloads up to 0xFFFF. */
+	return aead_seal_chunks_max(&s->wr, out, in, len,
+				    s->v2022 ? SS2022_CHUNK_MAX : AEAD_CHUNK_MAX);
+}
+
+/* Server, 2022: salt' | sealed response header | first payload, in one write. */
+static int seal2022_first(struct session *s, const uint8_t **in, size_t *len, uint8_t *out,
+			  size_t *n)
+{
+	size_t first = *len < 0xFFFF ? *len : 0xFFFF;
+	int h = ss2022_build_response_header(s->cipher->m2022, s->rd2.psk, s->wr_salt,
+					     (uint64_t)time(NULL), s->rd2.salt, first, &s->wr, out);
+
+	if (h < 0)
+		return h;
+	if (aead_seal(&s->wr, out + h, *in, first) < 0)
+		return -EIO;
+	*n = (size_t)h + first + AEAD_TAG_BYTES;
+	*in += first;
+	*len -= first;
+	return 0;
+}
+
+static const char *why2022(int err)
+{
+	switch (err) {
+	case -ETIME: return "timestamp outside the 30 s window";
+	case -EACCES: return "unknown identity header (user)";
+	case -EINVAL: return "bad request header";
+	default: return "bad tag or length in request";
+	}
+}
+
+/* Handle one 2022 record result; plaintext (if any) appended to out. */
+static int record2022(struct loop *l, struct session *s, int ret, const uint8_t *plain,
+		      size_t plen, uint8_t *out, size_t *n)
+{
+	if (ret < 0) {
+		if (s->state == SESS_ST_HANDSHAKE)
+			session_auth_failed(l, s, why2022(ret));
+		else
+			session_close(l, s, true, "bad tag in stream");
+		return -1;
+	}
+	if (ret == SS2022_RD_GOT_FIXED && relay_shared.replay2022) {
+		/* Every incoming salt is remembered for 60 s, on both sides
+		 * (SIP022): the server's request salts, a client's response salts. */
+		int seen = replay2022_check_insert(relay_shared.replay2022, s->rd2.salt,
+						   s->cipher->m2022->key_len, (uint64_t)time(NULL));
+
+		if (seen && s->role != ROLE_SERVER) {
+			tcp_of(l)->st.replays += seen == 1;
+			session_close(l, s, true, "replayed response salt");
+			return -1;
+		}
+		if (seen) {
+			tcp_of(l)->st.replays += seen == 1;
+			session_auth_failed(l, s, seen == 1 ? "replayed salt" : "salt memory full");
+			return -1;
+		}
+	}
+	if (ret == SS2022_RD_GOT_VARHDR || ret == SS2022_RD_GOT_DATA) {
+		if (plain != out + *n) /* payload records are already there */
+			memcpy(out + *n, plain, plen);
+		*n += plen;
+	}
+	if (ret == SS2022_RD_GOT_VARHDR) {
+		s->user = (int8_t)s->rd2.user;
+		return server_connect_target(l, s);
+	}
+	return 0;
+}
+
+/* Where the records of one receive go. */
+struct opening {
+	uint8_t *out;           /* the send block */
+	size_t n;               /* plaintext bytes written */
+	size_t skip;            /* of which request parsing consumed the first */
+	uint64_t now;           /* 2022: the clock for header checks, read once */
+};
+
+static size_t reader_need(const struct session *s)
+{
+	return s->v2022 ? ss2022_reader_need(&s->rd2) : aead_reader_need(&s->rd);
+}
+
+/*
+ * Decode one record of buf with this session's reader, payloads straight
+ * into the send block (only a 2022 request's first record is copied there).
+ * 0: buf is shorter than the record, nothing consumed; 1: consumed; -1: the
+ * session failed.
+ */
+static int open_record(struct loop *l, struct session *s, int di, uint8_t *buf, size_t len,
+		       size_t *consumed, struct opening *o)
+{
+	size_t plen = 0;
+	uint8_t *plain;
+	int ret;
+
+	if (s->v2022) {
+		ret = ss2022_reader_step_out(&s->rd2, buf, len, o->now, consumed, o->out + o->n,
+					     &plain, &plen);
+		if (ret == SS2022_RD_NEED_MORE)
+			return 0;
+		return record2022(l, s, ret, plain, plen, o->out, &o->n) < 0 ? -1 : 1;
+	}
+	ret = aead_reader_step_out(&s->rd, buf, len, consumed, o->out + o->n, &plen);
+	if (ret == AEAD_RD_NEED_MORE)
+		return 0;
+	if (check_record(l, s, ret) < 0)
+		return -1;
+	if (ret == AEAD_RD_GOT_DATA) {
+		if (deliver(l, s, di, o->out + o->n, plen, &o->skip) < 0)
+			return -1;
+		o->n += plen;
+	}
+	return 1;
+}
+
+/*
+ * Decrypt every record the receive completes into the send block; a record
+ * cut by the end of the receive waits in the carry block. 0, or -1 when the
+ * session failed (closed or absorbing a probe).
+ */
+static int open_into(struct loop *l, struct session *s, int di, uint8_t *in, size_t len,
+		     struct opening *o)
+{
+	struct relay_dir *d = &s->d[di];
+	size_t pos = 0, consumed;
+	int r;
+
+	/* SIP022: salt, identity header and fixed header come in one read. */
+	if (s->v2022 && s->role == ROLE_SERVER && s->rd2.state == SS2022_RD_HEADER &&
+	    !d->carry_len && len < reader_need(s)) {
+		session_auth_failed(l, s, "short first read");
+		return -1;
+	}
+	while (pos < len) {
+		if (d->carry_len) {
+			size_t need = reader_need(s), take = need - d->carry_len;
+
+			if (take > len - pos)
+				take = len - pos;
+			memcpy(carry_ptr(l, d) + d->carry_len, in + pos, take);
+			d->carry_len += (uint32_t)take;
+			pos += take;
+			if (d->carry_len < need)
+				break;
+			r = open_record(l, s, di, carry_ptr(l, d), need, &consumed, o);
+			d->carry_len = 0;
+		} else {
+			r = open_record(l, s, di, in + pos, len - pos, &consumed, o);
+			if (r == 0) {
+				if (stash_tail(l, d, in + pos, len - pos)) {
+					session_close(l, s, true, "carry pool exhausted");
+					return -1;
+				}
+				break;
+			}
+			pos += consumed;
+		}
+		if (r < 0)
+			return -1;
+	}
+	if (!d->carry_len)
+		dir_release_carry(l, d);
+	return 0;
+}
+
+static void seal_into(struct session *s, struct relay_dir *d, const uint8_t *in, size_t len,
+		      uint8_t *out, size_t *n)
+{
+	if (!(d->flags & DIR_F_PREFIX_SENT) && s->v2022) {
+		d->flags |= DIR_F_PREFIX_SENT;
+		if (seal2022_first(s, &in, &len, out, n) < 0)
+			return;
+	}
+	if (!(d->flags & DIR_F_PREFIX_SENT)) {
+		/* The first output of a stream starts with its salt. */
+		memcpy(out, s->wr_salt, s->cipher->method->salt_len);
+		*n = s->cipher->method->salt_len;
+		d->flags |= DIR_F_PREFIX_SENT;
+	}
+	*n += session_seal_chunks(s, out + *n, in, len);
+}
+
+/*
+ * A receive completed with the held buffer: transform it into a send block,
+ * give the buffer back at once, queue the block. With room in the queue the
+ * next receive is armed while this block is being sent.
+ */
+void session_pump(struct loop *l, struct session *s, int di)
+{
+	struct relay_dir *d = &s->d[di];
+	const uint8_t *in = loop_buf_data(l, d->bgid, d->bid);
+	size_t n = 0, skip = 0;
+	uint32_t blk;
+	uint8_t *out;
+	int ret = 0;
+
+	if (s->state == SESS_ST_HANDSHAKE && s->role != ROLE_SERVER && di == DIR_IN_OUT) {
+		local_on_client_data(l, s);
+		return;
+	}
+	if (s->http_plain && di == DIR_IN_OUT) {
+		http_local_pump(l, s);
+		return;
+	}
+	out = session_tx_block(l, &blk);
+	if (!out) {
+		session_close(l, s, true, "send buffer pool exhausted");
+		return;
+	}
+	d->bytes += d->buf_len;
+	if (d->codec == CODEC_PLAIN) {
+		memcpy(out, in, d->buf_len);
+		n = d->buf_len;
+	} else if (d->codec == CODEC_SEAL) {
+		seal_into(s, d, in, d->buf_len, out, &n);
+	} else {
+		struct opening o = { .out = out, .now = s->v2022 ? (uint64_t)time(NULL) : 0 };
+
+		/* The receive buffer is ours until it goes back: 2022 opens in place. */
+		ret = open_into(l, s, di, (uint8_t *)in, d->buf_len, &o);
+		n = o.n;
+		skip = o.skip;
+	}
+	if (ret < 0) {
+		pool_free(&tcp_of(l)->txbufs, blk);
+		return; /* the session is closing or absorbing a probe */
+	}
+	dir_release_buf(l, d);
+	session_tx_push(l, s, di, out + skip, n - skip, blk);
+	session_dir_next(l, s, di);
+}
+

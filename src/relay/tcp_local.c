@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcp_local — the client side: the local role speaks SOCKS5 (RFC 1928/1929)
+ * and HTTP proxy on one port, told apart by the first byte; the tunnel role
+ * forwards every connection to a fixed address. Both then open an ss stream
+ * to the configured server: salt | sealed address header | sealed data.
+ *
+ * The handshake bytes gather in the session's carry block (d[DIR_IN_OUT]
+ * half 0) until a message parses; replies go out on d[DIR_OUT_IN] and no
+ * receive is armed while one is in flight, so a reply never races data.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proto/http_proxy.h"
+#include "proto/socks5.h"
+#include "relay/session.h"
+#include "relay/udp.h"
+
+enum local_phase {
+	LP_FIRST = 0,     /* nothing parsed yet: SOCKS5 or HTTP? */
+	LP_SOCKS_AUTH,    /* method 02 chosen: waiting for RFC 1929 credentials */
+	LP_SOCKS_REQUEST, /* waiting for the SOCKS5 request */
+	LP_HTTP_HEAD,     /* waiting for a complete HTTP request head */
+	LP_CONNECTING,    /* request accepted: connecting to the ss server */
+	LP_UDP,           /* UDP ASSOCIATE answered: the connection only holds it */
+	LP_DONE           /* relaying */
+};
+
+static const struct config_local *local_conf(const struct session *s)
+{
+	return s->lst->conf;
+}
+
+static const struct hostport *server_of(const struct session *s)
+{
+	if (s->role == ROLE_TUNNEL)
+		return &((const struct config_tunnel *)s->lst->conf)->server;
+	return &local_conf(s)->server;
+}
+
+static void target_from_hostport(struct ssaddr *a, const struct hostport *hp)
+{
+	if (hp->is_ip && ssaddr_from_sockaddr((const struct sockaddr *)&hp->addr, a) == 0)
+		return;
+	memset(a, 0, sizeof(*a));
+	a->atyp = SSADDR_ATYP_DOMAIN;
+	a->u.domain.len = (uint8_t)strlen(hp->host);
+	memcpy(a->u.domain.name, hp->host, a->u.domain.len + 1);
+	a->port = hp->port;
+}
+
+static void connect_server(struct loop *l, struct session *s);
+
+void local_session_start(struct loop *l, struct session *s)
+{
+	const struct config_cipher *c = s->role == ROLE_TUNNEL ?
+		&((const struct config_tunnel *)s->lst->conf)->cipher : &local_conf(s)->cipher;
+
+	s->cipher = c;
+	s->d[DIR_IN_OUT].codec = CODEC_SEAL;
+	s->d[DIR_IN_OUT].bgid = BG_PLAIN;
+	s->d[DIR_OUT_IN].codec = CODEC_OPEN;
+	s->d[DIR_OUT_IN].bgid = BG_CIPHER;
+	aead_reader_init(&s->rd, c->method, c->key);
+	s->state = SESS_ST_HANDSHAKE;
+	s->phase = LP_FIRST;
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000);
+	if (s->role == ROLE_TUNNEL) {
+		target_from_hostport(&s->hs->target,
+				     &((const struct config_tunnel *)s->lst->conf)->forward);
+		connect_server(l, s);
+		return;
+	}
+	session_arm_recv(l, s, DIR_IN_OUT);
+}
+
+/* Drop n parsed bytes from the front of the accumulator. */
+static void consume(struct loop *l, struct session *s, size_t n)
+{
+	struct relay_dir *d = &s->d[DIR_IN_OUT];
+	uint8_t *acc = session_acc(l, s, 0);
+
+	memmove(acc, acc + n, d->carry_len - n);
+	d->carry_len -= (uint32_t)n;
+}
+
+static void socks_fail(struct loop *l, struct session *s, uint8_t rep)
+{
+	uint8_t r[SOCKS5_REPLY_MAX_BYTES];
+
+	session_send_reply(l, s, r, socks5_build_reply(r, rep, NULL), true);
+}
+
+static void http_fail(struct loop *l, struct session *s, int code, const char *reason)
+{
+	uint8_t r[128];
+
+	session_send_reply(l, s, r, http_build_status(r, sizeof(r), code, reason, true), true);
+}
+
+static void fail_connect(struct loop *l, struct session *s, int err)
+{
+	if (s->role == ROLE_TUNNEL)
+		session_close(l, s, false, "cannot reach the ss server");
+	else if (s->hdr_len == 1) /* HTTP */
+		http_fail(l, s, 502, "Bad Gateway");
+	else
+		socks_fail(l, s, (uint8_t)socks5_rep_from_errno(err));
+}
+
+static void connect_server(struct loop *l, struct session *s)
+{
+	const struct hostport *hp = server_of(s);
+	int ret;
+
+	s->phase = LP_CONNECTING;
+	if (!hp->is_ip) {
+		/* Resolved on the ring (dns.c); getaddrinfo would block it. */
+		ret = session_connect_name(l, s, hp->host, hp->port, true);
+		if (ret < 0)
+			fail_connect(l, s, -EHOSTUNREACH);
+		return;
+	}
+	ret = session_connect(l, s, (const struct sockaddr *)&hp->addr, hp->addr_len);
+	if (ret < 0)
+		fail_connect(l, s, ret);
+}
+
+/*
+ * UDP ASSOCIATE: a UDP socket of its own on this worker, bound to the IP the
+ * client reached us on. Its port is the BND in the reply; datagrams go there
+ * and nowhere a shared port would hash them to another worker (design.md).
+ */
+static void udp_associate(struct loop *l, struct session *s, const struct socks5_request *r)
+{
+	struct sockaddr_storage local, peer, bnd;
+	socklen_t ll = sizeof(local), pl = sizeof(peer);
+	uint8_t rep[SOCKS5_REPLY_MAX_BYTES];
+	uint16_t port = r->dst.atyp == SSADDR_ATYP_DOMAIN ? 0 : r->dst.port;
+	int slot;
+
+	if (getsockname(s->fd[SIDE_IN], (struct sockaddr *)&local, &ll) < 0 ||
+	    getpeername(s->fd[SIDE_IN], (struct sockaddr *)&peer, &pl) < 0) {
+		socks_fail(l, s, SOCKS5_REP_GENERAL_FAILURE);
+		return;
+	}
+	/* A non-zero DST.PORT names the one port the client will send from. */
+	if (peer.ss_family == AF_INET)
+		((struct sockaddr_in *)&peer)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&peer)->sin6_port = htons(port);
+	slot = udp_local_assoc(l, s, (struct sockaddr *)&local, (struct sockaddr *)&peer, &bnd);
+	if (slot < 0) {
+		log_warn("UDP ASSOCIATE refused: %s", strerror(-slot));
+		socks_fail(l, s, SOCKS5_REP_GENERAL_FAILURE);
+		return;
+	}
+	s->udp_slot = (uint32_t)slot;
+	s->udp_gen = udp_assoc_gen(l, (uint32_t)slot);
+	s->phase = LP_UDP;
+	session_send_reply(l, s, rep,
+			   socks5_build_reply(rep, SOCKS5_REP_SUCCEEDED, (struct sockaddr *)&bnd),
+			   false);
+}
+
+/* Returns the SOCKS5 phase result: 1 = go on parsing, 0 = wait, -1 = done. */
+static int socks_step(struct loop *l, struct session *s, uint8_t *acc, size_t len)
+{
+	const struct config_local *lc = local_conf(s);
+	struct socks5_greeting g;
+	struct socks5_auth a;
+	struct socks5_request r;
+	uint8_t rep[2];
+	bool ok = false;
+	int n;
+
+	switch (s->phase) {
+	case LP_FIRST:
+		n = socks5_parse_greeting(acc, len, &g);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0) {
+			session_close(l, s, false, "bad SOCKS5 greeting");
+			return -1;
+		}
+		consume(l, s, (size_t)n);
+		rep[0] = SOCKS5_VER;
+		rep[1] = socks5_choose_method(&g, lc->n_users > 0);
+		s->phase = rep[1] == SOCKS5_METHOD_USERPASS ? LP_SOCKS_AUTH : LP_SOCKS_REQUEST;
+		session_send_reply(l, s, rep, 2, rep[1] == SOCKS5_METHOD_NONE);
+		return -1;
+	case LP_SOCKS_AUTH:
+		n = socks5_parse_auth(acc, len, &a);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0) {
+			session_close(l, s, false, "bad SOCKS5 auth message");
+			return -1;
+		}
+		consume(l, s, (size_t)n);
+		for (size_t i = 0; i < lc->n_users; i++)
+			ok |= socks5_auth_check(&a, lc->users[i].name, lc->users[i].password);
+		if (!ok)
+			log_info("SOCKS5 authentication failed for user '%.*s'", a.user_len, a.user);
+		rep[0] = SOCKS5_AUTH_VER;
+		rep[1] = ok ? SOCKS5_AUTH_STATUS_OK : SOCKS5_AUTH_STATUS_FAIL;
+		s->phase = LP_SOCKS_REQUEST;
+		session_send_reply(l, s, rep, 2, !ok);
+		return -1;
+	default:
+		n = socks5_parse_request(acc, len, &r);
+		if (n == -EAGAIN)
+			return 0;
+		if (n == -EAFNOSUPPORT) {
+			socks_fail(l, s, SOCKS5_REP_ADDRESS_TYPE_NOT_SUPPORTED);
+			return -1;
+		}
+		if (n < 0) {
+			session_close(l, s, false, "bad SOCKS5 request");
+			return -1;
+		}
+		consume(l, s, (size_t)n);
+		if (r.cmd == SOCKS5_CMD_UDP_ASSOCIATE && lc->udp) {
+			udp_associate(l, s, &r);
+			return -1;
+		}
+		if (r.cmd != SOCKS5_CMD_CONNECT) {
+			/* BIND, UDP ASSOCIATE (until the UDP relay exists), unknown. */
+			socks_fail(l, s, SOCKS5_REP_COMMAND_NOT_SUPPORTED);
+			return -1;
+		}
+		s->hs->target = r.dst;
+		connect_server(l, s);
+		return -1;
+	}
+}
+
+static int http_step(struct loop *l, struct session *s, uint8_t *acc, size_t len)
+{
+	struct http_request r;
+	int n = http_parse_request(acc, len, &r);
+
+	if (n == -EAGAIN)
+		return 0;
+	if (n < 0) {
+		http_fail(l, s, n == -E2BIG ? 431 : 400,
+			  n == -E2BIG ? "Request Header Fields Too Large" : "Bad Request");
+		return -1;
+	}
+	s->hs->target = r.target;
+	s->hdr_len = 1; /* marks the HTTP front end for failure replies */
+	if (r.is_connect) {
+		consume(l, s, (size_t)n);
+		connect_server(l, s);
+		return -1;
+	}
+	/* Plain absolute-form requests are rewritten and sent as the first data;
+	 * http_local.c follows the rest of the connection. */
+	if (http_local_begin(l, s, acc, (size_t)n, &r) < 0)
+		return -1;
+	connect_server(l, s);
+	return -1;
+}
+
+static void advance(struct loop *l, struct session *s)
+{
+	struct relay_dir *d = &s->d[DIR_IN_OUT];
+	uint8_t *acc = session_acc(l, s, 0);
+	int ret;
+
+	if (!acc) {
+		session_close(l, s, true, "carry pool exhausted");
+		return;
+	}
+	if (s->phase == LP_UDP) {
+		/* The reply is out: from now on the connection only keeps the
+		 * association alive; anything the client sends is discarded. */
+		s->state = SESS_ST_UDP_CTRL;
+		session_release_carry(l, s, DIR_IN_OUT);
+		timer_arm(&l->wheel, &s->timer,
+			  l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+		session_arm_recv(l, s, DIR_IN_OUT);
+		return;
+	}
+	for (;;) {
+		if (d->carry_len == 0) {
+			session_arm_recv(l, s, DIR_IN_OUT);
+			return;
+		}
+		if (s->phase == LP_FIRST && acc[0] != SOCKS5_VER) {
+			if (!isalpha(acc[0])) {
+				session_close(l, s, false, "neither SOCKS5 nor HTTP");
+				return;
+			}
+			s->phase = LP_HTTP_HEAD;
+		}
+		ret = s->phase == LP_HTTP_HEAD ? http_step(l, s, acc, d->carry_len) :
+						 socks_step(l, s, acc, d->carry_len);
+		if (ret < 0)
+			return;
+		if (ret == 0) {
+			session_arm_recv(l, s, DIR_IN_OUT);
+			return;
+		}
+	}
+}
+
+void local_on_client_data(struct loop *l, struct session *s)
+{
+	struct relay_dir *d = &s->d[DIR_IN_OUT];
+	uint8_t *acc = session_acc(l, s, 0);
+	size_t n = d->buf_len;
+
+	if (!acc) {
+		session_close(l, s, true, "carry pool exhausted");
+		return;
+	}
+	if (n > HTTP_HEAD_MAX + 1 - d->carry_len) {
+		if (s->phase == LP_HTTP_HEAD)
+			http_fail(l, s, 431, "Request Header Fields Too Large");
+		else
+			session_close(l, s, false, "handshake too long");
+		session_release_buf(l, s, DIR_IN_OUT);
+		return;
+	}
+	memcpy(acc + d->carry_len, loop_buf_data(l, d->bgid, d->bid), n);
+	d->carry_len += (uint32_t)n;
+	session_release_buf(l, s, DIR_IN_OUT);
+	advance(l, s);
+}
+
+void local_on_reply_sent(struct loop *l, struct session *s)
+{
+	advance(l, s);
+}
+
+int local_request_prefix(struct loop *l, struct session *s, const uint8_t *early,
+			 size_t early_len, uint8_t *out, size_t *n)
+{
+	const struct aead_method *m = s->cipher->method;
+	const struct ss2022_method *m2 = s->cipher->m2022;
+	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES];
+	size_t alen = ssaddr_encode(&s->hs->target, addr), head;
+	int r;
+
+	(void)l;
+	if (m2) {
+		/* salt | [EIH] | fixed header | variable header with the address,
+		 * padding (only when there is no early data) and early data. */
+		head = early_len < 60000 ? early_len : 60000;
+		r = ss2022_build_request(m2, &s->cipher->keys2022, NULL, (uint64_t)time(NULL), addr,
+					 alen, early, head, ss2022_pick_padding(head), NULL, &s->wr,
+					 out, TX_BYTES);
+		if (r < 0)
+			return r;
+		s->v2022 = 1;
+		ss2022_reader_init_client(&s->rd2, m2, s->cipher->keys2022.psk, out);
+		*n = (size_t)r;
+		if (early_len > head)
+			*n += session_seal_chunks(s, out + r, early + head, early_len - head);
+		return 0;
+	}
+	if (aead_random(salt, m->salt_len) || aead_ctx_init(&s->wr, m, s->cipher->key, salt))
+		return -EIO;
+	memcpy(out, salt, m->salt_len);
+	*n = m->salt_len + aead_seal_chunks(&s->wr, out + m->salt_len, addr, alen);
+	if (early_len)
+		*n += aead_seal_chunks(&s->wr, out + *n, early, early_len);
+	return 0;
+}
+
+/* The request prefix and any early data, in one send block. */
+static int build_prefix(struct loop *l, struct session *s)
+{
+	struct relay_dir *d = &s->d[DIR_IN_OUT];
+	uint32_t blk;
+	size_t n = 0;
+	uint8_t *out = session_tx_block(l, &blk);
+	int ret;
+
+	if (!out)
+		return -ENOMEM;
+	/* Bytes the client sent before our reply go right behind the header. */
+	ret = local_request_prefix(l, s, d->carry_len ? session_acc(l, s, 0) : NULL, d->carry_len,
+				   out, &n);
+	if (ret < 0) {
+		session_tx_push(l, s, DIR_IN_OUT, out, 0, blk); /* frees it */
+		return ret;
+	}
+	d->bytes += d->carry_len;
+	d->carry_len = 0;
+	session_release_carry(l, s, DIR_IN_OUT);
+	d->flags |= DIR_F_PREFIX_SENT;
+	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);
+	return 0;
+}
+
+void local_on_connect(struct loop *l, struct session *s, int res)
+{
+	struct sockaddr_storage bnd;
+	socklen_t bl = sizeof(bnd);
+	uint8_t r[SOCKS5_REPLY_MAX_BYTES];
+	bool http = s->hdr_len == 1;
+
+	if (s->state != SESS_ST_CONNECTING)
+		return;
+	if (res < 0 && res != -EHOSTUNREACH && session_connect_next(l, s) == 0)
+		return; /* the server's name had another address */
+	if (res < 0) {
+		tcp_of(l)->st.connect_fail++;
+		log_info("cannot reach ss server: %s", res == -ECANCELED ? "timed out" : strerror(-res));
+		fail_connect(l, s, res == -ECANCELED ? -ETIMEDOUT : res);
+		return;
+	}
+	if (http_local_active(s) ? http_local_prefix(l, s) : build_prefix(l, s)) {
+		session_close(l, s, true, "cannot set up the request cipher");
+		return;
+	}
+	s->state = SESS_ST_RELAY;
+	s->phase = LP_DONE;
+	if (!http_local_active(s))
+		session_hs_release(l, s); /* plain HTTP keeps parsing requests */
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+	if (s->role == ROLE_TUNNEL || http_local_active(s)) {
+		session_arm_recv(l, s, DIR_OUT_IN);
+	} else if (http) {
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+		session_send_reply(l, s, ok, sizeof(ok) - 1, false);
+	} else {
+		/* BND: our socket toward the ss server (protocol.md §1.5). */
+		getsockname(s->fd[SIDE_OUT], (struct sockaddr *)&bnd, &bl);
+		session_send_reply(l, s, r,
+				   socks5_build_reply(r, SOCKS5_REP_SUCCEEDED, (struct sockaddr *)&bnd),
+				   false);
+	}
+	session_kick(l, s, DIR_IN_OUT);
+}

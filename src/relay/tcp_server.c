@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcp_server — the server role's request handling: the first decrypted bytes
+ * of the inbound stream carry the target address; then connect to it and
+ * hand both directions to the relay.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proto/replay.h"
+#include "relay/session.h"
+
+static const struct config_server *server_conf(const struct session *s)
+{
+	return s->lst->conf;
+}
+
+void server_session_start(struct loop *l, struct session *s)
+{
+	const struct config_server *cs = server_conf(s);
+
+	s->cipher = &cs->cipher;
+	if (cs->cipher.m2022) {
+		s->v2022 = 1;
+		ss2022_reader_init_server(&s->rd2, &cs->srv2022, &s->hs->target);
+	} else {
+		aead_reader_init(&s->rd, cs->cipher.method, cs->cipher.key);
+	}
+	s->d[DIR_IN_OUT].codec = CODEC_OPEN;
+	s->d[DIR_IN_OUT].bgid = BG_CIPHER;
+	s->d[DIR_OUT_IN].codec = CODEC_SEAL;
+	s->d[DIR_OUT_IN].bgid = BG_PLAIN;
+	s->state = SESS_ST_HANDSHAKE;
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000);
+	session_arm_recv(l, s, DIR_IN_OUT);
+}
+
+static int start_connect(struct loop *l, struct session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char name[300];
+
+	if (ssaddr_to_sockaddr(&s->hs->target, &ss, &sl) < 0) {
+		/* A name: resolved on the ring (dns.c), never by getaddrinfo. */
+		int ret = session_connect_name(l, s, s->hs->target.u.domain.name, s->hs->target.port,
+					       server_conf(s)->allow_private);
+
+		if (ret < 0) {
+			tcp_of(l)->st.domain_refused++;
+			log_info("target %s: %s", ssaddr_format(&s->hs->target, name, sizeof(name)),
+				 ret == -EACCES ? "private/special address refused (allow_private = false)"
+						: strerror(-ret));
+			return -1;
+		}
+		return 0;
+	}
+	if (!server_conf(s)->allow_private && ssaddr_is_special((struct sockaddr *)&ss)) {
+		tcp_of(l)->st.private_refused++;
+		log_info("target %s refused: private/special address (allow_private = false)",
+			 ssaddr_format(&s->hs->target, name, sizeof(name)));
+		return -1;
+	}
+	if (session_connect(l, s, (struct sockaddr *)&ss, sl) < 0)
+		return -1;
+	log_debug("session %u: connecting to %s", s->slot,
+		  ssaddr_format(&s->hs->target, name, sizeof(name)));
+	return 0;
+}
+
+int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_t n)
+{
+	size_t old = s->hdr_len, take;
+	int r;
+
+	if (old == 0) {
+		r = ssaddr_parse(p, n, &s->hs->target);
+		if (r == -EAGAIN) {
+			/* n < SSADDR_MAX_BYTES here, or the parse would have decided. */
+			memcpy(s->hs->hdr, p, n);
+			s->hdr_len = (uint16_t)n;
+			return (int)n;
+		}
+	} else {
+		/* The header continues from an earlier chunk. */
+		take = n < SSADDR_MAX_BYTES - old ? n : SSADDR_MAX_BYTES - old;
+		memcpy(s->hs->hdr + old, p, take);
+		s->hdr_len = (uint16_t)(old + take);
+		r = ssaddr_parse(s->hs->hdr, s->hdr_len, &s->hs->target);
+		if (r == -EAGAIN)
+			return (int)take;
+		if (r > 0)
+			r -= (int)old; /* bytes of this piece that belong to the header */
+	}
+	if (r < 0) {
+		session_auth_failed(l, s, "bad address header");
+		return -1;
+	}
+	if (start_connect(l, s) < 0) {
+		session_close(l, s, false, "target refused");
+		return -1;
+	}
+	return r;
+}
+
+int server_connect_target(struct loop *l, struct session *s)
+{
+	if (start_connect(l, s) < 0) {
+		session_close(l, s, false, "target refused");
+		return -1;
+	}
+	return 0;
+}
+
+void server_on_connect(struct loop *l, struct session *s, int res)
+{
+	const struct aead_method *m = s->cipher->method;
+	char name[300];
+
+	if (s->state != SESS_ST_CONNECTING)
+		return;
+	if (res < 0 && session_connect_next(l, s) == 0)
+		return; /* the name had another address */
+	if (res < 0) {
+		tcp_of(l)->st.connect_fail++;
+		log_debug("session %u: connect to %s failed: %s", s->slot,
+			  ssaddr_format(&s->hs->target, name, sizeof(name)),
+			  res == -ECANCELED ? "timed out" : strerror(-res));
+		session_close(l, s, false, "connect failed");
+		return;
+	}
+	if (s->probe_fwd)
+		goto connected; /* a plain proxy to the decoy from here on */
+	if (s->v2022) {
+		/* The response header builder keys its own context. */
+		if (aead_random(s->wr_salt, s->cipher->m2022->key_len)) {
+			session_close(l, s, true, "no randomness");
+			return;
+		}
+		goto connected;
+	}
+	/* Our own salts go into the filter too: a response stream reflected
+	 * back at us as a request is then a replay. */
+	do {
+		if (aead_random(s->wr_salt, m->salt_len))
+			break;
+	} while (relay_shared.replay &&
+		 replay_check_insert(relay_shared.replay, s->wr_salt, m->salt_len));
+	if (aead_ctx_init(&s->wr, m, s->cipher->key, s->wr_salt)) {
+		session_close(l, s, true, "cannot set up the response cipher");
+		return;
+	}
+connected:
+	session_hs_release(l, s);
+	s->state = SESS_ST_RELAY;
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+	session_arm_recv(l, s, DIR_OUT_IN);
+	session_kick(l, s, DIR_IN_OUT);
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * udp_assoc — the association table of one worker: server and tunnel
+ * associations hashed by (listener, client address), 2022 server sessions by
+ * (listener, client session ID); an LRU list that the idle timer and the
+ * size limit (limits.udp_associations, split across workers) take from.
+ * Local associations belong to their SOCKS5 control session instead.
+ */
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proto/aead.h"
+#include "relay/session.h"
+#include "relay/udp_owner.h"
+#include "udp_int.h"
+
+uint32_t udp_per_loop_limit(const struct loop *l)
+{
+	uint32_t w = (uint32_t)l->cfg->workers;
+
+	return (l->cfg->limits.udp_associations + w - 1) / w;
+}
+
+static uint32_t hash_addr(uint32_t lst, const struct sockaddr *sa)
+{
+	const uint8_t *p;
+	size_t n;
+	uint32_t h = 2166136261u ^ lst;
+
+	if (sa->sa_family == AF_INET) {
+		p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		n = 4;
+	} else {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		n = 16;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	h = (h ^ port_of(sa)) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+struct udp_assoc *udp_assoc_lookup(struct loop *l, uint32_t slot, uint32_t gen)
+{
+	struct udp_state *u = udp_of(l);
+	struct udp_assoc *a;
+
+	if (!u || slot >= u->assocs.next_new)
+		return NULL;
+	a = udp_assoc_at(l, slot);
+	return a->gen == gen ? a : NULL;
+}
+
+uint32_t udp_assoc_gen(struct loop *l, uint32_t slot)
+{
+	return udp_assoc_at(l, slot)->gen;
+}
+
+static uint32_t hash_sid(uint32_t lst, uint64_t sid)
+{
+	uint64_t h = (sid ^ lst) * 0x9E3779B97F4A7C15ull;
+
+	return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+static uint32_t hash_of(const struct udp_assoc *a)
+{
+	return a->v2022 && a->role == ROLE_SERVER ? hash_sid(a->lst, a->csid)
+						 : hash_addr(a->lst, (const struct sockaddr *)&a->peer);
+}
+
+static void hash_remove(struct loop *l, struct udp_assoc *a)
+{
+	struct udp_state *u = udp_of(l);
+	uint32_t *pp = &u->hash[hash_of(a) & u->hash_mask];
+
+	while (*pp != UDP_NONE) {
+		if (*pp == a->slot) {
+			*pp = a->hnext;
+			u->n_hashed--;
+			return;
+		}
+		pp = &udp_assoc_at(l, *pp)->hnext;
+	}
+}
+
+void udp_assoc_maybe_free(struct loop *l, struct udp_assoc *a)
+{
+	if (!(a->gen & 1) || a->state != UDP_ST_CLOSING || a->inflight)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (a->ep[i].fd >= 0)
+			close(a->ep[i].fd);
+		a->ep[i].fd = -1;
+	}
+	a->gen++;
+	pool_free(&udp_of(l)->assocs, a->slot);
+}
+
+void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
+{
+	if (a->state == UDP_ST_CLOSING)
+		return;
+	log_debug("udp association %u: closing (%s)", a->slot, why);
+	a->state = UDP_ST_CLOSING;
+	if (a->role != ROLE_LOCAL) {
+		hash_remove(l, a);
+		list_del(&a->lru);
+	}
+	if (a->v2022 && a->role == ROLE_SERVER && relay_shared.owners)
+		udp_owners_del(relay_shared.owners, a->csid, l->id);
+	timer_cancel(&a->timer);
+	for (int i = 0; i < 2; i++) {
+		struct udp_ep *ep = &a->ep[i];
+
+		if (ep->waiting) {
+			list_del(&ep->wait_node);
+			ep->waiting = 0;
+		}
+		if (ep->fd >= 0 && a->inflight) {
+			struct io_uring_sqe *sqe = loop_sqe(l);
+
+			/* Receives and sends on this fd end with -ECANCELED. */
+			io_uring_prep_cancel_fd(sqe, ep->fd, IORING_ASYNC_CANCEL_ALL);
+			io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&udp_module, UDP_OP_CANCEL), a->slot, a->gen));
+			a->inflight++;
+		}
+	}
+	udp_assoc_maybe_free(l, a);
+}
+
+static void assoc_timeout(struct loop *l, struct timer *t)
+{
+	udp_assoc_close(l, list_entry(&t->node, struct udp_assoc, timer.node), "idle");
+}
+
+struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role)
+{
+	struct udp_state *u = udp_of(l);
+	uint32_t idx, gen;
+	struct udp_assoc *a;
+
+	if (role != ROLE_LOCAL && u->n_hashed >= udp_per_loop_limit(l) && !list_empty(&u->lru)) {
+		/* Full: the least recently used association makes room. */
+		u->st.evicted++;
+		udp_assoc_close(l, list_entry(u->lru.next, struct udp_assoc, lru), "evicted (table full)");
+	}
+	idx = pool_alloc(&u->assocs);
+	if (idx == POOL_NONE)
+		return NULL;
+	a = udp_assoc_at(l, idx);
+	gen = a->gen + 1;
+	memset(a, 0, sizeof(*a));
+	a->gen = gen;
+	a->slot = idx;
+	a->role = role;
+	a->hnext = UDP_NONE;
+	for (int i = 0; i < 2; i++) {
+		a->ep[i].fd = -1;
+		a->ep[i].kind = (uint8_t)(UDP_EP_ASSOC_A + i);
+		a->ep[i].owner = idx;
+		list_init(&a->ep[i].wait_node);
+	}
+	timer_init_fn(&a->timer, assoc_timeout);
+	list_init(&a->lru);
+	u->st.created++;
+	return a;
+}
+
+void udp_assoc_touch(struct loop *l, struct udp_assoc *a)
+{
+	if (a->role == ROLE_LOCAL) {
+		struct session *s = session_lookup(l, a->sess_slot, a->sess_gen);
+
+		/* Datagrams keep the SOCKS5 control connection alive. */
+		if (s)
+			timer_arm(&l->wheel, &s->timer,
+				  l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+		return;
+	}
+	list_del(&a->lru);
+	list_add_tail(&udp_of(l)->lru, &a->lru);
+	timer_arm(&l->wheel, &a->timer, l->now_ms + (uint64_t)l->cfg->timeouts.udp_idle * 1000);
+}
+
+struct udp_assoc *udp_assoc_by_addr(struct loop *l, uint32_t li, const struct sockaddr *from)
+{
+	struct udp_state *u = udp_of(l);
+	uint32_t h = hash_addr(li, from) & u->hash_mask, i;
+	struct udp_assoc *a;
+
+	for (i = u->hash[h]; i != UDP_NONE; i = a->hnext) {
+		a = udp_assoc_at(l, i);
+		if (a->lst == li && !(a->v2022 && a->role == ROLE_SERVER) &&
+		    same_addr((struct sockaddr *)&a->peer, from, true))
+			return a;
+	}
+	a = udp_assoc_alloc(l, u->lst[li].role);
+	if (!a)
+		return NULL;
+	a->lst = li;
+	memcpy(&a->peer, from, sa_len(from));
+	a->peer_len = sa_len(from);
+	a->hnext = u->hash[h];
+	u->hash[h] = a->slot;
+	u->n_hashed++;
+	list_add_tail(&u->lru, &a->lru);
+	return a;
+}
+
+uint64_t udp_random_sid(void)
+{
+	uint64_t v = 0;
+
+	while (v == 0)
+		if (aead_random((uint8_t *)&v, sizeof(v)))
+			return 1;
+	return v;
+}
+
+/* A 2022 session: keyed by the client's session ID, not its address. */
+struct udp_assoc *udp_assoc_find2022(struct loop *l, uint32_t li, uint64_t csid)
+{
+	struct udp_state *u = udp_of(l);
+	uint32_t i = u->hash[hash_sid(li, csid) & u->hash_mask];
+	struct udp_assoc *a;
+
+	for (; i != UDP_NONE; i = a->hnext) {
+		a = udp_assoc_at(l, i);
+		if (a->lst == li && a->v2022 && a->role == ROLE_SERVER && a->csid == csid)
+			return a;
+	}
+	return NULL;
+}
+
+struct udp_assoc *udp_assoc_2022(struct loop *l, uint32_t li, uint64_t csid)
+{
+	struct udp_state *u = udp_of(l);
+	uint32_t h = hash_sid(li, csid) & u->hash_mask;
+	struct udp_assoc *a = udp_assoc_find2022(l, li, csid);
+
+	if (a)
+		return a;
+	a = udp_assoc_alloc(l, ROLE_SERVER);
+	if (!a)
+		return NULL;
+	a->lst = li;
+	a->v2022 = 1;
+	a->csid = csid;
+	a->ssid = udp_random_sid(); /* ours, never the client's (SIP022) */
+	ss2022_window_init(&a->win);
+	if (relay_shared.owners)
+		udp_owners_set(relay_shared.owners, csid, l->id);
+	a->hnext = u->hash[h];
+	u->hash[h] = a->slot;
+	u->n_hashed++;
+	list_add_tail(&u->lru, &a->lru);
+	return a;
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * udp_client — the client side of the UDP relay. Tunnel: each sender
+ * address gets an association whose datagrams go to the ss server with the
+ * configured forward address. Local (SOCKS5 UDP ASSOCIATE): the association
+ * belongs to its TCP control session and has a client-facing socket of its
+ * own on this worker. Replies from the server are opened and passed back
+ * (SOCKS5: with the RSV/FRAG header and the source address).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "proto/aead.h"
+#include "proto/socks5.h"
+#include "relay/session.h"
+#include "udp_int.h"
+
+/* The ss server's address is known: open the socket toward it. */
+static int server_known(struct loop *l, struct udp_assoc *a, const struct sockaddr *sa,
+			uint16_t port)
+{
+	memcpy(&a->server, sa, sa_len(sa));
+	a->server_len = sa_len(sa);
+	if (a->server.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->server)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&a->server)->sin6_port = htons(port);
+	a->ep[0].fd = udp_open_socket(a->server.ss_family, NULL, false);
+	if (a->ep[0].fd < 0)
+		return a->ep[0].fd;
+	udp_arm_ep(l, &a->ep[0]);
+	return 0;
+}
+
+/* The answer for an association that waited for its ss server's address. */
+static void server_resolved(struct loop *l, const struct dns_waiter *w, const struct dns_entry *e,
+			    int err)
+{
+	struct udp_assoc *a = udp_assoc_lookup(l, w->slot, w->gen);
+
+	if (!a || a->state != UDP_ST_LIVE)
+		return;
+	if (err || server_known(l, a, &e->addr[0].sa, (uint16_t)w->arg[0]) < 0)
+		log_warn("udp association %u: cannot resolve the ss server: %s", a->slot,
+			 err ? strerror(-err) : "no socket");
+}
+
+/*
+ * Local/tunnel: point the association at the ss server. A host name is
+ * looked up through the cache; until the answer comes, the client's
+ * datagrams are dropped (counted). 0 or -errno.
+ */
+static int server_setup(struct loop *l, struct udp_assoc *a, const struct hostport *hp)
+{
+	struct dns_waiter w = { .done = server_resolved, .slot = a->slot, .gen = a->gen,
+				.arg = { hp->port } };
+	const struct dns_entry *e;
+	int ret;
+
+	if (hp->is_ip)
+		return server_known(l, a, (const struct sockaddr *)&hp->addr, hp->port);
+	if (!dns_name_ok(hp->host))
+		return -EINVAL;
+	ret = dns_lookup(l, hp->host, &w, &e);
+	if (ret == DNS_PENDING)
+		return 0;
+	if (ret < 0)
+		return ret;
+	return server_known(l, a, &e->addr[0].sa, hp->port);
+}
+
+static void client2022_init(struct udp_assoc *a)
+{
+	if (!a->cipher->m2022)
+		return;
+	a->v2022 = 1;
+	a->csid = udp_random_sid();
+	ss2022_window_init(&a->win);
+}
+
+/* Client side, 2022: seal addr + payload (in place) as a client packet. */
+static int seal2022_client(struct udp_assoc *a, struct dgram *g, const uint8_t *addr,
+			   size_t alen, uint8_t *payload, size_t plen, uint8_t **start)
+{
+	const struct ss2022_method *m = a->cipher->m2022;
+	const struct ss2022_keys *k = &a->cipher->keys2022;
+	struct ss2022_udp_params pp = { .session_id = a->csid, .packet_id = a->pkt_id++,
+					.now = (uint64_t)time(NULL), .padding_len = plen ? 0 : 1 };
+	uint8_t hdr[SSADDR_MAX_BYTES];
+	uint8_t *base = g->p - UDP_HEADROOM;
+
+	memcpy(hdr, addr, alen); /* it may lie where the headers are written */
+	*start = payload - (ss2022_udp_size(m, true, k->n_ipsk, alen, pp.padding_len, 0) -
+			    AEAD_TAG_BYTES);
+	if (*start < base)
+		return -ENOSPC;
+	return ss2022_udp_seal_client(m, k, &pp, hdr, alen, payload, plen, *start,
+				      BUF_UDP_BYTES - (size_t)(*start - base));
+}
+
+bool udp_tunnel_from_client(struct loop *l, uint32_t li, struct dgram *g)
+{
+	struct udp_listener *L = &udp_of(l)->lst[li];
+	const struct config_tunnel *tc = L->conf;
+	struct udp_assoc *a = udp_assoc_by_addr(l, li, g->from);
+	uint8_t *start;
+	int n;
+
+	if (!a)
+		return false;
+	if (!a->cipher) {
+		/* New association: key it and find the server. */
+		a->cipher = &tc->cipher;
+		client2022_init(a);
+		if (server_setup(l, a, &tc->server) < 0) {
+			udp_assoc_close(l, a, "cannot reach the ss server");
+			return false;
+		}
+	}
+	if (a->ep[0].fd < 0)
+		return false; /* the server's name is still being looked up */
+	udp_assoc_touch(l, a);
+	if (a->v2022)
+		n = seal2022_client(a, g, L->fwd_hdr, L->fwd_len, g->p, g->n, &start);
+	else
+		n = udp_seal_in_place(&tc->cipher, g, L->fwd_hdr, L->fwd_len, &start);
+	if (n < 0)
+		return false;
+	udp_send_from(l, g->bid, a->ep[0].fd, start, (size_t)n, (struct sockaddr *)&a->server, a);
+	return true;
+}
+
+static bool from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g)
+{
+	struct ss2022_udp_packet pk;
+	uint8_t hdr[SSADDR_MAX_BYTES];
+	size_t alen;
+
+	if (ss2022_udp_open_client(a->cipher->m2022, a->cipher->keys2022.psk, a->csid,
+				   (uint64_t)time(NULL), g->p, g->n, &pk) < 0) {
+		udp_of(l)->st.bad++;
+		return false;
+	}
+	if (pk.session_id != a->ssid) {
+		/* A new server session (e.g. the server restarted): new window. */
+		a->ssid = pk.session_id;
+		ss2022_window_init(&a->win);
+	}
+	if (!ss2022_window_check(&a->win, pk.packet_id)) {
+		udp_of(l)->st.bad++;
+		return false;
+	}
+	ss2022_window_update(&a->win, pk.packet_id);
+	udp_assoc_touch(l, a);
+	if (a->role == ROLE_TUNNEL) {
+		udp_send_from(l, g->bid, udp_of(l)->lst[a->lst].ep.fd, pk.payload, pk.payload_len,
+			  (struct sockaddr *)&a->peer, NULL);
+		return true;
+	}
+	if (!a->peer_len)
+		return false;
+	/* SOCKS5: RSV RSV FRAG | source address | data, in front of the payload. */
+	alen = ssaddr_encode(&pk.addr, hdr);
+	memcpy(pk.payload - alen, hdr, alen);
+	memset(pk.payload - alen - 3, 0, 3);
+	udp_send_from(l, g->bid, a->ep[1].fd, pk.payload - alen - 3, pk.payload_len + alen + 3,
+		  (struct sockaddr *)&a->peer, a);
+	return true;
+}
+
+/* A packet from the ss server to a local or tunnel association. */
+bool udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
+{
+	const struct aead_method *m = a->cipher->method;
+	uint8_t *pt = g->p + m->salt_len;
+	struct ssaddr src;
+	int r, k;
+
+	if (!same_addr(g->from, (struct sockaddr *)&a->server, true))
+		return false;
+	if (a->v2022)
+		return from_server2022(l, a, g);
+	r = aead_udp_open(m, a->cipher->key, pt, g->p, g->n);
+	if (r < 0) {
+		udp_of(l)->st.bad++;
+		return false;
+	}
+	k = ssaddr_parse(pt, (size_t)r, &src);
+	if (k <= 0)
+		return false;
+	udp_assoc_touch(l, a);
+	if (a->role == ROLE_TUNNEL) {
+		udp_send_from(l, g->bid, udp_of(l)->lst[a->lst].ep.fd, pt + k, (size_t)(r - k),
+			  (struct sockaddr *)&a->peer, NULL);
+		return true;
+	}
+	if (!a->peer_len)
+		return false; /* the client has not sent anything yet */
+	/* SOCKS5: RSV RSV FRAG in front of the source address and data. */
+	memset(pt - 3, 0, 3);
+	udp_send_from(l, g->bid, a->ep[1].fd, pt - 3, (size_t)r + 3, (struct sockaddr *)&a->peer, a);
+	return true;
+}
+
+bool udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
+{
+	const struct aead_method *m = a->cipher->method;
+	struct socks5_udp su;
+	uint8_t *start;
+	int n, h;
+
+	if (a->ep[0].fd < 0)
+		return false; /* the server's name is still being looked up */
+	/* Only the client that opened the association (RFC 1928 §7). */
+	if (!same_addr(g->from, (struct sockaddr *)&a->allow, port_of((struct sockaddr *)&a->allow)))
+		return false;
+	h = socks5_parse_udp(g->p, g->n, &su);
+	if (h < 0 || su.frag != 0)
+		return false; /* no reassembly: FRAG != 0 is dropped, as RFC 1928 allows */
+	memcpy(&a->peer, g->from, sa_len(g->from));
+	a->peer_len = sa_len(g->from);
+	if (a->v2022) {
+		n = seal2022_client(a, g, g->p + 3, (size_t)h - 3, g->p + h, g->n - (size_t)h,
+				    &start);
+	} else {
+		start = g->p + 3 - m->salt_len;
+		n = aead_udp_seal(m, a->cipher->key, start, g->p + 3, g->n - 3);
+	}
+	if (n < 0)
+		return false;
+	udp_assoc_touch(l, a);
+	udp_send_from(l, g->bid, a->ep[0].fd, start, (size_t)n, (struct sockaddr *)&a->server, a);
+	return true;
+}
+
+int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *local_ip,
+		    const struct sockaddr *client, struct sockaddr_storage *bnd)
+{
+	const struct config_local *lc = s->lst->conf;
+	struct sockaddr_storage b;
+	struct udp_assoc *a;
+	socklen_t bl = sizeof(*bnd);
+
+	if (!udp_of(l))
+		return -EOPNOTSUPP;
+	a = udp_assoc_alloc(l, ROLE_LOCAL);
+	if (!a)
+		return -EAGAIN;
+	a->sess_slot = s->slot;
+	a->sess_gen = s->gen;
+	a->cipher = &lc->cipher;
+	client2022_init(a);
+	memcpy(&a->allow, client, sa_len(client));
+	/* The client-facing socket: the control connection's local IP, any port. */
+	memcpy(&b, local_ip, sa_len(local_ip));
+	if (b.ss_family == AF_INET)
+		((struct sockaddr_in *)&b)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&b)->sin6_port = 0;
+	a->ep[1].fd = udp_open_socket(b.ss_family, (struct sockaddr *)&b, false);
+	if (a->ep[1].fd < 0 || getsockname(a->ep[1].fd, (struct sockaddr *)bnd, &bl) < 0 ||
+	    server_setup(l, a, &lc->server) < 0) {
+		udp_assoc_close(l, a, "setup failed");
+		return -EMFILE;
+	}
+	udp_arm_ep(l, &a->ep[1]);
+	return (int)a->slot;
+}
+
+void udp_local_close(struct loop *l, uint32_t slot, uint32_t gen)
+{
+	struct udp_assoc *a;
+
+	if (!udp_of(l))
+		return;
+	a = udp_assoc_lookup(l, slot, gen);
+	if (a)
+		udp_assoc_close(l, a, "control connection closed");
+}

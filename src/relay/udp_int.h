@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * udp_int — what the files of the UDP relay share among themselves:
+ *   udp.c          the module: listeners, endpoints, receiving, dispatch
+ *   udp_assoc.c    the association table (hash, LRU, idle expiry)
+ *   udp_tx.c       sending, with datagrams of one turn batched (GSO)
+ *   udp_server.c   the server role (AEAD-2017 and 2022)
+ *   udp_client.c   the tunnel and SOCKS5 (local) roles
+ *   udp_handover.c 2022 sessions that roam to another worker
+ */
+#ifndef SSRING_UDP_INT_H
+#define SSRING_UDP_INT_H
+
+#include <netinet/in.h>
+#include <string.h>
+
+#include "conf/config.h"
+#include "dns/dns.h"
+#include "relay/udp.h"
+
+#define UDP_NONE UINT32_MAX
+
+/* Op numbers of the UDP relay's completions (udp_module). */
+enum udp_op {
+	UDP_OP_RECV_LST = 0, /* slot = UDP listener index */
+	UDP_OP_RECV_A,       /* slot/gen = association */
+	UDP_OP_RECV_B,
+	UDP_OP_SEND,         /* slot = UDP buffer id */
+	UDP_OP_CANCEL,       /* slot/gen = association */
+	UDP_OP_XFER,         /* ptr: a 2022 packet handed over by another worker */
+	UDP_OP_XFER_SRC,     /* ptr: our hand-over; freed here if it failed */
+	UDP_OP_COUNT
+};
+
+/* A received datagram in its provided buffer. */
+struct dgram {
+	uint16_t bid;
+	const struct sockaddr *from;
+	uint8_t *p;   /* payload; UDP_HEADROOM writable bytes before it */
+	size_t n;
+};
+
+/* ---- addresses (udp_int.h) */
+
+static inline bool same_addr(const struct sockaddr *a, const struct sockaddr *b, bool port)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_addr.s_addr == y->sin_addr.s_addr &&
+		       (!port || x->sin_port == y->sin_port);
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0 &&
+		       (!port || x->sin6_port == y->sin6_port);
+	}
+	return false;
+}
+
+static inline uint16_t port_of(const struct sockaddr *a)
+{
+	if (a->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)a)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+}
+
+static inline socklen_t sa_len(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+/* ---- associations (udp_assoc.c) */
+
+static inline struct udp_assoc *udp_assoc_at(struct loop *l, uint32_t slot)
+{
+	return pool_at(&udp_of(l)->assocs, slot);
+}
+
+/* Server and tunnel associations a worker keeps (limits.udp_associations / workers). */
+uint32_t udp_per_loop_limit(const struct loop *l);
+/* The live association at slot with generation gen, or NULL. */
+struct udp_assoc *udp_assoc_lookup(struct loop *l, uint32_t slot, uint32_t gen);
+/* A new association (role's table is full: the least recently used goes). */
+struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role);
+/* Close: cancel what is in flight; freed when the last CQE is in. Idempotent. */
+void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why);
+/* Free a closing association whose last CQE came back. */
+void udp_assoc_maybe_free(struct loop *l, struct udp_assoc *a);
+/* Traffic: most recently used now, idle deadline pushed. */
+void udp_assoc_touch(struct loop *l, struct udp_assoc *a);
+/* Server/tunnel: the association of listener li for a client address (made if new). */
+struct udp_assoc *udp_assoc_by_addr(struct loop *l, uint32_t li, const struct sockaddr *from);
+/* Server, 2022: the session of listener li with client session ID csid. */
+struct udp_assoc *udp_assoc_find2022(struct loop *l, uint32_t li, uint64_t csid);
+/* The same, made if new (and registered as ours in the owner table). */
+struct udp_assoc *udp_assoc_2022(struct loop *l, uint32_t li, uint64_t csid);
+/* A random non-zero 64-bit session ID. */
+uint64_t udp_random_sid(void);
+
+/* ---- endpoints (udp.c) */
+
+/* Arm the multishot recvmsg of an endpoint (no-op if armed, parked or closing). */
+void udp_arm_ep(struct loop *l, struct udp_ep *ep);
+/* A non-blocking UDP socket, bound to bind_to if not NULL. fd or -errno. */
+int udp_open_socket(int family, const struct sockaddr *bind_to, bool reuseport);
+
+/* ---- sending (udp_tx.c) */
+
+/*
+ * Send len bytes at p (inside UDP buffer bid) to dst; the buffer returns to
+ * the ring when the send completes. a: the association owning fd, if any.
+ * The send may be batched with others of this loop turn (udp_flush).
+ */
+void udp_send_from(struct loop *l, uint16_t bid, int fd, const void *p, size_t len,
+		   const struct sockaddr *dst, struct udp_assoc *a);
+/* The send slots of n_bufs UDP buffers. 0 or -ENOMEM. */
+int udp_tx_init(struct udp_state *u, unsigned n_bufs);
+void udp_tx_free(struct udp_state *u);
+/* Submit the open batch (once per turn, after the CQEs and DNS callbacks). */
+void udp_flush(struct loop *l);
+/* Completion of UDP_OP_SEND for buffer bid. */
+void udp_tx_done(struct loop *l, uint16_t bid, int res);
+
+/* ---- server role (udp_server.c) */
+
+bool udp_server_from_client(struct loop *l, uint32_t li, struct dgram *g);
+bool udp_server2022_from_client(struct loop *l, uint32_t li, struct dgram *g);
+/* A reply from a target to a server association's client. */
+bool udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g);
+/* The socket of a server association toward targets of this family. */
+int udp_target_fd(struct loop *l, struct udp_assoc *a, int family);
+/*
+ * A 2022 packet of session a passed its window: record it, count the user's
+ * bytes, remember where the client was (it may roam). false if the packet ID
+ * was seen before or is too old.
+ */
+bool udp_accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, int user, size_t len,
+		    const struct sockaddr *from, const uint8_t *psk);
+/* Prepend hdr and seal g in place (AEAD-2017); the packet start and size. */
+int udp_seal_in_place(const struct config_cipher *c, struct dgram *g, const uint8_t *hdr,
+		      size_t hlen, uint8_t **start);
+
+/* ---- tunnel and local roles (udp_client.c) */
+
+bool udp_tunnel_from_client(struct loop *l, uint32_t li, struct dgram *g);
+/* A packet from the ss server to a local or tunnel association. */
+bool udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g);
+/* A SOCKS5 UDP request from the local role's client. */
+bool udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g);
+
+/* ---- hand-over between workers (udp_handover.c) */
+
+/* Hand an opened packet of a session owned by worker w to it. */
+bool udp_hand_over(struct loop *l, int w, uint32_t li, const struct ss2022_udp_packet *pk,
+		   const struct dgram *g);
+/* Completion of UDP_OP_XFER / UDP_OP_XFER_SRC. */
+void udp_handover_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe);
+
+#endif
