@@ -14,7 +14,9 @@
 #include "dns/dns.h"
 #include "proto/aead.h"
 #include "proto/ss2022.h"
+#include "ctl/metrics.h"
 #include "relay/relay.h"
+#include "relay/stats.h"
 #include "relay/tcp.h"
 #include "relay/udp.h"
 
@@ -26,7 +28,11 @@
  * What every worker runs, in this order: the resolver first, so that it is
  * torn down while the relays that wait on it still exist (loop.h).
  */
-static struct loop_module *const worker_modules[] = { &dns_module, &tcp_module, &udp_module };
+static struct loop_module *const worker_modules[] = { &dns_module, &relay_module, &tcp_module,
+						      &udp_module };
+
+/* What the control loop runs besides its own module. */
+static struct loop_module *const ctl_modules[] = { &metrics_module };
 
 static void usage(FILE *f)
 {
@@ -111,7 +117,8 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	int check = 0, verbose = 0, quiet = 0, c, ret;
 	char err[CONFIG_ERR_BYTES];
-	struct config cfg;
+	struct config *cfg;
+	struct ctl_opts ctl = { 0 };
 
 	if (argc == 3 && strcmp(argv[1], "genkey") == 0)
 		return genkey(argv[2]);
@@ -130,18 +137,25 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (config_load_file(path, &cfg, err, sizeof(err))) {
+	cfg = config_new_file(path, err, sizeof(err), NULL);
+	if (!cfg) {
 		fprintf(stderr, "ssring: %s\n", err);
 		return check ? 1 : 2;
 	}
 	if (check) {
 		printf("%s: OK\n", path);
-		config_free(&cfg);
+		config_unref(cfg);
 		return 0;
 	}
-	log_set_level(verbose ? LOG_LEVEL_DEBUG : quiet ? LOG_LEVEL_ERROR : cfg.log_level);
-	ret = ctl_main(&cfg, worker_modules, sizeof(worker_modules) / sizeof(worker_modules[0]),
-		       NULL, 0, relay_log_roles);
-	config_free(&cfg);
+	log_detect_journal();
+	log_set_level(verbose ? LOG_LEVEL_DEBUG : quiet ? LOG_LEVEL_ERROR : cfg->log_level);
+	ctl.config_path = path;
+	ctl.log_level_fixed = verbose || quiet;
+	ctl.worker_mods = worker_modules;
+	ctl.n_worker = sizeof(worker_modules) / sizeof(worker_modules[0]);
+	ctl.ctl_mods = ctl_modules;
+	ctl.n_ctl = sizeof(ctl_modules) / sizeof(ctl_modules[0]);
+	ctl.on_ready = relay_log_roles;
+	ret = ctl_main(cfg, &ctl);
 	return ret;
 }

@@ -8,9 +8,11 @@
 #ifndef SSRING_CONFIG_H
 #define SSRING_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proto/aead.h"
 #include "proto/hostport.h"
@@ -20,6 +22,7 @@
 #define CONFIG_MAX_USERS 64
 #define CONFIG_MAX_WORKERS 256
 #define CONFIG_ERR_BYTES 512
+#define CONFIG_NAME_MAX 64
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -53,6 +56,18 @@ struct config_user {
 	char password[256];
 };
 
+/*
+ * What the control plane attaches to a role entry of a snapshot before it
+ * hands the snapshot to the workers (never parsed from the file).
+ */
+struct config_rt {
+	uint32_t ep;             /* stable endpoint id: same (role, listen) = same id */
+	int *tcp_fds;            /* listening sockets made for this snapshot, one per */
+	int *udp_fds;            /*   worker (taken ones are -1); NULL: none, or the */
+				 /*   worker keeps the socket it has */
+	uint32_t *uids;          /* servers: a stable user id per users2022 entry */
+};
+
 struct config_server {
 	struct hostport listen;  /* IP literal required */
 	struct config_cipher cipher;
@@ -64,6 +79,7 @@ struct config_server {
 	enum probe_policy probe;       /* default drain */
 	struct hostport probe_forward; /* decoy for PROBE_FORWARD (IP literal) */
 	int line;                /* line of the group in the file, for messages */
+	struct config_rt rt;
 };
 
 struct config_local {
@@ -74,6 +90,7 @@ struct config_local {
 	struct config_user *users; /* SOCKS5 username/password; none = no auth */
 	size_t n_users;
 	int line;
+	struct config_rt rt;
 };
 
 struct config_tunnel {
@@ -84,9 +101,19 @@ struct config_tunnel {
 	bool tcp;                /* default true */
 	bool udp;                /* default true */
 	int line;
+	struct config_rt rt;
 };
 
+/*
+ * A configuration snapshot. Loaded, validated and then never changed while
+ * anyone uses it (the control plane fills in struct config_rt before it
+ * publishes it); a reload makes a new one with the next generation. Heap
+ * snapshots (config_new_file) are reference-counted: every worker holds
+ * one while it has sessions on it, and the last config_unref frees it.
+ */
 struct config {
+	uint64_t generation;     /* 1 for the first, +1 per successful reload */
+	_Atomic unsigned refs;
 	int workers;             /* default: number of online CPUs */
 	enum log_level log_level; /* default info */
 	struct {
@@ -106,6 +133,15 @@ struct config {
 		uint32_t cache_entries; /* default 4096 */
 		enum dns_prefer prefer;  /* default ipv4 */
 	} dns;
+	/* Privilege drop after the listeners are bound: "" = stay as started. */
+	char user[CONFIG_NAME_MAX];
+	char group[CONFIG_NAME_MAX];
+	uid_t uid;               /* resolved from user (and group, or user's group) */
+	gid_t gid;
+	struct {
+		bool enabled;
+		struct hostport listen;  /* GET /metrics (Prometheus text format) */
+	} metrics;
 	struct config_server *servers;
 	size_t n_servers;
 	struct config_local *locals;
@@ -124,6 +160,16 @@ int config_load_file(const char *path, struct config *cfg, char *err, size_t err
 int config_load_string(const char *text, const char *name, struct config *cfg, char *err,
 		       size_t err_len);
 void config_free(struct config *cfg);
+/*
+ * A heap snapshot from a file (refs = 1), or NULL with the message in err
+ * (errno-style code in *ret if ret is not NULL).
+ */
+struct config *config_new_file(const char *path, char *err, size_t err_len, int *ret);
+void config_ref(const struct config *cfg);
+/* Drop a reference; the last one frees the snapshot (and closes its fds). */
+void config_unref(const struct config *cfg);
+/* Is a role entry the same listener (role and address) in two snapshots? */
+bool config_same_listen(const struct hostport *a, const struct hostport *b);
 /* Every key at its default; no roles. */
 void config_defaults(struct config *cfg);
 const char *config_log_level_name(enum log_level l);

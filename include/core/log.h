@@ -2,7 +2,8 @@
 /*
  * log — leveled one-line-per-event logging to stderr. Each line is built in a
  * stack buffer and written with one write(2), so lines from several workers
- * never interleave. No per-packet logs above debug.
+ * never interleave. No per-packet logs above debug. Under systemd (stderr is
+ * the journal) lines carry a <priority> prefix instead of a timestamp.
  */
 #ifndef SSRING_LOG_H
 #define SSRING_LOG_H
@@ -10,6 +11,8 @@
 #include "conf/config.h"
 
 void log_set_level(enum log_level l);
+/* Journal mode when stderr is the stream $JOURNAL_STREAM names. Call once at start. */
+void log_detect_journal(void);
 enum log_level log_get_level(void);
 /* Name the calling thread in its lines ("main", "w0", "w1", ...). */
 void log_set_thread_name(const char *name);

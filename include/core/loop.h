@@ -17,6 +17,12 @@
  * busy; loop_destroy() calls destroy in registration order as well, so a
  * service registered first (the resolver) is torn down while the modules
  * that use it still exist and can take its cancellations.
+ *
+ * Configuration: l->cfg is the loop's current snapshot (conf/config.h). A
+ * new one arrives as a message (loop_adopt_config); each module's reconfig
+ * hook then moves what it owns over (listeners, resolver servers). Whatever
+ * was started on an older snapshot holds it (loop_cfg_hold/drop) and finishes
+ * on it; the loop lets go of a snapshot when nothing of its own uses it.
  */
 #ifndef SSRING_LOOP_H
 #define SSRING_LOOP_H
@@ -52,6 +58,14 @@ struct loop_module {
 	int (*setup)(const struct config *cfg);
 	void (*teardown)(void);
 	/*
+	 * On the main thread, before a snapshot is handed to any loop (old =
+	 * NULL at start, the current one on a reload): make what the new one
+	 * needs that only the main thread may make (listening sockets into
+	 * cfg's struct config_rt, shared tables). 0 or -errno (logged); the
+	 * reload then fails and cfg is dropped, its fds with it.
+	 */
+	int (*prepare)(const struct config *old, struct config *cfg);
+	/*
 	 * Per-loop hooks, on the loop's own thread; each may be NULL.
 	 * init: allocate the module's state (loop_set_state) and open what it
 	 *       needs; 0 or -errno (the loop then fails to start).
@@ -61,6 +75,7 @@ struct loop_module {
 	 * stop: a graceful stop begins (l->stopping is set).
 	 * busy: true while it still has work the stop must wait for.
 	 * destroy: release everything; also called after a failed init.
+	 * reconfig: l->cfg was replaced (old is still valid during the call).
 	 */
 	int (*init)(struct loop *l);
 	void (*start)(struct loop *l);
@@ -69,6 +84,25 @@ struct loop_module {
 	void (*stop)(struct loop *l);
 	bool (*busy)(const struct loop *l);
 	void (*destroy)(struct loop *l);
+	void (*reconfig)(struct loop *l, const struct config *old);
+};
+
+/* A snapshot this loop holds a reference to, and how much of it is in use. */
+struct cfg_use {
+	const struct config *cfg;
+	uint32_t users;           /* sessions, associations... started on it */
+};
+
+/*
+ * CORE_OP_CONFIG's message: the new snapshot (one reference for every loop
+ * it is posted to) and where to acknowledge it (a message with user_data
+ * reply_ud and res = the loop's id). Shared by the loops it is sent to;
+ * the sender frees it after the last acknowledgement.
+ */
+struct loop_cfg_msg {
+	const struct config *cfg;
+	int reply_fd;
+	uint64_t reply_ud;
 };
 
 /*
@@ -92,7 +126,9 @@ struct bufring {
 struct loop {
 	struct io_uring ring;
 	int id;                   /* worker index, or LOOP_ID_CTL */
-	const struct config *cfg;
+	const struct config *cfg; /* the current snapshot: uses[0] */
+	struct cfg_use *uses;     /* snapshots held: [0] current, then older ones in use */
+	unsigned n_uses, cap_uses;
 	uint64_t now_ms;          /* monotonic, refreshed once per turn */
 	struct bufring bufs[LOOP_MAX_BUFGROUPS];
 	struct timer_wheel wheel;
@@ -111,6 +147,7 @@ enum core_op {
 	CORE_OP_ACCEPT = 0, /* ptr = struct loop_listener */
 	CORE_OP_STOP,       /* a message: stop gracefully */
 	CORE_OP_POSTED,     /* our side of a message that needs no completion */
+	CORE_OP_CONFIG,     /* a message: ptr = struct loop_cfg_msg */
 	CORE_OP_COUNT
 };
 
@@ -211,9 +248,23 @@ static inline unsigned char *loop_buf_base(struct loop *l, int bgid, uint16_t bi
 void loop_post(struct loop *l, int ring_fd, uint64_t ud, int32_t res, uint64_t self_ud);
 
 /*
+ * Something starts on snapshot cfg (normally l->cfg) and holds it until
+ * loop_cfg_drop(). Returns cfg. Only on the loop's thread.
+ */
+const struct config *loop_cfg_hold(struct loop *l, const struct config *cfg);
+void loop_cfg_drop(struct loop *l, const struct config *cfg);
+/*
+ * Make cfg (whose reference the caller hands over) the current snapshot:
+ * the modules' reconfig hooks run, and the old one is let go as soon as
+ * nothing uses it.
+ */
+void loop_adopt_config(struct loop *l, const struct config *cfg);
+
+/*
  * Create the ring for loop id and run the modules' init hooks, in order.
- * Runs on the loop's own thread (SINGLE_ISSUER binds the ring to its
- * creator). On failure the caller still calls loop_destroy().
+ * cfg: the first snapshot, whose reference the loop takes over. Runs on
+ * the loop's own thread (SINGLE_ISSUER binds the ring to its creator). On
+ * failure the caller still calls loop_destroy().
  */
 int loop_init(struct loop *l, int id, const struct config *cfg,
 	      struct loop_module *const *mods, unsigned n_mods);

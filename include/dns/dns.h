@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/counter.h"
 #include "core/list.h"
 #include "core/loop.h"
 
@@ -81,5 +82,11 @@ bool dns_name_ok(const char *name);
 
 /* The resolver as a loop module: init/tick/destroy, its sockets' completions. */
 extern struct loop_module dns_module;
+
+/* Lookups per worker (index = worker id), for the metrics: hit = answered
+ * from the cache, miss = a query sent, shared = joined a query in flight,
+ * failure = a query that got no usable answer. */
+enum dns_ctr { DNS_CTR_HIT = 0, DNS_CTR_MISS, DNS_CTR_SHARED, DNS_CTR_FAILURE, DNS_CTR_COUNT };
+extern counter_t (*dns_stats)[DNS_CTR_COUNT];
 
 #endif

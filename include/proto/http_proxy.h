@@ -3,7 +3,8 @@
  * http_proxy — pure codecs for the HTTP proxy front end of the "local" role
  * (RFC 9110, RFC 9112): parse a request head, rewrite an absolute-form
  * request for the origin, build status lines, and find where a request body
- * ends so a keep-alive connection can carry the next request. No sockets, no
+ * ends so a keep-alive connection can carry the next request. The same head
+ * parser serves ssring's own small servers (origin-form requests). No sockets, no
  * allocation; offsets in struct http_request point into the caller's buffer.
  */
 #ifndef SSRING_HTTP_PROXY_H
@@ -68,6 +69,18 @@ struct http_request {
  * r is only meaningful when the result is > 0.
  */
 int http_parse_request(const uint8_t *buf, size_t len, struct http_request *r);
+
+/*
+ * The same for a request to a server of our own (metrics, management API):
+ * the target must be origin-form ("/path?query", no fragment), found at
+ * path_off/path_len; authority and target address are left empty. CONNECT
+ * and absolute-form targets are -EINVAL.
+ */
+int http_parse_server_request(const uint8_t *buf, size_t len, struct http_request *r);
+
+/* The value of the first header called name (case-insensitive), if any. */
+bool http_header_value(const uint8_t *buf, const struct http_request *r, const char *name,
+		       const uint8_t **value, size_t *len);
 
 /*
  * Rewrite a parsed absolute-form request (buf is the buffer it was parsed

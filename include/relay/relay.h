@@ -8,6 +8,8 @@
 #ifndef SSRING_RELAY_H
 #define SSRING_RELAY_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conf/config.h"
@@ -53,30 +55,57 @@ enum {
 #define BUF_UDP_BYTES (UDP_HEADROOM + 65536 + 64)
 #define BID_NONE 0xffff
 
-/* 2022 multi-user: per-user byte counters of a worker (see tcp.h, udp.h). */
-#define RELAY_USER_COUNTERS 64
-
 struct replay_filter;
 struct replay2022;
 struct udp_owners;
 
 /*
- * Shared by every worker; the pointers are set on the main thread before
- * the workers start and never change while they run (the objects
- * themselves are thread-safe).
+ * Shared by every worker. The main thread makes each object when a
+ * snapshot first needs it (at start or in a reload's prepare) and frees it
+ * after the workers are gone; the pointers are published with release and
+ * read with acquire (a plain load on x86). The objects are thread-safe.
  */
 struct relay_shared {
-	struct replay_filter *replay;  /* AEAD-2017 salts; NULL = no server */
-	struct replay2022 *replay2022; /* 2022 salts of the last 60 s; NULL = no 2022 */
-	struct udp_owners *owners;     /* 2022 UDP session -> worker */
+	_Atomic(struct replay_filter *) replay;  /* AEAD-2017 salts; NULL = no server yet */
+	_Atomic(struct replay2022 *) replay2022; /* 2022 salts of the last 60 s */
+	_Atomic(struct udp_owners *) owners;     /* 2022 UDP session -> worker */
 };
 
 extern struct relay_shared relay_shared;
 
+static inline struct replay_filter *relay_replay(void)
+{
+	return atomic_load_explicit(&relay_shared.replay, memory_order_acquire);
+}
+
+static inline struct replay2022 *relay_replay2022(void)
+{
+	return atomic_load_explicit(&relay_shared.replay2022, memory_order_acquire);
+}
+
+static inline struct udp_owners *relay_owners(void)
+{
+	return atomic_load_explicit(&relay_shared.owners, memory_order_acquire);
+}
+
 /* Does any role speak the 2022 edition? */
 bool relay_uses_2022(const struct config *cfg);
-/* Exit statistics: the 2022 users' bytes of one worker ("user NAME: N bytes" + how). */
-void relay_log_user_bytes(const struct config *cfg, const uint64_t *bytes, const char *how);
+/* Exit statistics: the bytes (TCP and UDP) of each user of cfg on one worker. */
+void relay_log_user_bytes(const struct config *cfg, int worker);
+/* One role entry with a listener: conf is its config_server/_local/_tunnel. */
+typedef void (*relay_entry_fn)(void *arg, enum role role, const void *conf,
+			       const struct hostport *hp, struct config_rt *rt);
+/* Each entry of c with a TCP listener (udp false: every server and local, the
+ * tunnels with tcp) or a UDP port (servers and tunnels with udp). */
+void relay_each_listener(const struct config *c, bool udp, relay_entry_fn fn, void *arg);
+/*
+ * On the main thread: for every listener of cfg that old (NULL at start)
+ * did not have, one socket per worker from open_fd, into the entry's
+ * tcp_fds or udp_fds. 0 or the first -errno (sockets made so far stay in
+ * cfg and close with it).
+ */
+int relay_prepare_sockets(const struct config *old, struct config *cfg, bool udp,
+			  int (*open_fd)(const struct hostport *hp));
 /* Log where each role listens (once every worker is up). */
 void relay_log_roles(const struct config *cfg);
 

@@ -26,6 +26,7 @@
 #include "proto/ss2022.h"
 #include "proto/ssaddr.h"
 #include "relay/relay.h"
+#include "relay/stats.h"
 #include "relay/tcp.h"
 
 enum { SIDE_IN = 0, SIDE_OUT = 1 };
@@ -78,7 +79,7 @@ struct relay_dir {
 	uint32_t carry;         /* carry block index or POOL_NONE */
 	uint32_t carry_len;     /* bytes of an incomplete record (or handshake bytes) */
 	struct txo q[DIR_TXQ];
-	uint64_t bytes;         /* plaintext bytes relayed */
+	uint64_t bytes;         /* plaintext payload bytes (session_count) */
 	struct list wait_node;  /* on bufring.waiters while DIR_F_WAITBUF */
 };
 
@@ -113,7 +114,10 @@ struct session {
 	uint8_t closing_abort;  /* reset both sides on close */
 	uint8_t salt_checked;   /* server: request salt went through the replay filter */
 	uint8_t probe_fwd;      /* server: a failed request relayed to the decoy */
-	const struct tcp_listener *lst;
+	const void *conf;       /* its role entry (config_server/_local/_tunnel) in cfg */
+	const struct config *cfg; /* the snapshot it started on (held until freed) */
+	counter_t *ctr;         /* its endpoint's counters (this worker's block) */
+	counter_t *uctr;        /* its user's counters, NULL while unknown or none */
 	const struct config_cipher *cipher;
 	struct timer timer;
 	struct relay_dir d[2];
@@ -122,7 +126,7 @@ struct session {
 		struct ss2022_reader rd2; /* 2022 edition (v2022 = 1) */
 	};
 	uint8_t v2022;          /* this session speaks the 2022 edition */
-	int8_t user;            /* 2022 multi-user: user index, -1 if none */
+	int16_t user;           /* 2022 multi-user: user index in conf, -1 if none */
 	struct aead_ctx wr;     /* the sealing direction */
 	uint8_t wr_salt[AEAD_MAX_SALT_BYTES];
 	uint16_t hdr_len;       /* server: header bytes gathered; local: 1 = HTTP front end */
@@ -236,7 +240,11 @@ uint8_t *session_tx_block(struct loop *l, uint32_t *blk);
 /* Queue p/len (inside send block blk, or POOL_NONE) for sending on di. */
 void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size_t len,
 		     uint32_t blk);
-/* The request could not be authenticated: absorb the connection. */
-void session_auth_failed(struct loop *l, struct session *s, const char *why);
+/* The request could not be authenticated (why, counted as reason): the probe policy. */
+void session_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, const char *why);
+/* n plaintext payload bytes went through direction di (counted for stats). */
+void session_count(struct session *s, int di, size_t n);
+/* The user is known (2022 identity header): its counters from now on. */
+void session_set_user(struct loop *l, struct session *s, int user);
 
 #endif

@@ -13,12 +13,19 @@
 #include "core/listener.h"
 #include "core/loop.h"
 #include "core/pool.h"
+#include "proto/hostport.h"
 #include "relay/relay.h"
 
+/* One listening socket of this worker; kept across reloads while its role
+ * and address stay (then only conf changes). */
 struct tcp_listener {
 	struct loop_listener ll;
 	enum role role;
-	const void *conf;     /* struct config_server / _local / _tunnel */
+	const void *conf;     /* struct config_server / _local / _tunnel of l->cfg */
+	uint32_t ep;          /* its endpoint id (relay/stats.h) */
+	bool seen;            /* still in the snapshot being adopted */
+	struct hostport listen;
+	struct list node;     /* on tcp_state.listeners until closed */
 };
 
 struct tcp_stats {
@@ -40,14 +47,12 @@ struct tcp_state {
 	struct pool hs;           /* struct session_hs: set-up state of sessions */
 	struct pool carries;      /* reassembly blocks for records split across receives */
 	struct pool txbufs;       /* send blocks, held only while bytes are queued */
-	struct tcp_listener *listeners;
-	unsigned n_listeners;
-	unsigned n_open;          /* listeners not yet closed */
+	struct list listeners;    /* struct tcp_listener, open or closing */
+	unsigned n_open;          /* listeners whose last CQE is not in yet */
 	uint32_t draining;        /* sessions absorbing a failed handshake */
 	uint64_t trim_ms;         /* last pool_trim of the block pools */
 	bool running;             /* start ran: the exit statistics mean something */
 	struct tcp_stats st;
-	uint64_t user_bytes[RELAY_USER_COUNTERS]; /* 2022 multi-user: bytes per user index */
 };
 
 extern struct loop_module tcp_module;

@@ -30,6 +30,8 @@
 #include "core/timer.h"
 #include "proto/ss2022.h"
 #include "proto/ssaddr.h"
+#include "core/counter.h"
+#include "proto/hostport.h"
 #include "relay/relay.h"
 
 struct session;
@@ -45,14 +47,25 @@ struct udp_ep {
 	uint8_t kind;
 	uint8_t armed;       /* a multishot recvmsg is in flight */
 	uint8_t waiting;     /* parked on the ENOBUFS list */
-	uint32_t owner;      /* listener index or assoc slot */
+	uint32_t owner;      /* assoc slot (listeners: unused) */
 	struct list wait_node;
 };
 
+/*
+ * A server's or tunnel's UDP port on this worker. Kept across reloads while
+ * its role and address stay (conf follows the current snapshot); a removed
+ * one closes its associations and is freed when its receive has ended.
+ */
 struct udp_listener {
-	struct udp_ep ep;
+	struct udp_ep ep;    /* first: a listener's receive carries a pointer to it */
 	enum role role;
-	const void *conf;
+	const void *conf;    /* struct config_server / _tunnel of l->cfg */
+	uint32_t id;         /* its endpoint id (relay/stats.h), the same on every worker */
+	counter_t *ctr;      /* its endpoint counters on this worker */
+	struct hostport listen;
+	bool seen;           /* still in the snapshot being adopted */
+	bool closing;
+	struct list node;    /* on udp_state.listeners */
 	uint8_t fwd_hdr[SSADDR_MAX_BYTES]; /* tunnel: encoded forward address */
 	uint16_t fwd_len;
 };
@@ -68,7 +81,7 @@ struct udp_assoc {
 	enum role role;
 	enum udp_assoc_state state;
 	uint32_t inflight;
-	uint32_t lst;        /* server/tunnel: listener index */
+	struct udp_listener *L; /* server/tunnel: its listener */
 	uint32_t hnext;      /* hash chain */
 	struct udp_ep ep[2]; /* [0] = A, [1] = B (see enum udp_ep_kind) */
 	struct sockaddr_storage peer;  /* server/tunnel: client; local: client once seen */
@@ -76,7 +89,11 @@ struct udp_assoc {
 	struct sockaddr_storage allow; /* local: only this IP (and port, if non-zero) */
 	uint32_t sess_slot;  /* local: the control session */
 	uint32_t sess_gen;
+	const struct config *cfg;  /* the snapshot it runs on (held) */
+	const void *conf;    /* its role entry in cfg */
 	const struct config_cipher *cipher;
+	counter_t *ctr;      /* its endpoint's counters */
+	counter_t *uctr;     /* its user's, or NULL */
 	struct sockaddr_storage server; /* local/tunnel: the ss server */
 	socklen_t server_len;
 	struct timer timer;
@@ -86,14 +103,14 @@ struct udp_assoc {
 	uint64_t csid;       /* the client's session ID */
 	uint64_t ssid;       /* the server's session ID (server: ours) */
 	uint64_t pkt_id;     /* our next packet ID */
-	const uint8_t *psk;  /* server: the user's key for replies */
+	uint8_t psk[32];     /* server: the user's key for replies */
 	struct ss2022_window win; /* packet IDs from the peer */
 };
 
-/* Per-loop UDP state, embedded in struct loop. */
+/* Per-loop UDP state. */
 struct udp_state {
-	struct udp_listener *lst;
-	unsigned n_lst;
+	struct list listeners; /* struct udp_listener, open or closing */
+	unsigned n_listeners;  /* not yet freed */
 	struct pool assocs;
 	uint32_t *hash;      /* heads, UDP_NONE = empty */
 	uint32_t hash_mask;
@@ -116,10 +133,9 @@ struct udp_state {
 		uint64_t gso_batches; /* sends that carried several datagrams */
 		uint64_t gso_retried; /* datagrams resent alone after a failed batch */
 	} st;
-	uint64_t user_bytes[RELAY_USER_COUNTERS]; /* 2022 multi-user: bytes per user index */
 };
 
-/* The UDP relay as a loop module; its state is NULL when no role relays UDP. */
+/* The UDP relay as a loop module. */
 extern struct loop_module udp_module;
 
 static inline struct udp_state *udp_of(const struct loop *l)

@@ -8,6 +8,8 @@
 #endif
 #include "conf/config.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +34,20 @@ void config_defaults(struct config *cfg)
 	cfg->dns.prefer = DNS_PREFER_IPV4;
 }
 
+static void free_rt(struct config_rt *rt, int workers)
+{
+	for (int w = 0; w < workers; w++) {
+		if (rt->tcp_fds && rt->tcp_fds[w] >= 0)
+			close(rt->tcp_fds[w]);
+		if (rt->udp_fds && rt->udp_fds[w] >= 0)
+			close(rt->udp_fds[w]);
+	}
+	free(rt->tcp_fds);
+	free(rt->udp_fds);
+	free(rt->uids);
+	memset(rt, 0, sizeof(*rt));
+}
+
 static void wipe_cipher(struct config_cipher *c)
 {
 	explicit_bzero(c->key, sizeof(c->key));
@@ -52,6 +68,7 @@ void config_free(struct config *cfg)
 			explicit_bzero(sv->users2022, sv->n_users2022 * sizeof(*sv->users2022));
 		free(sv->users2022);
 		explicit_bzero(&sv->srv2022, sizeof(sv->srv2022));
+		free_rt(&sv->rt, cfg->workers);
 	}
 	for (i = 0; i < cfg->n_locals; i++) {
 		struct config_local *lc = &cfg->locals[i];
@@ -60,13 +77,63 @@ void config_free(struct config *cfg)
 		if (lc->users)
 			explicit_bzero(lc->users, lc->n_users * sizeof(*lc->users));
 		free(lc->users);
+		free_rt(&lc->rt, cfg->workers);
 	}
-	for (i = 0; i < cfg->n_tunnels; i++)
+	for (i = 0; i < cfg->n_tunnels; i++) {
 		wipe_cipher(&cfg->tunnels[i].cipher);
+		free_rt(&cfg->tunnels[i].rt, cfg->workers);
+	}
 	free(cfg->servers);
 	free(cfg->locals);
 	free(cfg->tunnels);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+struct config *config_new_file(const char *path, char *err, size_t err_len, int *ret)
+{
+	struct config *cfg = malloc(sizeof(*cfg));
+	int r;
+
+	if (!cfg) {
+		snprintf(err, err_len, "%s: out of memory", path);
+		r = -ENOMEM;
+	} else {
+		r = config_load_file(path, cfg, err, err_len);
+	}
+	if (ret)
+		*ret = r;
+	if (r) {
+		free(cfg);
+		return NULL;
+	}
+	cfg->generation = 1;
+	atomic_init(&cfg->refs, 1);
+	return cfg;
+}
+
+void config_ref(const struct config *cfg)
+{
+	struct config *c = (struct config *)cfg;
+
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void config_unref(const struct config *cfg)
+{
+	struct config *c = (struct config *)cfg;
+
+	if (!c)
+		return;
+	/* acq_rel: whoever frees it sees every other holder's last use. */
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+		config_free(c);
+		free(c);
+	}
+}
+
+bool config_same_listen(const struct hostport *a, const struct hostport *b)
+{
+	return a->addr_len == b->addr_len && !memcmp(&a->addr, &b->addr, a->addr_len);
 }
 
 const char *config_log_level_name(enum log_level l)

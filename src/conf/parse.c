@@ -25,7 +25,8 @@
  * one of" hint lists.
  */
 static const char *const top_keys[] = { "workers", "log_level", "limits",  "timeouts",
-					"dns",	   "servers",	"locals", "tunnels", NULL };
+					"dns",	   "servers",	"locals", "tunnels",
+					"user",	   "group",	"metrics", NULL };
 static const char *const limits_keys[] = { "tcp_sessions", "udp_associations", NULL };
 static const char *const timeouts_keys[] = { "connect",	 "handshake", "tcp_idle",
 					     "udp_idle", "shutdown",  NULL };
@@ -427,6 +428,8 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 	ret = cf_check_keys(x, root, top_keys);
 	if (!ret)
 		ret = parse_globals(x, root, cfg);
+	if (!ret)
+		ret = cf_parse_control(x, root, cfg);
 	if (!ret)
 		ret = parse_role_list(x, root, "servers", sizeof(struct config_server),
 				      cf_parse_server, &sv, &cfg->n_servers);

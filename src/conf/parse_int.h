@@ -4,6 +4,7 @@
  *   parse.c         the file, the top level and the global groups
  *   parse_roles.c   servers, locals, tunnels and their users
  *   parse_secret.c  secrets (text, file or environment) and the keys from them
+ *   parse_control.c the control plane's keys: user and group, metrics
  * Only these files include libconfig. Every message carries the file, the line
  * and the path of the setting it is about ("FILE:LINE: servers[0].method: ...").
  */
@@ -79,6 +80,8 @@ int cf_note_listen(struct ctx *x, const config_setting_t *g, const struct hostpo
 /* method plus exactly one secret, turned into the cipher's keys (parse_secret.c). */
 int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher *c);
 
+/* user, group, metrics (parse_control.c). */
+int cf_parse_control(struct ctx *x, const config_setting_t *root, struct config *cfg);
 /* One element of servers / locals / tunnels (parse_roles.c). */
 int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem);
 int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem);

@@ -211,6 +211,14 @@ static void core_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe
 	case CORE_OP_STOP:
 		loop_stop(l);
 		break;
+	case CORE_OP_CONFIG: {
+		const struct loop_cfg_msg *m = ud_ptr(cqe->user_data);
+
+		loop_adopt_config(l, m->cfg);
+		loop_post(l, m->reply_fd, m->reply_ud, l->id,
+			  ud_pack(loop_tag(&core_module, CORE_OP_POSTED), 0, 0));
+		break;
+	}
 	default: /* CORE_OP_POSTED */
 		if (cqe->res < 0)
 			log_warn("message to another loop failed: %s", strerror(-cqe->res));
@@ -250,6 +258,81 @@ static void expire_timers(struct loop *l)
 	}
 }
 
+static struct cfg_use *find_use(struct loop *l, const struct config *cfg)
+{
+	for (unsigned i = 0; i < l->n_uses; i++)
+		if (l->uses[i].cfg == cfg)
+			return &l->uses[i];
+	return NULL;
+}
+
+/* Let go of an old snapshot nothing of ours uses any more. */
+static void release_use(struct loop *l, struct cfg_use *u)
+{
+	const struct config *cfg = u->cfg;
+
+	*u = l->uses[--l->n_uses];
+	config_unref(cfg);
+}
+
+const struct config *loop_cfg_hold(struct loop *l, const struct config *cfg)
+{
+	struct cfg_use *u = l->uses[0].cfg == cfg ? &l->uses[0] : find_use(l, cfg);
+
+	/* Only snapshots the loop holds can be handed out. */
+	if (u)
+		u->users++;
+	return cfg;
+}
+
+void loop_cfg_drop(struct loop *l, const struct config *cfg)
+{
+	struct cfg_use *u = l->uses[0].cfg == cfg ? &l->uses[0] : find_use(l, cfg);
+
+	if (!u || !u->users)
+		return;
+	if (--u->users == 0 && u != &l->uses[0])
+		release_use(l, u);
+}
+
+static int add_use(struct loop *l, const struct config *cfg)
+{
+	if (l->n_uses == l->cap_uses) {
+		unsigned cap = l->cap_uses ? 2 * l->cap_uses : 4;
+		struct cfg_use *n = realloc(l->uses, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->uses = n;
+		l->cap_uses = cap;
+	}
+	l->uses[l->n_uses++] = (struct cfg_use){ .cfg = cfg };
+	return 0;
+}
+
+void loop_adopt_config(struct loop *l, const struct config *cfg)
+{
+	const struct config *old = l->cfg;
+	const struct loop_module *m;
+	struct cfg_use cur = l->uses[0];
+
+	if (add_use(l, cfg)) {
+		log_error("loop: out of memory: keeping configuration generation %llu",
+			  (unsigned long long)old->generation);
+		config_unref(cfg);
+		return;
+	}
+	/* The new one becomes uses[0]; the old one stays while it has users. */
+	l->uses[0] = l->uses[l->n_uses - 1];
+	l->uses[l->n_uses - 1] = cur;
+	l->cfg = cfg;
+	for (unsigned i = 0; i < LOOP_MAX_MODULES; i++)
+		if ((m = l->mods[i]) && m->reconfig)
+			m->reconfig(l, old);
+	if (!l->uses[l->n_uses - 1].users)
+		release_use(l, &l->uses[l->n_uses - 1]);
+}
+
 int loop_init(struct loop *l, int id, const struct config *cfg,
 	      struct loop_module *const *mods, unsigned n_mods)
 {
@@ -259,6 +342,11 @@ int loop_init(struct loop *l, int id, const struct config *cfg,
 	l->ring.ring_fd = -1;
 	l->id = id;
 	l->cfg = cfg;
+	if (add_use(l, cfg)) {
+		config_unref(cfg);
+		l->cfg = NULL;
+		return -ENOMEM;
+	}
 	l->now_ms = mono_ms();
 	timer_wheel_init(&l->wheel, l->now_ms);
 	ret = loop_module_register(&core_module);
@@ -353,6 +441,10 @@ void loop_destroy(struct loop *l)
 	for_each_module(l, m)
 		if (m->destroy)
 			m->destroy(l);
+	while (l->n_uses)
+		release_use(l, &l->uses[l->n_uses - 1]);
+	free(l->uses);
+	l->uses = NULL;
 	if (l->ring.ring_fd < 0)
 		return;
 	for (int g = 0; g < LOOP_MAX_BUFGROUPS; g++) {

@@ -118,7 +118,9 @@ struct workers *workers_start(const struct config *cfg, struct loop_module *cons
 
 		w->id = i;
 		w->group = g;
+		config_ref(cfg); /* the worker's loop takes it over */
 		if (pthread_create(&w->thread, NULL, worker_main, w)) {
+			config_unref(cfg);
 			log_error("cannot start worker %d: %s", i, strerror(errno));
 			/* Counts as a worker that failed and has ended. */
 			w->init_ret = -EAGAIN;

@@ -4,39 +4,62 @@
  * for SIGINT, SIGTERM and SIGHUP, and an eventfd the workers bump as their
  * loops end. A stop signal stops the control loop, whose stop hook posts a
  * stop message to every worker; the control loop ends once all of them
- * have ended.
+ * have ended. SIGHUP reloads the configuration (reload.c).
  */
 #include "ctl/ctl.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "core/log.h"
-#include "core/worker.h"
+#include "ctl/httpd.h"
+#include "ctl/notify.h"
+#include "ctl/privs.h"
+#include "ctl_int.h"
 
-enum ctl_op {
-	CTL_OP_SIGNAL = 0, /* read on the signalfd */
-	CTL_OP_EXITED,     /* read on the workers' exit eventfd */
-	CTL_OP_COUNT
-};
+struct ctl_stats ctl_stats;
 
-struct ctl_state {
-	int sig_fd;
-	struct signalfd_siginfo si;
-	uint64_t exited_val;
-	int exited;          /* workers whose loop has ended */
-	struct workers *workers;
-};
+/* Every registered module, in registration order (ctl_main fills it). */
+static struct loop_module *all_mods[2 * LOOP_MAX_MODULES];
+static unsigned n_all_mods;
 
-static struct ctl_state *ctl_of(const struct loop *l)
+struct ctl_state *ctl_of(const struct loop *l)
 {
 	return loop_state(l, &ctl_module);
+}
+
+unsigned ctl_all_modules(struct loop_module **out, unsigned max)
+{
+	unsigned n = n_all_mods < max ? n_all_mods : max;
+
+	memcpy(out, all_mods, n * sizeof(*out));
+	return n;
+}
+
+int ctl_prepare(const struct config *old, struct config *cfg)
+{
+	for (unsigned i = 0; i < n_all_mods; i++) {
+		int ret = all_mods[i]->prepare ? all_mods[i]->prepare(old, cfg) : 0;
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void ctl_status(const struct loop *l, char *buf, size_t len)
+{
+	const struct config *c = l->cfg;
+
+	snprintf(buf, len, "%zu server(s), %zu local(s), %zu tunnel(s) on %d worker(s); "
+		 "configuration generation %llu",
+		 c->n_servers, c->n_locals, c->n_tunnels, c->workers,
+		 (unsigned long long)c->generation);
 }
 
 static sigset_t ctl_signals(void)
@@ -64,7 +87,7 @@ static void arm_exited(struct loop *l)
 	struct ctl_state *c = ctl_of(l);
 	struct io_uring_sqe *sqe = loop_sqe(l);
 
-	/* An eventfd read blocks until a worker writes: io_uring polls it. */
+	/* An eventfd read waits until a worker writes: io_uring polls it. */
 	io_uring_prep_read(sqe, workers_exit_fd(c->workers), &c->exited_val,
 			   sizeof(c->exited_val), 0);
 	io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&ctl_module, CTL_OP_EXITED), 0, 0));
@@ -80,8 +103,8 @@ static void on_signal(struct loop *l, int res)
 		if (res != -EINTR && res != -EAGAIN && res != -ECANCELED)
 			return;
 	} else if (sig == SIGHUP) {
-		log_warn("SIGHUP received: this version cannot reload its configuration; "
-			 "restart to apply changes");
+		if (!l->stopping)
+			ctl_reload(l);
 	} else if (!l->stopping) {
 		log_info("%s received: stopping (up to %us for open sessions)",
 			 sig == SIGINT ? "SIGINT" : "SIGTERM", l->cfg->timeouts.shutdown);
@@ -90,24 +113,35 @@ static void on_signal(struct loop *l, int res)
 	arm_signal(l);
 }
 
-static void ctl_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
+static void on_exited(struct loop *l, int res)
 {
 	struct ctl_state *c = ctl_of(l);
 
-	if (op == CTL_OP_SIGNAL) {
-		on_signal(l, cqe->res);
-		return;
-	}
-	if (cqe->res == (int)sizeof(c->exited_val))
+	if (res == (int)sizeof(c->exited_val))
 		c->exited += (int)c->exited_val;
-	else if (cqe->res != -EINTR && cqe->res != -EAGAIN)
-		log_warn("workers' exit eventfd: %s", strerror(-cqe->res));
+	else if (res != -EINTR && res != -EAGAIN)
+		log_warn("workers' exit eventfd: %s", strerror(-res));
 	if (c->exited < workers_count(c->workers))
 		arm_exited(l);
 	/* Workers end only when told to: anything else is a failure. */
 	if (!l->stopping) {
 		log_error("a worker stopped unexpectedly; stopping the others");
 		loop_stop(l);
+	}
+}
+
+static void ctl_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
+{
+	switch (op) {
+	case CTL_OP_SIGNAL:
+		on_signal(l, cqe->res);
+		break;
+	case CTL_OP_EXITED:
+		on_exited(l, cqe->res);
+		break;
+	default:
+		ctl_reload_ack(l, op, cqe);
+		break;
 	}
 }
 
@@ -137,6 +171,7 @@ static void ctl_start(struct loop *l)
 
 static void ctl_stop(struct loop *l)
 {
+	notify_stopping();
 	workers_stop(ctl_of(l)->workers, l);
 }
 
@@ -144,7 +179,14 @@ static bool ctl_busy(const struct loop *l)
 {
 	const struct ctl_state *c = ctl_of(l);
 
-	return c->exited < workers_count(c->workers);
+	return c->exited < workers_count(c->workers) || c->reloading;
+}
+
+static void ctl_reconfig(struct loop *l, const struct config *old)
+{
+	(void)old;
+	if (!ctl_of(l)->opts->log_level_fixed)
+		log_set_level(l->cfg->log_level);
 }
 
 static void ctl_destroy(struct loop *l)
@@ -155,6 +197,7 @@ static void ctl_destroy(struct loop *l)
 		return;
 	if (c->sig_fd >= 0)
 		close(c->sig_fd);
+	free(c->msg);
 	free(c);
 	loop_set_state(l, &ctl_module, NULL);
 }
@@ -168,6 +211,7 @@ struct loop_module ctl_module = {
 	.stop = ctl_stop,
 	.busy = ctl_busy,
 	.destroy = ctl_destroy,
+	.reconfig = ctl_reconfig,
 };
 
 static void raise_nofile(void)
@@ -181,35 +225,45 @@ static void raise_nofile(void)
 	}
 }
 
-/* setup of mods[0 .. n), undone in reverse on failure. */
-static int setup_all(const struct config *cfg, struct loop_module *const *mods, unsigned n)
+/* setup of every module, undone in reverse on failure. */
+static int setup_all(const struct config *cfg)
 {
-	for (unsigned i = 0; i < n; i++) {
-		int ret = mods[i]->setup ? mods[i]->setup(cfg) : 0;
+	for (unsigned i = 0; i < n_all_mods; i++) {
+		int ret = all_mods[i]->setup ? all_mods[i]->setup(cfg) : 0;
 
 		if (ret) {
 			while (i-- > 0)
-				if (mods[i]->teardown)
-					mods[i]->teardown();
+				if (all_mods[i]->teardown)
+					all_mods[i]->teardown();
 			return ret;
 		}
 	}
 	return 0;
 }
 
-static void teardown_all(struct loop_module *const *mods, unsigned n)
+static void teardown_all(void)
 {
-	for (unsigned i = n; i-- > 0;)
-		if (mods[i]->teardown)
-			mods[i]->teardown();
+	for (unsigned i = n_all_mods; i-- > 0;)
+		if (all_mods[i]->teardown)
+			all_mods[i]->teardown();
 }
 
-static int run(struct loop *l, const struct config *cfg, struct loop_module *const *worker_mods,
-	       unsigned n_worker, void (*on_ready)(const struct config *cfg))
+static int add_module(struct loop_module *m)
+{
+	if (loop_module_register(m) || n_all_mods >= sizeof(all_mods) / sizeof(all_mods[0]))
+		return -ENOSPC;
+	all_mods[n_all_mods++] = m;
+	return 0;
+}
+
+/* Start the workers and serve until they have all stopped. */
+static int run(struct loop *l, const struct config *cfg)
 {
 	struct ctl_state *c = ctl_of(l);
+	char status[256];
 
-	c->workers = workers_start(cfg, worker_mods, n_worker);
+	/* One reference per worker: each loop lets go of its own. */
+	c->workers = workers_start(cfg, c->opts->worker_mods, c->opts->n_worker);
 	if (!c->workers) {
 		log_error("cannot start the workers: out of memory");
 		return 1;
@@ -220,52 +274,63 @@ static int run(struct loop *l, const struct config *cfg, struct loop_module *con
 		c->workers = NULL;
 		return 1;
 	}
-	if (on_ready)
-		on_ready(cfg);
+	if (c->opts->on_ready)
+		c->opts->on_ready(cfg);
 	log_info("ready: %d worker%s", cfg->workers, cfg->workers == 1 ? "" : "s");
+	ctl_status(l, status, sizeof(status));
+	notify_ready(status);
 	loop_run(l);
 	workers_join(c->workers);
 	c->workers = NULL;
 	return 0;
 }
 
-int ctl_main(const struct config *cfg, struct loop_module *const *worker_mods, unsigned n_worker,
-	     struct loop_module *const *ctl_mods, unsigned n_ctl,
-	     void (*on_ready)(const struct config *cfg))
+int ctl_main(struct config *cfg, const struct ctl_opts *opts)
 {
-	struct loop_module *mods[LOOP_MAX_MODULES];
+	struct loop_module *ctl_mods[LOOP_MAX_MODULES];
 	sigset_t set = ctl_signals();
 	unsigned n = 0;
 	struct loop l;
-	int ret;
+	int ret = 1;
 
-	/* The ctl module first, then the control plane's own modules. */
-	if (1 + n_ctl > LOOP_MAX_MODULES)
-		return 1;
-	mods[n++] = &ctl_module;
-	for (unsigned i = 0; i < n_ctl; i++)
-		mods[n++] = ctl_mods[i];
+	ctl_stats.start_time = time(NULL);
+	/* The ctl module first, the HTTP server the others use, then the
+	 * control plane's own modules. */
+	if (2 + opts->n_ctl > LOOP_MAX_MODULES)
+		goto out;
+	ctl_mods[n++] = &ctl_module;
+	ctl_mods[n++] = &httpd_module;
+	for (unsigned i = 0; i < opts->n_ctl; i++)
+		ctl_mods[n++] = opts->ctl_mods[i];
 	if (loop_module_register(&core_module))
-		return 1;
+		goto out;
+	for (unsigned i = 0; i < opts->n_worker; i++)
+		if (add_module(opts->worker_mods[i]))
+			goto out;
 	for (unsigned i = 0; i < n; i++)
-		if (loop_module_register(mods[i]))
-			return 1;
-	for (unsigned i = 0; i < n_worker; i++)
-		if (loop_module_register(worker_mods[i]))
-			return 1;
+		if (add_module(ctl_mods[i]))
+			goto out;
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	if (setup_all(cfg, worker_mods, n_worker))
-		return 1;
-	if (setup_all(cfg, mods, n)) {
-		teardown_all(worker_mods, n_worker);
-		return 1;
+	if (setup_all(cfg))
+		goto out;
+	/* The listening sockets are made here, before privileges go. */
+	if (ctl_prepare(NULL, cfg)) {
+		teardown_all();
+		goto out;
 	}
-	ret = loop_init(&l, LOOP_ID_CTL, cfg, mods, n);
-	ret = ret ? 1 : run(&l, cfg, worker_mods, n_worker, on_ready);
+	ret = loop_init(&l, LOOP_ID_CTL, cfg, ctl_mods, n);
+	cfg = NULL; /* the loop holds it now */
+	if (ret == 0) {
+		ctl_of(&l)->opts = opts;
+		ret = privs_drop(l.cfg) ? 1 : run(&l, l.cfg);
+	} else {
+		ret = 1;
+	}
 	loop_destroy(&l);
-	teardown_all(mods, n);
-	teardown_all(worker_mods, n_worker);
+	teardown_all();
+out:
+	config_unref(cfg);
 	return ret;
 }

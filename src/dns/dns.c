@@ -34,10 +34,15 @@ struct dns_state {
 	struct list lru;        /* resolved entries, oldest first */
 	struct dns_sock socks[DNS_SOCKS];
 	unsigned pending;       /* queries on the wire */
+	struct ares_addr_port_node *sys; /* the servers of /etc/resolv.conf */
+	counter_t *ctr;         /* this worker's dns_stats row */
 	struct {
 		uint64_t queries, hits, misses, failures, shared;
 	} st;
 };
+
+counter_t (*dns_stats)[DNS_CTR_COUNT];
+static int n_dns_stats;
 
 /* Ops of the resolver's completions (dns_module). */
 enum dns_op {
@@ -313,6 +318,7 @@ static void answer_cb(void *arg, int status, int timeouts, struct ares_addrinfo 
 	if (status != ARES_SUCCESS || e->n == 0) {
 		err = status == ARES_SUCCESS ? -ENOENT : ares_to_errno(status);
 		d->st.failures++;
+		ctr_add(&d->ctr[DNS_CTR_FAILURE], 1);
 		/* Timeouts are not an answer: keep them only for a moment. */
 		ttl = err == -ETIMEDOUT ? 1 : DNS_NEG_TTL_S;
 		log_debug("dns: %s: %s", e->name, ares_strerror(status));
@@ -349,6 +355,7 @@ int dns_lookup(struct loop *l, const char *name, const struct dns_waiter *w,
 	}
 	if (e && e->state == DNS_E_OK) {
 		d->st.hits++;
+		ctr_add(&d->ctr[DNS_CTR_HIT], 1);
 		list_del(&e->lru);
 		list_add_tail(&d->lru, &e->lru);
 		*res = e;
@@ -356,6 +363,7 @@ int dns_lookup(struct loop *l, const char *name, const struct dns_waiter *w,
 	}
 	if (e && e->state == DNS_E_FAILED) {
 		d->st.hits++;
+		ctr_add(&d->ctr[DNS_CTR_HIT], 1);
 		return e->err;
 	}
 	wi = pool_alloc(&d->waiters);
@@ -368,6 +376,7 @@ int dns_lookup(struct loop *l, const char *name, const struct dns_waiter *w,
 			return -ENOMEM;
 		}
 		d->st.misses++;
+		ctr_add(&d->ctr[DNS_CTR_MISS], 1);
 		d->st.queries++;
 		d->pending++;
 		*waiter_at(d, wi) = *w;
@@ -382,6 +391,7 @@ int dns_lookup(struct loop *l, const char *name, const struct dns_waiter *w,
 	}
 	/* Already on the wire: share that query. */
 	d->st.shared++;
+	ctr_add(&d->ctr[DNS_CTR_SHARED], 1);
 	*waiter_at(d, wi) = *w;
 	waiter_at(d, wi)->next = e->waiters;
 	e->waiters = wi;
@@ -430,6 +440,7 @@ static int dns_init(struct loop *l)
 	if (!d)
 		return -ENOMEM;
 	loop_set_state(l, &dns_module, d);
+	d->ctr = dns_stats[l->id >= 0 && l->id < n_dns_stats ? l->id : 0];
 	list_init(&d->lru);
 	for (int i = 0; i < DNS_SOCKS; i++)
 		d->socks[i].fd = -1;
@@ -455,7 +466,38 @@ static int dns_init(struct loop *l)
 		log_error("dns: %s", ares_strerror(ret));
 		return -EINVAL;
 	}
+	/* Kept for a reload that drops dns.servers: back to resolv.conf's. */
+	if (ares_get_servers_ports(d->ch, &d->sys) != ARES_SUCCESS)
+		d->sys = NULL;
 	return set_servers(l);
+}
+
+static bool same_servers(const struct config *a, const struct config *b)
+{
+	if (a->dns.n_servers != b->dns.n_servers)
+		return false;
+	for (size_t i = 0; i < a->dns.n_servers; i++)
+		if (!config_same_listen(&a->dns.servers[i], &b->dns.servers[i]))
+			return false;
+	return true;
+}
+
+/* dns.servers may change live; the cache keeps its answers (they have TTLs). */
+static void dns_reconfig(struct loop *l, const struct config *old)
+{
+	struct dns_state *d = dns_of(l);
+
+	if (same_servers(old, l->cfg))
+		return;
+	if (l->cfg->dns.n_servers) {
+		if (set_servers(l) == 0 && l->id == 0)
+			log_info("dns: new servers from the configuration");
+		return;
+	}
+	if (ares_set_servers_ports(d->ch, d->sys) != ARES_SUCCESS)
+		log_error("dns: cannot go back to the servers of /etc/resolv.conf");
+	else if (l->id == 0)
+		log_info("dns: back to the servers of /etc/resolv.conf");
 }
 
 static void dns_destroy(struct loop *l)
@@ -471,6 +513,8 @@ static void dns_destroy(struct loop *l)
 	tls_loop = l;
 	if (d->ch)
 		ares_destroy(d->ch); /* cancels: answer_cb runs for pending queries */
+	if (d->sys)
+		ares_free_data(d->sys);
 	pool_destroy(&d->entries);
 	pool_destroy(&d->waiters);
 	free(d->hash);
@@ -481,9 +525,14 @@ static void dns_destroy(struct loop *l)
 /* c-ares' process-wide state, before any channel exists. */
 static int dns_setup(const struct config *cfg)
 {
-	(void)cfg;
 	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
 		log_error("cannot initialise c-ares");
+		return -ENOMEM;
+	}
+	n_dns_stats = cfg->workers;
+	dns_stats = calloc((size_t)n_dns_stats, sizeof(*dns_stats));
+	if (!dns_stats) {
+		ares_library_cleanup();
 		return -ENOMEM;
 	}
 	return 0;
@@ -491,6 +540,9 @@ static int dns_setup(const struct config *cfg)
 
 static void dns_teardown(void)
 {
+	free(dns_stats);
+	dns_stats = NULL;
+	n_dns_stats = 0;
 	ares_library_cleanup();
 }
 
@@ -503,4 +555,5 @@ struct loop_module dns_module = {
 	.cqe = dns_cqe,
 	.tick = dns_tick,
 	.destroy = dns_destroy,
+	.reconfig = dns_reconfig,
 };

@@ -224,11 +224,20 @@ static int parse_authority(const char *t, size_t n, int default_port, struct ssa
  * https:// would need TLS, so those are refused along with userinfo
  * (rejected as a bad host character) and fragments.
  */
-static int parse_target(const uint8_t *buf, size_t off, size_t n, struct http_request *r)
+static int parse_target(const uint8_t *buf, size_t off, size_t n, struct http_request *r,
+			bool origin)
 {
 	const char *t = (const char *)buf + off;
 	size_t alen;
 
+	if (origin) {
+		/* A server's own resource: origin-form only (RFC 9112 §3.2.1). */
+		if (r->is_connect || t[0] != '/' || memchr(t, '#', n))
+			return -EINVAL;
+		r->path_off = off;
+		r->path_len = n;
+		return 0;
+	}
 	if (r->is_connect) {
 		r->authority_off = off;
 		r->authority_len = n;
@@ -249,7 +258,8 @@ static int parse_target(const uint8_t *buf, size_t off, size_t n, struct http_re
 }
 
 /* METHOD SP request-target SP HTTP-version, single spaces, nothing else. */
-static int parse_request_line(const uint8_t *buf, const struct line *l, struct http_request *r)
+static int parse_request_line(const uint8_t *buf, const struct line *l, struct http_request *r,
+			      bool origin)
 {
 	const uint8_t *p = buf + l->off, *end = p + l->len;
 	const uint8_t *sp, *tgt, *ver;
@@ -279,7 +289,7 @@ static int parse_request_line(const uint8_t *buf, const struct line *l, struct h
 		return -EINVAL;
 	r->version_minor = (uint8_t)(ver[7] - '0');
 	r->is_connect = strcmp(r->method, "CONNECT") == 0;
-	return parse_target(buf, (size_t)(tgt - buf), tlen, r);
+	return parse_target(buf, (size_t)(tgt - buf), tlen, r, origin);
 }
 
 /*
@@ -413,7 +423,7 @@ static int finish_request(struct http_request *r, const struct parse_state *st)
 	return 0;
 }
 
-int http_parse_request(const uint8_t *buf, size_t len, struct http_request *r)
+static int parse_request(const uint8_t *buf, size_t len, struct http_request *r, bool origin)
 {
 	struct parse_state st = { 0 };
 	struct line l = { 0 };
@@ -423,7 +433,7 @@ int http_parse_request(const uint8_t *buf, size_t len, struct http_request *r)
 		return head;
 	memset(r, 0, sizeof(*r));
 	r->content_length = -1;
-	res = parse_request_line(buf, &l, r);
+	res = parse_request_line(buf, &l, r, origin);
 	while (res == 0 && next_line(buf, l.next, (size_t)head, &l) && l.len > 0)
 		res = parse_header_line(buf, &l, r, &st);
 	if (res == 0)
@@ -432,6 +442,31 @@ int http_parse_request(const uint8_t *buf, size_t len, struct http_request *r)
 		return res;
 	r->head_len = (size_t)head;
 	return head;
+}
+
+int http_parse_request(const uint8_t *buf, size_t len, struct http_request *r)
+{
+	return parse_request(buf, len, r, false);
+}
+
+int http_parse_server_request(const uint8_t *buf, size_t len, struct http_request *r)
+{
+	return parse_request(buf, len, r, true);
+}
+
+bool http_header_value(const uint8_t *buf, const struct http_request *r, const char *name,
+		       const uint8_t **value, size_t *len)
+{
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		const struct http_header *h = &r->headers[i];
+
+		if (name_is(buf, h, name)) {
+			*value = buf + h->value_off;
+			*len = h->value_len;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Bounded output: the first write that does not fit marks the writer full. */

@@ -40,7 +40,7 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	/* connect is the one op with a precise deadline: a linked timeout. The
 	 * kernel reads ts when the SQE is submitted, which is before this
 	 * thread can change it again. */
-	ts.tv_sec = l->cfg->timeouts.connect;
+	ts.tv_sec = s->cfg->timeouts.connect;
 	ts.tv_nsec = 0;
 	loop_reserve(l, 2);
 	sqe = loop_sqe(l);
@@ -112,7 +112,7 @@ void session_dns_done(struct loop *l, const struct dns_waiter *w, const struct d
 	if (!s || s->state != SESS_ST_CONNECTING || s->fd[SIDE_OUT] >= 0)
 		return;
 	if (s->role == ROLE_SERVER)
-		special_ok = ((const struct config_server *)s->lst->conf)->allow_private;
+		special_ok = ((const struct config_server *)s->conf)->allow_private;
 	if (!err)
 		err = keep_addrs(s, e, special_ok);
 	if (!err)
@@ -148,7 +148,7 @@ static void peer_name(const struct session *s, char *buf, size_t len)
  */
 static int start_decoy(struct loop *l, struct session *s)
 {
-	const struct hostport *hp = &((const struct config_server *)s->lst->conf)->probe_forward;
+	const struct hostport *hp = &((const struct config_server *)s->conf)->probe_forward;
 	struct relay_dir *d = &s->d[DIR_IN_OUT];
 	uint32_t blk, n;
 	uint8_t *out = session_tx_block(l, &blk);
@@ -172,9 +172,9 @@ static int start_decoy(struct loop *l, struct session *s)
 	return session_connect(l, s, (const struct sockaddr *)&hp->addr, hp->addr_len);
 }
 
-void session_auth_failed(struct loop *l, struct session *s, const char *why)
+void session_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, const char *why)
 {
-	const struct config_server *cs = s->lst->conf;
+	const struct config_server *cs = s->conf;
 	char peer[80];
 	uint8_t r[2];
 	uint64_t jitter_ms;
@@ -182,9 +182,14 @@ void session_auth_failed(struct loop *l, struct session *s, const char *why)
 	struct tcp_state *t = tcp_of(l);
 
 	t->st.auth_fail++;
+	ctr_add(&s->ctr[reason], 1);
 	peer_name(s, peer, sizeof(peer));
 	log_info("auth failure from %s: %s (%llu so far)", peer, why,
 		 (unsigned long long)t->st.auth_fail);
+	ctr_add(&s->ctr[cs->probe == PROBE_CLOSE	  ? EPC_PROBE_CLOSE
+			: cs->probe == PROBE_FORWARD ? EPC_PROBE_FORWARD
+						     : EPC_PROBE_DRAIN],
+		1);
 	if (cs->probe == PROBE_CLOSE) {
 		session_close(l, s, true, "probe policy: close");
 		return;
@@ -198,6 +203,7 @@ void session_auth_failed(struct loop *l, struct session *s, const char *why)
 	/* Absorbing a probe costs a session slot: past a quarter of the pool,
 	 * reset instead of holding more. */
 	if (t->draining >= t->sessions.cap / 4 + 1) {
+		stats_worker_add(l->id, WC_REFUSED_DRAINING, 1);
 		session_close(l, s, true, "too many absorbed connections");
 		return;
 	}
@@ -215,7 +221,7 @@ void session_auth_failed(struct loop *l, struct session *s, const char *why)
 		r[0] = r[1] = 0;
 	jitter_ms = 30000 + (uint64_t)(r[0] << 8 | r[1]) * 60000 / 65536;
 	timer_arm(&l->wheel, &s->timer,
-		  l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000 + jitter_ms);
+		  l->now_ms + (uint64_t)s->cfg->timeouts.handshake * 1000 + jitter_ms);
 	session_arm_recv(l, s, DIR_IN_OUT);
 }
 

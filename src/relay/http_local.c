@@ -149,7 +149,7 @@ static int queue_output(struct loop *l, struct session *s, bool prefix)
 	} else {
 		n = session_seal_chunks(s, out, out_payload(l, s), s->hs->http_out_len);
 	}
-	s->d[DIR_IN_OUT].bytes += s->hs->http_out_len;
+	session_count(s, DIR_IN_OUT, s->hs->http_out_len);
 	s->hs->http_out_len = 0;
 	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);
 	return 0;

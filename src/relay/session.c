@@ -74,6 +74,7 @@ struct session *session_new(struct loop *l, const struct tcp_listener *lst, int 
 	}
 	if (idx == POOL_NONE) {
 		/* Log the first refusal of a burst, count them all. */
+		stats_worker_add(l->id, WC_REFUSED_POOL, 1);
 		if (t->st.refused_full++ % 1024 == 0)
 			log_warn("session pool full (%u per worker): refusing connection "
 				 "(%llu refused so far)",
@@ -87,7 +88,11 @@ struct session *session_new(struct loop *l, const struct tcp_listener *lst, int 
 	s->gen = gen;
 	s->slot = idx;
 	s->role = lst->role;
-	s->lst = lst;
+	s->conf = lst->conf;
+	s->cfg = loop_cfg_hold(l, l->cfg);
+	s->ctr = stats_ep(l->id, lst->ep);
+	ctr_add(&s->ctr[EPC_TCP_OPEN], 1);
+	ctr_add(&s->ctr[EPC_TCP_TOTAL], 1);
 	s->fd[SIDE_IN] = fd;
 	s->fd[SIDE_OUT] = -1;
 	s->user = -1;
@@ -171,8 +176,10 @@ static void maybe_free(struct loop *l, struct session *s)
 		aead_ctx_wipe(&s->rd.ctx);
 	aead_ctx_wipe(&s->wr);
 	session_hs_release(l, s);
-	if (s->user >= 0 && s->user < RELAY_USER_COUNTERS)
-		t->user_bytes[s->user] += s->d[0].bytes + s->d[1].bytes;
+	ctr_sub(&s->ctr[EPC_TCP_OPEN], 1);
+	if (s->uctr)
+		ctr_sub(&s->uctr[UC_TCP_OPEN], 1);
+	loop_cfg_drop(l, s->cfg);
 	s->gen++; /* even = free; late CQEs for this slot no longer match */
 	pool_free(&t->sessions, s->slot);
 }
@@ -311,6 +318,28 @@ void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size
 }
 
 
+void session_count(struct session *s, int di, size_t n)
+{
+	bool up = di == DIR_IN_OUT; /* towards the target, in every role */
+
+	s->d[di].bytes += n;
+	ctr_add(&s->ctr[up ? EPC_TCP_UP : EPC_TCP_DOWN], n);
+	if (s->uctr)
+		ctr_add(&s->uctr[up ? UC_TCP_UP : UC_TCP_DOWN], n);
+}
+
+void session_set_user(struct loop *l, struct session *s, int user)
+{
+	const struct config_server *cs = s->conf;
+
+	s->user = (int16_t)user;
+	if (user < 0 || !cs->rt.uids || (size_t)user >= cs->n_users2022)
+		return;
+	s->uctr = stats_user(l->id, cs->rt.uids[user]);
+	ctr_add(&s->uctr[UC_TCP_OPEN], 1);
+	ctr_add(&s->uctr[UC_TCP_TOTAL], 1);
+}
+
 void session_kick(struct loop *l, struct session *s, int di)
 {
 	submit_send(l, s, di);
@@ -320,7 +349,7 @@ void session_kick(struct loop *l, struct session *s, int di)
 static void touch(struct loop *l, struct session *s)
 {
 	if (s->state == SESS_ST_RELAY)
-		timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+		timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.tcp_idle * 1000);
 }
 
 static void handle_recv(struct loop *l, struct session *s, int di, const struct io_uring_cqe *cqe)

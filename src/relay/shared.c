@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "relay/relay.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
 #include "proto/hostport.h"
+#include "relay/stats.h"
 
 struct relay_shared relay_shared;
 
@@ -59,14 +62,98 @@ void relay_log_roles(const struct config *cfg)
 	}
 }
 
-void relay_log_user_bytes(const struct config *cfg, const uint64_t *bytes, const char *how)
+void relay_log_user_bytes(const struct config *cfg, int worker)
 {
 	for (size_t i = 0; i < cfg->n_servers; i++) {
 		const struct config_server *sv = &cfg->servers[i];
 
-		for (size_t u = 0; u < sv->n_users2022 && u < RELAY_USER_COUNTERS; u++)
-			if (bytes[u])
-				log_info("user %s: %llu bytes%s", sv->users2022[u].name,
-					 (unsigned long long)bytes[u], how);
+		for (size_t u = 0; sv->rt.uids && u < sv->n_users2022; u++) {
+			const counter_t *c = ctr_peek(relay_stats[worker].user, sv->rt.uids[u]);
+			uint64_t n;
+
+			if (!c)
+				continue;
+			n = ctr_get(&c[UC_TCP_UP]) + ctr_get(&c[UC_TCP_DOWN]) +
+			    ctr_get(&c[UC_UDP_UP]) + ctr_get(&c[UC_UDP_DOWN]);
+			log_info("user %s: %llu bytes", sv->users2022[u].name,
+				 (unsigned long long)n);
+		}
 	}
+}
+
+void relay_each_listener(const struct config *c, bool udp, relay_entry_fn fn, void *arg)
+{
+	for (size_t i = 0; i < c->n_servers; i++)
+		if (!udp || c->servers[i].udp)
+			fn(arg, ROLE_SERVER, &c->servers[i], &c->servers[i].listen,
+			   (struct config_rt *)&c->servers[i].rt);
+	for (size_t i = 0; !udp && i < c->n_locals; i++)
+		fn(arg, ROLE_LOCAL, &c->locals[i], &c->locals[i].listen,
+		   (struct config_rt *)&c->locals[i].rt);
+	for (size_t i = 0; i < c->n_tunnels; i++)
+		if (udp ? c->tunnels[i].udp : c->tunnels[i].tcp)
+			fn(arg, ROLE_TUNNEL, &c->tunnels[i], &c->tunnels[i].listen,
+			   (struct config_rt *)&c->tunnels[i].rt);
+}
+
+struct prep {
+	const struct config *old;
+	int workers;
+	bool udp;
+	int (*open_fd)(const struct hostport *hp);
+	bool found;
+	enum role role;
+	const struct hostport *hp;
+	int err;
+};
+
+/* In old: a listener of the same kind, role and address? */
+static void find_old(void *arg, enum role role, const void *conf, const struct hostport *hp,
+		     struct config_rt *rt)
+{
+	struct prep *p = arg;
+
+	(void)conf;
+	(void)rt;
+	p->found |= role == p->role && config_same_listen(hp, p->hp);
+}
+
+static void prepare_entry(void *arg, enum role role, const void *conf, const struct hostport *hp,
+			  struct config_rt *rt)
+{
+	struct prep *p = arg;
+	int **fds = p->udp ? &rt->udp_fds : &rt->tcp_fds;
+
+	(void)conf;
+	p->found = false;
+	p->role = role;
+	p->hp = hp;
+	if (p->old)
+		relay_each_listener(p->old, p->udp, find_old, p);
+	if (p->err || p->found)
+		return; /* the workers keep the sockets they have */
+	*fds = malloc((size_t)p->workers * sizeof(int));
+	if (!*fds) {
+		p->err = -ENOMEM;
+		return;
+	}
+	for (int w = 0; w < p->workers; w++)
+		(*fds)[w] = -1;
+	for (int w = 0; w < p->workers && !p->err; w++) {
+		int fd = p->open_fd(hp);
+
+		if (fd < 0)
+			p->err = fd;
+		else
+			(*fds)[w] = fd;
+	}
+}
+
+int relay_prepare_sockets(const struct config *old, struct config *cfg, bool udp,
+			  int (*open_fd)(const struct hostport *hp))
+{
+	struct prep p = { .old = old, .workers = cfg->workers, .udp = udp, .open_fd = open_fd };
+
+	relay_each_listener(cfg, udp, prepare_entry, &p);
+	return p.err;
 }

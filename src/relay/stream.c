@@ -40,7 +40,7 @@ static int check_record(struct loop *l, struct session *s, int ret)
 {
 	if (ret == -EBADMSG) {
 		if (s->state == SESS_ST_HANDSHAKE)
-			session_auth_failed(l, s, "bad tag or length in request");
+			session_auth_failed(l, s, EPC_AUTH_BAD, "bad tag or length in request");
 		else
 			session_close(l, s, true, "bad tag in stream");
 		return -1;
@@ -49,10 +49,10 @@ static int check_record(struct loop *l, struct session *s, int ret)
 		/* After the first authenticated decryption, not before: otherwise
 		 * anyone could fill the filter with junk salts. */
 		s->salt_checked = 1;
-		if (relay_shared.replay &&
-		    replay_check_insert(relay_shared.replay, s->rd.salt, s->cipher->method->salt_len)) {
+		if (relay_replay() &&
+		    replay_check_insert(relay_replay(), s->rd.salt, s->cipher->method->salt_len)) {
 			tcp_of(l)->st.replays++;
-			session_auth_failed(l, s, "replayed salt");
+			session_auth_failed(l, s, EPC_AUTH_REPLAY, "replayed salt");
 			return -1;
 		}
 	}
@@ -97,6 +97,15 @@ static int seal2022_first(struct session *s, const uint8_t **in, size_t *len, ui
 	return 0;
 }
 
+static enum ep_ctr reason2022(int err)
+{
+	switch (err) {
+	case -ETIME: return EPC_AUTH_STALE;
+	case -EACCES: return EPC_AUTH_USER;
+	default: return EPC_AUTH_BAD;
+	}
+}
+
 static const char *why2022(int err)
 {
 	switch (err) {
@@ -113,15 +122,15 @@ static int record2022(struct loop *l, struct session *s, int ret, const uint8_t 
 {
 	if (ret < 0) {
 		if (s->state == SESS_ST_HANDSHAKE)
-			session_auth_failed(l, s, why2022(ret));
+			session_auth_failed(l, s, reason2022(ret), why2022(ret));
 		else
 			session_close(l, s, true, "bad tag in stream");
 		return -1;
 	}
-	if (ret == SS2022_RD_GOT_FIXED && relay_shared.replay2022) {
+	if (ret == SS2022_RD_GOT_FIXED && relay_replay2022()) {
 		/* Every incoming salt is remembered for 60 s, on both sides
 		 * (SIP022): the server's request salts, a client's response salts. */
-		int seen = replay2022_check_insert(relay_shared.replay2022, s->rd2.salt,
+		int seen = replay2022_check_insert(relay_replay2022(), s->rd2.salt,
 						   s->cipher->m2022->key_len, (uint64_t)time(NULL));
 
 		if (seen && s->role != ROLE_SERVER) {
@@ -131,7 +140,8 @@ static int record2022(struct loop *l, struct session *s, int ret, const uint8_t 
 		}
 		if (seen) {
 			tcp_of(l)->st.replays += seen == 1;
-			session_auth_failed(l, s, seen == 1 ? "replayed salt" : "salt memory full");
+			session_auth_failed(l, s, seen == 1 ? EPC_AUTH_REPLAY : EPC_AUTH_FULL,
+					    seen == 1 ? "replayed salt" : "salt memory full");
 			return -1;
 		}
 	}
@@ -141,7 +151,7 @@ static int record2022(struct loop *l, struct session *s, int ret, const uint8_t 
 		*n += plen;
 	}
 	if (ret == SS2022_RD_GOT_VARHDR) {
-		s->user = (int8_t)s->rd2.user;
+		session_set_user(l, s, s->rd2.user);
 		return server_connect_target(l, s);
 	}
 	return 0;
@@ -208,7 +218,7 @@ static int open_into(struct loop *l, struct session *s, int di, uint8_t *in, siz
 	/* SIP022: salt, identity header and fixed header come in one read. */
 	if (s->v2022 && s->role == ROLE_SERVER && s->rd2.state == SS2022_RD_HEADER &&
 	    !d->carry_len && len < reader_need(s)) {
-		session_auth_failed(l, s, "short first read");
+		session_auth_failed(l, s, EPC_AUTH_SHORT, "short first read");
 		return -1;
 	}
 	while (pos < len) {
@@ -287,11 +297,11 @@ void session_pump(struct loop *l, struct session *s, int di)
 		session_close(l, s, true, "send buffer pool exhausted");
 		return;
 	}
-	d->bytes += d->buf_len;
 	if (d->codec == CODEC_PLAIN) {
 		memcpy(out, in, d->buf_len);
 		n = d->buf_len;
 	} else if (d->codec == CODEC_SEAL) {
+		session_count(s, di, d->buf_len);
 		seal_into(s, d, in, d->buf_len, out, &n);
 	} else {
 		struct opening o = { .out = out, .now = s->v2022 ? (uint64_t)time(NULL) : 0 };
@@ -305,6 +315,8 @@ void session_pump(struct loop *l, struct session *s, int di)
 		pool_free(&tcp_of(l)->txbufs, blk);
 		return; /* the session is closing or absorbing a probe */
 	}
+	if (d->codec == CODEC_OPEN)
+		session_count(s, di, n - skip);
 	dir_release_buf(l, d);
 	session_tx_push(l, s, di, out + skip, n - skip, blk);
 	session_dir_next(l, s, di);

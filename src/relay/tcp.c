@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "proto/replay.h"
+#include "relay/stats.h"
 #include "relay/session.h"
 
 /* Each group holds 8 MiB of receive buffers per worker. */
@@ -29,40 +29,86 @@ static void on_accept(struct loop *l, struct loop_listener *ll, int fd)
 
 static void on_closed(struct loop *l, struct loop_listener *ll)
 {
-	(void)ll;
+	struct tcp_listener *ls = (struct tcp_listener *)ll;
+
+	list_del(&ls->node);
+	free(ls);
 	tcp_of(l)->n_open--;
 }
 
-static int add_listener(struct tcp_state *t, enum role role, const void *conf,
-			const struct hostport *hp)
+static struct tcp_listener *find_listener(struct tcp_state *t, enum role role,
+					  const struct hostport *hp)
 {
-	struct tcp_listener *ls = &t->listeners[t->n_listeners];
-	int fd = listener_socket((const struct sockaddr *)&hp->addr, hp->addr_len, true);
+	struct list *n;
 
-	if (fd < 0)
-		return fd;
-	ls->role = role;
-	ls->conf = conf;
-	ls->ll.fd = fd;
-	t->n_listeners++;
-	return 0;
+	for (n = t->listeners.next; n != &t->listeners; n = n->next) {
+		struct tcp_listener *ls = list_entry(n, struct tcp_listener, node);
+
+		if (!ls->ll.closing && ls->role == role && config_same_listen(&ls->listen, hp))
+			return ls;
+	}
+	return NULL;
 }
 
-static int open_listeners(struct tcp_state *t, const struct config *c)
-{
-	int ret = 0;
+struct adopt {
+	struct loop *l;
+	int err;
+};
 
-	t->listeners = calloc(c->n_servers + c->n_locals + c->n_tunnels + 1, sizeof(*t->listeners));
-	if (!t->listeners)
-		return -ENOMEM;
-	for (size_t i = 0; !ret && i < c->n_servers; i++)
-		ret = add_listener(t, ROLE_SERVER, &c->servers[i], &c->servers[i].listen);
-	for (size_t i = 0; !ret && i < c->n_locals; i++)
-		ret = add_listener(t, ROLE_LOCAL, &c->locals[i], &c->locals[i].listen);
-	for (size_t i = 0; !ret && i < c->n_tunnels; i++)
-		if (c->tunnels[i].tcp)
-			ret = add_listener(t, ROLE_TUNNEL, &c->tunnels[i], &c->tunnels[i].listen);
-	return ret;
+/*
+ * One entry of the (new) current snapshot: a listener of the same role and
+ * address goes on with its socket and the new settings; otherwise the
+ * socket the main thread made for this worker starts accepting.
+ */
+static void adopt_entry(void *arg, enum role role, const void *conf, const struct hostport *hp,
+			struct config_rt *rt)
+{
+	struct adopt *a = arg;
+	struct tcp_state *t = tcp_of(a->l);
+	struct tcp_listener *ls = find_listener(t, role, hp);
+
+	if (ls) {
+		ls->conf = conf;
+		ls->ep = rt->ep;
+		ls->seen = true;
+		return;
+	}
+	if (!rt->tcp_fds || rt->tcp_fds[a->l->id] < 0 || !(ls = calloc(1, sizeof(*ls)))) {
+		a->err = -ENOMEM;
+		log_error("worker %d: no listening socket for %s", a->l->id, hp->host);
+		return;
+	}
+	ls->role = role;
+	ls->conf = conf;
+	ls->ep = rt->ep;
+	ls->listen = *hp;
+	ls->seen = true;
+	ls->ll.fd = rt->tcp_fds[a->l->id];
+	rt->tcp_fds[a->l->id] = -1; /* ours now */
+	list_add_tail(&t->listeners, &ls->node);
+	t->n_open++;
+	if (t->running)
+		listener_start(a->l, &ls->ll, ls->ll.fd, on_accept, on_closed);
+}
+
+/* Match the listeners to l->cfg: keep, open, and close what it no longer has. */
+static int adopt_listeners(struct loop *l)
+{
+	struct tcp_state *t = tcp_of(l);
+	struct adopt a = { .l = l };
+	struct list *n, *next;
+
+	for (n = t->listeners.next; n != &t->listeners; n = n->next)
+		list_entry(n, struct tcp_listener, node)->seen = false;
+	relay_each_listener(l->cfg, false, adopt_entry, &a);
+	for (n = t->listeners.next; n != &t->listeners; n = next) {
+		struct tcp_listener *ls = list_entry(n, struct tcp_listener, node);
+
+		next = n->next;
+		if (!ls->seen && !ls->ll.closing)
+			listener_close(l, &ls->ll);
+	}
+	return a.err;
 }
 
 static int tcp_init(struct loop *l)
@@ -75,6 +121,7 @@ static int tcp_init(struct loop *l)
 	if (!t)
 		return -ENOMEM;
 	loop_set_state(l, &tcp_module, t);
+	list_init(&t->listeners);
 	per_loop = (cfg->limits.tcp_sessions + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
 	if (pool_init(&t->sessions, sizeof(struct session), per_loop) ||
 	    pool_init(&t->hs, sizeof(struct session_hs), per_loop) ||
@@ -87,21 +134,29 @@ static int tcp_init(struct loop *l)
 		ret = loop_setup_bufring(l, BG_CIPHER, CIPHER_BUFS, BUF_CIPHER_BYTES, 0,
 					 BUF_CIPHER_BYTES, session_retry_waiters);
 	if (!ret)
-		ret = open_listeners(t, cfg);
+		ret = adopt_listeners(l);
 	return ret;
+}
+
+static void tcp_reconfig(struct loop *l, const struct config *old)
+{
+	(void)old;
+	if (adopt_listeners(l))
+		log_error("worker %d: some listeners of the new configuration are missing",
+			  l->id);
 }
 
 static void tcp_start(struct loop *l)
 {
 	struct tcp_state *t = tcp_of(l);
+	struct list *n;
 
 	t->running = true;
 	t->trim_ms = l->now_ms;
-	for (unsigned i = 0; i < t->n_listeners; i++) {
-		struct tcp_listener *ls = &t->listeners[i];
+	for (n = t->listeners.next; n != &t->listeners; n = n->next) {
+		struct tcp_listener *ls = list_entry(n, struct tcp_listener, node);
 
 		listener_start(l, &ls->ll, ls->ll.fd, on_accept, on_closed);
-		t->n_open++;
 	}
 }
 
@@ -145,11 +200,14 @@ static void tcp_stop(struct loop *l)
 {
 	struct tcp_state *t = tcp_of(l);
 
+	struct list *n, *next;
+
 	log_info("stopping: %u sessions in flight, deadline %us", t->sessions.used,
 		 l->cfg->timeouts.shutdown);
-	for (unsigned i = 0; i < t->n_listeners; i++)
-		if (t->listeners[i].ll.fd >= 0)
-			listener_close(l, &t->listeners[i].ll);
+	for (n = t->listeners.next; n != &t->listeners; n = next) {
+		next = n->next;
+		listener_close(l, &list_entry(n, struct tcp_listener, node)->ll);
+	}
 	/* Probes being absorbed and idle SOCKS5 handshakes need not finish. */
 	for (uint32_t i = 0; i < t->sessions.next_new; i++) {
 		struct session *s = pool_at(&t->sessions, i);
@@ -174,7 +232,7 @@ static void log_exit_stats(const struct loop *l, const struct tcp_state *t)
 		 (unsigned long long)t->st.replays, (unsigned long long)t->st.refused_full,
 		 (unsigned long long)t->st.connect_fail, (unsigned long long)t->st.bytes_in_out,
 		 (unsigned long long)t->st.bytes_out_in);
-	relay_log_user_bytes(l->cfg, t->user_bytes, "");
+	relay_log_user_bytes(l->cfg, l->id);
 }
 
 static void tcp_destroy(struct loop *l)
@@ -185,60 +243,40 @@ static void tcp_destroy(struct loop *l)
 		return;
 	if (t->running)
 		log_exit_stats(l, t);
-	/* Listeners still open (a loop that never ran): no CQE can follow. */
-	for (unsigned i = 0; t->listeners && i < t->n_listeners; i++)
-		if (t->listeners[i].ll.fd >= 0 && !t->listeners[i].ll.armed)
-			close(t->listeners[i].ll.fd);
+	/* Listeners of a loop that never ran: no CQE can follow. */
+	while (!list_empty(&t->listeners)) {
+		struct tcp_listener *ls = list_entry(t->listeners.next, struct tcp_listener, node);
+
+		if (ls->ll.fd >= 0)
+			close(ls->ll.fd);
+		list_del(&ls->node);
+		free(ls);
+	}
 	pool_destroy(&t->sessions);
 	pool_destroy(&t->hs);
 	pool_destroy(&t->carries);
 	pool_destroy(&t->txbufs);
-	free(t->listeners);
 	free(t);
 	loop_set_state(l, &tcp_module, NULL);
 }
 
-/* The salt memories every worker shares (SO_REUSEPORT may send a replay to
- * any worker). */
-static int tcp_setup(const struct config *cfg)
+static int tcp_socket(const struct hostport *hp)
 {
-	if (cfg->n_servers) {
-		relay_shared.replay = replay_new(REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_FP);
-		if (!relay_shared.replay) {
-			log_error("cannot allocate the salt replay filter");
-			return -ENOMEM;
-		}
-		log_info("salt replay filter: %u salts, false-positive rate %g, %zu KiB",
-			 REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_FP,
-			 replay_bytes(relay_shared.replay) / 1024);
-	}
-	if (relay_uses_2022(cfg)) {
-		relay_shared.replay2022 = replay2022_new(REPLAY2022_DEFAULT_CAPACITY);
-		if (!relay_shared.replay2022) {
-			log_error("cannot allocate the 2022 salt set");
-			return -ENOMEM;
-		}
-		log_info("2022 salt memory: %u salts per 60 s, %zu KiB",
-			 REPLAY2022_DEFAULT_CAPACITY,
-			 replay2022_bytes(relay_shared.replay2022) / 1024);
-	}
-	return 0;
+	return listener_socket((const struct sockaddr *)&hp->addr, hp->addr_len, true);
 }
 
-static void tcp_teardown(void)
+/* A listening socket per worker for every TCP listener new in cfg. */
+static int tcp_prepare(const struct config *old, struct config *cfg)
 {
-	replay_free(relay_shared.replay);
-	replay2022_free(relay_shared.replay2022);
-	relay_shared.replay = NULL;
-	relay_shared.replay2022 = NULL;
+	return relay_prepare_sockets(old, cfg, false, tcp_socket);
 }
 
 struct loop_module tcp_module = {
 	.name = "tcp",
 	.n_ops = TCP_OP_COUNT,
-	.setup = tcp_setup,
-	.teardown = tcp_teardown,
+	.prepare = tcp_prepare,
 	.init = tcp_init,
+	.reconfig = tcp_reconfig,
 	.start = tcp_start,
 	.cqe = tcp_cqe,
 	.tick = tcp_tick,

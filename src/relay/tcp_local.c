@@ -34,13 +34,13 @@ enum local_phase {
 
 static const struct config_local *local_conf(const struct session *s)
 {
-	return s->lst->conf;
+	return s->conf;
 }
 
 static const struct hostport *server_of(const struct session *s)
 {
 	if (s->role == ROLE_TUNNEL)
-		return &((const struct config_tunnel *)s->lst->conf)->server;
+		return &((const struct config_tunnel *)s->conf)->server;
 	return &local_conf(s)->server;
 }
 
@@ -60,7 +60,7 @@ static void connect_server(struct loop *l, struct session *s);
 void local_session_start(struct loop *l, struct session *s)
 {
 	const struct config_cipher *c = s->role == ROLE_TUNNEL ?
-		&((const struct config_tunnel *)s->lst->conf)->cipher : &local_conf(s)->cipher;
+		&((const struct config_tunnel *)s->conf)->cipher : &local_conf(s)->cipher;
 
 	s->cipher = c;
 	s->d[DIR_IN_OUT].codec = CODEC_SEAL;
@@ -70,10 +70,10 @@ void local_session_start(struct loop *l, struct session *s)
 	aead_reader_init(&s->rd, c->method, c->key);
 	s->state = SESS_ST_HANDSHAKE;
 	s->phase = LP_FIRST;
-	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000);
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.handshake * 1000);
 	if (s->role == ROLE_TUNNEL) {
 		target_from_hostport(&s->hs->target,
-				     &((const struct config_tunnel *)s->lst->conf)->forward);
+				     &((const struct config_tunnel *)s->conf)->forward);
 		connect_server(l, s);
 		return;
 	}
@@ -284,7 +284,7 @@ static void advance(struct loop *l, struct session *s)
 		s->state = SESS_ST_UDP_CTRL;
 		session_release_carry(l, s, DIR_IN_OUT);
 		timer_arm(&l->wheel, &s->timer,
-			  l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+			  l->now_ms + (uint64_t)s->cfg->timeouts.tcp_idle * 1000);
 		session_arm_recv(l, s, DIR_IN_OUT);
 		return;
 	}
@@ -393,7 +393,7 @@ static int build_prefix(struct loop *l, struct session *s)
 		session_tx_push(l, s, DIR_IN_OUT, out, 0, blk); /* frees it */
 		return ret;
 	}
-	d->bytes += d->carry_len;
+	session_count(s, DIR_IN_OUT, d->carry_len);
 	d->carry_len = 0;
 	session_release_carry(l, s, DIR_IN_OUT);
 	d->flags |= DIR_F_PREFIX_SENT;
@@ -414,6 +414,7 @@ void local_on_connect(struct loop *l, struct session *s, int res)
 		return; /* the server's name had another address */
 	if (res < 0) {
 		tcp_of(l)->st.connect_fail++;
+		ctr_add(&s->ctr[EPC_CONNECT_FAIL], 1);
 		log_info("cannot reach ss server: %s", res == -ECANCELED ? "timed out" : strerror(-res));
 		fail_connect(l, s, res == -ECANCELED ? -ETIMEDOUT : res);
 		return;
@@ -426,7 +427,7 @@ void local_on_connect(struct loop *l, struct session *s, int res)
 	s->phase = LP_DONE;
 	if (!http_local_active(s))
 		session_hs_release(l, s); /* plain HTTP keeps parsing requests */
-	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.tcp_idle * 1000);
 	if (s->role == ROLE_TUNNEL || http_local_active(s)) {
 		session_arm_recv(l, s, DIR_OUT_IN);
 	} else if (http) {

@@ -17,7 +17,7 @@
 
 static const struct config_server *server_conf(const struct session *s)
 {
-	return s->lst->conf;
+	return s->conf;
 }
 
 void server_session_start(struct loop *l, struct session *s)
@@ -36,7 +36,7 @@ void server_session_start(struct loop *l, struct session *s)
 	s->d[DIR_OUT_IN].codec = CODEC_SEAL;
 	s->d[DIR_OUT_IN].bgid = BG_PLAIN;
 	s->state = SESS_ST_HANDSHAKE;
-	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.handshake * 1000);
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.handshake * 1000);
 	session_arm_recv(l, s, DIR_IN_OUT);
 }
 
@@ -98,7 +98,7 @@ int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_
 			r -= (int)old; /* bytes of this piece that belong to the header */
 	}
 	if (r < 0) {
-		session_auth_failed(l, s, "bad address header");
+		session_auth_failed(l, s, EPC_AUTH_BAD, "bad address header");
 		return -1;
 	}
 	if (start_connect(l, s) < 0) {
@@ -128,6 +128,7 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 		return; /* the name had another address */
 	if (res < 0) {
 		tcp_of(l)->st.connect_fail++;
+		ctr_add(&s->ctr[EPC_CONNECT_FAIL], 1);
 		log_debug("session %u: connect to %s failed: %s", s->slot,
 			  ssaddr_format(&s->hs->target, name, sizeof(name)),
 			  res == -ECANCELED ? "timed out" : strerror(-res));
@@ -149,8 +150,8 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 	do {
 		if (aead_random(s->wr_salt, m->salt_len))
 			break;
-	} while (relay_shared.replay &&
-		 replay_check_insert(relay_shared.replay, s->wr_salt, m->salt_len));
+	} while (relay_replay() &&
+		 replay_check_insert(relay_replay(), s->wr_salt, m->salt_len));
 	if (aead_ctx_init(&s->wr, m, s->cipher->key, s->wr_salt)) {
 		session_close(l, s, true, "cannot set up the response cipher");
 		return;
@@ -158,7 +159,7 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 connected:
 	session_hs_release(l, s);
 	s->state = SESS_ST_RELAY;
-	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.tcp_idle * 1000);
 	session_arm_recv(l, s, DIR_OUT_IN);
 	session_kick(l, s, DIR_IN_OUT);
 }

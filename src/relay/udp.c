@@ -13,27 +13,12 @@
 
 #include "core/log.h"
 #include "proto/hostport.h"
-#include "relay/udp_owner.h"
 #include "udp_int.h"
 
 #define UDP_BUFS 64
 #define UDP_RCVBUF (4 << 20)
 /* Associations being torn down still hold a slot until their last CQE. */
 #define UDP_POOL_SLACK 256
-
-static bool udp_wanted(const struct config *c)
-{
-	for (size_t i = 0; i < c->n_servers; i++)
-		if (c->servers[i].udp)
-			return true;
-	for (size_t i = 0; i < c->n_locals; i++)
-		if (c->locals[i].udp)
-			return true;
-	for (size_t i = 0; i < c->n_tunnels; i++)
-		if (c->tunnels[i].udp)
-			return true;
-	return false;
-}
 
 void udp_arm_ep(struct loop *l, struct udp_ep *ep)
 {
@@ -44,7 +29,7 @@ void udp_arm_ep(struct loop *l, struct udp_ep *ep)
 	if (ep->armed || ep->waiting || ep->fd < 0 || l->stopping)
 		return;
 	if (ep->kind == UDP_EP_LISTENER) {
-		ud = ud_pack(loop_tag(&udp_module, UDP_OP_RECV_LST), ep->owner, 0);
+		ud = ud_pack_ptr(loop_tag(&udp_module, UDP_OP_RECV_LST), ep);
 	} else {
 		a = udp_assoc_at(l, ep->owner);
 		if (a->state != UDP_ST_LIVE)
@@ -111,20 +96,22 @@ int udp_open_socket(int family, const struct sockaddr *bind_to, bool reuseport)
 	return fd;
 }
 
-static bool dispatch_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a,
-			   struct dgram *g)
+static int dispatch_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a,
+			  struct dgram *g)
 {
 	if (ep->kind == UDP_EP_LISTENER) {
-		const struct udp_listener *L = &udp_of(l)->lst[ep->owner];
+		struct udp_listener *L = (struct udp_listener *)ep;
 
+		if (L->closing)
+			return UDP_DROP_OTHER;
 		if (L->role == ROLE_SERVER)
 			return ((const struct config_server *)L->conf)->cipher.m2022
-				       ? udp_server2022_from_client(l, ep->owner, g)
-				       : udp_server_from_client(l, ep->owner, g);
-		return udp_tunnel_from_client(l, ep->owner, g);
+				       ? udp_server2022_from_client(l, L, g)
+				       : udp_server_from_client(l, L, g);
+		return udp_tunnel_from_client(l, L, g);
 	}
 	if (a->state != UDP_ST_LIVE)
-		return false;
+		return UDP_DROP_OTHER;
 	if (a->role == ROLE_SERVER)
 		return udp_server_from_target(l, a, g);
 	if (ep->kind == UDP_EP_ASSOC_A)
@@ -139,12 +126,14 @@ static void take_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a, u
 	uint8_t *buf = loop_buf_base(l, BG_UDP, bid);
 	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, res, &u->rx_msg);
 	struct dgram g;
+	int v;
 
 	u->st.in++;
 	/* A datagram larger than the buffer arrives cut: drop it whole. */
 	if (!o || (o->flags & MSG_TRUNC) || o->namelen > UDP_NAME_BYTES ||
 	    o->namelen < sizeof(struct sockaddr_in)) {
 		u->st.dropped++;
+		stats_worker_add(l->id, WC_DROP_TRUNCATED, 1);
 		loop_buf_return(l, BG_UDP, bid);
 		return;
 	}
@@ -152,11 +141,15 @@ static void take_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a, u
 	g.from = io_uring_recvmsg_name(o);
 	g.p = io_uring_recvmsg_payload(o, &u->rx_msg);
 	g.n = io_uring_recvmsg_payload_length(o, res, &u->rx_msg);
-	if (!dispatch_dgram(l, ep, a, &g)) {
+	v = dispatch_dgram(l, ep, a, &g);
+	if (v != UDP_KEPT) {
 		u->st.dropped++;
+		stats_worker_add(l->id, WC_DROP_TRUNCATED + (unsigned)v - 1, 1);
 		loop_buf_return(l, BG_UDP, bid);
 	}
 }
+
+static void listener_free(struct loop *l, struct udp_listener *L);
 
 static void handle_recv(struct loop *l, struct udp_ep *ep, struct udp_assoc *a,
 			const struct io_uring_cqe *cqe)
@@ -185,6 +178,10 @@ static void handle_recv(struct loop *l, struct udp_ep *ep, struct udp_assoc *a,
 		udp_assoc_maybe_free(l, a);
 		return;
 	}
+	if (!a && ((struct udp_listener *)ep)->closing) {
+		listener_free(l, (struct udp_listener *)ep);
+		return;
+	}
 	/* ICMP errors (ECONNREFUSED...) end a multishot: just re-arm. */
 	if (cqe->res != -EBADF && cqe->res != -ECANCELED)
 		udp_arm_ep(l, ep);
@@ -200,7 +197,7 @@ static void udp_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
 		udp_tx_done(l, (uint16_t)ud_slot(ud), cqe->res);
 		break;
 	case UDP_OP_RECV_LST:
-		handle_recv(l, &udp_of(l)->lst[ud_slot(ud)].ep, NULL, cqe);
+		handle_recv(l, ud_ptr(ud), NULL, cqe);
 		break;
 	case UDP_OP_RECV_A:
 	case UDP_OP_RECV_B:
@@ -222,84 +219,138 @@ static void udp_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
 	}
 }
 
-static int add_listener(struct loop *l, enum role role, const void *conf,
-			const struct hostport *hp)
+static void listener_free(struct loop *l, struct udp_listener *L)
 {
-	struct udp_state *u = udp_of(l);
-	struct udp_listener *L = &u->lst[u->n_lst];
-	char buf[80];
-	int fd = udp_open_socket(hp->addr.ss_family, (const struct sockaddr *)&hp->addr, true);
-
-	if (fd < 0) {
-		log_error("cannot bind UDP %s: %s",
-			  hostport_format_addr((const struct sockaddr *)&hp->addr, buf, sizeof(buf)),
-			  strerror(-fd));
-		return fd;
+	if (L->ep.waiting) {
+		list_del(&L->ep.wait_node);
+		L->ep.waiting = 0;
 	}
-	memset(L, 0, sizeof(*L));
-	L->ep.fd = fd;
-	L->ep.kind = UDP_EP_LISTENER;
-	L->ep.owner = u->n_lst;
-	list_init(&L->ep.wait_node);
-	L->role = role;
-	L->conf = conf;
-	u->n_lst++;
-	return 0;
+	if (L->ep.fd >= 0)
+		close(L->ep.fd);
+	list_del(&L->node);
+	free(L);
+	udp_of(l)->n_listeners--;
 }
 
-static int open_listeners(struct loop *l)
+/* A listener leaves: its associations close, and it goes once its receive has ended. */
+static void listener_close(struct loop *l, struct udp_listener *L)
 {
-	const struct config *c = l->cfg;
-	int ret;
-
-	for (size_t i = 0; i < c->n_servers; i++) {
-		if (c->servers[i].udp && (ret = add_listener(l, ROLE_SERVER, &c->servers[i],
-							     &c->servers[i].listen)))
-			return ret;
+	if (L->closing)
+		return;
+	L->closing = true;
+	udp_flush(l); /* a batch may still name its socket */
+	udp_assoc_close_listener(l, L);
+	if (!L->ep.armed) {
+		listener_free(l, L);
+		return;
 	}
-	for (size_t i = 0; i < c->n_tunnels; i++) {
-		const struct config_tunnel *t = &c->tunnels[i];
-		struct ssaddr fwd;
+	/* shutdown() ends the pending multishot recvmsg. */
+	shutdown(L->ep.fd, SHUT_RDWR);
+}
 
-		if (!t->udp)
-			continue;
-		if ((ret = add_listener(l, ROLE_TUNNEL, t, &t->listen)))
-			return ret;
-		if (t->forward.is_ip) {
-			ssaddr_from_sockaddr((const struct sockaddr *)&t->forward.addr, &fwd);
-		} else {
-			memset(&fwd, 0, sizeof(fwd));
-			fwd.atyp = SSADDR_ATYP_DOMAIN;
-			fwd.u.domain.len = (uint8_t)strlen(t->forward.host);
-			memcpy(fwd.u.domain.name, t->forward.host, fwd.u.domain.len);
-			fwd.port = t->forward.port;
+struct udp_listener *udp_listener_by_id(struct loop *l, uint32_t ep)
+{
+	struct udp_state *u = udp_of(l);
+	struct list *n;
+
+	for (n = u->listeners.next; n != &u->listeners; n = n->next) {
+		struct udp_listener *L = list_entry(n, struct udp_listener, node);
+
+		if (L->id == ep && !L->closing)
+			return L;
+	}
+	return NULL;
+}
+
+static struct udp_listener *find_listener(struct udp_state *u, enum role role,
+					  const struct hostport *hp)
+{
+	struct list *n;
+
+	for (n = u->listeners.next; n != &u->listeners; n = n->next) {
+		struct udp_listener *L = list_entry(n, struct udp_listener, node);
+
+		if (!L->closing && L->role == role && config_same_listen(&L->listen, hp))
+			return L;
+	}
+	return NULL;
+}
+
+struct adopt {
+	struct loop *l;
+	bool running;
+	int err;
+};
+
+/* One UDP port of the current snapshot: keep ours, or take the new socket. */
+static void adopt_entry(void *arg, enum role role, const void *conf, const struct hostport *hp,
+			struct config_rt *rt)
+{
+	struct adopt *ad = arg;
+	struct udp_state *u = udp_of(ad->l);
+	struct udp_listener *L = find_listener(u, role, hp);
+
+	if (!L) {
+		if (!rt->udp_fds || rt->udp_fds[ad->l->id] < 0 || !(L = calloc(1, sizeof(*L)))) {
+			ad->err = -ENOMEM;
+			log_error("worker %d: no UDP socket for %s", ad->l->id, hp->host);
+			return;
 		}
-		udp_of(l)->lst[udp_of(l)->n_lst - 1].fwd_len =
-			(uint16_t)ssaddr_encode(&fwd, udp_of(l)->lst[udp_of(l)->n_lst - 1].fwd_hdr);
+		L->ep.fd = rt->udp_fds[ad->l->id];
+		rt->udp_fds[ad->l->id] = -1; /* ours now */
+		L->ep.kind = UDP_EP_LISTENER;
+		list_init(&L->ep.wait_node);
+		L->role = role;
+		L->listen = *hp;
+		list_add_tail(&u->listeners, &L->node);
+		u->n_listeners++;
+		if (ad->running)
+			udp_arm_ep(ad->l, &L->ep);
 	}
-	return 0;
+	L->conf = conf;
+	L->id = rt->ep;
+	L->ctr = stats_ep(ad->l->id, rt->ep);
+	L->seen = true;
+}
+
+/* Match the UDP ports to l->cfg: keep, open, and close what it no longer has. */
+static int adopt_listeners(struct loop *l, bool running)
+{
+	struct udp_state *u = udp_of(l);
+	struct adopt ad = { .l = l, .running = running };
+	struct list *n, *next;
+
+	for (n = u->listeners.next; n != &u->listeners; n = n->next)
+		list_entry(n, struct udp_listener, node)->seen = false;
+	relay_each_listener(l->cfg, true, adopt_entry, &ad);
+	for (n = u->listeners.next; n != &u->listeners; n = next) {
+		struct udp_listener *L = list_entry(n, struct udp_listener, node);
+
+		next = n->next;
+		if (!L->seen)
+			listener_close(l, L);
+	}
+	return ad.err;
 }
 
 static int udp_init(struct loop *l)
 {
-	const struct config *c = l->cfg;
 	struct udp_state *u;
 	uint32_t hsize = 16, cap;
 	int ret;
 
-	if (!udp_wanted(c))
-		return 0;
+	/* Always there, even with no UDP role yet: a reload may add one. */
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
 	loop_set_state(l, &udp_module, u);
 	list_init(&u->lru);
+	list_init(&u->listeners);
 	cap = udp_per_loop_limit(l) + UDP_POOL_SLACK;
 	while (hsize < 2 * cap)
 		hsize <<= 1;
 	u->hash = malloc(sizeof(uint32_t) * hsize);
-	u->lst = calloc(c->n_servers + c->n_tunnels + 1, sizeof(*u->lst));
-	if (!u->hash || !u->lst || udp_tx_init(u, UDP_BUFS) ||
+	if (!u->hash || udp_tx_init(u, UDP_BUFS) ||
 	    pool_init(&u->assocs, sizeof(struct udp_assoc), cap))
 		return -ENOMEM;
 	memset(u->hash, 0xff, sizeof(uint32_t) * hsize);
@@ -310,30 +361,40 @@ static int udp_init(struct loop *l)
 				 retry_waiters);
 	if (ret)
 		return ret;
-	return open_listeners(l);
+	return adopt_listeners(l, false);
 }
 
 static void udp_start(struct loop *l)
 {
-	if (!udp_of(l))
-		return;
-	for (unsigned i = 0; i < udp_of(l)->n_lst; i++)
-		udp_arm_ep(l, &udp_of(l)->lst[i].ep);
+	struct udp_state *u = udp_of(l);
+	struct list *n;
+
+	for (n = u->listeners.next; n != &u->listeners; n = n->next)
+		udp_arm_ep(l, &list_entry(n, struct udp_listener, node)->ep);
+}
+
+static void udp_reconfig(struct loop *l, const struct config *old)
+{
+	(void)old;
+	if (adopt_listeners(l, true))
+		log_error("worker %d: some UDP ports of the new configuration are missing", l->id);
 }
 
 static void udp_stop(struct loop *l)
 {
 	struct udp_state *u = udp_of(l);
+	struct list *n;
 
-	if (!u)
-		return;
-	for (unsigned i = 0; i < u->n_lst; i++) {
-		/* shutdown() ends the pending multishot recvmsg. */
-		if (u->lst[i].ep.fd >= 0)
-			shutdown(u->lst[i].ep.fd, SHUT_RDWR);
-		if (u->lst[i].ep.waiting) {
-			list_del(&u->lst[i].ep.wait_node);
-			u->lst[i].ep.waiting = 0;
+	for (n = u->listeners.next; n != &u->listeners; n = n->next) {
+		struct udp_listener *L = list_entry(n, struct udp_listener, node);
+
+		/* shutdown() ends the pending multishot recvmsg; the socket is
+		 * closed with the loop. */
+		if (L->ep.fd >= 0)
+			shutdown(L->ep.fd, SHUT_RDWR);
+		if (L->ep.waiting) {
+			list_del(&L->ep.wait_node);
+			L->ep.waiting = 0;
 		}
 	}
 	while (!list_empty(&u->lru))
@@ -342,7 +403,7 @@ static void udp_stop(struct loop *l)
 
 static bool udp_busy(const struct loop *l)
 {
-	return udp_of(l) && udp_of(l)->assocs.used;
+	return udp_of(l)->assocs.used;
 }
 
 static void udp_destroy(struct loop *l)
@@ -359,10 +420,9 @@ static void udp_destroy(struct loop *l)
 		 (unsigned long long)u->st.created, (unsigned long long)u->st.evicted,
 		 (unsigned long long)u->st.handed_over, (unsigned long long)u->st.gso_batches,
 		 (unsigned long long)u->st.gso_retried);
-	relay_log_user_bytes(l->cfg, u->user_bytes, " over UDP");
-	for (unsigned i = 0; i < u->n_lst; i++)
-		if (u->lst[i].ep.fd >= 0)
-			close(u->lst[i].ep.fd);
+	if (u->listeners.next)
+		while (!list_empty(&u->listeners))
+			listener_free(l, list_entry(u->listeners.next, struct udp_listener, node));
 	for (uint32_t i = 0; i < u->assocs.next_new; i++) {
 		struct udp_assoc *a = udp_assoc_at(l, i);
 
@@ -372,10 +432,27 @@ static void udp_destroy(struct loop *l)
 	}
 	pool_destroy(&u->assocs);
 	free(u->hash);
-	free(u->lst);
 	udp_tx_free(u);
 	free(u);
 	loop_set_state(l, &udp_module, NULL);
+}
+
+static int udp_port(const struct hostport *hp)
+{
+	char buf[80];
+	int fd = udp_open_socket(hp->addr.ss_family, (const struct sockaddr *)&hp->addr, true);
+
+	if (fd < 0)
+		log_error("cannot bind UDP %s: %s",
+			  hostport_format_addr((const struct sockaddr *)&hp->addr, buf, sizeof(buf)),
+			  strerror(-fd));
+	return fd;
+}
+
+/* A UDP socket per worker for every UDP port new in cfg. */
+static int udp_prepare(const struct config *old, struct config *cfg)
+{
+	return relay_prepare_sockets(old, cfg, true, udp_port);
 }
 
 static void udp_tick(struct loop *l)
@@ -383,26 +460,12 @@ static void udp_tick(struct loop *l)
 	udp_flush(l); /* the datagrams of this turn, batched per destination */
 }
 
-/* The 2022 owner table every worker shares (sessions that roam). */
-static int udp_setup(const struct config *cfg)
-{
-	(void)cfg;
-	relay_shared.owners = udp_owners_new(4096);
-	return relay_shared.owners ? 0 : -ENOMEM;
-}
-
-static void udp_teardown(void)
-{
-	udp_owners_free(relay_shared.owners);
-	relay_shared.owners = NULL;
-}
-
 struct loop_module udp_module = {
 	.name = "udp",
 	.n_ops = UDP_OP_COUNT,
-	.setup = udp_setup,
-	.teardown = udp_teardown,
+	.prepare = udp_prepare,
 	.init = udp_init,
+	.reconfig = udp_reconfig,
 	.start = udp_start,
 	.cqe = udp_cqe,
 	.tick = udp_tick,

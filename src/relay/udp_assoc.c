@@ -65,8 +65,8 @@ static uint32_t hash_sid(uint32_t lst, uint64_t sid)
 
 static uint32_t hash_of(const struct udp_assoc *a)
 {
-	return a->v2022 && a->role == ROLE_SERVER ? hash_sid(a->lst, a->csid)
-						 : hash_addr(a->lst, (const struct sockaddr *)&a->peer);
+	return a->v2022 && a->role == ROLE_SERVER ? hash_sid(a->L->id, a->csid)
+						 : hash_addr(a->L->id, (const struct sockaddr *)&a->peer);
 }
 
 static void hash_remove(struct loop *l, struct udp_assoc *a)
@@ -93,6 +93,10 @@ void udp_assoc_maybe_free(struct loop *l, struct udp_assoc *a)
 			close(a->ep[i].fd);
 		a->ep[i].fd = -1;
 	}
+	ctr_sub(&a->ctr[EPC_UDP_OPEN], 1);
+	if (a->uctr)
+		ctr_sub(&a->uctr[UC_UDP_OPEN], 1);
+	loop_cfg_drop(l, a->cfg);
 	a->gen++;
 	pool_free(&udp_of(l)->assocs, a->slot);
 }
@@ -107,8 +111,8 @@ void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
 		hash_remove(l, a);
 		list_del(&a->lru);
 	}
-	if (a->v2022 && a->role == ROLE_SERVER && relay_shared.owners)
-		udp_owners_del(relay_shared.owners, a->csid, l->id);
+	if (a->v2022 && a->role == ROLE_SERVER && relay_owners())
+		udp_owners_del(relay_owners(), a->csid, l->id);
 	timer_cancel(&a->timer);
 	for (int i = 0; i < 2; i++) {
 		struct udp_ep *ep = &a->ep[i];
@@ -122,7 +126,8 @@ void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
 
 			/* Receives and sends on this fd end with -ECANCELED. */
 			io_uring_prep_cancel_fd(sqe, ep->fd, IORING_ASYNC_CANCEL_ALL);
-			io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&udp_module, UDP_OP_CANCEL), a->slot, a->gen));
+			io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&udp_module, UDP_OP_CANCEL),
+							     a->slot, a->gen));
 			a->inflight++;
 		}
 	}
@@ -134,7 +139,8 @@ static void assoc_timeout(struct loop *l, struct timer *t)
 	udp_assoc_close(l, list_entry(&t->node, struct udp_assoc, timer.node), "idle");
 }
 
-struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role)
+struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct config *cfg,
+				  uint32_t ep)
 {
 	struct udp_state *u = udp_of(l);
 	uint32_t idx, gen;
@@ -143,7 +149,9 @@ struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role)
 	if (role != ROLE_LOCAL && u->n_hashed >= udp_per_loop_limit(l) && !list_empty(&u->lru)) {
 		/* Full: the least recently used association makes room. */
 		u->st.evicted++;
-		udp_assoc_close(l, list_entry(u->lru.next, struct udp_assoc, lru), "evicted (table full)");
+		stats_worker_add(l->id, WC_UDP_EVICTED, 1);
+		udp_assoc_close(l, list_entry(u->lru.next, struct udp_assoc, lru),
+				"evicted (table full)");
 	}
 	idx = pool_alloc(&u->assocs);
 	if (idx == POOL_NONE)
@@ -163,8 +171,46 @@ struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role)
 	}
 	timer_init_fn(&a->timer, assoc_timeout);
 	list_init(&a->lru);
+	a->cfg = loop_cfg_hold(l, cfg);
+	a->ctr = stats_ep(l->id, ep);
+	ctr_add(&a->ctr[EPC_UDP_OPEN], 1);
+	ctr_add(&a->ctr[EPC_UDP_TOTAL], 1);
 	u->st.created++;
 	return a;
+}
+
+void udp_assoc_rebind(struct loop *l, struct udp_assoc *a, const void *conf)
+{
+	if (a->cfg != l->cfg) {
+		loop_cfg_drop(l, a->cfg);
+		a->cfg = loop_cfg_hold(l, l->cfg);
+	}
+	a->conf = conf;
+}
+
+void udp_assoc_set_user(struct loop *l, struct udp_assoc *a, uint32_t uid)
+{
+	counter_t *c = uid == STATS_NONE ? NULL : stats_user(l->id, uid);
+
+	if (c == a->uctr)
+		return;
+	if (a->uctr)
+		ctr_sub(&a->uctr[UC_UDP_OPEN], 1);
+	a->uctr = c;
+	if (c) {
+		ctr_add(&c[UC_UDP_OPEN], 1);
+		ctr_add(&c[UC_UDP_TOTAL], 1);
+	}
+}
+
+void udp_assoc_count(struct udp_assoc *a, bool up, size_t n)
+{
+	ctr_add(&a->ctr[up ? EPC_UDP_UP : EPC_UDP_DOWN], n);
+	ctr_add(&a->ctr[up ? EPC_DGRAM_UP : EPC_DGRAM_DOWN], 1);
+	if (a->uctr) {
+		ctr_add(&a->uctr[up ? UC_UDP_UP : UC_UDP_DOWN], n);
+		ctr_add(&a->uctr[up ? UC_PKT_UP : UC_PKT_DOWN], 1);
+	}
 }
 
 void udp_assoc_touch(struct loop *l, struct udp_assoc *a)
@@ -175,30 +221,44 @@ void udp_assoc_touch(struct loop *l, struct udp_assoc *a)
 		/* Datagrams keep the SOCKS5 control connection alive. */
 		if (s)
 			timer_arm(&l->wheel, &s->timer,
-				  l->now_ms + (uint64_t)l->cfg->timeouts.tcp_idle * 1000);
+				  l->now_ms + (uint64_t)s->cfg->timeouts.tcp_idle * 1000);
 		return;
 	}
 	list_del(&a->lru);
 	list_add_tail(&udp_of(l)->lru, &a->lru);
-	timer_arm(&l->wheel, &a->timer, l->now_ms + (uint64_t)l->cfg->timeouts.udp_idle * 1000);
+	timer_arm(&l->wheel, &a->timer, l->now_ms + (uint64_t)a->cfg->timeouts.udp_idle * 1000);
 }
 
-struct udp_assoc *udp_assoc_by_addr(struct loop *l, uint32_t li, const struct sockaddr *from)
+struct udp_assoc *udp_assoc_find_addr(struct loop *l, struct udp_listener *L,
+				      const struct sockaddr *from)
 {
 	struct udp_state *u = udp_of(l);
-	uint32_t h = hash_addr(li, from) & u->hash_mask, i;
+	uint32_t i = u->hash[hash_addr(L->id, from) & u->hash_mask];
 	struct udp_assoc *a;
 
-	for (i = u->hash[h]; i != UDP_NONE; i = a->hnext) {
+	for (; i != UDP_NONE; i = a->hnext) {
 		a = udp_assoc_at(l, i);
-		if (a->lst == li && !(a->v2022 && a->role == ROLE_SERVER) &&
+		if (a->L == L && !(a->v2022 && a->role == ROLE_SERVER) &&
 		    same_addr((struct sockaddr *)&a->peer, from, true))
 			return a;
 	}
-	a = udp_assoc_alloc(l, u->lst[li].role);
+	return NULL;
+}
+
+struct udp_assoc *udp_assoc_by_addr(struct loop *l, struct udp_listener *L,
+				    const struct sockaddr *from)
+{
+	struct udp_state *u = udp_of(l);
+	uint32_t h = hash_addr(L->id, from) & u->hash_mask;
+	struct udp_assoc *a = udp_assoc_find_addr(l, L, from);
+
+	if (a)
+		return a;
+	a = udp_assoc_alloc(l, L->role, l->cfg, L->id);
 	if (!a)
 		return NULL;
-	a->lst = li;
+	a->L = L;
+	a->conf = L->conf;
 	memcpy(&a->peer, from, sa_len(from));
 	a->peer_len = sa_len(from);
 	a->hnext = u->hash[h];
@@ -219,41 +279,56 @@ uint64_t udp_random_sid(void)
 }
 
 /* A 2022 session: keyed by the client's session ID, not its address. */
-struct udp_assoc *udp_assoc_find2022(struct loop *l, uint32_t li, uint64_t csid)
+struct udp_assoc *udp_assoc_find2022(struct loop *l, struct udp_listener *L, uint64_t csid)
 {
 	struct udp_state *u = udp_of(l);
-	uint32_t i = u->hash[hash_sid(li, csid) & u->hash_mask];
+	uint32_t i = u->hash[hash_sid(L->id, csid) & u->hash_mask];
 	struct udp_assoc *a;
 
 	for (; i != UDP_NONE; i = a->hnext) {
 		a = udp_assoc_at(l, i);
-		if (a->lst == li && a->v2022 && a->role == ROLE_SERVER && a->csid == csid)
+		if (a->L == L && a->v2022 && a->role == ROLE_SERVER && a->csid == csid)
 			return a;
 	}
 	return NULL;
 }
 
-struct udp_assoc *udp_assoc_2022(struct loop *l, uint32_t li, uint64_t csid)
+struct udp_assoc *udp_assoc_2022(struct loop *l, struct udp_listener *L, uint64_t csid)
 {
 	struct udp_state *u = udp_of(l);
-	uint32_t h = hash_sid(li, csid) & u->hash_mask;
-	struct udp_assoc *a = udp_assoc_find2022(l, li, csid);
+	uint32_t h = hash_sid(L->id, csid) & u->hash_mask;
+	struct udp_assoc *a = udp_assoc_find2022(l, L, csid);
 
 	if (a)
 		return a;
-	a = udp_assoc_alloc(l, ROLE_SERVER);
+	a = udp_assoc_alloc(l, ROLE_SERVER, l->cfg, L->id);
 	if (!a)
 		return NULL;
-	a->lst = li;
+	a->L = L;
+	a->conf = L->conf;
 	a->v2022 = 1;
 	a->csid = csid;
 	a->ssid = udp_random_sid(); /* ours, never the client's (SIP022) */
 	ss2022_window_init(&a->win);
-	if (relay_shared.owners)
-		udp_owners_set(relay_shared.owners, csid, l->id);
+	if (relay_owners())
+		udp_owners_set(relay_owners(), csid, l->id);
 	a->hnext = u->hash[h];
 	u->hash[h] = a->slot;
 	u->n_hashed++;
 	list_add_tail(&u->lru, &a->lru);
 	return a;
+}
+
+void udp_assoc_close_listener(struct loop *l, struct udp_listener *L)
+{
+	struct udp_state *u = udp_of(l);
+	struct list *n, *next;
+
+	for (n = u->lru.next; n != &u->lru; n = next) {
+		struct udp_assoc *a = list_entry(n, struct udp_assoc, lru);
+
+		next = n->next; /* closing takes a off the list */
+		if (a->L == L)
+			udp_assoc_close(l, a, "its listener left the configuration");
+	}
 }

@@ -101,39 +101,58 @@ static int seal2022_client(struct udp_assoc *a, struct dgram *g, const uint8_t *
 				      BUF_UDP_BYTES - (size_t)(*start - base));
 }
 
-bool udp_tunnel_from_client(struct loop *l, uint32_t li, struct dgram *g)
+/* The tunnel's forward address as an ss address header. */
+static size_t forward_header(const struct config_tunnel *tc, uint8_t *hdr)
 {
-	struct udp_listener *L = &udp_of(l)->lst[li];
-	const struct config_tunnel *tc = L->conf;
-	struct udp_assoc *a = udp_assoc_by_addr(l, li, g->from);
-	uint8_t *start;
+	struct ssaddr fwd;
+
+	if (!tc->forward.is_ip ||
+	    ssaddr_from_sockaddr((const struct sockaddr *)&tc->forward.addr, &fwd) < 0) {
+		memset(&fwd, 0, sizeof(fwd));
+		fwd.atyp = SSADDR_ATYP_DOMAIN;
+		fwd.u.domain.len = (uint8_t)strlen(tc->forward.host);
+		memcpy(fwd.u.domain.name, tc->forward.host, fwd.u.domain.len);
+		fwd.port = tc->forward.port;
+	}
+	return ssaddr_encode(&fwd, hdr);
+}
+
+int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram *g)
+{
+	struct udp_assoc *a = udp_assoc_by_addr(l, L, g->from);
+	const struct config_tunnel *tc;
+	uint8_t *start, hdr[SSADDR_MAX_BYTES];
+	size_t plen = g->n, hlen;
 	int n;
 
 	if (!a)
-		return false;
+		return UDP_DROP_OTHER;
+	tc = a->conf; /* the snapshot it started on: its server, key and forward */
 	if (!a->cipher) {
 		/* New association: key it and find the server. */
 		a->cipher = &tc->cipher;
 		client2022_init(a);
 		if (server_setup(l, a, &tc->server) < 0) {
 			udp_assoc_close(l, a, "cannot reach the ss server");
-			return false;
+			return UDP_DROP_REFUSED;
 		}
 	}
 	if (a->ep[0].fd < 0)
-		return false; /* the server's name is still being looked up */
+		return UDP_DROP_OTHER; /* the server's name is still being looked up */
 	udp_assoc_touch(l, a);
+	hlen = forward_header(tc, hdr);
 	if (a->v2022)
-		n = seal2022_client(a, g, L->fwd_hdr, L->fwd_len, g->p, g->n, &start);
+		n = seal2022_client(a, g, hdr, hlen, g->p, g->n, &start);
 	else
-		n = udp_seal_in_place(&tc->cipher, g, L->fwd_hdr, L->fwd_len, &start);
+		n = udp_seal_in_place(&tc->cipher, g, hdr, hlen, &start);
 	if (n < 0)
-		return false;
+		return UDP_DROP_OTHER;
+	udp_assoc_count(a, true, plen);
 	udp_send_from(l, g->bid, a->ep[0].fd, start, (size_t)n, (struct sockaddr *)&a->server, a);
-	return true;
+	return UDP_KEPT;
 }
 
-static bool from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g)
+static int from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g)
 {
 	struct ss2022_udp_packet pk;
 	uint8_t hdr[SSADDR_MAX_BYTES];
@@ -142,7 +161,7 @@ static bool from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g
 	if (ss2022_udp_open_client(a->cipher->m2022, a->cipher->keys2022.psk, a->csid,
 				   (uint64_t)time(NULL), g->p, g->n, &pk) < 0) {
 		udp_of(l)->st.bad++;
-		return false;
+		return UDP_DROP_AUTH;
 	}
 	if (pk.session_id != a->ssid) {
 		/* A new server session (e.g. the server restarted): new window. */
@@ -151,28 +170,30 @@ static bool from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g
 	}
 	if (!ss2022_window_check(&a->win, pk.packet_id)) {
 		udp_of(l)->st.bad++;
-		return false;
+		return UDP_DROP_AUTH;
 	}
 	ss2022_window_update(&a->win, pk.packet_id);
 	udp_assoc_touch(l, a);
 	if (a->role == ROLE_TUNNEL) {
-		udp_send_from(l, g->bid, udp_of(l)->lst[a->lst].ep.fd, pk.payload, pk.payload_len,
-			  (struct sockaddr *)&a->peer, NULL);
-		return true;
+		udp_assoc_count(a, false, pk.payload_len);
+		udp_send_from(l, g->bid, a->L->ep.fd, pk.payload, pk.payload_len,
+			      (struct sockaddr *)&a->peer, NULL);
+		return UDP_KEPT;
 	}
 	if (!a->peer_len)
-		return false;
+		return UDP_DROP_OTHER;
 	/* SOCKS5: RSV RSV FRAG | source address | data, in front of the payload. */
 	alen = ssaddr_encode(&pk.addr, hdr);
 	memcpy(pk.payload - alen, hdr, alen);
 	memset(pk.payload - alen - 3, 0, 3);
+	udp_assoc_count(a, false, pk.payload_len);
 	udp_send_from(l, g->bid, a->ep[1].fd, pk.payload - alen - 3, pk.payload_len + alen + 3,
-		  (struct sockaddr *)&a->peer, a);
-	return true;
+		      (struct sockaddr *)&a->peer, a);
+	return UDP_KEPT;
 }
 
 /* A packet from the ss server to a local or tunnel association. */
-bool udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
+int udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
 {
 	const struct aead_method *m = a->cipher->method;
 	uint8_t *pt = g->p + m->salt_len;
@@ -180,32 +201,33 @@ bool udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
 	int r, k;
 
 	if (!same_addr(g->from, (struct sockaddr *)&a->server, true))
-		return false;
+		return UDP_DROP_MALFORMED;
 	if (a->v2022)
 		return from_server2022(l, a, g);
 	r = aead_udp_open(m, a->cipher->key, pt, g->p, g->n);
 	if (r < 0) {
 		udp_of(l)->st.bad++;
-		return false;
+		return UDP_DROP_AUTH;
 	}
 	k = ssaddr_parse(pt, (size_t)r, &src);
 	if (k <= 0)
-		return false;
+		return UDP_DROP_MALFORMED;
 	udp_assoc_touch(l, a);
+	udp_assoc_count(a, false, (size_t)(r - k));
 	if (a->role == ROLE_TUNNEL) {
-		udp_send_from(l, g->bid, udp_of(l)->lst[a->lst].ep.fd, pt + k, (size_t)(r - k),
-			  (struct sockaddr *)&a->peer, NULL);
-		return true;
+		udp_send_from(l, g->bid, a->L->ep.fd, pt + k, (size_t)(r - k),
+			      (struct sockaddr *)&a->peer, NULL);
+		return UDP_KEPT;
 	}
 	if (!a->peer_len)
-		return false; /* the client has not sent anything yet */
+		return UDP_DROP_OTHER; /* the client has not sent anything yet */
 	/* SOCKS5: RSV RSV FRAG in front of the source address and data. */
 	memset(pt - 3, 0, 3);
 	udp_send_from(l, g->bid, a->ep[1].fd, pt - 3, (size_t)r + 3, (struct sockaddr *)&a->peer, a);
-	return true;
+	return UDP_KEPT;
 }
 
-bool udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
+int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
 {
 	const struct aead_method *m = a->cipher->method;
 	struct socks5_udp su;
@@ -213,13 +235,13 @@ bool udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
 	int n, h;
 
 	if (a->ep[0].fd < 0)
-		return false; /* the server's name is still being looked up */
+		return UDP_DROP_OTHER; /* the server's name is still being looked up */
 	/* Only the client that opened the association (RFC 1928 §7). */
 	if (!same_addr(g->from, (struct sockaddr *)&a->allow, port_of((struct sockaddr *)&a->allow)))
-		return false;
+		return UDP_DROP_MALFORMED;
 	h = socks5_parse_udp(g->p, g->n, &su);
 	if (h < 0 || su.frag != 0)
-		return false; /* no reassembly: FRAG != 0 is dropped, as RFC 1928 allows */
+		return UDP_DROP_MALFORMED; /* no reassembly: FRAG != 0 is dropped (RFC 1928) */
 	memcpy(&a->peer, g->from, sa_len(g->from));
 	a->peer_len = sa_len(g->from);
 	if (a->v2022) {
@@ -230,25 +252,28 @@ bool udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
 		n = aead_udp_seal(m, a->cipher->key, start, g->p + 3, g->n - 3);
 	}
 	if (n < 0)
-		return false;
+		return UDP_DROP_OTHER;
 	udp_assoc_touch(l, a);
+	udp_assoc_count(a, true, g->n - (size_t)h);
 	udp_send_from(l, g->bid, a->ep[0].fd, start, (size_t)n, (struct sockaddr *)&a->server, a);
-	return true;
+	return UDP_KEPT;
 }
 
 int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *local_ip,
 		    const struct sockaddr *client, struct sockaddr_storage *bnd)
 {
-	const struct config_local *lc = s->lst->conf;
+	const struct config_local *lc = s->conf;
 	struct sockaddr_storage b;
 	struct udp_assoc *a;
 	socklen_t bl = sizeof(*bnd);
 
 	if (!udp_of(l))
 		return -EOPNOTSUPP;
-	a = udp_assoc_alloc(l, ROLE_LOCAL);
+	/* It lives and dies with its control session: on the session's snapshot. */
+	a = udp_assoc_alloc(l, ROLE_LOCAL, s->cfg, lc->rt.ep);
 	if (!a)
 		return -EAGAIN;
+	a->conf = lc;
 	a->sess_slot = s->slot;
 	a->sess_gen = s->gen;
 	a->cipher = &lc->cipher;

@@ -16,13 +16,14 @@
 
 #include "conf/config.h"
 #include "dns/dns.h"
+#include "relay/stats.h"
 #include "relay/udp.h"
 
 #define UDP_NONE UINT32_MAX
 
 /* Op numbers of the UDP relay's completions (udp_module). */
 enum udp_op {
-	UDP_OP_RECV_LST = 0, /* slot = UDP listener index */
+	UDP_OP_RECV_LST = 0, /* ptr = struct udp_listener */
 	UDP_OP_RECV_A,       /* slot/gen = association */
 	UDP_OP_RECV_B,
 	UDP_OP_SEND,         /* slot = UDP buffer id */
@@ -30,6 +31,20 @@ enum udp_op {
 	UDP_OP_XFER,         /* ptr: a 2022 packet handed over by another worker */
 	UDP_OP_XFER_SRC,     /* ptr: our hand-over; freed here if it failed */
 	UDP_OP_COUNT
+};
+
+/*
+ * What became of a datagram: kept (sent on, or held for a DNS answer; the
+ * buffer is no longer the caller's), or dropped for a reason (counted as
+ * WC_DROP_TRUNCATED + reason - 1).
+ */
+enum udp_verdict {
+	UDP_KEPT = 0,
+	UDP_DROP_TRUNCATED,
+	UDP_DROP_AUTH,
+	UDP_DROP_MALFORMED,
+	UDP_DROP_REFUSED,
+	UDP_DROP_OTHER
 };
 
 /* A received datagram in its provided buffer. */
@@ -84,20 +99,38 @@ static inline struct udp_assoc *udp_assoc_at(struct loop *l, uint32_t slot)
 uint32_t udp_per_loop_limit(const struct loop *l);
 /* The live association at slot with generation gen, or NULL. */
 struct udp_assoc *udp_assoc_lookup(struct loop *l, uint32_t slot, uint32_t gen);
-/* A new association (role's table is full: the least recently used goes). */
-struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role);
+/*
+ * A new association on snapshot cfg (held until it is freed), counted on
+ * endpoint ep; when the table is full the least recently used one goes.
+ */
+struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct config *cfg,
+				  uint32_t ep);
+/* Move a live association to the current snapshot and conf (a reload re-keyed it). */
+void udp_assoc_rebind(struct loop *l, struct udp_assoc *a, const void *conf);
+/* A user is known for a: its counters from now on (uid STATS_NONE: none). */
+void udp_assoc_set_user(struct loop *l, struct udp_assoc *a, uint32_t uid);
+/* n payload bytes (one datagram) relayed by a, up = towards the target. */
+void udp_assoc_count(struct udp_assoc *a, bool up, size_t n);
 /* Close: cancel what is in flight; freed when the last CQE is in. Idempotent. */
 void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why);
 /* Free a closing association whose last CQE came back. */
 void udp_assoc_maybe_free(struct loop *l, struct udp_assoc *a);
 /* Traffic: most recently used now, idle deadline pushed. */
 void udp_assoc_touch(struct loop *l, struct udp_assoc *a);
-/* Server/tunnel: the association of listener li for a client address (made if new). */
-struct udp_assoc *udp_assoc_by_addr(struct loop *l, uint32_t li, const struct sockaddr *from);
-/* Server, 2022: the session of listener li with client session ID csid. */
-struct udp_assoc *udp_assoc_find2022(struct loop *l, uint32_t li, uint64_t csid);
+/* Server/tunnel: the association of listener L for a client address, or NULL. */
+struct udp_assoc *udp_assoc_find_addr(struct loop *l, struct udp_listener *L,
+				      const struct sockaddr *from);
+/* The same, made if new (on the current snapshot and L's conf). */
+struct udp_assoc *udp_assoc_by_addr(struct loop *l, struct udp_listener *L,
+				    const struct sockaddr *from);
+/* Server, 2022: the session of listener L with client session ID csid. */
+struct udp_assoc *udp_assoc_find2022(struct loop *l, struct udp_listener *L, uint64_t csid);
 /* The same, made if new (and registered as ours in the owner table). */
-struct udp_assoc *udp_assoc_2022(struct loop *l, uint32_t li, uint64_t csid);
+struct udp_assoc *udp_assoc_2022(struct loop *l, struct udp_listener *L, uint64_t csid);
+/* Close every association of listener L (it leaves the configuration). */
+void udp_assoc_close_listener(struct loop *l, struct udp_listener *L);
+/* This worker's listener with endpoint id ep, or NULL. */
+struct udp_listener *udp_listener_by_id(struct loop *l, uint32_t ep);
 /* A random non-zero 64-bit session ID. */
 uint64_t udp_random_sid(void);
 
@@ -127,10 +160,10 @@ void udp_tx_done(struct loop *l, uint16_t bid, int res);
 
 /* ---- server role (udp_server.c) */
 
-bool udp_server_from_client(struct loop *l, uint32_t li, struct dgram *g);
-bool udp_server2022_from_client(struct loop *l, uint32_t li, struct dgram *g);
+int udp_server_from_client(struct loop *l, struct udp_listener *L, struct dgram *g);
+int udp_server2022_from_client(struct loop *l, struct udp_listener *L, struct dgram *g);
 /* A reply from a target to a server association's client. */
-bool udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g);
+int udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g);
 /* The socket of a server association toward targets of this family. */
 int udp_target_fd(struct loop *l, struct udp_assoc *a, int family);
 /*
@@ -138,25 +171,27 @@ int udp_target_fd(struct loop *l, struct udp_assoc *a, int family);
  * bytes, remember where the client was (it may roam). false if the packet ID
  * was seen before or is too old.
  */
-bool udp_accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, int user, size_t len,
+bool udp_accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, uint32_t uid,
 		    const struct sockaddr *from, const uint8_t *psk);
+/* The stable user id of user index user of server conf cs, or STATS_NONE. */
+uint32_t udp_uid(const struct config_server *cs, int user);
 /* Prepend hdr and seal g in place (AEAD-2017); the packet start and size. */
 int udp_seal_in_place(const struct config_cipher *c, struct dgram *g, const uint8_t *hdr,
 		      size_t hlen, uint8_t **start);
 
 /* ---- tunnel and local roles (udp_client.c) */
 
-bool udp_tunnel_from_client(struct loop *l, uint32_t li, struct dgram *g);
+int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram *g);
 /* A packet from the ss server to a local or tunnel association. */
-bool udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g);
+int udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g);
 /* A SOCKS5 UDP request from the local role's client. */
-bool udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g);
+int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g);
 
 /* ---- hand-over between workers (udp_handover.c) */
 
 /* Hand an opened packet of a session owned by worker w to it. */
-bool udp_hand_over(struct loop *l, int w, uint32_t li, const struct ss2022_udp_packet *pk,
-		   const struct dgram *g);
+bool udp_hand_over(struct loop *l, int w, struct udp_listener *L,
+		   const struct ss2022_udp_packet *pk, const struct dgram *g);
 /* Completion of UDP_OP_XFER / UDP_OP_XFER_SRC. */
 void udp_handover_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe);
 

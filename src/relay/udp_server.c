@@ -31,15 +31,31 @@ int udp_target_fd(struct loop *l, struct udp_assoc *a, int family)
 	return ep->fd;
 }
 
-/* Send a held datagram to the first acceptable address of e. */
-static bool send_resolved(struct loop *l, struct udp_assoc *a, const struct dns_entry *e,
-			  uint16_t bid, uint8_t *p, size_t len, uint16_t port)
+/* Send a payload of a to dst if the server may reach it. */
+static int send_target(struct loop *l, struct udp_assoc *a, uint16_t bid, const uint8_t *p,
+		       size_t len, const struct sockaddr *dst)
 {
-	const struct config_server *cs = udp_of(l)->lst[a->lst].conf;
+	const struct config_server *cs = a->conf;
+	int fd;
+
+	if (!cs->allow_private && ssaddr_is_special(dst))
+		return UDP_DROP_REFUSED;
+	fd = udp_target_fd(l, a, dst->sa_family);
+	if (fd < 0)
+		return UDP_DROP_OTHER;
+	udp_assoc_count(a, true, len);
+	udp_send_from(l, bid, fd, p, len, dst, a);
+	return UDP_KEPT;
+}
+
+/* Send a held datagram to the first acceptable address of e. */
+static int send_resolved(struct loop *l, struct udp_assoc *a, const struct dns_entry *e,
+			 uint16_t bid, uint8_t *p, size_t len, uint16_t port)
+{
+	const struct config_server *cs = a->conf;
 
 	for (int i = 0; i < e->n; i++) {
 		union dns_addr dst = e->addr[i];
-		int fd;
 
 		if (!cs->allow_private && ssaddr_is_special(&dst.sa))
 			continue;
@@ -47,13 +63,18 @@ static bool send_resolved(struct loop *l, struct udp_assoc *a, const struct dns_
 			dst.v4.sin_port = htons(port);
 		else
 			dst.v6.sin6_port = htons(port);
-		fd = udp_target_fd(l, a, dst.sa.sa_family);
-		if (fd < 0)
-			return false;
-		udp_send_from(l, bid, fd, p, len, &dst.sa, a);
-		return true;
+		return send_target(l, a, bid, p, len, &dst.sa);
 	}
-	return false;
+	return UDP_DROP_REFUSED;
+}
+
+static void drop_held(struct loop *l, uint16_t bid, int why)
+{
+	if (udp_of(l)) {
+		udp_of(l)->st.dropped++;
+		stats_worker_add(l->id, WC_DROP_TRUNCATED + (unsigned)why - 1, 1);
+	}
+	loop_buf_return(l, BG_UDP, bid);
 }
 
 /* The answer for a held datagram: send it, or drop it and free its buffer. */
@@ -63,17 +84,19 @@ static void target_resolved(struct loop *l, const struct dns_waiter *w, const st
 	struct udp_assoc *a = udp_assoc_lookup(l, w->slot, w->gen);
 	uint16_t bid = (uint16_t)w->arg[0], port = (uint16_t)(w->arg[0] >> 16);
 	uint8_t *p = loop_buf_base(l, BG_UDP, bid) + w->arg[1];
+	int v = UDP_DROP_REFUSED;
 
-	if (err || !a || a->state != UDP_ST_LIVE || !send_resolved(l, a, e, bid, p, w->arg[2], port)) {
-		if (udp_of(l))
-			udp_of(l)->st.dropped++;
-		loop_buf_return(l, BG_UDP, bid);
-	}
+	if (!err && a && a->state == UDP_ST_LIVE)
+		v = send_resolved(l, a, e, bid, p, w->arg[2], port);
+	else if (!a || a->state != UDP_ST_LIVE)
+		v = UDP_DROP_OTHER;
+	if (v != UDP_KEPT)
+		drop_held(l, bid, v);
 }
 
 /* A datagram for a name: send now from the cache, or hold it for the answer. */
-static bool resolve_target(struct loop *l, struct udp_assoc *a, const struct ssaddr *ta,
-			   struct dgram *g, uint8_t *p, size_t len)
+static int resolve_target(struct loop *l, struct udp_assoc *a, const struct ssaddr *ta,
+			  struct dgram *g, uint8_t *p, size_t len)
 {
 	uint8_t *base = loop_buf_base(l, BG_UDP, g->bid);
 	/* The datagram waits in its buffer: which one, where and how long. */
@@ -84,77 +107,87 @@ static bool resolve_target(struct loop *l, struct udp_assoc *a, const struct ssa
 	int ret;
 
 	if (!dns_name_ok(ta->u.domain.name))
-		return false;
+		return UDP_DROP_MALFORMED;
 	ret = dns_lookup(l, ta->u.domain.name, &w, &e);
 	if (ret == DNS_PENDING)
-		return true; /* the buffer waits with the query */
+		return UDP_KEPT; /* the buffer waits with the query */
 	if (ret < 0)
-		return false;
+		return UDP_DROP_REFUSED;
 	return send_resolved(l, a, e, g->bid, p, len, ta->port);
 }
 
+/* The target of a request: an address, or a name to look up first. */
+static int to_target(struct loop *l, struct udp_assoc *a, const struct ssaddr *ta,
+		     struct dgram *g, uint8_t *p, size_t len)
+{
+	struct sockaddr_storage dst;
+	socklen_t dl;
+
+	if (ssaddr_to_sockaddr(ta, &dst, &dl) < 0)
+		return resolve_target(l, a, ta, g, p, len);
+	return send_target(l, a, g->bid, p, len, (struct sockaddr *)&dst);
+}
+
+uint32_t udp_uid(const struct config_server *cs, int user)
+{
+	if (user < 0 || !cs->rt.uids || (size_t)user >= cs->n_users2022)
+		return STATS_NONE;
+	return cs->rt.uids[user];
+}
+
 /*
- * A packet of session a passed the session's window: record it, count its
- * user's bytes, and note where the client was last seen (replies go there:
- * it may roam). false if the packet ID was seen before or is too old.
+ * A packet of session a passed the session's window: record it, note its
+ * user and where the client was last seen (replies go there: it may roam).
+ * false if the packet ID was seen before or is too old.
  */
-bool udp_accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, int user, size_t len,
-		       const struct sockaddr *from, const uint8_t *psk)
+bool udp_accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, uint32_t uid,
+		    const struct sockaddr *from, const uint8_t *psk)
 {
 	if (!ss2022_window_check(&a->win, pid))
 		return false;
 	ss2022_window_update(&a->win, pid);
-	if (user >= 0 && user < RELAY_USER_COUNTERS)
-		udp_of(l)->user_bytes[user] += len;
+	udp_assoc_set_user(l, a, uid);
 	memcpy(&a->peer, from, sa_len(from));
 	a->peer_len = sa_len(from);
-	a->psk = psk;
+	memcpy(a->psk, psk, ((const struct config_server *)a->conf)->cipher.m2022->key_len);
 	udp_assoc_touch(l, a);
 	return true;
 }
 
-bool udp_server2022_from_client(struct loop *l, uint32_t li, struct dgram *g)
+int udp_server2022_from_client(struct loop *l, struct udp_listener *L, struct dgram *g)
 {
-	const struct config_server *cs = udp_of(l)->lst[li].conf;
+	const struct config_server *cs = L->conf;
 	struct ss2022_udp_packet pk;
-	struct sockaddr_storage dst;
 	struct udp_assoc *a;
-	socklen_t dl;
-	int fd;
 
+	/* Always under the current configuration: the packet names its session. */
 	if (ss2022_udp_open_server(&cs->srv2022, (uint64_t)time(NULL), g->p, g->n, &pk) < 0) {
 		udp_of(l)->st.bad++; /* silently */
-		return false;
+		return UDP_DROP_AUTH;
 	}
-	a = udp_assoc_find2022(l, li, pk.session_id);
-	if (!a && relay_shared.owners) {
-		int w = udp_owners_get(relay_shared.owners, pk.session_id);
+	a = udp_assoc_find2022(l, L, pk.session_id);
+	if (!a && relay_owners()) {
+		int w = udp_owners_get(relay_owners(), pk.session_id);
 
 		/* The client roamed onto our socket: its session lives elsewhere. */
 		if (w >= 0 && w != l->id) {
-			if (udp_hand_over(l, w, li, &pk, g))
+			if (udp_hand_over(l, w, L, &pk, g))
 				udp_of(l)->st.handed_over++;
-			return false;
+			return UDP_DROP_OTHER;
 		}
 	}
 	if (!a)
-		a = udp_assoc_2022(l, li, pk.session_id);
+		a = udp_assoc_2022(l, L, pk.session_id);
 	if (!a)
-		return false;
-	if (!udp_accept2022(l, a, pk.packet_id, pk.user, pk.payload_len, g->from, pk.psk)) {
+		return UDP_DROP_OTHER;
+	/* Its key authenticated under the current snapshot: the session follows. */
+	udp_assoc_rebind(l, a, cs);
+	if (!udp_accept2022(l, a, pk.packet_id, udp_uid(cs, pk.user), g->from, pk.psk)) {
 		udp_of(l)->st.bad++;
 		udp_of(l)->st.replays++;
-		return false;
+		return UDP_DROP_AUTH;
 	}
-	if (ssaddr_to_sockaddr(&pk.addr, &dst, &dl) < 0)
-		return resolve_target(l, a, &pk.addr, g, pk.payload, pk.payload_len);
-	if (!cs->allow_private && ssaddr_is_special((struct sockaddr *)&dst))
-		return false;
-	fd = udp_target_fd(l, a, dst.ss_family);
-	if (fd < 0)
-		return false;
-	udp_send_from(l, g->bid, fd, pk.payload, pk.payload_len, (struct sockaddr *)&dst, a);
-	return true;
+	return to_target(l, a, &pk.addr, g, pk.payload, pk.payload_len);
 }
 
 /* Where the sealed packet must start so that the payload stays in place. */
@@ -164,47 +197,75 @@ static uint8_t *seal2022_start(const struct ss2022_method *m, bool to_server, si
 	return g->p - (ss2022_udp_size(m, to_server, n_eih, alen, 0, 0) - AEAD_TAG_BYTES);
 }
 
-bool udp_server_from_client(struct loop *l, uint32_t li, struct dgram *g)
+/*
+ * Open an AEAD-2017 packet with cs's key into pt. With keep, the ciphertext
+ * survives a failure (a second key may be tried): it is opened out of place
+ * and copied back only when it authenticates.
+ */
+static int open2017(const struct config_server *cs, struct dgram *g, uint8_t *pt, bool keep)
 {
-	const struct config_server *cs = udp_of(l)->lst[li].conf;
+	static _Thread_local uint8_t scratch[65536];
 	const struct aead_method *m = cs->cipher.method;
-	struct sockaddr_storage dst;
-	struct udp_assoc *a;
-	struct ssaddr ta;
-	socklen_t dl;
-	uint8_t *pt = g->p + m->salt_len;
-	int r = aead_udp_open(m, cs->cipher.key, pt, g->p, g->n), k, fd;
+	int r;
 
+	if (!keep)
+		return aead_udp_open(m, cs->cipher.key, pt, g->p, g->n);
+	if (g->n > sizeof(scratch))
+		return -EINVAL;
+	r = aead_udp_open(m, cs->cipher.key, scratch, g->p, g->n);
+	if (r > 0)
+		memcpy(pt, scratch, (size_t)r);
+	return r;
+}
+
+int udp_server_from_client(struct loop *l, struct udp_listener *L, struct dgram *g)
+{
+	const struct config_server *cs = L->conf;
+	struct udp_assoc *a = udp_assoc_find_addr(l, L, g->from);
+	const struct config_server *first = a ? a->conf : cs;
+	const struct aead_method *m = first->cipher.method;
+	uint8_t *pt = g->p + m->salt_len;
+	bool second = a && a->conf != cs && !cs->cipher.m2022;
+	struct ssaddr ta;
+	int r, k;
+
+	/*
+	 * An association opens its packets with the key it started with; after
+	 * a reload changed it, a packet it cannot open is tried under the
+	 * current configuration, and the association follows if that works (a
+	 * re-keyed client on the same address is not dropped).
+	 */
+	r = open2017(first, g, pt, second);
+	if (r < 0 && second) {
+		m = cs->cipher.method;
+		pt = g->p + m->salt_len;
+		r = open2017(cs, g, pt, false);
+		if (r >= 0)
+			udp_assoc_rebind(l, a, cs);
+	}
 	if (r < 0) {
 		udp_of(l)->st.bad++; /* silently: no reply, nothing a prober can see */
-		return false;
+		return UDP_DROP_AUTH;
 	}
-	if (relay_shared.replay && replay_check_insert(relay_shared.replay, g->p, m->salt_len)) {
+	if (relay_replay() && replay_check_insert(relay_replay(), g->p, m->salt_len)) {
 		udp_of(l)->st.bad++;
 		udp_of(l)->st.replays++;
-		return false;
+		return UDP_DROP_AUTH;
 	}
 	k = ssaddr_parse(pt, (size_t)r, &ta);
 	if (k <= 0)
-		return false;
-	a = udp_assoc_by_addr(l, li, g->from);
+		return UDP_DROP_MALFORMED;
 	if (!a)
-		return false;
+		a = udp_assoc_by_addr(l, L, g->from);
+	if (!a)
+		return UDP_DROP_OTHER;
 	udp_assoc_touch(l, a);
-	if (ssaddr_to_sockaddr(&ta, &dst, &dl) < 0)
-		return resolve_target(l, a, &ta, g, pt + k, (size_t)r - (size_t)k);
-	if (!cs->allow_private && ssaddr_is_special((struct sockaddr *)&dst))
-		return false;
-	fd = udp_target_fd(l, a, dst.ss_family);
-	if (fd < 0)
-		return false;
-	udp_send_from(l, g->bid, fd, pt + k, (size_t)r - (size_t)k, (struct sockaddr *)&dst, a);
-	return true;
+	return to_target(l, a, &ta, g, pt + k, (size_t)r - (size_t)k);
 }
 
 /* Prepend hdr and seal in place; returns the packet start and size. */
 int udp_seal_in_place(const struct config_cipher *c, struct dgram *g, const uint8_t *hdr,
-			 size_t hlen, uint8_t **start)
+		      size_t hlen, uint8_t **start)
 {
 	uint8_t *plain = g->p - hlen;
 
@@ -213,17 +274,17 @@ int udp_seal_in_place(const struct config_cipher *c, struct dgram *g, const uint
 	return aead_udp_seal(c->method, c->key, *start, plain, hlen + g->n);
 }
 
-bool udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g)
+int udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g)
 {
-	struct udp_listener *L = &udp_of(l)->lst[a->lst];
-	const struct config_server *cs = L->conf;
+	const struct config_server *cs = a->conf;
 	uint8_t hdr[SSADDR_MAX_BYTES], *start;
 	struct ssaddr src;
+	size_t plen = g->n;
 	int n;
 
 	/* Full cone: any remote may answer; the header names who did. */
 	if (ssaddr_from_sockaddr(g->from, &src) < 0)
-		return false;
+		return UDP_DROP_MALFORMED;
 	if (a->v2022) {
 		struct ss2022_udp_params pp = { .session_id = a->ssid, .packet_id = a->pkt_id++,
 						.client_session_id = a->csid,
@@ -237,8 +298,9 @@ bool udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g
 		n = udp_seal_in_place(&cs->cipher, g, hdr, ssaddr_encode(&src, hdr), &start);
 	}
 	if (n < 0)
-		return false;
+		return UDP_DROP_OTHER;
 	udp_assoc_touch(l, a);
-	udp_send_from(l, g->bid, L->ep.fd, start, (size_t)n, (struct sockaddr *)&a->peer, NULL);
-	return true;
+	udp_assoc_count(a, false, plen);
+	udp_send_from(l, g->bid, a->L->ep.fd, start, (size_t)n, (struct sockaddr *)&a->peer, NULL);
+	return UDP_KEPT;
 }

@@ -6,7 +6,10 @@
  * past the (exactly sized, heap-allocated) buffer and fits when the buffer
  * is big enough, and the body framer gives the same answer whether fed in
  * one piece or two. The chunked framer also runs on the raw input so it is
- * exercised when the head does not parse.
+ * exercised when the head does not parse. The server-side parse (origin-form,
+ * for ssring's own HTTP listeners) runs on the same input: its target lies
+ * inside the head and starts with '/', its prefixes are -EAGAIN, and header
+ * lookups stay inside the head.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -59,6 +62,27 @@ static void check_body(const struct http_request *r, const uint8_t *body, size_t
 		abort();
 }
 
+static void check_server(const uint8_t *data, size_t size)
+{
+	struct http_request r;
+	const uint8_t *v;
+	size_t vlen;
+	int head = http_parse_server_request(data, size, &r);
+
+	if (head <= 0)
+		return;
+	if ((size_t)head > size || r.path_len == 0 || r.path_off + r.path_len > (size_t)head ||
+	    data[r.path_off] != '/' || r.is_connect)
+		abort();
+	for (size_t i = 0; i < (size_t)head && head <= 2048; i++)
+		if (http_parse_server_request(data, i, &r) != -EAGAIN)
+			abort();
+	http_parse_server_request(data, size, &r);
+	if (http_header_value(data, &r, "authorization", &v, &vlen) &&
+	    (v < data || v + vlen > data + head))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct http_request r, chunked = { .chunked = true, .content_length = -1 };
@@ -73,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= 3;
 
 	check_body(&chunked, data, size, split);
+	check_server(data, size);
 	head = http_parse_request(data, size, &r);
 	if (head <= 0)
 		return 0;

@@ -638,9 +638,45 @@ static void test_shipped_configs(void)
 	CHECK(n >= 5);
 }
 
+/* user, group, metrics: the control plane's keys. */
+static void test_control_keys(void)
+{
+	struct config cfg;
+
+	EXPECT_OK("user = \"nobody\";\n"
+		  "metrics = { listen = \"127.0.0.1:9810\"; };\n" SERVER_OK,
+		  &cfg);
+	CHECK(!strcmp(cfg.user, "nobody"));
+	CHECK(cfg.uid != 0);
+	CHECK(cfg.metrics.enabled);
+	CHECK_EQ(cfg.metrics.listen.port, 9810);
+	config_free(&cfg);
+	EXPECT_OK("user = \"root\"; group = \"nogroup\";\n" SERVER_OK, &cfg);
+	CHECK_EQ(cfg.uid, 0);
+	CHECK(cfg.gid != 0);
+	config_free(&cfg);
+	EXPECT_OK(SERVER_OK, &cfg);
+	CHECK(!cfg.metrics.enabled && !cfg.user[0]);
+	config_free(&cfg);
+	EXPECT_ERR("user = \"no-such-user-ssring\";\n" SERVER_OK,
+		   "t.cfg:1: user: no such user: 'no-such-user-ssring'");
+	EXPECT_ERR("group = \"nogroup\";\n" SERVER_OK, "t.cfg:1: group: needs user as well");
+	EXPECT_ERR("user = \"nobody\";\ngroup = \"no-such-group-ssring\";\n" SERVER_OK,
+		   "t.cfg:2: group: no such group: 'no-such-group-ssring'");
+	EXPECT_ERR("metrics = { listen = \"localhost:9810\"; };\n" SERVER_OK,
+		   "t.cfg:1: metrics.listen: 'localhost:9810' must be an IP address");
+	EXPECT_ERR("metrics = { port = 9810; };\n" SERVER_OK,
+		   "t.cfg:1: metrics: unknown key 'port' (expected one of: listen)");
+	EXPECT_ERR("metrics = { };\n" SERVER_OK, "t.cfg:1: metrics: missing required key 'listen'");
+	/* The metrics port may not be a relay's port. */
+	EXPECT_ERR("metrics = { listen = \"127.0.0.1:8388\"; };\n" SERVER_OK,
+		   "t.cfg:2: servers[0].listen: 127.0.0.1:8388 collides with metrics.listen");
+}
+
 int main(void)
 {
 	test_defaults();
+	test_control_keys();
 	test_every_key();
 	test_unknown_keys();
 	test_types();

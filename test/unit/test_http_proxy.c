@@ -590,8 +590,41 @@ static void test_random(void)
 	}
 }
 
+/* Origin-form requests for ssring's own servers (metrics, API). */
+static void test_server_request(void)
+{
+	static const char get[] = "GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n"
+				  "Authorization: Bearer t0k\r\n\r\n";
+	static const char post[] = "POST /srv/users HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+	struct http_request r;
+	const uint8_t *v;
+	size_t n;
+
+	CHECK_EQ(http_parse_server_request((const uint8_t *)get, sizeof(get) - 1, &r),
+		 (int)sizeof(get) - 1);
+	CHECK(!strcmp(r.method, "GET"));
+	CHECK_EQ(r.path_len, 12);
+	CHECK(!memcmp(get + r.path_off, "/metrics?x=1", 12));
+	CHECK(http_header_value((const uint8_t *)get, &r, "authorization", &v, &n));
+	CHECK(n == 10 && !memcmp(v, "Bearer t0k", 10));
+	CHECK(!http_header_value((const uint8_t *)get, &r, "cookie", &v, &n));
+	CHECK_EQ(http_parse_server_request((const uint8_t *)post, sizeof(post) - 1, &r),
+		 (int)sizeof(post) - 6);
+	CHECK_EQ(r.content_length, 5);
+	/* A proxy request or CONNECT is not for us; nor is a fragment. */
+#define B(s) (const uint8_t *)(s), sizeof(s) - 1
+	CHECK_EQ(http_parse_server_request(B("GET http://a/ HTTP/1.1\r\n\r\n"), &r), -EINVAL);
+	CHECK_EQ(http_parse_server_request(B("CONNECT a:1 HTTP/1.1\r\n\r\n"), &r), -EINVAL);
+	CHECK_EQ(http_parse_server_request(B("GET /a#b HTTP/1.1\r\n\r\n"), &r), -EINVAL);
+	CHECK_EQ(http_parse_server_request(B("GET /a HTTP/1.1\r\n"), &r), -EAGAIN);
+	/* And the proxy parser still refuses origin-form. */
+	CHECK_EQ(http_parse_request(B("GET /a HTTP/1.1\r\n\r\n"), &r), -EINVAL);
+#undef B
+}
+
 int main(void)
 {
+	test_server_request();
 	test_curl_get();
 	test_connection_list();
 	test_rewrite_forms();

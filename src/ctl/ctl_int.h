@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctl_int — the control loop's state, shared by ctl.c (signals, workers,
+ * startup) and reload.c (SIGHUP).
+ */
+#ifndef SSRING_CTL_INT_H
+#define SSRING_CTL_INT_H
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include "core/worker.h"
+#include "ctl/ctl.h"
+
+enum ctl_op {
+	CTL_OP_SIGNAL = 0, /* read on the signalfd */
+	CTL_OP_EXITED,     /* read on the workers' exit eventfd */
+	CTL_OP_ACK,        /* a worker took the new snapshot (res = its id) */
+	CTL_OP_POSTED,     /* our message to worker slot: failed if res < 0 */
+	CTL_OP_COUNT
+};
+
+struct ctl_state {
+	const struct ctl_opts *opts;
+	int sig_fd;
+	struct signalfd_siginfo si;
+	uint64_t exited_val;
+	int exited;          /* workers whose loop has ended */
+	struct workers *workers;
+	/* reload (reload.c) */
+	bool reloading;      /* a snapshot is out; acknowledgements pending */
+	bool reload_again;   /* SIGHUP while reloading: once more afterwards */
+	int acks_left;
+	struct loop_cfg_msg *msg;
+};
+
+struct ctl_state *ctl_of(const struct loop *l);
+/* Every module of the process in registration order, for prepare hooks. */
+unsigned ctl_all_modules(struct loop_module **out, unsigned max);
+/* Run every module's prepare for cfg (old = the current one, or NULL). */
+int ctl_prepare(const struct config *old, struct config *cfg);
+/* "N listeners, generation G": the STATUS line for systemd. */
+void ctl_status(const struct loop *l, char *buf, size_t len);
+
+/* reload.c */
+void ctl_reload(struct loop *l);
+void ctl_reload_ack(struct loop *l, unsigned op, const struct io_uring_cqe *cqe);
+
+#endif

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * metrics_text — the Prometheus text exposition format (version 0.0.4) of
+ * every counter: each family with its HELP and TYPE lines, base units
+ * (bytes, seconds), _total on counters. Per-worker counters are summed here,
+ * read with relaxed loads while the workers go on counting.
+ */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl/ctl.h"
+#include "ctl/metrics.h"
+#include "dns/dns.h"
+#include "proto/aead.h"
+#include "relay/stats.h"
+
+#ifndef SSRING_VERSION
+#define SSRING_VERSION "0.0.0"
+#endif
+
+struct out {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->failed = true;
+			return;
+		}
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		size_t cap = (o->cap + (size_t)n + 1) * 2;
+		char *np = realloc(o->p, cap);
+
+		if (!np) {
+			o->failed = true;
+			return;
+		}
+		o->p = np;
+		o->cap = cap;
+	}
+}
+
+/* A label value with \, " and newline escaped. */
+static const char *esc(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s && o + 3 < len; s++) {
+		if (*s == '\\' || *s == '"') {
+			buf[o++] = '\\';
+			buf[o++] = *s;
+		} else if (*s == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+		} else {
+			buf[o++] = *s;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static void family(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static const char *role_name(enum role r)
+{
+	return r == ROLE_SERVER ? "server" : r == ROLE_LOCAL ? "local" : "tunnel";
+}
+
+/* Sum of counter k of endpoint ep over the workers. */
+static uint64_t ep_sum(int workers, uint32_t ep, unsigned k)
+{
+	uint64_t v = 0;
+
+	for (int w = 0; w < workers; w++) {
+		const counter_t *c = ctr_peek(relay_stats[w].ep, ep);
+
+		if (c)
+			v += ctr_get(&c[k]);
+	}
+	return v;
+}
+
+static uint64_t user_sum(int workers, uint32_t uid, unsigned k)
+{
+	uint64_t v = 0;
+
+	for (int w = 0; w < workers; w++) {
+		const counter_t *c = ctr_peek(relay_stats[w].user, uid);
+
+		if (c)
+			v += ctr_get(&c[k]);
+	}
+	return v;
+}
+
+static uint64_t worker_sum(int workers, unsigned k)
+{
+	uint64_t v = 0;
+
+	for (int w = 0; w < workers; w++)
+		v += ctr_get(&relay_stats[w].w[k]);
+	return v;
+}
+
+/* One sample per endpoint: labels role and listen, value of counter k. */
+static void per_ep(struct out *o, int workers, const char *name, unsigned k, const char *extra)
+{
+	for (uint32_t ep = 0; ep < relay_ep_count(); ep++) {
+		const struct relay_ep_info *e = relay_ep_info(ep);
+
+		put(o, "%s{role=\"%s\",listen=\"%s\"%s} %llu\n", name, role_name(e->role), e->listen,
+		    extra ? extra : "", (unsigned long long)ep_sum(workers, ep, k));
+	}
+}
+
+static void endpoints(struct out *o, int workers)
+{
+	static const struct {
+		unsigned k;
+		const char *labels;
+	} bytes[] = {
+		{ EPC_TCP_UP, ",proto=\"tcp\",direction=\"up\"" },
+		{ EPC_TCP_DOWN, ",proto=\"tcp\",direction=\"down\"" },
+		{ EPC_UDP_UP, ",proto=\"udp\",direction=\"up\"" },
+		{ EPC_UDP_DOWN, ",proto=\"udp\",direction=\"down\"" },
+	};
+	static const struct {
+		unsigned k;
+		const char *reason;
+	} auth[] = {
+		{ EPC_AUTH_BAD, "bad_tag" },	     { EPC_AUTH_REPLAY, "replay" },
+		{ EPC_AUTH_STALE, "stale_timestamp" }, { EPC_AUTH_USER, "unknown_user" },
+		{ EPC_AUTH_SHORT, "short_header" },    { EPC_AUTH_FULL, "salt_memory_full" },
+	};
+	static const struct {
+		unsigned k;
+		const char *policy;
+	} probes[] = { { EPC_PROBE_DRAIN, "drain" },
+		       { EPC_PROBE_CLOSE, "close" },
+		       { EPC_PROBE_FORWARD, "forward" } };
+	char l[160];
+
+	family(o, "ssring_tcp_sessions", "gauge", "TCP sessions open now.");
+	per_ep(o, workers, "ssring_tcp_sessions", EPC_TCP_OPEN, NULL);
+	family(o, "ssring_tcp_sessions_total", "counter", "TCP sessions accepted.");
+	per_ep(o, workers, "ssring_tcp_sessions_total", EPC_TCP_TOTAL, NULL);
+	family(o, "ssring_bytes_total", "counter",
+	       "Payload bytes relayed (plaintext; up = towards the target).");
+	for (size_t i = 0; i < sizeof(bytes) / sizeof(bytes[0]); i++)
+		per_ep(o, workers, "ssring_bytes_total", bytes[i].k, bytes[i].labels);
+	family(o, "ssring_udp_associations", "gauge", "UDP associations open now.");
+	per_ep(o, workers, "ssring_udp_associations", EPC_UDP_OPEN, NULL);
+	family(o, "ssring_udp_associations_total", "counter", "UDP associations made.");
+	per_ep(o, workers, "ssring_udp_associations_total", EPC_UDP_TOTAL, NULL);
+	family(o, "ssring_datagrams_total", "counter", "Datagrams relayed (up = towards the target).");
+	per_ep(o, workers, "ssring_datagrams_total", EPC_DGRAM_UP, ",direction=\"up\"");
+	per_ep(o, workers, "ssring_datagrams_total", EPC_DGRAM_DOWN, ",direction=\"down\"");
+	family(o, "ssring_connect_failures_total", "counter",
+	       "Outbound connects that failed (to the target, or to the ss server).");
+	per_ep(o, workers, "ssring_connect_failures_total", EPC_CONNECT_FAIL, NULL);
+	family(o, "ssring_auth_failures_total", "counter",
+	       "TCP requests that failed authentication, by reason.");
+	for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++) {
+		snprintf(l, sizeof(l), ",reason=\"%s\"", auth[i].reason);
+		per_ep(o, workers, "ssring_auth_failures_total", auth[i].k, l);
+	}
+	family(o, "ssring_probes_total", "counter",
+	       "Failed requests, by the probe policy that met them.");
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		snprintf(l, sizeof(l), ",policy=\"%s\"", probes[i].policy);
+		per_ep(o, workers, "ssring_probes_total", probes[i].k, l);
+	}
+}
+
+static void users(struct out *o, int workers)
+{
+	static const struct {
+		const char *name;
+		const char *type;
+		const char *help;
+		unsigned k;
+		const char *labels;
+	} f[] = {
+		{ "ssring_user_bytes_total", "counter", "Payload bytes relayed for a user.", UC_TCP_UP,
+		  ",proto=\"tcp\",direction=\"up\"" },
+		{ NULL, NULL, NULL, UC_TCP_DOWN, ",proto=\"tcp\",direction=\"down\"" },
+		{ NULL, NULL, NULL, UC_UDP_UP, ",proto=\"udp\",direction=\"up\"" },
+		{ NULL, NULL, NULL, UC_UDP_DOWN, ",proto=\"udp\",direction=\"down\"" },
+		{ "ssring_user_datagrams_total", "counter", "Datagrams relayed for a user.",
+		  UC_PKT_UP, ",direction=\"up\"" },
+		{ NULL, NULL, NULL, UC_PKT_DOWN, ",direction=\"down\"" },
+		{ "ssring_user_tcp_sessions", "gauge", "A user's TCP sessions open now.",
+		  UC_TCP_OPEN, "" },
+		{ "ssring_user_tcp_sessions_total", "counter", "A user's TCP sessions.",
+		  UC_TCP_TOTAL, "" },
+		{ "ssring_user_udp_associations", "gauge", "A user's UDP associations open now.",
+		  UC_UDP_OPEN, "" },
+		{ "ssring_user_udp_associations_total", "counter", "A user's UDP associations.",
+		  UC_UDP_TOTAL, "" },
+	};
+	const char *name = NULL;
+	char ebuf[600];
+
+	if (!relay_user_count())
+		return;
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (f[i].name) {
+			name = f[i].name;
+			family(o, name, f[i].type, f[i].help);
+		}
+		for (uint32_t uid = 0; uid < relay_user_count(); uid++) {
+			const struct relay_user_info *u = relay_user_info(uid);
+			const struct relay_ep_info *e = relay_ep_info(u->ep);
+
+			put(o, "%s{listen=\"%s\",user=\"%s\"%s} %llu\n", name, e->listen,
+			    esc(u->name, ebuf, sizeof(ebuf)), f[i].labels,
+			    (unsigned long long)user_sum(workers, uid, f[i].k));
+		}
+	}
+}
+
+static void worker_counters(struct out *o, int workers)
+{
+	static const struct {
+		unsigned k;
+		const char *reason;
+	} drops[] = {
+		{ WC_DROP_TRUNCATED, "truncated" }, { WC_DROP_AUTH, "auth" },
+		{ WC_DROP_MALFORMED, "malformed" }, { WC_DROP_REFUSED, "refused" },
+		{ WC_DROP_OTHER, "other" },
+	};
+	static const char *const dns[] = { "hit", "miss", "shared", "failure" };
+
+	family(o, "ssring_sessions_refused_total", "counter",
+	       "TCP connections refused before any handshake, by reason.");
+	put(o, "ssring_sessions_refused_total{reason=\"pool_full\"} %llu\n",
+	    (unsigned long long)worker_sum(workers, WC_REFUSED_POOL));
+	put(o, "ssring_sessions_refused_total{reason=\"too_many_probes\"} %llu\n",
+	    (unsigned long long)worker_sum(workers, WC_REFUSED_DRAINING));
+	family(o, "ssring_udp_evictions_total", "counter",
+	       "UDP associations evicted because the table was full.");
+	put(o, "ssring_udp_evictions_total %llu\n",
+	    (unsigned long long)worker_sum(workers, WC_UDP_EVICTED));
+	family(o, "ssring_datagrams_dropped_total", "counter", "Datagrams dropped, by reason.");
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
+		put(o, "ssring_datagrams_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,
+		    (unsigned long long)worker_sum(workers, drops[i].k));
+	family(o, "ssring_dns_queries_total", "counter", "Name lookups, by how they were answered.");
+	for (unsigned k = 0; k < DNS_CTR_COUNT; k++) {
+		uint64_t v = 0;
+
+		for (int w = 0; w < workers; w++)
+			v += ctr_get(&dns_stats[w][k]);
+		put(o, "ssring_dns_queries_total{result=\"%s\"} %llu\n", dns[k],
+		    (unsigned long long)v);
+	}
+}
+
+static void process(struct out *o)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long long size = 0, rss = 0;
+	unsigned fds = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+	DIR *d;
+
+	if (f) {
+		if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	d = opendir("/proc/self/fd");
+	if (d) {
+		for (struct dirent *e; (e = readdir(d));)
+			fds += e->d_name[0] != '.';
+		closedir(d);
+		fds--; /* the directory itself */
+	}
+	family(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	put(o, "process_resident_memory_bytes %llu\n", rss * (unsigned long long)page);
+	family(o, "process_open_fds", "gauge", "Open file descriptors.");
+	put(o, "process_open_fds %u\n", fds);
+	family(o, "process_start_time_seconds", "gauge", "Start time, seconds since the epoch.");
+	put(o, "process_start_time_seconds %lld\n", (long long)ctl_stats.start_time);
+}
+
+char *metrics_render(const struct loop *l, size_t *len)
+{
+	struct out o = { .cap = 64 * 1024 };
+	int workers = l->cfg->workers;
+
+	o.p = malloc(o.cap);
+	if (!o.p)
+		return NULL;
+	family(&o, "ssring_build_info", "gauge", "Version, wolfSSL version and AES-NI path.");
+	put(&o, "ssring_build_info{version=\"%s\",wolfssl=\"%s\",aesni=\"%s\"} 1\n",
+	    SSRING_VERSION, aead_backend_version(), aead_backend_has_aesni() ? "yes" : "no");
+	family(&o, "ssring_start_time_seconds", "gauge", "Start time, seconds since the epoch.");
+	put(&o, "ssring_start_time_seconds %lld\n", (long long)ctl_stats.start_time);
+	family(&o, "ssring_workers", "gauge", "Worker threads.");
+	put(&o, "ssring_workers %d\n", workers);
+	family(&o, "ssring_config_generation", "gauge",
+	       "Generation of the configuration in use (1 at start, +1 per reload).");
+	put(&o, "ssring_config_generation %llu\n", (unsigned long long)l->cfg->generation);
+	family(&o, "ssring_reloads_total", "counter", "Configuration reloads, by result.");
+	put(&o, "ssring_reloads_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)ctl_stats.reloads_ok);
+	put(&o, "ssring_reloads_total{result=\"error\"} %llu\n",
+	    (unsigned long long)ctl_stats.reloads_error);
+	endpoints(&o, workers);
+	users(&o, workers);
+	worker_counters(&o, workers);
+	process(&o);
+	if (o.failed) {
+		free(o.p);
+		return NULL;
+	}
+	*len = o.len;
+	return o.p;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privs — setresuid/setresgid and the capability calls. The two capability
+ * syscalls are used directly (linux/capability.h, the kernel's own ABI)
+ * rather than through libcap: two calls do not justify a dependency.
+ */
+#include "ctl/privs.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+static bool is_loopback(const struct hostport *hp)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&hp->addr;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&hp->addr;
+
+	if (hp->addr.ss_family == AF_INET)
+		return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+}
+
+static bool serves_outside(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_servers; i++)
+		if (!is_loopback(&cfg->servers[i].listen))
+			return true;
+	for (size_t i = 0; i < cfg->n_locals; i++)
+		if (!is_loopback(&cfg->locals[i].listen))
+			return true;
+	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		if (!is_loopback(&cfg->tunnels[i].listen))
+			return true;
+	return cfg->metrics.enabled && !is_loopback(&cfg->metrics.listen);
+}
+
+/* CAP_NET_BIND_SERVICE alone: effective, permitted and inheritable. */
+static int keep_bind_service(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = data[0].inheritable =
+		1u << CAP_NET_BIND_SERVICE;
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return -errno;
+	/* Ambient: kept across execve for the plugins this process starts. */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0) < 0)
+		log_warn("cannot raise CAP_NET_BIND_SERVICE as an ambient capability: %s",
+			 strerror(errno));
+	return 0;
+}
+
+int privs_drop(const struct config *cfg)
+{
+	int err;
+
+	if (!cfg->user[0]) {
+		if (geteuid() == 0 && serves_outside(cfg))
+			log_warn("running as root with a listener outside loopback: set user (and "
+				 "group) in the configuration to drop privileges");
+		return 0;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == cfg->uid)
+			return 0; /* started as that user already */
+		log_error("user = \"%s\": ssring must start as root to switch users", cfg->user);
+		return -EPERM;
+	}
+	/* Keep the permitted set across the uid change, then trim it. */
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(1, &cfg->gid) < 0 ||
+	    setresgid(cfg->gid, cfg->gid, cfg->gid) < 0 ||
+	    setresuid(cfg->uid, cfg->uid, cfg->uid) < 0) {
+		err = -errno;
+		log_error("cannot switch to user %s: %s", cfg->user, strerror(-err));
+		return err;
+	}
+	err = keep_bind_service();
+	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	if (err) {
+		log_error("cannot keep CAP_NET_BIND_SERVICE: %s", strerror(-err));
+		return err;
+	}
+	log_info("running as user %s (uid %u, gid %u), keeping CAP_NET_BIND_SERVICE", cfg->user,
+		 (unsigned)cfg->uid, (unsigned)cfg->gid);
+	return 0;
+}

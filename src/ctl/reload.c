@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reload — SIGHUP: read and validate the configuration file completely,
+ * keep what cannot change while running, let every module prepare the new
+ * snapshot (ids, listening sockets for new listeners), then hand it to each
+ * worker by message and wait for their acknowledgements. Any failure before
+ * the hand-over leaves everything exactly as it was. Design:
+ * docs/design-notes.md, "Configuration snapshots and reload".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "ctl/notify.h"
+#include "ctl_int.h"
+
+static void say_ready(struct loop *l)
+{
+	char status[256];
+
+	ctl_status(l, status, sizeof(status));
+	notify_ready(status);
+}
+
+static void fail(struct loop *l, const char *what)
+{
+	ctl_stats.reloads_error++;
+	log_error("reload failed, keeping configuration generation %llu: %s",
+		  (unsigned long long)l->cfg->generation, what);
+	say_ready(l);
+}
+
+/*
+ * Settings that are sized or bound once (pools, threads, caches, identity,
+ * the metrics port): the running value stays, and the log says so.
+ */
+static void keep_restart_only(const struct config *old, struct config *cfg)
+{
+#define KEEP(field, fmt, cast)                                                                \
+	do {                                                                                  \
+		if (cfg->field != old->field) {                                               \
+			log_warn("reload: %s changed (" fmt " -> " fmt "): needs a restart; "    \
+				 "keeping " fmt,                                              \
+				 #field, (cast)old->field, (cast)cfg->field, (cast)old->field);  \
+			cfg->field = old->field;                                              \
+		}                                                                             \
+	} while (0)
+	KEEP(workers, "%d", int);
+	KEEP(limits.tcp_sessions, "%u", unsigned);
+	KEEP(limits.udp_associations, "%u", unsigned);
+	KEEP(dns.cache_entries, "%u", unsigned);
+#undef KEEP
+	if (strcmp(cfg->user, old->user) || strcmp(cfg->group, old->group)) {
+		log_warn("reload: user/group changed: needs a restart; keeping \"%s\"/\"%s\"",
+			 old->user, old->group);
+		memcpy(cfg->user, old->user, sizeof(cfg->user));
+		memcpy(cfg->group, old->group, sizeof(cfg->group));
+		cfg->uid = old->uid;
+		cfg->gid = old->gid;
+	}
+	if (cfg->metrics.enabled != old->metrics.enabled ||
+	    (cfg->metrics.enabled &&
+	     !config_same_listen(&cfg->metrics.listen, &old->metrics.listen))) {
+		log_warn("reload: metrics.listen changed: needs a restart; keeping the old one");
+		cfg->metrics = old->metrics;
+	}
+}
+
+static void finish(struct loop *l)
+{
+	struct ctl_state *c = ctl_of(l);
+
+	free(c->msg);
+	c->msg = NULL;
+	c->reloading = false;
+	ctl_stats.reloads_ok++;
+	log_info("reloaded %s: configuration generation %llu", c->opts->config_path,
+		 (unsigned long long)l->cfg->generation);
+	say_ready(l);
+	if (c->reload_again && !l->stopping) {
+		c->reload_again = false;
+		ctl_reload(l);
+	}
+}
+
+void ctl_reload(struct loop *l)
+{
+	struct ctl_state *c = ctl_of(l);
+	const struct config *old = l->cfg;
+	char err[CONFIG_ERR_BYTES];
+	struct config *cfg;
+	int n = workers_count(c->workers);
+
+	if (c->reloading) {
+		c->reload_again = true; /* after the one in progress */
+		return;
+	}
+	log_info("SIGHUP received: reloading %s", c->opts->config_path);
+	notify_reloading();
+	cfg = config_new_file(c->opts->config_path, err, sizeof(err), NULL);
+	if (!cfg) {
+		fail(l, err);
+		return;
+	}
+	keep_restart_only(old, cfg);
+	cfg->generation = old->generation + 1;
+	if (ctl_prepare(old, cfg)) {
+		config_unref(cfg); /* closes what prepare made */
+		fail(l, "see the messages above");
+		return;
+	}
+	c->msg = malloc(sizeof(*c->msg));
+	if (!c->msg) {
+		config_unref(cfg);
+		fail(l, "out of memory");
+		return;
+	}
+	c->msg->cfg = cfg;
+	c->msg->reply_fd = l->ring.ring_fd;
+	c->msg->reply_ud = ud_pack(loop_tag(&ctl_module, CTL_OP_ACK), 0, 0);
+	c->reloading = true;
+	c->acks_left = 0;
+	/* One reference for each worker; each lets go when it is done with it. */
+	for (int w = 0; w < n; w++) {
+		int fd = worker_ring_fd(w);
+
+		if (fd < 0)
+			continue;
+		config_ref(cfg);
+		c->acks_left++;
+		loop_post(l, fd, ud_pack_ptr(loop_tag(&core_module, CORE_OP_CONFIG), c->msg), 0,
+			  ud_pack(loop_tag(&ctl_module, CTL_OP_POSTED), (uint32_t)w, 0));
+	}
+	io_uring_submit(&l->ring);
+	/* The control loop's own modules move over too (its reference is ours). */
+	loop_adopt_config(l, cfg);
+	if (!c->acks_left)
+		finish(l);
+}
+
+void ctl_reload_ack(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
+{
+	struct ctl_state *c = ctl_of(l);
+
+	if (op == CTL_OP_POSTED) {
+		if (cqe->res >= 0 || !c->reloading)
+			return;
+		/* The worker never got it (its ring is gone): its reference too. */
+		log_warn("reload: worker %u did not get the new configuration: %s",
+			 ud_slot(cqe->user_data), strerror(-cqe->res));
+		config_unref(c->msg->cfg);
+	}
+	if (c->reloading && --c->acks_left == 0)
+		finish(l);
+}
