@@ -34,6 +34,8 @@
 #define SS2022_FIXED_HDR_BYTES 11
 /* Largest chunk payload; the 0x3FFF cap of AEAD-2017 does not apply. */
 #define SS2022_CHUNK_MAX 0xFFFF
+/* The same for the 2022 edition's larger chunks (see AEAD_CHUNK_PREF). */
+#define SS2022_CHUNK_PREF 0xFF00
 /* Largest record the stream reader asks for: a full chunk plus its tag. */
 #define SS2022_RECORD_MAX (SS2022_CHUNK_MAX + AEAD_TAG_BYTES)
 #define SS2022_PADDING_MAX 900

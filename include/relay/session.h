@@ -146,7 +146,6 @@ enum tcp_op {
 	TCP_OP_SEND_IN,     /* send on the inbound socket (direction out->in) */
 	TCP_OP_SEND_OUT,    /* send on the outbound socket (direction in->out) */
 	TCP_OP_CONNECT,
-	TCP_OP_LINK_TIMEOUT,
 	TCP_OP_CANCEL,
 	TCP_OP_COUNT
 };
@@ -168,8 +167,8 @@ void session_arm_recv(struct loop *l, struct session *s, int di);
 /* A session whose timer fired (its timer's function). */
 void session_timeout(struct loop *l, struct timer *t);
 /*
- * Open the outbound socket and connect it to sa (link-timed by
- * timeouts.connect); the session moves to SESS_ST_CONNECTING and the role's
+ * Open the outbound socket and connect it to sa (within timeouts.connect,
+ * on the session's timer); the session moves to SESS_ST_CONNECTING and the role's
  * connect hook runs on completion. 0 or -errno.
  */
 int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa, socklen_t len);

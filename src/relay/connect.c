@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * connect — a session's outbound side: connect to an address (with a
- * linked timeout), resolve a name on the ring and try its addresses in
+ * deadline on the session timer), resolve a name on the ring and try its addresses in
  * turn, and the server's answer to a request that fails authentication
  * (the probe policy: drain, close, or forward to a decoy).
  */
@@ -24,7 +24,6 @@ static void tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s)
 
 int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa, socklen_t len)
 {
-	static _Thread_local struct __kernel_timespec ts;
 	struct io_uring_sqe *sqe;
 	int fd, one = 1;
 
@@ -37,19 +36,16 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	s->fd[SIDE_OUT] = fd;
 	memcpy(&s->hs->peer, sa, len);
 	s->state = SESS_ST_CONNECTING;
-	/* connect is the one op with a precise deadline: a linked timeout. The
-	 * kernel reads ts when the SQE is submitted, which is before this
-	 * thread can change it again. */
-	ts.tv_sec = s->cfg->timeouts.connect;
-	ts.tv_nsec = 0;
-	loop_reserve(l, 2);
+	/*
+	 * The deadline is the session's timer on the wheel rather than a linked
+	 * timeout SQE: one SQE, one CQE and a kernel hrtimer less per
+	 * connection. When it expires first, session_timeout cancels the
+	 * connect, which then completes with -ECANCELED like a timed-out one.
+	 */
+	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.connect * 1000);
 	sqe = loop_sqe(l);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->hs->peer, len);
-	sqe->flags |= IOSQE_IO_LINK;
 	tag(sqe, TCP_OP_CONNECT, s);
-	sqe = loop_sqe(l);
-	io_uring_prep_link_timeout(sqe, &ts, 0);
-	tag(sqe, TCP_OP_LINK_TIMEOUT, s);
 	return 0;
 }
 

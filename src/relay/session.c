@@ -235,6 +235,11 @@ void session_arm_recv(struct loop *l, struct session *s, int di)
 	 * arrives, so a connection waiting for data holds no buffer. */
 	io_uring_prep_recv(sqe, src_fd(s, di), NULL,
 			   d->recv_cap ? d->recv_cap : l->bufs[d->bgid].data_len, 0);
+	/* The first answer from the outbound side cannot be there yet (the
+	 * request has only just gone out): wait for readiness instead of a
+	 * receive that would find nothing. */
+	if (di == DIR_OUT_IN && !d->bytes)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = d->bgid;
 	tag(sqe, di == DIR_IN_OUT ? TCP_OP_RECV_IN : TCP_OP_RECV_OUT, s);
@@ -264,6 +269,11 @@ static void shutdown_dst(struct session *s, int di)
 	if (d->flags & DIR_F_SHUT || dst_fd(s, di) < 0)
 		return;
 	d->flags |= DIR_F_SHUT;
+	/* The last direction to finish: the session closes now, and close()
+	 * sends this FIN (the socket has read everything, so no RST): one
+	 * syscall less per connection. */
+	if (s->d[di ^ 1].flags & DIR_F_SHUT)
+		return;
 	/* A direct call, not IORING_OP_SHUTDOWN: the kernel always punts that
 	 * opcode to an io-wq thread (a wake-up and two context switches per
 	 * connection), while shutdown(SHUT_WR) on a TCP socket never blocks.
@@ -456,7 +466,15 @@ void session_timeout(struct loop *l, struct timer *t)
 		session_close(l, s, false, "handshake timeout");
 		break;
 	case SESS_ST_CONNECTING:
-		session_close(l, s, false, "connect timeout");
+		if (s->fd[SIDE_OUT] >= 0) {
+			/* A connect in flight: its CQE reports the timeout. */
+			struct io_uring_sqe *sqe = loop_sqe(l);
+
+			io_uring_prep_cancel_fd(sqe, s->fd[SIDE_OUT], 0);
+			tag(sqe, TCP_OP_CANCEL, s);
+			break;
+		}
+		session_close(l, s, false, "connect timeout"); /* still resolving */
 		break;
 	case SESS_ST_DRAIN:
 		session_close(l, s, false, "drain period over");

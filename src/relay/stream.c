@@ -76,7 +76,7 @@ size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, s
 {
 	/* The 2022 edition uses the same chunks with payloads up to 0xFFFF. */
 	return aead_seal_chunks_max(&s->wr, out, in, len,
-				    s->v2022 ? SS2022_CHUNK_MAX : AEAD_CHUNK_MAX);
+				    s->v2022 ? SS2022_CHUNK_PREF : AEAD_CHUNK_PREF);
 }
 
 /* Server, 2022: salt' | sealed response header | first payload, in one write. */

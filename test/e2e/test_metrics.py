@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -74,6 +75,17 @@ class Prometheus:
                           "--log.level=warn"], "prometheus")
         h.check(h.wait_port(self.port, self.pr.p, timeout=30),
                 "prometheus did not come up:\n" + self.pr.output()[-2000:])
+        # It answers 503 until its storage is open: wait for /-/ready.
+        h.check(h.wait_until(self.ready, timeout=60, step=0.2),
+                "prometheus not ready:\n" + self.pr.output()[-2000:])
+
+    def ready(self):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/-/ready" % self.port,
+                                        timeout=5) as r:
+                return r.status == 200
+        except OSError:
+            return False
 
     def query(self, q):
         url = "http://127.0.0.1:%d/api/v1/query?%s" % (self.port,
@@ -84,7 +96,10 @@ class Prometheus:
         return [(x["metric"], float(x["value"][1])) for x in d["data"]["result"]]
 
     def value(self, q):
-        r = self.query(q)
+        try:
+            r = self.query(q)
+        except OSError:
+            return None  # a query Prometheus could not answer now
         return r[0][1] if r else None
 
     def wait_value(self, q, want, timeout=20):
