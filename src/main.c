@@ -10,6 +10,7 @@
 
 #include "conf/config.h"
 #include "core/log.h"
+#include "ctl/api.h"
 #include "ctl/ctl.h"
 #include "dns/dns.h"
 #include "proto/aead.h"
@@ -19,6 +20,8 @@
 #include "relay/stats.h"
 #include "relay/tcp.h"
 #include "relay/udp.h"
+#include "relay/limits.h"
+#include "relay/users.h"
 
 #ifndef SSRING_VERSION
 #define SSRING_VERSION "0.0.0"
@@ -28,11 +31,11 @@
  * What every worker runs, in this order: the resolver first, so that it is
  * torn down while the relays that wait on it still exist (loop.h).
  */
-static struct loop_module *const worker_modules[] = { &dns_module, &relay_module, &tcp_module,
-						      &udp_module };
+static struct loop_module *const worker_modules[] = { &dns_module,   &relay_module, &users_module,
+						      &limits_module, &tcp_module, &udp_module };
 
 /* What the control loop runs besides its own module. */
-static struct loop_module *const ctl_modules[] = { &metrics_module };
+static struct loop_module *const ctl_modules[] = { &metrics_module, &api_module };
 
 static void usage(FILE *f)
 {

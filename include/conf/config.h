@@ -19,10 +19,12 @@
 #include "proto/ss2022.h"
 
 #define CONFIG_MAX_DNS_SERVERS 8
-#define CONFIG_MAX_USERS 64
+#define CONFIG_MAX_LOCAL_USERS 4096 /* SOCKS5 username/password pairs of a local */
 #define CONFIG_MAX_WORKERS 256
 #define CONFIG_ERR_BYTES 512
 #define CONFIG_NAME_MAX 64
+#define CONFIG_TOKEN_MAX 256
+#define CONFIG_PATH_MAX 1024
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -56,6 +58,92 @@ struct config_user {
 	char password[256];
 };
 
+struct config_server;
+
+/* ---- a server's users ---------------------------------------------------- */
+
+enum quota_period {
+	QUOTA_MONTH = 0,         /* calendar month, UTC (the default) */
+	QUOTA_DAY,               /* calendar day, UTC */
+	QUOTA_NEVER              /* one budget for good */
+};
+
+/* What one user may use; 0 = no limit. */
+struct user_limits {
+	uint64_t rate;           /* payload bytes per second, each way */
+	uint64_t quota;          /* payload bytes per quota period, up + down */
+	enum quota_period quota_period;
+	uint32_t max_sessions;   /* TCP sessions + UDP associations open at once */
+	uint32_t max_ips;        /* distinct client addresses within 5 minutes */
+};
+
+struct config_srv_user {
+	char *name;
+	char *secret;            /* as given: a password, or a base64 key / uPSK */
+	uint8_t key[AEAD_MAX_KEY_BYTES]; /* AEAD-2017: the master key */
+	struct user_limits limits; /* in force: its own, else the server's user_limits */
+	uint8_t own_limits;      /* limits came with the user */
+	uint8_t is_key;          /* secret is a base64 key (else a password) */
+	uint8_t from_api;        /* added through the management API */
+};
+
+/*
+ * A server's users, never changed once published: the management API
+ * makes a new set for a new snapshot. Snapshots that did not change a
+ * server's users share its set (reference-counted). Up to
+ * CONFIG_MAX_SERVER_USERS.
+ */
+struct config_users {
+	_Atomic unsigned refs;
+	size_t n;
+	struct config_srv_user *u;
+	struct ss2022_user *u2022;  /* 2022 AES methods: parallel to u (uPSK, hash) */
+	uint32_t *by_name;          /* open addressing: index + 1, 0 = empty */
+	uint32_t name_mask;
+	uint32_t *by_hash;          /* 2022: identity hash -> index + 1 */
+	uint32_t hash_mask;
+};
+
+#define CONFIG_MAX_SERVER_USERS 1000000
+#define CONFIG_USER_NAME_MAX 128
+/* max_ips: a device limit, not an address plan */
+#define CONFIG_MAX_IPS 64
+
+/* Index of the user called name, or -1. */
+int config_users_find(const struct config_users *us, const char *name);
+/*
+ * Build both indexes (after u, u2022 and n are set). 0, -ENOMEM, or
+ * -EEXIST with *dup the index of a name seen before.
+ */
+int config_users_index(struct config_users *us, size_t *dup);
+/* A user name the API and the state file accept: 1..CONFIG_USER_NAME_MAX of A-Za-z0-9-_.@ */
+bool config_user_name_ok(const char *name);
+/* 1..max characters of A-Za-z0-9-_.@ (server and user names: safe in URL paths). */
+bool config_name_ok(const char *name, size_t max);
+/* An empty set (refs = 1) with room for cap users; NULL without memory. */
+struct config_users *config_users_new(size_t cap, bool with_2022);
+void config_users_ref(struct config_users *us);
+/* Drop a reference; the last one wipes the secrets and frees (NULL is fine). */
+void config_users_unref(struct config_users *us);
+/*
+ * Make user i of us (room for it, us->n not changed) from a secret for
+ * server cipher c: a password (AEAD-2017 only) or a base64 key (the master
+ * key, or the uPSK of a 2022 user). 0, or -EINVAL with the reason in err.
+ */
+int config_user_make(struct config_users *us, size_t i, const struct config_cipher *c,
+		     const char *name, const char *secret, bool is_password, char *err,
+		     size_t err_len);
+/* Point a 2022 server's identity lookup at its (new) user set. */
+void config_server_bind_users(struct config_server *sv);
+/*
+ * A new snapshot (refs = 1, the same generation) with everything of src:
+ * user sets are shared, the rest copied, struct config_rt left empty for
+ * the control plane to fill. NULL without memory.
+ */
+struct config *config_clone(const struct config *src);
+/* The first quota period boundary at or before t (Unix seconds, UTC). */
+int64_t config_quota_period_start(enum quota_period p, int64_t t);
+
 /*
  * What the control plane attaches to a role entry of a snapshot before it
  * hands the snapshot to the workers (never parsed from the file).
@@ -65,7 +153,9 @@ struct config_rt {
 	int *tcp_fds;            /* listening sockets made for this snapshot, one per */
 	int *udp_fds;            /*   worker (taken ones are -1); NULL: none, or the */
 				 /*   worker keeps the socket it has */
-	uint32_t *uids;          /* servers: a stable user id per users2022 entry */
+	uint32_t *uids;          /* servers: a stable user id per user (users->u[i]) */
+	uint32_t *uid_index;     /* servers: uid -> user index + 1 (open addressing) */
+	uint32_t uid_mask;
 };
 
 struct config_server {
@@ -73,8 +163,10 @@ struct config_server {
 	struct config_cipher cipher;
 	bool udp;                /* default true */
 	bool allow_private;      /* default false */
-	struct ss2022_user *users2022; /* 2022 AES methods: users = ( { name; key; } ) */
-	size_t n_users2022;
+	char name[CONFIG_NAME_MAX]; /* "" = none; the management API's path */
+	struct config_users *users;  /* NULL = one secret for all (cipher); a reference */
+	struct user_limits user_limits; /* the default of its users' limits */
+	uint32_t trial_budget_ms; /* AEAD-2017 users: cold-trial CPU ms per second per worker */
 	struct ss2022_server_cfg srv2022; /* the 2022 server keys (m2022 set) */
 	enum probe_policy probe;       /* default drain */
 	struct hostport probe_forward; /* decoy for PROBE_FORWARD (IP literal) */
@@ -142,6 +234,13 @@ struct config {
 		bool enabled;
 		struct hostport listen;  /* GET /metrics (Prometheus text format) */
 	} metrics;
+	struct {
+		bool enabled;            /* the management API (ctl/api.c) */
+		struct hostport listen;  /* TCP, or ... */
+		char unix_path[108];     /* ... a Unix socket ("unix:/run/ssring/api.sock") */
+		char token[CONFIG_TOKEN_MAX]; /* Authorization: Bearer; "" = none */
+	} api;
+	char state_file[CONFIG_PATH_MAX]; /* API users and quota usage; "" = none */
 	struct config_server *servers;
 	size_t n_servers;
 	struct config_local *locals;

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/hkdf_sha1.h"
+
 #define AEAD_TAG_BYTES 16
 #define AEAD_MAX_KEY_BYTES 32
 #define AEAD_MAX_SALT_BYTES 32
@@ -134,14 +136,18 @@ enum aead_rd_state {
 	AEAD_RD_SALT = 0, /* waiting for salt_len bytes */
 	AEAD_RD_LEN,      /* waiting for a sealed length */
 	AEAD_RD_DATA,     /* waiting for a sealed payload of plen bytes */
-	AEAD_RD_FAILED    /* authentication or framing failed; sticky */
+	AEAD_RD_FAILED,   /* authentication or framing failed; sticky */
+	AEAD_RD_TRIAL,    /* no key yet: waiting for salt + first length together */
+	AEAD_RD_KEYED     /* a key opened the first length; salt + length to consume */
 };
 
 enum aead_rd_result {
 	AEAD_RD_NEED_MORE = 0, /* view shorter than aead_reader_need(): consumed nothing */
 	AEAD_RD_GOT_SALT,      /* consumed the salt; the subkey is ready */
 	AEAD_RD_GOT_LEN,       /* consumed a length chunk */
-	AEAD_RD_GOT_DATA       /* consumed a payload chunk: plain and plain_len set */
+	AEAD_RD_GOT_DATA,      /* consumed a payload chunk: plain and plain_len set */
+	AEAD_RD_NEED_KEY       /* trial reader: salt and first length are in the view,
+				* consumed nothing; find the key (aead_reader_try) */
 };
 
 struct aead_reader {
@@ -154,6 +160,21 @@ struct aead_reader {
 };
 
 void aead_reader_init(struct aead_reader *r, const struct aead_method *m, const uint8_t *master);
+/*
+ * A reader for a server with several users, which learns the key from the
+ * request: it waits for the salt and the first sealed length in one view,
+ * then answers AEAD_RD_NEED_KEY until a call to aead_reader_try() with that
+ * view succeeds; the next step consumes both (AEAD_RD_GOT_LEN).
+ */
+void aead_reader_init_trial(struct aead_reader *r, const struct aead_method *m);
+/*
+ * Try master (not owned; must outlive the reader) on the salt and first
+ * length at buf (aead_reader_need() bytes). t is aead_trial_init'ed with
+ * that salt (see below). 0: the reader is keyed; -EBADMSG: not this key.
+ */
+struct aead_trial;
+int aead_reader_try(struct aead_reader *r, const struct aead_trial *t, const uint8_t *buf,
+		    const uint8_t *master);
 /* Contiguous bytes the current record needs (0 once failed). */
 size_t aead_reader_need(const struct aead_reader *r);
 /*
@@ -190,6 +211,37 @@ int aead_udp_seal_salt(const struct aead_method *m, const uint8_t *master, const
  */
 int aead_udp_open(const struct aead_method *m, const uint8_t *master, uint8_t *out,
 		  const uint8_t *pkt, size_t len);
+
+/*
+ * Trial decryption: which of many master keys opens a request? One salt is
+ * tried under many keys, so what depends on the salt alone is done once
+ * (aead_trial_init), and each try derives the subkey and opens only what
+ * it must: the 18-byte first length of a TCP stream, or a UDP packet. The
+ * tries use key schedules of their own, never the per-thread cache of the
+ * sessions' keys.
+ */
+struct aead_trial {
+	const struct aead_method *m;
+	uint8_t salt[AEAD_MAX_SALT_BYTES];
+	struct hkdf_sha1_salt hs; /* the salt's HMAC pads, compressed once */
+};
+
+void aead_trial_init(struct aead_trial *t, const struct aead_method *m, const uint8_t *salt);
+void aead_trial_wipe(struct aead_trial *t);
+/*
+ * Open the first sealed length (AEAD_LEN_BYTES at chunk) with master's
+ * subkey. 0: *ctx holds the subkey with the nonce past the length and
+ * *plen the payload length (1..AEAD_CHUNK_MAX); -EBADMSG otherwise.
+ */
+int aead_trial_len(const struct aead_trial *t, const uint8_t *master, const uint8_t *chunk,
+		   struct aead_ctx *ctx, uint16_t *plen);
+/*
+ * Open a UDP packet's ciphertext + tag (ct_len >= 16 bytes after the salt)
+ * with master's subkey into out (ct_len - 16 bytes; may equal ct). Returns
+ * the plaintext length or -EBADMSG; out is unspecified on failure.
+ */
+int aead_trial_udp(const struct aead_trial *t, const uint8_t *master, uint8_t *out,
+		   const uint8_t *ct, size_t ct_len);
 
 /* wolfSSL version string and whether AES-NI / AVX2 code paths are compiled in. */
 const char *aead_backend_version(void);

@@ -118,12 +118,23 @@ struct ss2022_server_cfg {
 	uint8_t psk[SS2022_MAX_KEY_BYTES];
 	const struct ss2022_user *users;
 	size_t n_users;
+	/* Optional index by identity hash: open addressing from
+	 * ss2022_hash_slot(hash) & index_mask, slots hold user index + 1. */
+	const uint32_t *index;
+	uint32_t index_mask;
 };
+
+/* Where an identity hash starts its probe in an index (the hash is uniform). */
+static inline uint32_t ss2022_hash_slot(const uint8_t *hash)
+{
+	return (uint32_t)hash[0] | (uint32_t)hash[1] << 8 | (uint32_t)hash[2] << 16 |
+	       (uint32_t)hash[3] << 24;
+}
 
 /* Fill u from a base64 uPSK (and compute its hash). 0 or -EINVAL. */
 int ss2022_user_init(struct ss2022_user *u, const struct ss2022_method *m, const char *name,
 		     const char *psk_b64);
-/* Index of the user whose hash matches, or -1. */
+/* Index of the user whose hash matches, or -1 (the index if there is one). */
 int ss2022_user_find(const struct ss2022_server_cfg *cfg, const uint8_t *hash);
 
 /* ---- TCP: client request -------------------------------------------------- */

@@ -88,6 +88,9 @@ static inline struct udp_owners *relay_owners(void)
 	return atomic_load_explicit(&relay_shared.owners, memory_order_acquire);
 }
 
+struct sockaddr;
+/* A 64-bit hash of a client's IP address (not its port), IPv4-mapped = IPv4; 0 if neither. */
+uint64_t relay_ip_hash(uint64_t seed, const struct sockaddr *sa);
 /* Does any role speak the 2022 edition? */
 bool relay_uses_2022(const struct config *cfg);
 /* Exit statistics: the bytes (TCP and UDP) of each user of cfg on one worker. */

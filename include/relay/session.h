@@ -53,6 +53,10 @@ enum dir_codec {
 #define DIR_F_SHUT (1u << 3)      /* we sent FIN to the destination */
 #define DIR_F_WAITBUF (1u << 4)   /* parked on the bufring's ENOBUFS list */
 #define DIR_F_PREFIX_SENT (1u << 5) /* salt (and header) already went out */
+#define DIR_F_THROTTLED (1u << 6) /* over its user's rate: no receive until resumed */
+
+/* Timeouts the throttle may have in flight at once (throttle.c). */
+#define THROTTLE_TIMEOUTS 16
 
 /* Outputs queued per direction: one being sent, one being filled. */
 #define DIR_TXQ 2
@@ -126,7 +130,9 @@ struct session {
 		struct ss2022_reader rd2; /* 2022 edition (v2022 = 1) */
 	};
 	uint8_t v2022;          /* this session speaks the 2022 edition */
-	int16_t user;           /* 2022 multi-user: user index in conf, -1 if none */
+	uint8_t limited;        /* its user has a rate or a quota: charge what it relays */
+	uint8_t admitted;       /* counted in its user's open sessions */
+	int32_t user;           /* servers with users: index in conf's users, -1 if none */
 	struct aead_ctx wr;     /* the sealing direction */
 	uint8_t wr_salt[AEAD_MAX_SALT_BYTES];
 	uint16_t hdr_len;       /* server: header bytes gathered; local: 1 = HTTP front end */
@@ -147,6 +153,7 @@ enum tcp_op {
 	TCP_OP_SEND_OUT,    /* send on the outbound socket (direction in->out) */
 	TCP_OP_CONNECT,
 	TCP_OP_CANCEL,
+	TCP_OP_THROTTLE,    /* the throttle's timeout (slot = its timespec) */
 	TCP_OP_COUNT
 };
 
@@ -196,8 +203,30 @@ void dir_release_buf(struct loop *l, struct relay_dir *d);
 void dir_release_carry(struct loop *l, struct relay_dir *d);
 void dir_tx_pop(struct loop *l, struct relay_dir *d);
 
+/*
+ * Users (throttle.c). session_set_user: the request is user's (index in
+ * conf's users); its limits admit it (0) or not (-1: fail it like a bad
+ * key). session_user_end: it no longer counts as open. session_charge: n
+ * bytes relayed in direction di; the direction waits if over the rate;
+ * -1 when the quota is used up (the session is closed).
+ */
+int session_set_user(struct loop *l, struct session *s, int user);
+void session_user_end(struct session *s);
+int session_charge(struct loop *l, struct session *s, int di, size_t n);
+/* The throttle's timeout completed. */
+void throttle_cqe(struct loop *l, const struct io_uring_cqe *cqe);
+void throttle_free(struct tcp_state *t);
+/* Close the sessions whose user was removed or re-keyed (after a revocation). */
+void sessions_sweep_revoked(struct loop *l);
+
 /* Role hooks (tcp_server.c). */
 void server_session_start(struct loop *l, struct session *s);
+/*
+ * A server with users: find the user whose key opens the salt and first
+ * length at buf and key s->rd with it. 0, or -1 when the session failed
+ * authentication (handed to the probe policy).
+ */
+int server_identify_user(struct loop *l, struct session *s, const uint8_t *buf);
 /* Completion of the outbound connect (res = 0 or -errno). */
 void server_on_connect(struct loop *l, struct session *s, int res);
 /* Server: the target is known (s->target): connect to it. 0, or -1 if the
@@ -243,7 +272,5 @@ void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size
 void session_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, const char *why);
 /* n plaintext payload bytes went through direction di (counted for stats). */
 void session_count(struct session *s, int di, size_t n);
-/* The user is known (2022 identity header): its counters from now on. */
-void session_set_user(struct loop *l, struct session *s, int user);
 
 #endif

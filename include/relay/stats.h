@@ -44,6 +44,8 @@ enum ep_ctr {
 	EPC_AUTH_USER,         /* 2022: unknown identity header */
 	EPC_AUTH_SHORT,        /* 2022: first read shorter than the header */
 	EPC_AUTH_FULL,         /* 2022: salt memory full */
+	EPC_AUTH_BUDGET,       /* users: cold-trial budget spent, not tried */
+	EPC_AUTH_LIMIT,        /* users: over a limit (quota, sessions, addresses) */
 	EPC_PROBE_DRAIN,       /* failed requests by the policy that met them */
 	EPC_PROBE_CLOSE,
 	EPC_PROBE_FORWARD,
@@ -76,6 +78,7 @@ enum worker_ctr {
 	WC_DROP_MALFORMED,     /* bad header, FRAG != 0, wrong sender */
 	WC_DROP_REFUSED,       /* private target, no route, no socket, name not found */
 	WC_DROP_OTHER,         /* waiting for the ss server's name, send failed... */
+	WC_DROP_LIMIT,         /* its user's rate or quota */
 	WC_COUNT
 };
 
@@ -97,6 +100,10 @@ struct relay_user_info {
 	uint32_t ep;
 	char name[256];
 };
+
+/* Counter k of an endpoint / a user summed over the workers (any thread). */
+uint64_t stats_ep_sum(int workers, uint32_t ep, unsigned k);
+uint64_t stats_user_sum(int workers, uint32_t uid, unsigned k);
 
 /* The registries, main thread only. */
 uint32_t relay_ep_count(void);

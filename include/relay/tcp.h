@@ -41,6 +41,8 @@ struct tcp_stats {
 	uint64_t timeouts;
 };
 
+struct throttle;
+
 /* Per-loop state of the TCP relay. */
 struct tcp_state {
 	struct pool sessions;
@@ -53,6 +55,8 @@ struct tcp_state {
 	uint64_t trim_ms;         /* last pool_trim of the block pools */
 	bool running;             /* start ran: the exit statistics mean something */
 	struct tcp_stats st;
+	struct throttle *thr;     /* sessions waiting for their user's rate (throttle.c) */
+	uint64_t revocations;     /* limits_revocations() at the last sweep */
 };
 
 extern struct loop_module tcp_module;

@@ -103,7 +103,11 @@ struct udp_assoc {
 	uint64_t csid;       /* the client's session ID */
 	uint64_t ssid;       /* the server's session ID (server: ours) */
 	uint64_t pkt_id;     /* our next packet ID */
-	uint8_t psk[32];     /* server: the user's key for replies */
+	uint8_t psk[32];     /* server: the user's key for replies (2022, or keyed) */
+	uint8_t keyed;       /* AEAD-2017 server with users: psk is its user's master key */
+	uint8_t admitted;    /* counted in its user's open sessions (limits.h) */
+	uint32_t uid;        /* its user, STATS_NONE if none */
+	const struct user_limits *lim; /* its user's limits if they touch the data path */
 	struct ss2022_window win; /* packet IDs from the peer */
 };
 
@@ -121,6 +125,7 @@ struct udp_state {
 	uint32_t gso_strikes; /* GSO batches that failed */
 	bool gso_test_fail;  /* SSRING_TEST_GSO_FAIL: tests of the fallback */
 	uint32_t n_hashed;
+	uint64_t revocations; /* limits_revocations() at the last sweep */
 	struct {
 		uint64_t in;       /* datagrams received */
 		uint64_t out;      /* datagrams sent */

@@ -45,7 +45,280 @@ static void free_rt(struct config_rt *rt, int workers)
 	free(rt->tcp_fds);
 	free(rt->udp_fds);
 	free(rt->uids);
+	free(rt->uid_index);
 	memset(rt, 0, sizeof(*rt));
+}
+
+/* ---- users ----------------------------------------------------------------- */
+
+static uint32_t name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+bool config_name_ok(const char *n, size_t max)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len > max)
+		return false;
+	for (; *n; n++)
+		if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') ||
+		      (*n >= '0' && *n <= '9') || *n == '-' || *n == '_' || *n == '.' ||
+		      *n == '@'))
+			return false;
+	return true;
+}
+
+bool config_user_name_ok(const char *name)
+{
+	return config_name_ok(name, CONFIG_USER_NAME_MAX);
+}
+
+int config_users_find(const struct config_users *us, const char *name)
+{
+	if (!us || !us->by_name)
+		return -1;
+	for (uint32_t i = name_hash(name) & us->name_mask; us->by_name[i];
+	     i = (i + 1) & us->name_mask) {
+		uint32_t u = us->by_name[i] - 1;
+
+		if (!strcmp(us->u[u].name, name))
+			return (int)u;
+	}
+	return -1;
+}
+
+/* Slots for n entries at most half full: a power of two >= 2n (>= 16). */
+static uint32_t *new_slots(size_t n, uint32_t *mask)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	*mask = (uint32_t)(cap - 1);
+	return calloc(cap, sizeof(uint32_t));
+}
+
+int config_users_index(struct config_users *us, size_t *dup)
+{
+	free(us->by_name);
+	free(us->by_hash);
+	us->by_hash = NULL;
+	us->by_name = new_slots(us->n, &us->name_mask);
+	if (!us->by_name)
+		return -ENOMEM;
+	for (size_t u = 0; u < us->n; u++) {
+		uint32_t i = name_hash(us->u[u].name) & us->name_mask;
+
+		for (; us->by_name[i]; i = (i + 1) & us->name_mask) {
+			if (!strcmp(us->u[us->by_name[i] - 1].name, us->u[u].name)) {
+				if (dup)
+					*dup = u;
+				return -EEXIST;
+			}
+		}
+		us->by_name[i] = (uint32_t)u + 1;
+	}
+	if (!us->u2022)
+		return 0;
+	us->by_hash = new_slots(us->n, &us->hash_mask);
+	if (!us->by_hash)
+		return -ENOMEM;
+	for (size_t u = 0; u < us->n; u++) {
+		uint32_t i = ss2022_hash_slot(us->u2022[u].hash) & us->hash_mask;
+
+		while (us->by_hash[i])
+			i = (i + 1) & us->hash_mask;
+		us->by_hash[i] = (uint32_t)u + 1;
+	}
+	return 0;
+}
+
+struct config_users *config_users_new(size_t cap, bool with_2022)
+{
+	struct config_users *us = calloc(1, sizeof(*us));
+
+	if (!us)
+		return NULL;
+	atomic_init(&us->refs, 1);
+	us->u = calloc(cap + 1, sizeof(*us->u));
+	if (with_2022)
+		us->u2022 = calloc(cap + 1, sizeof(*us->u2022));
+	if (!us->u || (with_2022 && !us->u2022)) {
+		config_users_unref(us);
+		return NULL;
+	}
+	return us;
+}
+
+void config_users_ref(struct config_users *us)
+{
+	if (us)
+		atomic_fetch_add_explicit(&us->refs, 1, memory_order_relaxed);
+}
+
+int config_user_make(struct config_users *us, size_t i, const struct config_cipher *c,
+		     const char *name, const char *secret, bool is_password, char *err,
+		     size_t err_len)
+{
+	struct config_srv_user *u = &us->u[i];
+
+	memset(u, 0, sizeof(*u));
+	if (c->m2022 && is_password) {
+		snprintf(err, err_len, "%s needs a base64 uPSK, not a password", c->m2022->name);
+		return -EINVAL;
+	}
+	u->name = strdup(name);
+	u->secret = strdup(secret);
+	if (!u->name || !u->secret) {
+		snprintf(err, err_len, "out of memory");
+		return -EINVAL;
+	}
+	u->is_key = !is_password;
+	if (c->m2022) {
+		if (ss2022_user_init(&us->u2022[i], c->m2022, u->name, secret)) {
+			snprintf(err, err_len, "the uPSK must be the base64 encoding of exactly %u "
+				 "bytes", c->m2022->key_len);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (is_password ? aead_password_to_key(c->method, secret, strlen(secret), u->key)
+			: aead_key_from_base64(c->method, secret, u->key)) {
+		snprintf(err, err_len, is_password ? "key derivation failed"
+				       : "the key must be the base64 encoding of exactly %u bytes "
+					 "for %s", c->method->key_len, c->method->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void config_server_bind_users(struct config_server *sv)
+{
+	if (!sv->cipher.m2022 || !sv->users)
+		return;
+	sv->srv2022.users = sv->users->u2022;
+	sv->srv2022.n_users = sv->users->n;
+	sv->srv2022.index = sv->users->by_hash;
+	sv->srv2022.index_mask = sv->users->hash_mask;
+}
+
+struct config *config_clone(const struct config *src)
+{
+	struct config *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	memcpy(c, src, sizeof(*c));
+	atomic_init(&c->refs, 1);
+	c->servers = NULL;
+	c->locals = NULL;
+	c->tunnels = NULL;
+	c->n_servers = c->n_locals = c->n_tunnels = 0;
+	if (src->n_servers && !(c->servers = malloc(src->n_servers * sizeof(*c->servers))))
+		goto fail;
+	for (size_t i = 0; i < src->n_servers; i++) {
+		c->servers[i] = src->servers[i];
+		memset(&c->servers[i].rt, 0, sizeof(c->servers[i].rt));
+		config_users_ref(c->servers[i].users);
+		c->n_servers++;
+	}
+	if (src->n_locals && !(c->locals = malloc(src->n_locals * sizeof(*c->locals))))
+		goto fail;
+	for (size_t i = 0; i < src->n_locals; i++) {
+		struct config_local *lc = &c->locals[i];
+
+		*lc = src->locals[i];
+		memset(&lc->rt, 0, sizeof(lc->rt));
+		c->n_locals++;
+		if (lc->n_users) {
+			lc->users = malloc(lc->n_users * sizeof(*lc->users));
+			if (!lc->users) {
+				lc->n_users = 0;
+				goto fail;
+			}
+			memcpy(lc->users, src->locals[i].users, lc->n_users * sizeof(*lc->users));
+		}
+	}
+	if (src->n_tunnels && !(c->tunnels = malloc(src->n_tunnels * sizeof(*c->tunnels))))
+		goto fail;
+	for (size_t i = 0; i < src->n_tunnels; i++) {
+		c->tunnels[i] = src->tunnels[i];
+		memset(&c->tunnels[i].rt, 0, sizeof(c->tunnels[i].rt));
+		c->n_tunnels++;
+	}
+	return c;
+fail:
+	config_free(c);
+	free(c);
+	return NULL;
+}
+
+void config_users_unref(struct config_users *us)
+{
+	if (!us || atomic_fetch_sub_explicit(&us->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t u = 0; us->u && u < us->n; u++) {
+		free(us->u[u].name);
+		if (us->u[u].secret) {
+			explicit_bzero(us->u[u].secret, strlen(us->u[u].secret));
+			free(us->u[u].secret);
+		}
+	}
+	if (us->u)
+		explicit_bzero(us->u, us->n * sizeof(*us->u));
+	if (us->u2022)
+		explicit_bzero(us->u2022, us->n * sizeof(*us->u2022));
+	free(us->u);
+	free(us->u2022);
+	free(us->by_name);
+	free(us->by_hash);
+	free(us);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+int64_t config_quota_period_start(enum quota_period p, int64_t t)
+{
+	int64_t days = (t >= 0 ? t : t - 86399) / 86400;
+	int64_t z, era, y;
+	unsigned doe, yoe, doy, mp, m;
+
+	switch (p) {
+	case QUOTA_DAY:
+		return days * 86400;
+	case QUOTA_MONTH:
+		/* civil_from_days, then the first of that month. */
+		z = days + 719468;
+		era = (z >= 0 ? z : z - 146096) / 146097;
+		doe = (unsigned)(z - era * 146097);
+		yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+		y = (int64_t)yoe + era * 400;
+		doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+		mp = (5 * doy + 2) / 153;
+		m = mp < 10 ? mp + 3 : mp - 9;
+		y += m <= 2;
+		return days_from_civil(y, m, 1) * 86400;
+	default:
+		return 0;
+	}
 }
 
 static void wipe_cipher(struct config_cipher *c)
@@ -62,11 +335,7 @@ void config_free(struct config *cfg)
 		struct config_server *sv = &cfg->servers[i];
 
 		wipe_cipher(&sv->cipher);
-		for (size_t u = 0; u < sv->n_users2022; u++)
-			free((char *)sv->users2022[u].name);
-		if (sv->users2022)
-			explicit_bzero(sv->users2022, sv->n_users2022 * sizeof(*sv->users2022));
-		free(sv->users2022);
+		config_users_unref(sv->users);
 		explicit_bzero(&sv->srv2022, sizeof(sv->srv2022));
 		free_rt(&sv->rt, cfg->workers);
 	}
@@ -86,6 +355,7 @@ void config_free(struct config *cfg)
 	free(cfg->servers);
 	free(cfg->locals);
 	free(cfg->tunnels);
+	explicit_bzero(cfg->api.token, sizeof(cfg->api.token));
 	memset(cfg, 0, sizeof(*cfg));
 }
 

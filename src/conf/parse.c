@@ -26,7 +26,8 @@
  */
 static const char *const top_keys[] = { "workers", "log_level", "limits",  "timeouts",
 					"dns",	   "servers",	"locals", "tunnels",
-					"user",	   "group",	"metrics", NULL };
+					"user",	   "group",	"metrics", "api",
+					"state_file", NULL };
 static const char *const limits_keys[] = { "tcp_sessions", "udp_associations", NULL };
 static const char *const timeouts_keys[] = { "connect",	 "handshake", "tcp_idle",
 					     "udp_idle", "shutdown",  NULL };
@@ -434,6 +435,14 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 		ret = parse_role_list(x, root, "servers", sizeof(struct config_server),
 				      cf_parse_server, &sv, &cfg->n_servers);
 	cfg->servers = sv;
+	for (size_t i = 0; !ret && i < cfg->n_servers; i++)
+		for (size_t j = 0; !ret && j < i; j++)
+			if (cfg->servers[i].name[0] &&
+			    !strcmp(cfg->servers[i].name, cfg->servers[j].name))
+				ret = fail(x, cf_member(config_setting_get_elem(
+					   cf_member(root, "servers"), (unsigned int)i), "name"),
+					   "duplicate server name '%s' (also line %d)",
+					   cfg->servers[i].name, cfg->servers[j].line);
 	if (!ret)
 		ret = parse_role_list(x, root, "locals", sizeof(struct config_local), cf_parse_local,
 				      &lc, &cfg->n_locals);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * parse_control — the keys of the control plane: the user and group to run
- * as, and the metrics listener.
+ * as, the metrics listener, the management API and its state file.
  */
 #include <errno.h>
 #include <grp.h>
@@ -13,6 +13,7 @@
 #include "parse_int.h"
 
 static const char *const metrics_keys[] = { "listen", NULL };
+static const char *const api_keys[] = { "listen", "token", "token_file", "token_env", NULL };
 
 /*
  * user = "name"; group = "name"; — looked up now (getpwnam_r reads
@@ -65,9 +66,63 @@ static int parse_metrics(struct ctx *x, const config_setting_t *root, struct con
 	return cf_note_listen(x, g, &cfg->metrics.listen);
 }
 
+/* api = { listen = "127.0.0.1:6001" | "unix:/run/ssring/api.sock"; token...; }; */
+static int parse_api(struct ctx *x, const config_setting_t *root, struct config *cfg)
+{
+	const config_setting_t *g;
+	const char *listen = NULL;
+	int ret = cf_get_group(x, root, "api", api_keys, &g);
+
+	if (ret || !g)
+		return ret;
+	cfg->api.enabled = true;
+	if ((ret = cf_get_string(x, g, "listen", true, &listen)))
+		return ret;
+	if (!strncmp(listen, "unix:", 5)) {
+		if (listen[5] != '/' || strlen(listen + 5) >= sizeof(cfg->api.unix_path))
+			return fail(x, cf_member(g, "listen"), "a Unix socket needs an absolute path "
+				    "of at most %zu bytes: \"unix:/run/ssring/api.sock\"",
+				    sizeof(cfg->api.unix_path) - 1);
+		snprintf(cfg->api.unix_path, sizeof(cfg->api.unix_path), "%s", listen + 5);
+	} else if ((ret = cf_get_hostport(x, g, "listen", true, &cfg->api.listen)) ||
+		   (ret = cf_note_listen(x, g, &cfg->api.listen))) {
+		return ret;
+	}
+	return cf_get_token(x, g, cfg->api.token, sizeof(cfg->api.token));
+}
+
+static int parse_state_file(struct ctx *x, const config_setting_t *root, struct config *cfg)
+{
+	const char *path = NULL;
+	int ret = cf_get_string(x, root, "state_file", false, &path);
+
+	if (ret || !path)
+		return ret;
+	if (!path[0] || strlen(path) >= sizeof(cfg->state_file))
+		return fail(x, cf_member(root, "state_file"), "must be a path of 1 to %zu bytes",
+			    sizeof(cfg->state_file) - 1);
+	/* Relative to the config file, like secret files. */
+	if (path[0] != '/' && x->dir) {
+		if (strlen(x->dir) + 1 + strlen(path) >= sizeof(cfg->state_file))
+			return fail(x, cf_member(root, "state_file"), "path too long");
+		strcpy(cfg->state_file, x->dir);
+		strcat(cfg->state_file, "/");
+		strcat(cfg->state_file, path);
+	} else {
+		strcpy(cfg->state_file, path);
+	}
+	return 0;
+}
+
 int cf_parse_control(struct ctx *x, const config_setting_t *root, struct config *cfg)
 {
 	int ret = parse_identity(x, root, cfg);
 
-	return ret ? ret : parse_metrics(x, root, cfg);
+	if (!ret)
+		ret = parse_metrics(x, root, cfg);
+	if (!ret)
+		ret = parse_api(x, root, cfg);
+	if (!ret)
+		ret = parse_state_file(x, root, cfg);
+	return ret;
 }

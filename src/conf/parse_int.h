@@ -77,8 +77,25 @@ int cf_get_group(struct ctx *x, const config_setting_t *g, const char *key,
 		 const char *const *known, const config_setting_t **out);
 /* Remember a listen address; two roles on overlapping addresses are an error. */
 int cf_note_listen(struct ctx *x, const config_setting_t *g, const struct hostport *hp);
-/* method plus exactly one secret, turned into the cipher's keys (parse_secret.c). */
-int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher *c);
+/*
+ * method plus exactly one secret, turned into the cipher's keys
+ * (parse_secret.c); with secret_optional, no secret is fine too.
+ */
+int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher *c,
+		  bool secret_optional);
+/* Whether g has one of the secret keys. */
+bool cf_has_secret(const config_setting_t *g);
+/*
+ * User i of us (a server's users) from its one secret, for the server's
+ * cipher c (config_user_make).
+ */
+int cf_get_user_secret(struct ctx *x, const config_setting_t *g, const struct config_cipher *c,
+		       struct config_users *us, size_t i, const char *name);
+/* token, token_file or token_env of g (at most one; none leaves out empty). */
+int cf_get_token(struct ctx *x, const config_setting_t *g, char *out, size_t cap);
+/* limits = { rate; quota; quota_period; max_sessions; max_ips; } into *l. */
+int cf_get_user_limits(struct ctx *x, const config_setting_t *g, const char *key,
+		       struct user_limits *l, bool *given);
 
 /* user, group, metrics (parse_control.c). */
 int cf_parse_control(struct ctx *x, const config_setting_t *root, struct config *cfg);

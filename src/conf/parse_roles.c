@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * parse_roles — one element of servers, locals or tunnels, and the users
- * of servers (2022 identity keys) and locals (SOCKS5 username/password).
+ * of servers (every method; limits) and locals (SOCKS5 username/password).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* explicit_bzero */
@@ -10,24 +10,116 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/units.h"
 #include "parse_int.h"
 
-static const char *const server_keys[] = { "listen", "method", SECRET_KEYS,
-					   "udp",    "allow_private", "users", "probe",
-					   "probe_forward", NULL };
-static const char *const user2022_keys[] = { "name", "key", NULL };
+static const char *const server_keys[] = { "name", "listen", "method", SECRET_KEYS,
+					   "udp", "allow_private", "users", "user_limits",
+					   "trial_budget", "probe", "probe_forward", NULL };
+static const char *const srv_user_keys[] = { "name", SECRET_KEYS, "limits", NULL };
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS,
 					  "udp",    "users",  NULL };
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
 					   "tcp",    "udp",	NULL };
 static const char *const user_keys[] = { "name", "password", NULL };
+static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_sessions",
+					  "max_ips", NULL };
+static const char *const period_names[] = { "month", "day", "never", NULL };
 
-/* 2022 multi-user server: users = ( { name = "alice"; key = "<uPSK>"; } ). */
-static int parse_users2022(struct ctx *x, const config_setting_t *g, struct config_server *sv)
+/* A byte count or rate: an integer, or a string with a unit ("10 MB/s"). */
+static int get_bytes(struct ctx *x, const config_setting_t *g, const char *key, bool rate,
+		     uint64_t *out)
+{
+	const config_setting_t *s = cf_member(g, key);
+	const char *v;
+
+	if (!s)
+		return 0;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		if (config_setting_get_int64(s) < 0)
+			return fail(x, s, "must not be negative");
+		*out = (uint64_t)config_setting_get_int64(s);
+		return 0;
+	case CONFIG_TYPE_STRING:
+		v = config_setting_get_string(s);
+		switch (units_parse_bytes(v, strlen(v), rate, out)) {
+		case 0:
+			return 0;
+		case -ERANGE:
+			return fail(x, s, "'%s' is too large", v);
+		default:
+			return fail(x, s, "'%s' is not a %s (for example %s)", v,
+				    rate ? "rate" : "byte count",
+				    rate ? "\"10 MB/s\", \"512KiB\" or 1250000" :
+					   "\"100 GB\", \"1.5TiB\" or 1000000");
+		}
+	default:
+		return fail(x, s, "must be a number of bytes or a string such as \"%s\"",
+			    rate ? "10 MB/s" : "100 GB");
+	}
+}
+
+int cf_get_user_limits(struct ctx *x, const config_setting_t *g, const char *key,
+		       struct user_limits *l, bool *given)
+{
+	const config_setting_t *lg;
+	int period = (int)l->quota_period, ret = cf_get_group(x, g, key, limit_keys, &lg);
+
+	*given = lg != NULL;
+	if (ret || !lg)
+		return ret;
+	memset(l, 0, sizeof(*l));
+	period = QUOTA_MONTH;
+	if ((ret = get_bytes(x, lg, "rate", true, &l->rate)) ||
+	    (ret = get_bytes(x, lg, "quota", false, &l->quota)) ||
+	    (ret = cf_get_enum(x, lg, "quota_period", period_names, &period)) ||
+	    (ret = cf_get_u32(x, lg, "max_sessions", 0, 10000000, &l->max_sessions)) ||
+	    (ret = cf_get_u32(x, lg, "max_ips", 0, CONFIG_MAX_IPS, &l->max_ips)))
+		return ret;
+	l->quota_period = (enum quota_period)period;
+	if (cf_member(lg, "quota_period") && !l->quota)
+		return fail(x, cf_member(lg, "quota_period"), "only with quota");
+	return 0;
+}
+
+/* One element of a server's users. */
+static int parse_srv_user(struct ctx *x, const config_setting_t *e, struct config_server *sv,
+			  struct config_users *us, size_t i)
+{
+	struct config_srv_user *u = &us->u[i];
+	const char *name = NULL;
+	bool given = false;
+	int ret;
+
+	if (!config_setting_is_group(e))
+		return fail(x, e, "must be a group: { name = \"...\"; %s = \"...\"; }",
+			    sv->cipher.m2022 ? "key" : "password");
+	if ((ret = cf_check_keys(x, e, srv_user_keys)) ||
+	    (ret = cf_get_string(x, e, "name", true, &name)))
+		return ret;
+	if (!config_user_name_ok(name))
+		return fail(x, cf_member(e, "name"), "must be 1 to %d characters of A-Z a-z 0-9 "
+			    "- _ . @", CONFIG_USER_NAME_MAX);
+	us->n = i + 1; /* freed with the set if anything below fails */
+	if ((ret = cf_get_user_secret(x, e, &sv->cipher, us, i, name)))
+		return ret;
+	u->limits = sv->user_limits;
+	if ((ret = cf_get_user_limits(x, e, "limits", &u->limits, &given)))
+		return ret;
+	u->own_limits = given;
+	return 0;
+}
+
+/* users = ( { name; password | key | ..._file | ..._env; limits = { ... }; }, ... ) */
+static int parse_srv_users(struct ctx *x, const config_setting_t *g, struct config_server *sv)
 {
 	const config_setting_t *list = cf_member(g, "users");
 	const struct ss2022_method *m = sv->cipher.m2022;
-	const char *name = NULL, *key = NULL;
+	const config_setting_t *e;
+	struct config_users *us;
+	size_t dup = 0;
 	int n, ret;
 
 	if (m) {
@@ -36,38 +128,50 @@ static int parse_users2022(struct ctx *x, const config_setting_t *g, struct conf
 		if (sv->cipher.keys2022.n_ipsk)
 			return fail(x, g, "a server's key is one PSK, not a list");
 	}
-	if (!list)
+	if (!list) {
+		if (cf_member(g, "user_limits"))
+			return fail(x, cf_member(g, "user_limits"), "only with users");
+		if (cf_member(g, "trial_budget"))
+			return fail(x, cf_member(g, "trial_budget"), "only with users");
 		return 0;
-	if (!m || !m->is_aes)
-		return fail(x, list, "users need a 2022-blake3-aes-* method (identity headers)");
-	if (!config_setting_is_list(list) || (n = config_setting_length(list)) == 0)
-		return fail(x, list, "must be a non-empty list: users = ( { name = \"...\"; key = \"...\"; } );");
-	if (n > CONFIG_MAX_USERS)
-		return fail(x, list, "has %d entries; at most %d are supported", n, CONFIG_MAX_USERS);
-	sv->users2022 = calloc((size_t)n, sizeof(*sv->users2022));
-	if (!sv->users2022)
-		return fail(x, list, "out of memory");
-	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(list, (unsigned int)i);
-		char *nm;
-
-		if (!config_setting_is_group(e))
-			return fail(x, e, "must be a group: { name = \"...\"; key = \"...\"; }");
-		if ((ret = cf_check_keys(x, e, user2022_keys)) ||
-		    (ret = cf_get_string(x, e, "name", true, &name)) ||
-		    (ret = cf_get_string(x, e, "key", true, &key)))
-			return ret;
-		nm = strdup(name);
-		if (!nm || ss2022_user_init(&sv->users2022[i], m, nm, key)) {
-			free(nm);
-			return fail(x, cf_member(e, "key"), "must be the base64 encoding of exactly %u bytes",
-				    m->key_len);
-		}
-		explicit_bzero((char *)key, strlen(key));
-		sv->n_users2022 = (size_t)i + 1;
 	}
-	sv->srv2022.users = sv->users2022;
-	sv->srv2022.n_users = sv->n_users2022;
+	if (m && !m->is_aes)
+		return fail(x, list, "%s has no identity header (SIP023 defines them for the "
+			    "2022-blake3-aes-* methods only): users need an AES method, or "
+			    "one server per user", m->name);
+	if (!m && cf_has_secret(g))
+		return fail(x, list, "an AEAD-2017 server has either one secret for everyone "
+			    "or users, not both (remove the server's password/key)");
+	if (m && !cf_has_secret(g))
+		return fail(x, g, "a 2022 server with users still needs its own key (the "
+			    "identity PSK, iPSK)");
+	if (!config_setting_is_list(list))
+		return fail(x, list, "must be a list: users = ( { name = \"...\"; %s = \"...\"; } );",
+			    m ? "key" : "password");
+	n = config_setting_length(list);
+	if (n > CONFIG_MAX_SERVER_USERS)
+		return fail(x, list, "has %d entries; at most %d are supported", n,
+			    CONFIG_MAX_SERVER_USERS);
+	us = config_users_new((size_t)n, m != NULL);
+	if (!us)
+		return fail(x, list, "out of memory");
+	sv->users = us;
+	for (int i = 0; i < n; i++) {
+		ret = parse_srv_user(x, config_setting_get_elem(list, (unsigned int)i), sv, us,
+				     (size_t)i);
+		if (ret)
+			return ret;
+	}
+	switch (config_users_index(us, &dup)) {
+	case 0:
+		break;
+	case -EEXIST:
+		e = config_setting_get_elem(list, (unsigned int)dup);
+		return fail(x, cf_member(e, "name"), "duplicate user name '%s'", us->u[dup].name);
+	default:
+		return fail(x, list, "out of memory");
+	}
+	config_server_bind_users(sv);
 	return 0;
 }
 
@@ -92,20 +196,40 @@ static int parse_probe(struct ctx *x, const config_setting_t *g, struct config_s
 	return 0;
 }
 
+static int parse_server_name(struct ctx *x, const config_setting_t *g, struct config_server *sv)
+{
+	const char *name = NULL;
+	int ret = cf_get_string(x, g, "name", false, &name);
+
+	if (ret || !name)
+		return ret;
+	if (!config_name_ok(name, CONFIG_NAME_MAX - 1))
+		return fail(x, cf_member(g, "name"), "must be 1 to %d characters of A-Z a-z 0-9 "
+			    "- _ . @", CONFIG_NAME_MAX - 1);
+	snprintf(sv->name, sizeof(sv->name), "%s", name);
+	return 0;
+}
+
 int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 {
 	struct config_server *sv = elem;
+	bool given;
 	int ret;
 
 	sv->udp = true;
 	sv->allow_private = false;
+	sv->trial_budget_ms = 100;
+	sv->user_limits.quota_period = QUOTA_MONTH;
 	sv->line = config_setting_source_line(g);
-	if ((ret = cf_check_keys(x, g, server_keys)) ||
+	if ((ret = cf_check_keys(x, g, server_keys)) || (ret = parse_server_name(x, g, sv)) ||
 	    (ret = cf_get_hostport(x, g, "listen", true, &sv->listen)) ||
-	    (ret = cf_note_listen(x, g, &sv->listen)) || (ret = cf_get_cipher(x, g, &sv->cipher)) ||
+	    (ret = cf_note_listen(x, g, &sv->listen)) ||
+	    (ret = cf_get_cipher(x, g, &sv->cipher, cf_member(g, "users") != NULL)) ||
 	    (ret = cf_get_bool(x, g, "udp", &sv->udp)) ||
 	    (ret = cf_get_bool(x, g, "allow_private", &sv->allow_private)) ||
-	    (ret = parse_users2022(x, g, sv)) || (ret = parse_probe(x, g, sv)))
+	    (ret = cf_get_user_limits(x, g, "user_limits", &sv->user_limits, &given)) ||
+	    (ret = cf_get_u32(x, g, "trial_budget", 1, 1000, &sv->trial_budget_ms)) ||
+	    (ret = parse_srv_users(x, g, sv)) || (ret = parse_probe(x, g, sv)))
 		return ret;
 	return 0;
 }
@@ -144,8 +268,9 @@ static int parse_users(struct ctx *x, const config_setting_t *g, struct config_l
 	/* An empty list would silently turn authentication off. */
 	if (n == 0)
 		return fail(x, list, "is empty; remove it to accept clients without authentication");
-	if (n > CONFIG_MAX_USERS)
-		return fail(x, list, "has %d entries; at most %d are supported", n, CONFIG_MAX_USERS);
+	if (n > CONFIG_MAX_LOCAL_USERS)
+		return fail(x, list, "has %d entries; at most %d are supported", n,
+			    CONFIG_MAX_LOCAL_USERS);
 	lc->users = calloc((size_t)n, sizeof(*lc->users));
 	if (!lc->users)
 		return fail(x, list, "out of memory");
@@ -175,7 +300,7 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_hostport(x, g, "listen", true, &lc->listen)) ||
 	    (ret = cf_note_listen(x, g, &lc->listen)) ||
 	    (ret = cf_get_hostport(x, g, "server", false, &lc->server)) ||
-	    (ret = cf_get_cipher(x, g, &lc->cipher)) || (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
+	    (ret = cf_get_cipher(x, g, &lc->cipher, false)) || (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
 	    (ret = parse_users(x, g, lc)))
 		return ret;
 	return 0;
@@ -194,7 +319,7 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_note_listen(x, g, &t->listen)) ||
 	    (ret = cf_get_hostport(x, g, "forward", false, &t->forward)) ||
 	    (ret = cf_get_hostport(x, g, "server", false, &t->server)) ||
-	    (ret = cf_get_cipher(x, g, &t->cipher)) || (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
+	    (ret = cf_get_cipher(x, g, &t->cipher, false)) || (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
 		return ret;
 	if (!t->tcp && !t->udp)

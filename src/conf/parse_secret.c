@@ -77,15 +77,13 @@ static bool has_suffix(const char *s, const char *suffix)
 }
 
 /*
- * Fetch the secret named by setting s into buf (CONFIG_MAX_SECRET_FILE bytes)
- * and derive the master key from it. The message never quotes the secret.
+ * The text of the secret named by setting s (inline, from a file or from
+ * the environment) into buf (CONFIG_MAX_SECRET_FILE bytes). The message
+ * never quotes the secret.
  */
-static int derive_key(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
-		      char *buf)
+static int fetch_secret(struct ctx *x, const config_setting_t *s, char *buf, size_t *lenp)
 {
 	const char *name = config_setting_name(s), *v = config_setting_get_string(s);
-	const struct aead_method *m = c->method;
-	bool is_key = !strncmp(name, "key", 3);
 	size_t len = strlen(v);
 	int ret;
 
@@ -114,6 +112,21 @@ static int derive_key(struct ctx *x, const config_setting_t *s, struct config_ci
 		/* Nothing reads the tree's copy any more. */
 		explicit_bzero((char *)v, len);
 	}
+	*lenp = len;
+	return 0;
+}
+
+/* Derive the master key from the secret named by s; its text stays in buf. */
+static int derive_key(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
+		      char *buf)
+{
+	const struct aead_method *m = c->method;
+	bool is_key = !strncmp(config_setting_name(s), "key", 3);
+	size_t len;
+	int ret = fetch_secret(x, s, buf, &len);
+
+	if (ret)
+		return ret;
 	if (c->m2022) {
 		/* 2022: the key is the PSK itself (or iPSK:...:uPSK), never a password. */
 		if (!is_key)
@@ -136,24 +149,12 @@ static int derive_key(struct ctx *x, const config_setting_t *s, struct config_ci
 	return 0;
 }
 
-int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher *c)
+/* The one secret setting of g, NULL if none; an error if two are given. */
+static int find_secret(struct ctx *x, const config_setting_t *g, const config_setting_t **out)
 {
 	const config_setting_t *secret = NULL;
-	char buf[CONFIG_MAX_SECRET_FILE];
-	const char *method = NULL;
-	int i, ret;
 
-	ret = cf_get_string(x, g, "method", true, &method);
-	if (ret)
-		return ret;
-	c->m2022 = ss2022_method_find(method);
-	c->method = c->m2022 ? ss2022_chunk_method(c->m2022) : aead_method_find(method);
-	if (!c->method)
-		return fail(x, cf_member(g, "method"),
-			    "unknown method '%s' (known: %s 2022-blake3-aes-128-gcm "
-			    "2022-blake3-aes-256-gcm 2022-blake3-chacha20-poly1305)",
-			    method, aead_method_names());
-	for (i = 0; secret_keys[i]; i++) {
+	for (int i = 0; secret_keys[i]; i++) {
 		const config_setting_t *s = cf_member(g, secret_keys[i]);
 
 		if (!s)
@@ -165,11 +166,103 @@ int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher
 			return fail(x, s, "must be a string");
 		secret = s;
 	}
+	*out = secret;
+	return 0;
+}
+
+int cf_get_user_secret(struct ctx *x, const config_setting_t *g, const struct config_cipher *c,
+		       struct config_users *us, size_t i, const char *name)
+{
+	const config_setting_t *s = NULL;
+	char buf[CONFIG_MAX_SECRET_FILE], why[200];
+	size_t len = 0;
+	bool is_password;
+	int ret = find_secret(x, g, &s);
+
+	if (ret)
+		return ret;
+	if (!s)
+		return fail(x, g, "missing secret: set one of %s", c->m2022 ?
+			    "key, key_file or key_env (the user's uPSK)" :
+			    "password, key, password_file, key_file, password_env or key_env");
+	is_password = strncmp(config_setting_name(s), "key", 3) != 0;
+	if (c->m2022 && is_password)
+		return fail(x, s, "a 2022 user needs a base64 uPSK (key, key_file or key_env), not "
+				  "a password; make one with: ssring genkey %s", c->m2022->name);
+	ret = fetch_secret(x, s, buf, &len);
+	if (!ret && config_user_make(us, i, c, name, buf, is_password, why, sizeof(why)))
+		ret = fail(x, s, "%s", why);
+	explicit_bzero(buf, sizeof(buf));
+	return ret;
+}
+
+int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher *c,
+		  bool secret_optional)
+{
+	const config_setting_t *secret = NULL;
+	char buf[CONFIG_MAX_SECRET_FILE];
+	const char *method = NULL;
+	int ret;
+
+	ret = cf_get_string(x, g, "method", true, &method);
+	if (ret)
+		return ret;
+	c->m2022 = ss2022_method_find(method);
+	c->method = c->m2022 ? ss2022_chunk_method(c->m2022) : aead_method_find(method);
+	if (!c->method)
+		return fail(x, cf_member(g, "method"),
+			    "unknown method '%s' (known: %s 2022-blake3-aes-128-gcm "
+			    "2022-blake3-aes-256-gcm 2022-blake3-chacha20-poly1305)",
+			    method, aead_method_names());
+	if ((ret = find_secret(x, g, &secret)))
+		return ret;
+	if (!secret && secret_optional)
+		return 0;
 	if (!secret)
 		return fail(x, g,
 			    "missing secret: set one of password, key, password_file, key_file, "
 			    "password_env or key_env");
 	ret = derive_key(x, secret, c, buf);
+	explicit_bzero(buf, sizeof(buf));
+	return ret;
+}
+
+bool cf_has_secret(const config_setting_t *g)
+{
+	for (int i = 0; secret_keys[i]; i++)
+		if (cf_member(g, secret_keys[i]))
+			return true;
+	return false;
+}
+
+int cf_get_token(struct ctx *x, const config_setting_t *g, char *out, size_t cap)
+{
+	static const char *const keys[] = { "token", "token_file", "token_env" };
+	const config_setting_t *s = NULL;
+	char buf[CONFIG_MAX_SECRET_FILE];
+	size_t len = 0;
+	int ret = 0;
+
+	for (int i = 0; i < 3; i++) {
+		const config_setting_t *t = cf_member(g, keys[i]);
+
+		if (!t)
+			continue;
+		if (s)
+			return fail(x, t, "conflicts with '%s': give one token",
+				    config_setting_name(s));
+		if (config_setting_type(t) != CONFIG_TYPE_STRING)
+			return fail(x, t, "must be a string");
+		s = t;
+	}
+	if (!s)
+		return 0;
+	ret = fetch_secret(x, s, buf, &len);
+	if (!ret && (len < 16 || len >= cap))
+		ret = fail(x, s, "a token must be 16 to %zu bytes (make one with: head -c 32 "
+			   "/dev/urandom | base64)", cap - 1);
+	if (!ret)
+		memcpy(out, buf, len + 1);
 	explicit_bzero(buf, sizeof(buf));
 	return ret;
 }

@@ -197,7 +197,6 @@ static void ctl_destroy(struct loop *l)
 		return;
 	if (c->sig_fd >= 0)
 		close(c->sig_fd);
-	free(c->msg);
 	free(c);
 	loop_set_state(l, &ctl_module, NULL);
 }
@@ -315,6 +314,16 @@ int ctl_main(struct config *cfg, const struct ctl_opts *opts)
 	raise_nofile();
 	if (setup_all(cfg))
 		goto out;
+	/* Users added through the API (the state file) join their servers. */
+	{
+		char err[CONFIG_ERR_BYTES];
+
+		if (ctl_overlay(NULL, cfg, err, sizeof(err))) {
+			log_error("%s", err);
+			teardown_all();
+			goto out;
+		}
+	}
 	/* The listening sockets are made here, before privileges go. */
 	if (ctl_prepare(NULL, cfg)) {
 		teardown_all();

@@ -15,8 +15,8 @@
 enum ctl_op {
 	CTL_OP_SIGNAL = 0, /* read on the signalfd */
 	CTL_OP_EXITED,     /* read on the workers' exit eventfd */
-	CTL_OP_ACK,        /* a worker took the new snapshot (res = its id) */
-	CTL_OP_POSTED,     /* our message to worker slot: failed if res < 0 */
+	CTL_OP_ACK,        /* a worker took a new snapshot (ptr = its publication) */
+	CTL_OP_POSTED,     /* our message to a worker (ptr = publication): failed if res < 0 */
 	CTL_OP_COUNT
 };
 
@@ -30,8 +30,6 @@ struct ctl_state {
 	/* reload (reload.c) */
 	bool reloading;      /* a snapshot is out; acknowledgements pending */
 	bool reload_again;   /* SIGHUP while reloading: once more afterwards */
-	int acks_left;
-	struct loop_cfg_msg *msg;
 };
 
 struct ctl_state *ctl_of(const struct loop *l);
@@ -45,5 +43,15 @@ void ctl_status(const struct loop *l, char *buf, size_t len);
 /* reload.c */
 void ctl_reload(struct loop *l);
 void ctl_reload_ack(struct loop *l, unsigned op, const struct io_uring_cqe *cqe);
+/*
+ * Hand cfg (prepared; its generation set; the caller's reference) to every
+ * worker and make it the control loop's current snapshot. reload: a SIGHUP
+ * reload (READY and the reload count follow the acknowledgements). 0, or
+ * -ENOMEM (cfg dropped, nothing changed).
+ */
+int ctl_publish(struct loop *l, struct config *cfg, bool reload);
+
+/* api.c: put the API's users into cfg's named servers (at start and on reload). */
+int ctl_overlay(struct loop *l, struct config *cfg, char *err, size_t err_len);
 
 #endif

@@ -6,6 +6,8 @@
  * read with relaxed loads while the workers go on counting.
  */
 #include <dirent.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "dns/dns.h"
 #include "proto/aead.h"
 #include "relay/stats.h"
+#include "relay/users.h"
 
 #ifndef SSRING_VERSION
 #define SSRING_VERSION "0.0.0"
@@ -91,33 +94,6 @@ static const char *role_name(enum role r)
 	return r == ROLE_SERVER ? "server" : r == ROLE_LOCAL ? "local" : "tunnel";
 }
 
-/* Sum of counter k of endpoint ep over the workers. */
-static uint64_t ep_sum(int workers, uint32_t ep, unsigned k)
-{
-	uint64_t v = 0;
-
-	for (int w = 0; w < workers; w++) {
-		const counter_t *c = ctr_peek(relay_stats[w].ep, ep);
-
-		if (c)
-			v += ctr_get(&c[k]);
-	}
-	return v;
-}
-
-static uint64_t user_sum(int workers, uint32_t uid, unsigned k)
-{
-	uint64_t v = 0;
-
-	for (int w = 0; w < workers; w++) {
-		const counter_t *c = ctr_peek(relay_stats[w].user, uid);
-
-		if (c)
-			v += ctr_get(&c[k]);
-	}
-	return v;
-}
-
 static uint64_t worker_sum(int workers, unsigned k)
 {
 	uint64_t v = 0;
@@ -134,7 +110,7 @@ static void per_ep(struct out *o, int workers, const char *name, unsigned k, con
 		const struct relay_ep_info *e = relay_ep_info(ep);
 
 		put(o, "%s{role=\"%s\",listen=\"%s\"%s} %llu\n", name, role_name(e->role), e->listen,
-		    extra ? extra : "", (unsigned long long)ep_sum(workers, ep, k));
+		    extra ? extra : "", (unsigned long long)stats_ep_sum(workers, ep, k));
 	}
 }
 
@@ -156,6 +132,7 @@ static void endpoints(struct out *o, int workers)
 		{ EPC_AUTH_BAD, "bad_tag" },	     { EPC_AUTH_REPLAY, "replay" },
 		{ EPC_AUTH_STALE, "stale_timestamp" }, { EPC_AUTH_USER, "unknown_user" },
 		{ EPC_AUTH_SHORT, "short_header" },    { EPC_AUTH_FULL, "salt_memory_full" },
+		{ EPC_AUTH_BUDGET, "trial_budget" },   { EPC_AUTH_LIMIT, "user_limit" },
 	};
 	static const struct {
 		unsigned k;
@@ -197,7 +174,7 @@ static void endpoints(struct out *o, int workers)
 	}
 }
 
-static void users(struct out *o, int workers)
+static void users(struct out *o, const struct config *c, int workers)
 {
 	static const struct {
 		const char *name;
@@ -225,23 +202,57 @@ static void users(struct out *o, int workers)
 	};
 	const char *name = NULL;
 	char ebuf[600];
+	bool any = false;
 
-	if (!relay_user_count())
+	for (size_t s = 0; s < c->n_servers; s++)
+		any |= c->servers[s].users && c->servers[s].rt.uids && c->servers[s].users->n;
+	if (!any)
 		return;
+	/* The users of the configuration in use (a removed user's series end). */
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		if (f[i].name) {
 			name = f[i].name;
 			family(o, name, f[i].type, f[i].help);
 		}
-		for (uint32_t uid = 0; uid < relay_user_count(); uid++) {
-			const struct relay_user_info *u = relay_user_info(uid);
-			const struct relay_ep_info *e = relay_ep_info(u->ep);
+		for (size_t s = 0; s < c->n_servers; s++) {
+			const struct config_server *sv = &c->servers[s];
+			const struct relay_ep_info *e = relay_ep_info(sv->rt.ep);
 
-			put(o, "%s{listen=\"%s\",user=\"%s\"%s} %llu\n", name, e->listen,
-			    esc(u->name, ebuf, sizeof(ebuf)), f[i].labels,
-			    (unsigned long long)user_sum(workers, uid, f[i].k));
+			for (size_t u = 0; e && sv->users && sv->rt.uids && u < sv->users->n; u++)
+				put(o, "%s{listen=\"%s\",user=\"%s\"%s} %llu\n", name, e->listen,
+				    esc(sv->users->u[u].name, ebuf, sizeof(ebuf)), f[i].labels,
+				    (unsigned long long)stats_user_sum(workers, sv->rt.uids[u], f[i].k));
 		}
 	}
+}
+
+static uint64_t trial_sum(int workers, size_t off)
+{
+	uint64_t v = 0;
+
+	for (int w = 0; users_trial_stats && w < workers; w++)
+		v += atomic_load_explicit((_Atomic uint64_t *)((char *)&users_trial_stats[w] + off),
+					  memory_order_relaxed);
+	return v;
+}
+
+static void trials(struct out *o, int workers)
+{
+	family(o, "ssring_user_trials_total", "counter",
+	       "AEAD-2017 requests of servers with users, by how the user was found: the "
+	       "address's last user (warm), a search (cold), or not tried (budget).");
+	put(o, "ssring_user_trials_total{result=\"warm\"} %llu\n",
+	    (unsigned long long)trial_sum(workers, offsetof(struct users_trial_stats, warm)));
+	put(o, "ssring_user_trials_total{result=\"cold\"} %llu\n",
+	    (unsigned long long)trial_sum(workers, offsetof(struct users_trial_stats, cold)));
+	put(o, "ssring_user_trials_total{result=\"budget\"} %llu\n",
+	    (unsigned long long)trial_sum(workers, offsetof(struct users_trial_stats, budget)));
+	family(o, "ssring_user_trial_keys_total", "counter", "Keys tried in cold searches.");
+	put(o, "ssring_user_trial_keys_total %llu\n",
+	    (unsigned long long)trial_sum(workers, offsetof(struct users_trial_stats, keys)));
+	family(o, "ssring_user_trial_seconds_total", "counter", "Time spent in cold searches.");
+	put(o, "ssring_user_trial_seconds_total %.6f\n",
+	    (double)trial_sum(workers, offsetof(struct users_trial_stats, cold_ns)) / 1e9);
 }
 
 static void worker_counters(struct out *o, int workers)
@@ -252,7 +263,7 @@ static void worker_counters(struct out *o, int workers)
 	} drops[] = {
 		{ WC_DROP_TRUNCATED, "truncated" }, { WC_DROP_AUTH, "auth" },
 		{ WC_DROP_MALFORMED, "malformed" }, { WC_DROP_REFUSED, "refused" },
-		{ WC_DROP_OTHER, "other" },
+		{ WC_DROP_OTHER, "other" },         { WC_DROP_LIMIT, "user_limit" },
 	};
 	static const char *const dns[] = { "hit", "miss", "shared", "failure" };
 
@@ -333,7 +344,8 @@ char *metrics_render(const struct loop *l, size_t *len)
 	put(&o, "ssring_reloads_total{result=\"error\"} %llu\n",
 	    (unsigned long long)ctl_stats.reloads_error);
 	endpoints(&o, workers);
-	users(&o, workers);
+	users(&o, l->cfg, workers);
+	trials(&o, workers);
 	worker_counters(&o, workers);
 	process(&o);
 	if (o.failed) {

@@ -60,6 +60,20 @@ static void keep_restart_only(const struct config *old, struct config *cfg)
 		cfg->uid = old->uid;
 		cfg->gid = old->gid;
 	}
+	if (cfg->api.enabled != old->api.enabled ||
+	    strcmp(cfg->api.unix_path, old->api.unix_path) ||
+	    (cfg->api.enabled && !cfg->api.unix_path[0] &&
+	     !config_same_listen(&cfg->api.listen, &old->api.listen))) {
+		log_warn("reload: api.listen changed: needs a restart; keeping the old one");
+		cfg->api.enabled = old->api.enabled;
+		cfg->api.listen = old->api.listen;
+		memcpy(cfg->api.unix_path, old->api.unix_path, sizeof(cfg->api.unix_path));
+	}
+	if (strcmp(cfg->state_file, old->state_file)) {
+		log_warn("reload: state_file changed: needs a restart; keeping \"%s\"",
+			 old->state_file);
+		memcpy(cfg->state_file, old->state_file, sizeof(cfg->state_file));
+	}
 	if (cfg->metrics.enabled != old->metrics.enabled ||
 	    (cfg->metrics.enabled &&
 	     !config_same_listen(&cfg->metrics.listen, &old->metrics.listen))) {
@@ -68,12 +82,17 @@ static void keep_restart_only(const struct config *old, struct config *cfg)
 	}
 }
 
-static void finish(struct loop *l)
+/* One snapshot on its way to the workers. */
+struct publication {
+	struct loop_cfg_msg msg;
+	int acks_left;
+	bool reload;            /* a SIGHUP reload (else an API change) */
+};
+
+static void finish_reload(struct loop *l)
 {
 	struct ctl_state *c = ctl_of(l);
 
-	free(c->msg);
-	c->msg = NULL;
 	c->reloading = false;
 	ctl_stats.reloads_ok++;
 	log_info("reloaded %s: configuration generation %llu", c->opts->config_path,
@@ -85,13 +104,54 @@ static void finish(struct loop *l)
 	}
 }
 
+static void finish(struct loop *l, struct publication *p)
+{
+	bool reload = p->reload;
+
+	free(p);
+	if (reload)
+		finish_reload(l);
+}
+
+int ctl_publish(struct loop *l, struct config *cfg, bool reload)
+{
+	struct ctl_state *c = ctl_of(l);
+	struct publication *p = calloc(1, sizeof(*p));
+	int n = workers_count(c->workers);
+
+	if (!p) {
+		config_unref(cfg);
+		return -ENOMEM;
+	}
+	p->reload = reload;
+	p->msg.cfg = cfg;
+	p->msg.reply_fd = l->ring.ring_fd;
+	p->msg.reply_ud = ud_pack_ptr(loop_tag(&ctl_module, CTL_OP_ACK), p);
+	/* One reference for each worker; each lets go when it is done with it. */
+	for (int w = 0; w < n; w++) {
+		int fd = worker_ring_fd(w);
+
+		if (fd < 0)
+			continue;
+		config_ref(cfg);
+		p->acks_left++;
+		loop_post(l, fd, ud_pack_ptr(loop_tag(&core_module, CORE_OP_CONFIG), &p->msg), 0,
+			  ud_pack_ptr(loop_tag(&ctl_module, CTL_OP_POSTED), p));
+	}
+	io_uring_submit(&l->ring);
+	/* The control loop's own modules move over too (its reference is ours). */
+	loop_adopt_config(l, cfg);
+	if (!p->acks_left)
+		finish(l, p);
+	return 0;
+}
+
 void ctl_reload(struct loop *l)
 {
 	struct ctl_state *c = ctl_of(l);
 	const struct config *old = l->cfg;
 	char err[CONFIG_ERR_BYTES];
 	struct config *cfg;
-	int n = workers_count(c->workers);
 
 	if (c->reloading) {
 		c->reload_again = true; /* after the one in progress */
@@ -106,52 +166,36 @@ void ctl_reload(struct loop *l)
 	}
 	keep_restart_only(old, cfg);
 	cfg->generation = old->generation + 1;
+	/* Users added through the API join the servers they were added to. */
+	if (ctl_overlay(l, cfg, err, sizeof(err))) {
+		config_unref(cfg);
+		fail(l, err);
+		return;
+	}
 	if (ctl_prepare(old, cfg)) {
 		config_unref(cfg); /* closes what prepare made */
 		fail(l, "see the messages above");
 		return;
 	}
-	c->msg = malloc(sizeof(*c->msg));
-	if (!c->msg) {
-		config_unref(cfg);
-		fail(l, "out of memory");
-		return;
-	}
-	c->msg->cfg = cfg;
-	c->msg->reply_fd = l->ring.ring_fd;
-	c->msg->reply_ud = ud_pack(loop_tag(&ctl_module, CTL_OP_ACK), 0, 0);
 	c->reloading = true;
-	c->acks_left = 0;
-	/* One reference for each worker; each lets go when it is done with it. */
-	for (int w = 0; w < n; w++) {
-		int fd = worker_ring_fd(w);
-
-		if (fd < 0)
-			continue;
-		config_ref(cfg);
-		c->acks_left++;
-		loop_post(l, fd, ud_pack_ptr(loop_tag(&core_module, CORE_OP_CONFIG), c->msg), 0,
-			  ud_pack(loop_tag(&ctl_module, CTL_OP_POSTED), (uint32_t)w, 0));
+	if (ctl_publish(l, cfg, true)) {
+		c->reloading = false;
+		fail(l, "out of memory");
 	}
-	io_uring_submit(&l->ring);
-	/* The control loop's own modules move over too (its reference is ours). */
-	loop_adopt_config(l, cfg);
-	if (!c->acks_left)
-		finish(l);
 }
 
 void ctl_reload_ack(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
 {
-	struct ctl_state *c = ctl_of(l);
+	struct publication *p = ud_ptr(cqe->user_data);
 
 	if (op == CTL_OP_POSTED) {
-		if (cqe->res >= 0 || !c->reloading)
+		if (cqe->res >= 0)
 			return;
 		/* The worker never got it (its ring is gone): its reference too. */
-		log_warn("reload: worker %u did not get the new configuration: %s",
-			 ud_slot(cqe->user_data), strerror(-cqe->res));
-		config_unref(c->msg->cfg);
+		log_warn("configuration generation %llu did not reach a worker: %s",
+			 (unsigned long long)p->msg.cfg->generation, strerror(-cqe->res));
+		config_unref(p->msg.cfg);
 	}
-	if (c->reloading && --c->acks_left == 0)
-		finish(l);
+	if (--p->acks_left == 0)
+		finish(l, p);
 }

@@ -487,165 +487,6 @@ int aead_open(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t ct_len
 	return (int)len;
 }
 
-/* ---- TCP chunks ------------------------------------------------------------ */
-
-static void put_be16(uint8_t *p, size_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/*
- * Returns 0 (not a valid wire size) when len is out of range or sealing fails;
- * the nonce may then have moved, so the stream is unusable.
- */
-size_t aead_seal_chunk_inplace(struct aead_ctx *c, uint8_t *payload, size_t len)
-{
-	uint8_t *wire = payload - AEAD_LEN_BYTES;
-
-	if (len == 0 || len > AEAD_CHUNK_MAX)
-		return 0;
-	put_be16(wire, len);
-	if (aead_seal(c, wire, wire, 2) < 0 || aead_seal(c, payload, payload, len) < 0)
-		return 0;
-	return AEAD_LEN_BYTES + len + AEAD_TAG_BYTES;
-}
-
-/* Returns 0 if sealing fails (see aead_seal_chunk_inplace). */
-size_t aead_seal_chunks(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t len)
-{
-	return aead_seal_chunks_max(c, out, in, len, AEAD_CHUNK_MAX);
-}
-
-size_t aead_seal_chunks_max(struct aead_ctx *c, uint8_t *out, const uint8_t *in, size_t len,
-			    size_t max)
-{
-	size_t w = 0;
-
-	while (len > 0) {
-		size_t n = len < max ? len : max;
-		uint8_t be[2];
-
-		put_be16(be, n);
-		if (aead_seal(c, out + w, be, 2) < 0 ||
-		    aead_seal(c, out + w + AEAD_LEN_BYTES, in, n) < 0)
-			return 0;
-		w += AEAD_LEN_BYTES + n + AEAD_TAG_BYTES;
-		in += n;
-		len -= n;
-	}
-	return w;
-}
-
-size_t aead_sealed_size(size_t len)
-{
-	size_t chunks = len / AEAD_CHUNK_MAX + (len % AEAD_CHUNK_MAX != 0);
-
-	return len + chunks * (AEAD_LEN_BYTES + AEAD_TAG_BYTES);
-}
-
-/* ---- stream reader ----------------------------------------------------------- */
-
-void aead_reader_init(struct aead_reader *r, const struct aead_method *m, const uint8_t *master)
-{
-	memset(r, 0, sizeof(*r));
-	r->m = m;
-	r->master = master;
-	r->state = AEAD_RD_SALT;
-}
-
-size_t aead_reader_need(const struct aead_reader *r)
-{
-	switch (r->state) {
-	case AEAD_RD_SALT:
-		return r->m->salt_len;
-	case AEAD_RD_LEN:
-		return AEAD_LEN_BYTES;
-	case AEAD_RD_DATA:
-		return (size_t)r->plen + AEAD_TAG_BYTES;
-	default:
-		return 0;
-	}
-}
-
-static int reader_fail(struct aead_reader *r, int err)
-{
-	r->state = AEAD_RD_FAILED;
-	return err;
-}
-
-/* Open a sealed length; 0 and lengths with the reserved top bits set are framing errors. */
-static int read_len(struct aead_reader *r, const uint8_t *buf)
-{
-	uint8_t be[2];
-	size_t plen;
-	int ret = aead_open(&r->ctx, be, buf, AEAD_LEN_BYTES);
-
-	if (ret < 0)
-		return reader_fail(r, ret);
-	plen = (size_t)be[0] << 8 | be[1];
-	if (plen == 0 || plen > AEAD_CHUNK_MAX)
-		return reader_fail(r, -EBADMSG);
-	r->plen = (uint16_t)plen;
-	r->state = AEAD_RD_DATA;
-	return AEAD_RD_GOT_LEN;
-}
-
-static int reader_step(struct aead_reader *r, uint8_t *buf, size_t len, size_t *consumed,
-		       uint8_t *out, uint8_t **plain, size_t *plain_len)
-{
-	size_t need = aead_reader_need(r);
-	int ret;
-
-	*consumed = 0;
-	*plain = NULL;
-	*plain_len = 0;
-	if (r->state == AEAD_RD_FAILED)
-		return -EBADMSG;
-	if (len < need)
-		return AEAD_RD_NEED_MORE;
-	switch (r->state) {
-	case AEAD_RD_SALT:
-		memcpy(r->salt, buf, need);
-		ret = aead_ctx_init(&r->ctx, r->m, r->master, r->salt);
-		if (ret < 0)
-			return reader_fail(r, ret);
-		r->state = AEAD_RD_LEN;
-		ret = AEAD_RD_GOT_SALT;
-		break;
-	case AEAD_RD_LEN:
-		ret = read_len(r, buf);
-		break;
-	default: /* AEAD_RD_DATA */
-		ret = aead_open(&r->ctx, out ? out : buf, buf, need);
-		if (ret < 0)
-			return reader_fail(r, ret);
-		*plain = out ? out : buf;
-		*plain_len = r->plen;
-		r->state = AEAD_RD_LEN;
-		ret = AEAD_RD_GOT_DATA;
-		break;
-	}
-	if (ret > 0)
-		*consumed = need;
-	return ret;
-}
-
-int aead_reader_step(struct aead_reader *r, uint8_t *buf, size_t len, size_t *consumed,
-		     uint8_t **plain, size_t *plain_len)
-{
-	return reader_step(r, buf, len, consumed, NULL, plain, plain_len);
-}
-
-int aead_reader_step_out(struct aead_reader *r, const uint8_t *buf, size_t len, size_t *consumed,
-			 uint8_t *out, size_t *plain_len)
-{
-	uint8_t *plain;
-
-	/* buf is only written in place when out is NULL, which it is not here. */
-	return reader_step(r, (uint8_t *)buf, len, consumed, out, &plain, plain_len);
-}
-
 /* ---- UDP ------------------------------------------------------------------------- */
 
 int aead_udp_seal(const struct aead_method *m, const uint8_t *master, uint8_t *out,
@@ -689,6 +530,123 @@ int aead_udp_open(const struct aead_method *m, const uint8_t *master, uint8_t *o
 	ret = aead_open(&c, out, pkt + m->salt_len, len - m->salt_len);
 	aead_ctx_wipe(&c);
 	return ret;
+}
+
+/* ---- trial decryption (servers with several users) ----------------------------- */
+
+#ifdef AEAD_HAVE_GCM
+/* The tries' own key schedule: trying a thousand keys must not evict the
+ * few the thread's sessions use from gcm_cache. */
+static _Thread_local struct {
+	Aes aes;
+	bool ready;
+} trial_gcm;
+#endif
+
+void aead_trial_init(struct aead_trial *t, const struct aead_method *m, const uint8_t *salt)
+{
+	t->m = m;
+	memcpy(t->salt, salt, m->salt_len);
+	hkdf_sha1_salt_init(&t->hs, salt, m->salt_len);
+}
+
+void aead_trial_wipe(struct aead_trial *t)
+{
+	wipe(t, sizeof(*t));
+}
+
+/* Open len bytes + tag at in with subkey and the all-zero nonce (the first). */
+static int trial_open(const struct aead_trial *t, const uint8_t *subkey, uint8_t *out,
+		      const uint8_t *in, size_t len)
+{
+	static const uint8_t zero_nonce[AEAD_MAX_NONCE_BYTES];
+	const struct aead_method *m = t->m;
+
+	switch (m->kind) {
+#ifdef AEAD_HAVE_GCM
+	case AEAD_AES_128_GCM:
+	case AEAD_AES_192_GCM:
+	case AEAD_AES_256_GCM:
+		if (!trial_gcm.ready) {
+			if (wc_AesInit(&trial_gcm.aes, NULL, INVALID_DEVID) != 0)
+				return -EIO;
+			trial_gcm.ready = true;
+		}
+		if (wc_AesGcmSetKey(&trial_gcm.aes, subkey, m->key_len) != 0)
+			return -EIO;
+		return wc_AesGcmDecrypt(&trial_gcm.aes, out, in, (word32)len, zero_nonce,
+					m->nonce_len, in + len, AEAD_TAG_BYTES, NULL, 0) == 0
+			       ? 0 : -EBADMSG;
+#endif
+#ifdef AEAD_HAVE_CHACHA
+	case AEAD_CHACHA20_POLY1305:
+		return wc_ChaCha20Poly1305_Decrypt(subkey, zero_nonce, NULL, 0, in, (word32)len,
+						   in + len, out) == 0 ? 0 : -EBADMSG;
+#endif
+#ifdef AEAD_HAVE_XCHACHA
+	case AEAD_XCHACHA20_POLY1305:
+	{
+		struct aead_ctx c;
+		int ret;
+
+		memcpy(c.key, subkey, m->key_len);
+		memset(c.nonce, 0, sizeof(c.nonce));
+		c.m = m;
+		ret = xchacha_open(&c, out, in, len);
+		wipe(&c, sizeof(c));
+		return ret == 0 ? 0 : -EBADMSG;
+	}
+#endif
+	default:
+		return -ENOTSUP;
+	}
+}
+
+static int trial_subkey(const struct aead_trial *t, const uint8_t *master, uint8_t *subkey)
+{
+	static const uint8_t info[] = "ss-subkey";
+
+	return hkdf_sha1_salted(&t->hs, master, t->m->key_len, info, sizeof(info) - 1, subkey,
+				t->m->key_len) == 0 ? 0 : -EIO;
+}
+
+int aead_trial_len(const struct aead_trial *t, const uint8_t *master, const uint8_t *chunk,
+		   struct aead_ctx *ctx, uint16_t *plen)
+{
+	uint8_t subkey[AEAD_MAX_KEY_BYTES], be[2];
+	size_t n;
+	int ret = trial_subkey(t, master, subkey);
+
+	if (ret == 0)
+		ret = trial_open(t, subkey, be, chunk, 2);
+	if (ret == 0) {
+		n = (size_t)be[0] << 8 | be[1];
+		ret = n == 0 || n > AEAD_CHUNK_MAX ? -EBADMSG : 0;
+		*plen = (uint16_t)n;
+	}
+	if (ret == 0) {
+		aead_ctx_init_subkey(ctx, t->m, subkey);
+		nonce_increment(ctx);
+	}
+	wipe(subkey, sizeof(subkey));
+	return ret < 0 && ret != -EBADMSG && ret != -ENOTSUP ? -EBADMSG : ret;
+}
+
+int aead_trial_udp(const struct aead_trial *t, const uint8_t *master, uint8_t *out,
+		   const uint8_t *ct, size_t ct_len)
+{
+	uint8_t subkey[AEAD_MAX_KEY_BYTES];
+	int ret;
+
+	if (ct_len < AEAD_TAG_BYTES || ct_len > INT_MAX)
+		return -EBADMSG;
+	ret = trial_subkey(t, master, subkey);
+	if (ret == 0)
+		ret = trial_open(t, subkey, out, ct, ct_len - AEAD_TAG_BYTES);
+	wipe(subkey, sizeof(subkey));
+	if (ret < 0)
+		return -EBADMSG;
+	return (int)(ct_len - AEAD_TAG_BYTES);
 }
 
 /* ---- backend ------------------------------------------------------------------- */

@@ -233,23 +233,34 @@ static void hmac1_mac(const struct hmac1 *hm, const uint8_t *msg, size_t len, ui
 		put_be32(mac + 4 * i, st[i]);
 }
 
-int hkdf_sha1(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
-	      const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+void hkdf_sha1_salt_init(struct hkdf_sha1_salt *hs, const uint8_t *salt, size_t salt_len)
 {
 	static const uint8_t zero_salt[20];
 	struct hmac1 hm;
-	uint8_t prk[20], t[20 + HKDF_SHA1_MAX_INFO + 1];
-	size_t tlen = 0, done = 0;
 
-	if (salt_len > HKDF_SHA1_MAX_KEY || ikm_len > HKDF_SHA1_MAX_IKM ||
-	    info_len > HKDF_SHA1_MAX_INFO || out_len > HKDF_SHA1_MAX_OUT)
-		return -EINVAL;
 	if (salt_len == 0) {
 		salt = zero_salt;
 		salt_len = sizeof(zero_salt);
 	}
-	/* Extract: PRK = HMAC(salt, IKM). */
 	hmac1_key(&hm, salt, salt_len);
+	memcpy(hs->in, hm.in, sizeof(hs->in));
+	memcpy(hs->out, hm.out, sizeof(hs->out));
+	explicit_bzero(&hm, sizeof(hm));
+}
+
+int hkdf_sha1_salted(const struct hkdf_sha1_salt *hs, const uint8_t *ikm, size_t ikm_len,
+		     const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+{
+	struct hmac1 hm;
+	uint8_t prk[20], t[20 + HKDF_SHA1_MAX_INFO + 1];
+	size_t tlen = 0, done = 0;
+
+	if (ikm_len > HKDF_SHA1_MAX_IKM || info_len > HKDF_SHA1_MAX_INFO ||
+	    out_len > HKDF_SHA1_MAX_OUT)
+		return -EINVAL;
+	/* Extract: PRK = HMAC(salt, IKM), the salt's pads already compressed. */
+	memcpy(hm.in, hs->in, sizeof(hm.in));
+	memcpy(hm.out, hs->out, sizeof(hm.out));
 	hmac1_mac(&hm, ikm, ikm_len, prk);
 	/* Expand: T(n) = HMAC(PRK, T(n-1) | info | n). */
 	hmac1_key(&hm, prk, sizeof(prk));
@@ -268,4 +279,18 @@ int hkdf_sha1(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t i
 	explicit_bzero(t, sizeof(t));
 	explicit_bzero(&hm, sizeof(hm));
 	return 0;
+}
+
+int hkdf_sha1(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
+	      const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+{
+	struct hkdf_sha1_salt hs;
+	int ret;
+
+	if (salt_len > HKDF_SHA1_MAX_KEY)
+		return -EINVAL;
+	hkdf_sha1_salt_init(&hs, salt, salt_len);
+	ret = hkdf_sha1_salted(&hs, ikm, ikm_len, info, info_len, out, out_len);
+	explicit_bzero(&hs, sizeof(hs));
+	return ret;
 }

@@ -208,6 +208,17 @@ int ss2022_user_init(struct ss2022_user *u, const struct ss2022_method *m, const
 
 int ss2022_user_find(const struct ss2022_server_cfg *cfg, const uint8_t *hash)
 {
+	if (cfg->index) {
+		for (uint32_t i = ss2022_hash_slot(hash) & cfg->index_mask; cfg->index[i];
+		     i = (i + 1) & cfg->index_mask) {
+			uint32_t u = cfg->index[i] - 1;
+
+			if (u < cfg->n_users &&
+			    memcmp(cfg->users[u].hash, hash, SS2022_USER_HASH_BYTES) == 0)
+				return (int)u;
+		}
+		return -1;
+	}
 	for (size_t i = 0; i < cfg->n_users; i++)
 		if (memcmp(cfg->users[i].hash, hash, SS2022_USER_HASH_BYTES) == 0)
 			return (int)i;

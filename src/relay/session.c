@@ -179,6 +179,7 @@ static void maybe_free(struct loop *l, struct session *s)
 	ctr_sub(&s->ctr[EPC_TCP_OPEN], 1);
 	if (s->uctr)
 		ctr_sub(&s->uctr[UC_TCP_OPEN], 1);
+	session_user_end(s);
 	loop_cfg_drop(l, s->cfg);
 	s->gen++; /* even = free; late CQEs for this slot no longer match */
 	pool_free(&t->sessions, s->slot);
@@ -227,7 +228,8 @@ void session_arm_recv(struct loop *l, struct session *s, int di)
 	struct relay_dir *d = dir_of(s, di);
 	struct io_uring_sqe *sqe;
 
-	if (d->flags & (DIR_F_RECV | DIR_F_EOF | DIR_F_WAITBUF) || d->nq >= DIR_TXQ ||
+	if (d->flags & (DIR_F_RECV | DIR_F_EOF | DIR_F_WAITBUF | DIR_F_THROTTLED) ||
+	    d->nq >= DIR_TXQ ||
 	    s->state == SESS_ST_CLOSING || s->state == SESS_ST_CONNECTING)
 		return;
 	sqe = loop_sqe(l);
@@ -336,18 +338,6 @@ void session_count(struct session *s, int di, size_t n)
 	ctr_add(&s->ctr[up ? EPC_TCP_UP : EPC_TCP_DOWN], n);
 	if (s->uctr)
 		ctr_add(&s->uctr[up ? UC_TCP_UP : UC_TCP_DOWN], n);
-}
-
-void session_set_user(struct loop *l, struct session *s, int user)
-{
-	const struct config_server *cs = s->conf;
-
-	s->user = (int16_t)user;
-	if (user < 0 || !cs->rt.uids || (size_t)user >= cs->n_users2022)
-		return;
-	s->uctr = stats_user(l->id, cs->rt.uids[user]);
-	ctr_add(&s->uctr[UC_TCP_OPEN], 1);
-	ctr_add(&s->uctr[UC_TCP_TOTAL], 1);
 }
 
 void session_kick(struct loop *l, struct session *s, int di)

@@ -2,6 +2,8 @@
 #include "relay/relay.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -10,6 +12,31 @@
 #include "relay/stats.h"
 
 struct relay_shared relay_shared;
+
+uint64_t relay_ip_hash(uint64_t seed, const struct sockaddr *sa)
+{
+	const uint8_t *p;
+	size_t n;
+	uint64_t h = 0xcbf29ce484222325ull ^ seed;
+
+	if (sa->sa_family == AF_INET) {
+		p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		n = 4;
+	} else if (sa->sa_family == AF_INET6) {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		n = 16;
+		/* An IPv4-mapped address is that IPv4 client. */
+		if (!memcmp(p, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+			p += 12;
+			n = 4;
+		}
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
 
 bool relay_uses_2022(const struct config *cfg)
 {
@@ -67,7 +94,7 @@ void relay_log_user_bytes(const struct config *cfg, int worker)
 	for (size_t i = 0; i < cfg->n_servers; i++) {
 		const struct config_server *sv = &cfg->servers[i];
 
-		for (size_t u = 0; sv->rt.uids && u < sv->n_users2022; u++) {
+		for (size_t u = 0; sv->rt.uids && sv->users && u < sv->users->n; u++) {
 			const counter_t *c = ctr_peek(relay_stats[worker].user, sv->rt.uids[u]);
 			uint64_t n;
 
@@ -75,7 +102,7 @@ void relay_log_user_bytes(const struct config *cfg, int worker)
 				continue;
 			n = ctr_get(&c[UC_TCP_UP]) + ctr_get(&c[UC_TCP_DOWN]) +
 			    ctr_get(&c[UC_UDP_UP]) + ctr_get(&c[UC_UDP_DOWN]);
-			log_info("user %s: %llu bytes", sv->users2022[u].name,
+			log_info("user %s: %llu bytes", sv->users->u[u].name,
 				 (unsigned long long)n);
 		}
 	}

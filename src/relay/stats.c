@@ -30,6 +30,32 @@ static uint32_t n_users, cap_users;
 static uint32_t *uindex;     /* slots hold uid + 1; 0 = empty */
 static uint32_t uindex_mask;
 
+uint64_t stats_ep_sum(int workers, uint32_t ep, unsigned k)
+{
+	uint64_t v = 0;
+
+	for (int w = 0; relay_stats && w < workers; w++) {
+		const counter_t *c = ctr_peek(relay_stats[w].ep, ep);
+
+		if (c)
+			v += ctr_get(&c[k]);
+	}
+	return v;
+}
+
+uint64_t stats_user_sum(int workers, uint32_t uid, unsigned k)
+{
+	uint64_t v = 0;
+
+	for (int w = 0; relay_stats && w < workers; w++) {
+		const counter_t *c = ctr_peek(relay_stats[w].user, uid);
+
+		if (c)
+			v += ctr_get(&c[k]);
+	}
+	return v;
+}
+
 uint32_t relay_ep_count(void)
 {
 	return n_eps;
@@ -151,13 +177,13 @@ static int assign_ids(const struct config *old, struct config *cfg)
 		sv->rt.ep = ep_id(ROLE_SERVER, &sv->listen, old_rt(old, ROLE_SERVER, &sv->listen));
 		if (sv->rt.ep == STATS_NONE)
 			return -ENOMEM;
-		if (!sv->n_users2022)
+		if (!sv->users)
 			continue;
-		sv->rt.uids = malloc(sv->n_users2022 * sizeof(*sv->rt.uids));
+		sv->rt.uids = malloc((sv->users->n + 1) * sizeof(*sv->rt.uids));
 		if (!sv->rt.uids)
 			return -ENOMEM;
-		for (size_t u = 0; u < sv->n_users2022; u++)
-			if ((sv->rt.uids[u] = user_id(sv->rt.ep, sv->users2022[u].name)) == STATS_NONE)
+		for (size_t u = 0; u < sv->users->n; u++)
+			if ((sv->rt.uids[u] = user_id(sv->rt.ep, sv->users->u[u].name)) == STATS_NONE)
 				return -ENOMEM;
 	}
 	for (size_t i = 0; i < cfg->n_locals; i++) {

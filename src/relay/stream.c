@@ -151,7 +151,10 @@ static int record2022(struct loop *l, struct session *s, int ret, const uint8_t 
 		*n += plen;
 	}
 	if (ret == SS2022_RD_GOT_VARHDR) {
-		session_set_user(l, s, s->rd2.user);
+		if (session_set_user(l, s, s->rd2.user) < 0) {
+			session_auth_failed(l, s, EPC_AUTH_LIMIT, "user over a limit");
+			return -1;
+		}
 		return server_connect_target(l, s);
 	}
 	return 0;
@@ -193,6 +196,12 @@ static int open_record(struct loop *l, struct session *s, int di, uint8_t *buf, 
 	ret = aead_reader_step_out(&s->rd, buf, len, consumed, o->out + o->n, &plen);
 	if (ret == AEAD_RD_NEED_MORE)
 		return 0;
+	if (ret == AEAD_RD_NEED_KEY) {
+		/* A server with users: whose key opens it? Then consume it. */
+		if (server_identify_user(l, s, buf) < 0)
+			return -1;
+		ret = aead_reader_step_out(&s->rd, buf, len, consumed, o->out + o->n, &plen);
+	}
 	if (check_record(l, s, ret) < 0)
 		return -1;
 	if (ret == AEAD_RD_GOT_DATA) {
@@ -279,7 +288,7 @@ void session_pump(struct loop *l, struct session *s, int di)
 {
 	struct relay_dir *d = &s->d[di];
 	const uint8_t *in = loop_buf_data(l, d->bgid, d->bid);
-	size_t n = 0, skip = 0;
+	size_t n = 0, skip = 0, counted = 0;
 	uint32_t blk;
 	uint8_t *out;
 	int ret = 0;
@@ -302,6 +311,7 @@ void session_pump(struct loop *l, struct session *s, int di)
 		n = d->buf_len;
 	} else if (d->codec == CODEC_SEAL) {
 		session_count(s, di, d->buf_len);
+		counted = d->buf_len;
 		seal_into(s, d, in, d->buf_len, out, &n);
 	} else {
 		struct opening o = { .out = out, .now = s->v2022 ? (uint64_t)time(NULL) : 0 };
@@ -315,8 +325,14 @@ void session_pump(struct loop *l, struct session *s, int di)
 		pool_free(&tcp_of(l)->txbufs, blk);
 		return; /* the session is closing or absorbing a probe */
 	}
-	if (d->codec == CODEC_OPEN)
+	if (d->codec == CODEC_OPEN) {
 		session_count(s, di, n - skip);
+		counted = n - skip;
+	}
+	if (s->limited && session_charge(l, s, di, counted) < 0) {
+		pool_free(&tcp_of(l)->txbufs, blk);
+		return; /* quota used up: closed */
+	}
 	dir_release_buf(l, d);
 	session_tx_push(l, s, di, out + skip, n - skip, blk);
 	session_dir_next(l, s, di);

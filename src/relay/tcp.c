@@ -144,6 +144,7 @@ static void tcp_reconfig(struct loop *l, const struct config *old)
 	if (adopt_listeners(l))
 		log_error("worker %d: some listeners of the new configuration are missing",
 			  l->id);
+	sessions_sweep_revoked(l);
 }
 
 static void tcp_start(struct loop *l)
@@ -162,7 +163,13 @@ static void tcp_start(struct loop *l)
 
 static void tcp_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
 {
-	struct session *s = session_lookup(l, ud_slot(cqe->user_data), ud_gen(cqe->user_data));
+	struct session *s;
+
+	if (op == TCP_OP_THROTTLE) {
+		throttle_cqe(l, cqe);
+		return;
+	}
+	s = session_lookup(l, ud_slot(cqe->user_data), ud_gen(cqe->user_data));
 
 	if (s)
 		session_handle_cqe(l, s, (enum tcp_op)op, cqe);
@@ -256,6 +263,7 @@ static void tcp_destroy(struct loop *l)
 	pool_destroy(&t->hs);
 	pool_destroy(&t->carries);
 	pool_destroy(&t->txbufs);
+	throttle_free(t);
 	free(t);
 	loop_set_state(l, &tcp_module, NULL);
 }

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "proto/replay.h"
 #include "relay/session.h"
+#include "relay/users.h"
 
 static const struct config_server *server_conf(const struct session *s)
 {
@@ -28,6 +29,9 @@ void server_session_start(struct loop *l, struct session *s)
 	if (cs->cipher.m2022) {
 		s->v2022 = 1;
 		ss2022_reader_init_server(&s->rd2, &cs->srv2022, &s->hs->target);
+	} else if (cs->users) {
+		/* Users: the key is found from the request itself (users.h). */
+		aead_reader_init_trial(&s->rd, cs->cipher.method);
 	} else {
 		aead_reader_init(&s->rd, cs->cipher.method, cs->cipher.key);
 	}
@@ -70,6 +74,32 @@ static int start_connect(struct loop *l, struct session *s)
 		return -1;
 	log_debug("session %u: connecting to %s", s->slot,
 		  ssaddr_format(&s->hs->target, name, sizeof(name)));
+	return 0;
+}
+
+int server_identify_user(struct loop *l, struct session *s, const uint8_t *buf)
+{
+	const struct config_server *cs = server_conf(s);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int idx;
+
+	if (getpeername(s->fd[SIDE_IN], (struct sockaddr *)&ss, &sl) < 0)
+		ss.ss_family = AF_UNSPEC;
+	idx = users_identify_tcp(l, cs, ss.ss_family == AF_UNSPEC ? NULL : (struct sockaddr *)&ss,
+				 &s->rd, buf);
+	if (idx == -EBUSY) {
+		session_auth_failed(l, s, EPC_AUTH_BUDGET, "cold-trial budget spent: not tried");
+		return -1;
+	}
+	if (idx < 0) {
+		session_auth_failed(l, s, EPC_AUTH_BAD, "no user's key opens the request");
+		return -1;
+	}
+	if (session_set_user(l, s, idx) < 0) {
+		session_auth_failed(l, s, EPC_AUTH_LIMIT, "user over a limit");
+		return -1;
+	}
 	return 0;
 }
 
@@ -152,7 +182,8 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 			break;
 	} while (relay_replay() &&
 		 replay_check_insert(relay_replay(), s->wr_salt, m->salt_len));
-	if (aead_ctx_init(&s->wr, m, s->cipher->key, s->wr_salt)) {
+	/* The request's key answers: the server's, or the user's (rd.master). */
+	if (aead_ctx_init(&s->wr, m, s->rd.master, s->wr_salt)) {
 		session_close(l, s, true, "cannot set up the response cipher");
 		return;
 	}

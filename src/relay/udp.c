@@ -378,6 +378,7 @@ static void udp_reconfig(struct loop *l, const struct config *old)
 	(void)old;
 	if (adopt_listeners(l, true))
 		log_error("worker %d: some UDP ports of the new configuration are missing", l->id);
+	udp_sweep_revoked(l);
 }
 
 static void udp_stop(struct loop *l)

@@ -12,6 +12,7 @@
 #include "proto/aead.h"
 #include "relay/session.h"
 #include "relay/udp_owner.h"
+#include "relay/limits.h"
 #include "udp_int.h"
 
 uint32_t udp_per_loop_limit(const struct loop *l)
@@ -96,6 +97,8 @@ void udp_assoc_maybe_free(struct loop *l, struct udp_assoc *a)
 	ctr_sub(&a->ctr[EPC_UDP_OPEN], 1);
 	if (a->uctr)
 		ctr_sub(&a->uctr[UC_UDP_OPEN], 1);
+	if (a->admitted)
+		limits_release(a->uid);
 	loop_cfg_drop(l, a->cfg);
 	a->gen++;
 	pool_free(&udp_of(l)->assocs, a->slot);
@@ -163,6 +166,7 @@ struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct c
 	a->slot = idx;
 	a->role = role;
 	a->hnext = UDP_NONE;
+	a->uid = STATS_NONE;
 	for (int i = 0; i < 2; i++) {
 		a->ep[i].fd = -1;
 		a->ep[i].kind = (uint8_t)(UDP_EP_ASSOC_A + i);
@@ -188,18 +192,65 @@ void udp_assoc_rebind(struct loop *l, struct udp_assoc *a, const void *conf)
 	a->conf = conf;
 }
 
-void udp_assoc_set_user(struct loop *l, struct udp_assoc *a, uint32_t uid)
+bool udp_assoc_set_user(struct loop *l, struct udp_assoc *a, uint32_t uid,
+			const struct config_srv_user *u, const struct sockaddr *peer)
 {
-	counter_t *c = uid == STATS_NONE ? NULL : stats_user(l->id, uid);
+	counter_t *c;
+	enum limits_refusal r;
 
-	if (c == a->uctr)
-		return;
+	if (uid == a->uid && (uid == STATS_NONE || a->admitted))
+		return true;
+	if (a->admitted) {
+		limits_release(a->uid);
+		a->admitted = 0;
+	}
 	if (a->uctr)
 		ctr_sub(&a->uctr[UC_UDP_OPEN], 1);
+	a->uctr = NULL;
+	a->lim = NULL;
+	a->uid = uid;
+	if (uid == STATS_NONE)
+		return true;
+	if (u && (r = limits_admit(uid, &u->limits, peer)) != LIMITS_OK) {
+		log_debug("user %s: UDP association refused: %s", u->name, limits_refusal_name(r));
+		a->uid = STATS_NONE;
+		return false;
+	}
+	a->admitted = u != NULL;
+	a->lim = u && limits_on_data(&u->limits) ? &u->limits : NULL;
+	c = stats_user(l->id, uid);
 	a->uctr = c;
-	if (c) {
-		ctr_add(&c[UC_UDP_OPEN], 1);
-		ctr_add(&c[UC_UDP_TOTAL], 1);
+	ctr_add(&c[UC_UDP_OPEN], 1);
+	ctr_add(&c[UC_UDP_TOTAL], 1);
+	return true;
+}
+
+bool udp_assoc_charge(struct loop *l, struct udp_assoc *a, bool up, size_t n)
+{
+	int64_t w;
+
+	if (!a->lim)
+		return true;
+	w = limits_charge(l, a->uid, a->lim, up, n, true);
+	if (w == -EDQUOT)
+		udp_assoc_close(l, a, "quota used up");
+	return w >= 0;
+}
+
+void udp_sweep_revoked(struct loop *l)
+{
+	struct udp_state *u = udp_of(l);
+	uint64_t r = limits_revocations();
+
+	if (r == u->revocations)
+		return;
+	u->revocations = r;
+	for (uint32_t i = 0; i < u->assocs.next_new; i++) {
+		struct udp_assoc *a = udp_assoc_at(l, i);
+
+		if ((a->gen & 1) && a->state != UDP_ST_CLOSING && a->uid != STATS_NONE &&
+		    a->role == ROLE_SERVER && limits_revoked(a->uid, a->cfg->generation))
+			udp_assoc_close(l, a, "user removed or re-keyed");
 	}
 }
 

@@ -144,7 +144,7 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	if (a->v2022)
 		n = seal2022_client(a, g, hdr, hlen, g->p, g->n, &start);
 	else
-		n = udp_seal_in_place(&tc->cipher, g, hdr, hlen, &start);
+		n = udp_seal_in_place(tc->cipher.method, tc->cipher.key, g, hdr, hlen, &start);
 	if (n < 0)
 		return UDP_DROP_OTHER;
 	udp_assoc_count(a, true, plen);

@@ -44,7 +44,8 @@ enum udp_verdict {
 	UDP_DROP_AUTH,
 	UDP_DROP_MALFORMED,
 	UDP_DROP_REFUSED,
-	UDP_DROP_OTHER
+	UDP_DROP_OTHER,
+	UDP_DROP_LIMIT      /* its user's rate or quota */
 };
 
 /* A received datagram in its provided buffer. */
@@ -107,8 +108,17 @@ struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct c
 				  uint32_t ep);
 /* Move a live association to the current snapshot and conf (a reload re-keyed it). */
 void udp_assoc_rebind(struct loop *l, struct udp_assoc *a, const void *conf);
-/* A user is known for a: its counters from now on (uid STATS_NONE: none). */
-void udp_assoc_set_user(struct loop *l, struct udp_assoc *a, uint32_t uid);
+/*
+ * A user is known for a (uid STATS_NONE: none): its counters and limits
+ * from now on. false when the user's limits refuse it (the caller drops the
+ * datagram); a user already set is not admitted again.
+ */
+bool udp_assoc_set_user(struct loop *l, struct udp_assoc *a, uint32_t uid,
+			const struct config_srv_user *u, const struct sockaddr *peer);
+/* n payload bytes of a towards (up) or from the target may go; false: drop. */
+bool udp_assoc_charge(struct loop *l, struct udp_assoc *a, bool up, size_t n);
+/* Close the associations whose user was removed or re-keyed. */
+void udp_sweep_revoked(struct loop *l);
 /* n payload bytes (one datagram) relayed by a, up = towards the target. */
 void udp_assoc_count(struct udp_assoc *a, bool up, size_t n);
 /* Close: cancel what is in flight; freed when the last CQE is in. Idempotent. */
@@ -176,8 +186,8 @@ bool udp_accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, uint32_t 
 /* The stable user id of user index user of server conf cs, or STATS_NONE. */
 uint32_t udp_uid(const struct config_server *cs, int user);
 /* Prepend hdr and seal g in place (AEAD-2017); the packet start and size. */
-int udp_seal_in_place(const struct config_cipher *c, struct dgram *g, const uint8_t *hdr,
-		      size_t hlen, uint8_t **start);
+int udp_seal_in_place(const struct aead_method *m, const uint8_t *key, struct dgram *g,
+		      const uint8_t *hdr, size_t hlen, uint8_t **start);
 
 /* ---- tunnel and local roles (udp_client.c) */
 

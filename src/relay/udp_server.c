@@ -15,6 +15,7 @@
 #include "proto/aead.h"
 #include "proto/replay.h"
 #include "relay/udp_owner.h"
+#include "relay/users.h"
 #include "udp_int.h"
 
 /* The socket of a server association toward targets of this family. */
@@ -40,6 +41,8 @@ static int send_target(struct loop *l, struct udp_assoc *a, uint16_t bid, const 
 
 	if (!cs->allow_private && ssaddr_is_special(dst))
 		return UDP_DROP_REFUSED;
+	if (!udp_assoc_charge(l, a, true, len))
+		return UDP_DROP_LIMIT;
 	fd = udp_target_fd(l, a, dst->sa_family);
 	if (fd < 0)
 		return UDP_DROP_OTHER;
@@ -130,7 +133,7 @@ static int to_target(struct loop *l, struct udp_assoc *a, const struct ssaddr *t
 
 uint32_t udp_uid(const struct config_server *cs, int user)
 {
-	if (user < 0 || !cs->rt.uids || (size_t)user >= cs->n_users2022)
+	if (user < 0 || !cs->rt.uids || !cs->users || (size_t)user >= cs->users->n)
 		return STATS_NONE;
 	return cs->rt.uids[user];
 }
@@ -143,10 +146,14 @@ uint32_t udp_uid(const struct config_server *cs, int user)
 bool udp_accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, uint32_t uid,
 		    const struct sockaddr *from, const uint8_t *psk)
 {
+	const struct config_server *cs = a->conf;
+	int idx = uid == STATS_NONE ? -1 : users_index_of(cs, uid);
+
 	if (!ss2022_window_check(&a->win, pid))
 		return false;
+	if (!udp_assoc_set_user(l, a, uid, idx >= 0 ? &cs->users->u[idx] : NULL, from))
+		return false;
 	ss2022_window_update(&a->win, pid);
-	udp_assoc_set_user(l, a, uid);
 	memcpy(&a->peer, from, sa_len(from));
 	a->peer_len = sa_len(from);
 	memcpy(a->psk, psk, ((const struct config_server *)a->conf)->cipher.m2022->key_len);
@@ -218,6 +225,64 @@ static int open2017(const struct config_server *cs, struct dgram *g, uint8_t *pt
 	return r;
 }
 
+/*
+ * An AEAD-2017 server with users: an association opens its packets with its
+ * user's key; a new one's first packet (or one its key no longer opens)
+ * goes through trial decryption (users.h), and the association takes the
+ * user it finds.
+ */
+static int from_client_users(struct loop *l, struct udp_listener *L, struct dgram *g,
+			     struct udp_assoc *a)
+{
+	const struct config_server *cs = L->conf;
+	const struct aead_method *m = cs->cipher.method;
+	uint8_t *pt = g->p + m->salt_len;
+	struct ssaddr ta;
+	size_t plen = 0;
+	int r = -1, k, idx;
+
+	if (a && a->keyed && ((const struct config_server *)a->conf)->cipher.method == m) {
+		static _Thread_local uint8_t scratch[65536];
+
+		if (g->n <= sizeof(scratch) + m->salt_len) {
+			r = aead_udp_open(m, a->psk, scratch, g->p, g->n);
+			if (r >= 0)
+				memcpy(pt, scratch, (size_t)r);
+		}
+	}
+	if (r >= 0) {
+		plen = (size_t)r;
+	} else {
+		if (!cs->users)
+			goto auth;
+		idx = users_identify_udp(l, cs, g->from, g->p, g->n, pt, &plen);
+		if (idx < 0)
+			goto auth;
+		if (!a)
+			a = udp_assoc_by_addr(l, L, g->from);
+		if (!a)
+			return UDP_DROP_OTHER;
+		if (a->conf != cs)
+			udp_assoc_rebind(l, a, cs);
+		if (!udp_assoc_set_user(l, a, udp_uid(cs, idx), &cs->users->u[idx], g->from))
+			return UDP_DROP_LIMIT;
+		a->keyed = 1;
+		memcpy(a->psk, cs->users->u[idx].key, m->key_len);
+	}
+	if (relay_replay() && replay_check_insert(relay_replay(), g->p, m->salt_len)) {
+		udp_of(l)->st.replays++;
+		goto auth;
+	}
+	k = ssaddr_parse(pt, plen, &ta);
+	if (k <= 0)
+		return UDP_DROP_MALFORMED;
+	udp_assoc_touch(l, a);
+	return to_target(l, a, &ta, g, pt + k, plen - (size_t)k);
+auth:
+	udp_of(l)->st.bad++; /* silently: no reply, nothing a prober can see */
+	return UDP_DROP_AUTH;
+}
+
 int udp_server_from_client(struct loop *l, struct udp_listener *L, struct dgram *g)
 {
 	const struct config_server *cs = L->conf;
@@ -229,6 +294,8 @@ int udp_server_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	struct ssaddr ta;
 	int r, k;
 
+	if (cs->users || (a && a->keyed))
+		return from_client_users(l, L, g, a);
 	/*
 	 * An association opens its packets with the key it started with; after
 	 * a reload changed it, a packet it cannot open is tried under the
@@ -264,14 +331,14 @@ int udp_server_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 }
 
 /* Prepend hdr and seal in place; returns the packet start and size. */
-int udp_seal_in_place(const struct config_cipher *c, struct dgram *g, const uint8_t *hdr,
-		      size_t hlen, uint8_t **start)
+int udp_seal_in_place(const struct aead_method *m, const uint8_t *key, struct dgram *g,
+		      const uint8_t *hdr, size_t hlen, uint8_t **start)
 {
 	uint8_t *plain = g->p - hlen;
 
 	memmove(plain, hdr, hlen);
-	*start = plain - c->method->salt_len;
-	return aead_udp_seal(c->method, c->key, *start, plain, hlen + g->n);
+	*start = plain - m->salt_len;
+	return aead_udp_seal(m, key, *start, plain, hlen + g->n);
 }
 
 int udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g)
@@ -285,6 +352,8 @@ int udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g)
 	/* Full cone: any remote may answer; the header names who did. */
 	if (ssaddr_from_sockaddr(g->from, &src) < 0)
 		return UDP_DROP_MALFORMED;
+	if (!udp_assoc_charge(l, a, false, plen))
+		return UDP_DROP_LIMIT;
 	if (a->v2022) {
 		struct ss2022_udp_params pp = { .session_id = a->ssid, .packet_id = a->pkt_id++,
 						.client_session_id = a->csid,
@@ -295,7 +364,8 @@ int udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g)
 		n = ss2022_udp_seal_server(cs->cipher.m2022, a->psk, &pp, hdr, alen, g->p, g->n, start,
 					   BUF_UDP_BYTES - (size_t)(start - (g->p - UDP_HEADROOM)));
 	} else {
-		n = udp_seal_in_place(&cs->cipher, g, hdr, ssaddr_encode(&src, hdr), &start);
+		n = udp_seal_in_place(cs->cipher.method, a->keyed ? a->psk : cs->cipher.key, g, hdr,
+				      ssaddr_encode(&src, hdr), &start);
 	}
 	if (n < 0)
 		return UDP_DROP_OTHER;

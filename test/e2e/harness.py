@@ -769,3 +769,39 @@ tunnels = ( {{ listen = "{lh}:{tport}"; forward = "{fwd}"; server = "{sh}:{sport
 def proc_fds(pid):
     """Number of open file descriptors of a process (Linux /proc)."""
     return len(os.listdir("/proc/%d/fd" % pid))
+
+
+# ---------------------------------------------------------------- metrics
+
+def metrics_text(mport):
+    """The text of ssring's /metrics on 127.0.0.1:mport."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5) as r:
+        return r.read().decode()
+
+
+def metric_sample(text, name, **labels):
+    """Sum of the samples of name whose labels include these; None if none."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all('%s="%s"' % kv in line for kv in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+            found = True
+    return total if found else None
+
+
+def ss_connect_from(port, method, password, host, tport, first=b"", source="127.0.0.1",
+                    key=None):
+    """ss_connect from a chosen source address (127.0.0.0/8 has many)."""
+    import os as _os
+    up, down = SsStream(method, password), SsStream(method, password)
+    if key is not None:
+        up.key = down.key = key
+    salt = _os.urandom(up.klen)
+    up.start(salt)
+    addr = b"\x01" + socket.inet_aton(host) + struct.pack(">H", tport)
+    s = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
+    s.sendall(salt + up.seal(addr + first))
+    return s, up, down

@@ -3,8 +3,9 @@
  * libFuzzer: the AEAD-2017 stream reader driven the way a relay drives it.
  *
  * Input: byte 0 picks the method (low 6 bits), sealed mode (0x80) and a bit
- * flip (0x40); bytes 1-2 seed the split points; byte 3 bounds the segment
- * size. The rest is either
+ * flip (0x40); bytes 1-2 seed the split points, and the top bit of byte 1
+ * makes the reader a trial reader (a server with users: the key is found by
+ * trying a wrong one, then the right one); byte 3 bounds the segment size. The rest is either
  * - raw mode: the stream itself (exercises salt/length handling and tag
  *   failures on garbage), or
  * - sealed mode: plaintext that is sealed into a valid stream with chunk
@@ -47,11 +48,42 @@ static uint32_t rnd(uint32_t *s)
 	return *s;
 }
 
+/* A key the stream was not sealed with: a server's other user. */
+static const uint8_t other[AEAD_MAX_KEY_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+/* A trial reader met salt + first length: try another user's key, then ours. */
+static int find_key(struct relay *s, const uint8_t *buf)
+{
+	struct aead_trial t;
+	int res;
+
+	aead_trial_init(&t, s->r.m, buf);
+	if (aead_reader_try(&s->r, &t, buf, other) != -EBADMSG || s->r.state != AEAD_RD_TRIAL)
+		abort();
+	res = aead_reader_try(&s->r, &t, buf, master);
+	if (res != 0 && (res != -EBADMSG || s->r.state != AEAD_RD_TRIAL))
+		abort();
+	aead_trial_wipe(&t);
+	if (res != 0)
+		s->r.state = AEAD_RD_FAILED; /* the relay gives up: no user's key */
+	return res;
+}
+
 static int relay_step(struct relay *s, uint8_t *buf, size_t len, size_t *used)
 {
 	uint8_t *plain;
 	size_t plain_len;
 	int res = aead_reader_step(&s->r, buf, len, used, &plain, &plain_len);
+
+	if (res == AEAD_RD_NEED_KEY) {
+		if (*used != 0 || len < aead_reader_need(&s->r))
+			abort();
+		if (find_key(s, buf) < 0)
+			return -EBADMSG;
+		res = aead_reader_step(&s->r, buf, len, used, &plain, &plain_len);
+		if (res != AEAD_RD_GOT_LEN || *used != (size_t)s->r.m->salt_len + AEAD_LEN_BYTES)
+			abort();
+	}
 
 	if (*used > len || (res < 0 && s->r.state != AEAD_RD_FAILED))
 		abort();
@@ -202,7 +234,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	seed = 1u + ((uint32_t)data[1] << 8 | data[2]);
 	max_seg = data[3] == 0xff ? AEAD_CHUNK_WIRE_MAX * 2 : (size_t)data[3] + 1;
 	memset(&s, 0, sizeof(s));
-	aead_reader_init(&s.r, m, master);
+	/* data[1] & 0x80: a server with users, which finds the key by trial. */
+	if (data[1] & 0x80)
+		aead_reader_init_trial(&s.r, m);
+	else
+		aead_reader_init(&s.r, m, master);
 	s.out = out;
 	s.out_cap = sizeof(out);
 	if (data[0] & 0x80)

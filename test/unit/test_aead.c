@@ -848,6 +848,95 @@ static void test_vectors_match_json(void)
 	}
 }
 
+/* ---- trial decryption (servers with users) ------------------------------------ */
+
+/*
+ * The published vectors read by a trial reader that is shown three wrong
+ * keys first: each is refused and leaves it waiting, the right one keys it,
+ * and the stream then decodes as with the key known up front. A UDP vector
+ * opens only under its own key, through the same trial.
+ */
+static void test_trial(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(vec_tcp); i++) {
+		const struct vec_tcp *v = &vec_tcp[i];
+		const struct aead_method *m = method_or_skip(v->method, "its TCP vector");
+		static uint8_t wire[BIG_BYTES], want[BIG_BYTES], out[AEAD_CHUNK_MAX];
+		uint8_t master[32], wrong[3][32], *plain;
+		size_t wire_len, want_len = 0, pos, used, plen, got = 0;
+		struct aead_reader r;
+		struct aead_trial t;
+		int res;
+
+		if (!m)
+			continue;
+		CHECK_EQ(aead_password_to_key(m, v->password, strlen(v->password), master), 0);
+		for (int k = 0; k < 3; k++) {
+			memcpy(wrong[k], master, sizeof(master));
+			wrong[k][k * 5] ^= 0x20;
+		}
+		wire_len = unhex(v->wire, wire, sizeof(wire));
+		for (size_t c = 0; c < v->nchunks; c++)
+			want_len += unhex(v->chunks[c], want + want_len, sizeof(want) - want_len);
+		aead_reader_init_trial(&r, m);
+		CHECK_EQ(aead_reader_need(&r), m->salt_len + AEAD_LEN_BYTES);
+		/* Short of the first length: nothing to try yet. */
+		CHECK_EQ(aead_reader_step(&r, wire, m->salt_len + 17, &used, &plain, &plen),
+			 AEAD_RD_NEED_MORE);
+		CHECK_EQ(aead_reader_step(&r, wire, wire_len, &used, &plain, &plen),
+			 AEAD_RD_NEED_KEY);
+		CHECK_EQ(used, 0);
+		aead_trial_init(&t, m, wire);
+		for (int k = 0; k < 3; k++) {
+			CHECK_EQ(aead_reader_try(&r, &t, wire, wrong[k]), -EBADMSG);
+			CHECK_EQ(r.state, AEAD_RD_TRIAL);
+		}
+		/* The trial is for this salt only. */
+		wire[0] ^= 1;
+		CHECK_EQ(aead_reader_try(&r, &t, wire, master), -EINVAL);
+		wire[0] ^= 1;
+		CHECK_EQ(aead_reader_try(&r, &t, wire, master), 0);
+		CHECK(r.master == master);
+		CHECK_MEM(r.salt, wire, m->salt_len);
+		aead_trial_wipe(&t);
+		CHECK_EQ(aead_reader_step(&r, wire, wire_len, &used, &plain, &plen), AEAD_RD_GOT_LEN);
+		CHECK_EQ(used, m->salt_len + AEAD_LEN_BYTES);
+		for (pos = used; pos < wire_len; pos += used) {
+			res = aead_reader_step_out(&r, wire + pos, wire_len - pos, &used, out, &plen);
+			CHECK(res == AEAD_RD_GOT_LEN || res == AEAD_RD_GOT_DATA);
+			if (res == AEAD_RD_GOT_DATA) {
+				CHECK_MEM(out, want + got, plen);
+				got += plen;
+			}
+		}
+		CHECK_EQ(got, want_len);
+		aead_ctx_wipe(&r.ctx);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(vec_udp); i++) {
+		const struct vec_udp *v = &vec_udp[i];
+		const struct aead_method *m = method_or_skip(v->method, "its UDP vector");
+		uint8_t master[32], wrong[32], pt[64], pkt[128], got[128];
+		struct aead_trial t;
+		size_t pt_len, pkt_len;
+
+		if (!m)
+			continue;
+		CHECK_EQ(aead_password_to_key(m, v->password, strlen(v->password), master), 0);
+		memcpy(wrong, master, sizeof(wrong));
+		wrong[7] ^= 0x80;
+		pt_len = unhex(v->plaintext, pt, sizeof(pt));
+		pkt_len = unhex(v->packet, pkt, sizeof(pkt));
+		aead_trial_init(&t, m, pkt);
+		CHECK_EQ(aead_trial_udp(&t, wrong, got, pkt + m->salt_len, pkt_len - m->salt_len),
+			 -EBADMSG);
+		CHECK_EQ(aead_trial_udp(&t, master, got, pkt + m->salt_len, pkt_len - m->salt_len),
+			 pt_len);
+		CHECK_MEM(got, pt, pt_len);
+		CHECK_EQ(aead_trial_udp(&t, master, got, pkt + m->salt_len, 15), -EBADMSG);
+		aead_trial_wipe(&t);
+	}
+}
+
 int main(void)
 {
 	test_methods();
@@ -862,6 +951,7 @@ int main(void)
 	test_udp();
 	test_base64();
 	test_random();
+	test_trial();
 	printf("test_aead: ok\n");
 	return 0;
 }

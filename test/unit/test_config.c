@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* setenv, mkdtemp */
 #endif
 #include "conf/config.h"
+#include "proto/units.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -464,14 +465,23 @@ static void test_users(void)
 		 name);
 	EXPECT_ERR(text, "t.cfg:3: locals[0].users[0].password: must be 1 to 255 bytes long");
 
-	n = (size_t)snprintf(text, sizeof(text),
-			     "locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
-			     "  method = \"aes-256-gcm\"; password = \"a\"; users = (\n");
-	for (int i = 0; i <= CONFIG_MAX_USERS; i++)
-		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s{ name = \"u%d\"; password = \"p\"; }",
-				      i ? "," : "", i);
-	snprintf(text + n, sizeof(text) - n, "); } );\n");
-	EXPECT_ERR(text, "t.cfg:2: locals[0].users: has 65 entries; at most 64 are supported");
+	{
+		size_t cap = 64 * (CONFIG_MAX_LOCAL_USERS + 2);
+		char *big = malloc(cap), want[128];
+
+		CHECK(big != NULL);
+		n = (size_t)snprintf(big, cap,
+				     "locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
+				     "  method = \"aes-256-gcm\"; password = \"a\"; users = (\n");
+		for (int i = 0; i <= CONFIG_MAX_LOCAL_USERS; i++)
+			n += (size_t)snprintf(big + n, cap - n,
+					      "%s{ name = \"u%d\"; password = \"p\"; }", i ? "," : "", i);
+		snprintf(big + n, cap - n, "); } );\n");
+		snprintf(want, sizeof(want), "t.cfg:2: locals[0].users: has %d entries; at most %d "
+			 "are supported", CONFIG_MAX_LOCAL_USERS + 1, CONFIG_MAX_LOCAL_USERS);
+		EXPECT_ERR(big, want);
+		free(big);
+	}
 }
 
 static void write_file(const char *path, const char *content)
@@ -673,6 +683,205 @@ static void test_control_keys(void)
 		   "t.cfg:2: servers[0].listen: 127.0.0.1:8388 collides with metrics.listen");
 }
 
+/* ---- a server's users -------------------------------------------------------- */
+
+static void test_units(void)
+{
+	static const struct {
+		const char *s;
+		bool rate;
+		int ret;
+		uint64_t v;
+	} c[] = {
+		{ "0", false, 0, 0 },           { "1500", false, 0, 1500 },
+		{ "64K", false, 0, 64000 },     { "64 KiB", false, 0, 65536 },
+		{ "10M", true, 0, 10000000 },   { "10 MB/s", true, 0, 10000000 },
+		{ "1.5G", false, 0, 1500000000 }, { "1.5GiB", false, 0, 1610612736 },
+		{ "2T", false, 0, 2000000000000ull }, { "1 PiB", false, 0, 1ull << 50 },
+		{ " 7 ", false, 0, 7 },         { "0.5k", false, 0, 500 },
+		{ "1.0000000000000000000001K", false, 0, 1000 },
+		{ "8388608 Ti", false, -ERANGE, 0 }, { "99999999999999999999", false, -ERANGE, 0 },
+		{ "10 MB/s", false, -EINVAL, 0 }, { "10/s", true, 0, 10 },
+		{ "", false, -EINVAL, 0 },      { "K", false, -EINVAL, 0 },
+		{ "1.", false, -EINVAL, 0 },    { ".5", false, 0, 0 },
+		{ "-1", false, -EINVAL, 0 },    { "1 KB B", false, -EINVAL, 0 },
+		{ "1x", false, -EINVAL, 0 },    { "1 /s", true, 0, 1 },
+		{ "1 MB/", true, -EINVAL, 0 },  { "1iB", false, -EINVAL, 0 },
+	};
+	char buf[32];
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		uint64_t v = 12345;
+		int ret = units_parse_bytes(c[i].s, strlen(c[i].s), c[i].rate, &v);
+
+		if (ret != c[i].ret || (ret == 0 && v != c[i].v)) {
+			fprintf(stderr, "units_parse_bytes(\"%s\"): %d %llu, want %d %llu\n", c[i].s,
+				ret, (unsigned long long)v, c[i].ret, (unsigned long long)c[i].v);
+			exit(1);
+		}
+	}
+	units_format_bytes(1536, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "1.50 KiB"));
+	units_format_bytes(100, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "100 B"));
+}
+
+static void test_quota_periods(void)
+{
+	/* 2026-11-30 10:15:00 UTC = 1796033700 */
+	CHECK_EQ(config_quota_period_start(QUOTA_DAY, 1796033700), 1795996800);
+	CHECK_EQ(config_quota_period_start(QUOTA_MONTH, 1796033700), 1793491200); /* 11-01 */
+	CHECK_EQ(config_quota_period_start(QUOTA_MONTH, 1793491200), 1793491200);
+	CHECK_EQ(config_quota_period_start(QUOTA_MONTH, 1793491199), 1790812800); /* 10-01 */
+	/* 2024-02-29 12:00 -> 2024-02-01; 2000-03-01 00:00 -> itself */
+	CHECK_EQ(config_quota_period_start(QUOTA_MONTH, 1709208000), 1706745600);
+	CHECK_EQ(config_quota_period_start(QUOTA_MONTH, 951868800), 951868800);
+	CHECK_EQ(config_quota_period_start(QUOTA_NEVER, 1796033700), 0);
+}
+
+static void test_server_users(void)
+{
+	struct config cfg;
+	const struct config_server *sv;
+	char dir[] = "/tmp/ssring-users-XXXXXX", path[300], text[2048];
+	uint8_t key[32];
+	FILE *f;
+
+	EXPECT_OK("servers = ( { name = \"edge-1\"; listen = \"127.0.0.1:8388\";\n"
+		  "  method = \"chacha20-ietf-poly1305\";\n"
+		  "  user_limits = { rate = \"1 MB/s\"; quota = \"10 GB\"; max_ips = 3; };\n"
+		  "  trial_budget = 250;\n"
+		  "  users = ( { name = \"alice\"; password = \"a1\"; },\n"
+		  "            { name = \"bob\"; key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\";\n"
+		  "              limits = { max_sessions = 4; quota = 5000; quota_period = \"day\"; }; }\n"
+		  "  ); } );\n", &cfg);
+	sv = &cfg.servers[0];
+	CHECK(!strcmp(sv->name, "edge-1"));
+	CHECK(sv->users && sv->users->n == 2 && sv->users->refs == 1 && !sv->users->u2022);
+	CHECK_EQ(sv->trial_budget_ms, 250);
+	CHECK_EQ(config_users_find(sv->users, "bob"), 1);
+	CHECK_EQ(config_users_find(sv->users, "carol"), -1);
+	CHECK(!strcmp(sv->users->u[0].secret, "a1") && !sv->users->u[0].is_key);
+	CHECK(sv->users->u[1].is_key);
+	CHECK_EQ(aead_password_to_key(sv->cipher.method, "a1", 2, key), 0);
+	CHECK_MEM(sv->users->u[0].key, key, 32);
+	memset(key, 0, sizeof(key));
+	CHECK_MEM(sv->users->u[1].key, key, 32);
+	/* alice has the server's defaults, bob his own (no default carried over) */
+	CHECK(!sv->users->u[0].own_limits && sv->users->u[1].own_limits);
+	CHECK_EQ(sv->users->u[0].limits.rate, 1000000);
+	CHECK_EQ(sv->users->u[0].limits.quota, 10000000000ull);
+	CHECK_EQ(sv->users->u[0].limits.quota_period, QUOTA_MONTH);
+	CHECK_EQ(sv->users->u[0].limits.max_ips, 3);
+	CHECK_EQ(sv->users->u[1].limits.rate, 0);
+	CHECK_EQ(sv->users->u[1].limits.max_sessions, 4);
+	CHECK_EQ(sv->users->u[1].limits.quota, 5000);
+	CHECK_EQ(sv->users->u[1].limits.quota_period, QUOTA_DAY);
+	config_free(&cfg);
+
+	/* 2022 AES: the server key is the identity key, each user has a uPSK. */
+	EXPECT_OK("servers = ( { listen = \"127.0.0.1:8388\"; method = \"2022-blake3-aes-128-gcm\";\n"
+		  "  key = \"AAAAAAAAAAAAAAAAAAAAAA==\";\n"
+		  "  users = ( { name = \"a\"; key = \"5mOQSa20Kt6ay2LXruBoHQ==\"; } ); } );\n", &cfg);
+	sv = &cfg.servers[0];
+	CHECK(sv->users && sv->users->u2022 && sv->srv2022.n_users == 1 && sv->srv2022.index);
+	CHECK_EQ(ss2022_user_find(&sv->srv2022, sv->users->u2022[0].hash), 0);
+	config_free(&cfg);
+
+	/* An empty list: nobody yet (users come through the API). */
+	EXPECT_OK("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		  "  users = ( ); } );\n", &cfg);
+	CHECK(cfg.servers[0].users && cfg.servers[0].users->n == 0);
+	config_free(&cfg);
+
+	/* A user's secret from a file, relative to the config. */
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/bob.pw", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs("bob-secret\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text),
+		 "servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-128-gcm\";\n"
+		 "  users = ( { name = \"bob\"; password_file = \"%s\"; } ); } );\n", path);
+	EXPECT_OK(text, &cfg);
+	CHECK(!strcmp(cfg.servers[0].users->u[0].secret, "bob-secret"));
+	config_free(&cfg);
+	unlink(path);
+	rmdir(dir);
+
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"x\";\n"
+		   "  users = ( { name = \"a\"; password = \"b\"; } ); } );\n",
+		   "t.cfg:3: servers[0].users: an AEAD-2017 server has either one secret");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  users = ( { name = \"a\"; password = \"b\"; },\n"
+		   "            { name = \"a\"; password = \"c\"; } ); } );\n",
+		   "t.cfg:3: servers[0].users[1].name: duplicate user name 'a'");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  users = ( { name = \"a b\"; password = \"b\"; } ); } );\n",
+		   "t.cfg:2: servers[0].users[0].name: must be 1 to 128 characters");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  users = ( { name = \"a\"; } ); } );\n",
+		   "t.cfg:2: servers[0].users[0]: missing secret");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"2022-blake3-aes-128-gcm\";\n"
+		   "  key = \"AAAAAAAAAAAAAAAAAAAAAA==\";\n"
+		   "  users = ( { name = \"a\"; password = \"b\"; } ); } );\n",
+		   "t.cfg:3: servers[0].users[0].password: a 2022 user needs a base64 uPSK");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"2022-blake3-aes-128-gcm\";\n"
+		   "  users = ( { name = \"a\"; key = \"AAAAAAAAAAAAAAAAAAAAAA==\"; } ); } );\n",
+		   "t.cfg:1: servers[0]: a 2022 server with users still needs its own key");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\";\n"
+		   "  method = \"2022-blake3-chacha20-poly1305\";\n"
+		   "  key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\";\n"
+		   "  users = ( { name = \"a\"; key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"; } ); } );\n",
+		   "t.cfg:4: servers[0].users: 2022-blake3-chacha20-poly1305 has no identity header");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"x\"; trial_budget = 5; } );\n",
+		   "t.cfg:2: servers[0].trial_budget: only with users");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  users = ( { name = \"a\"; password = \"b\";\n"
+		   "              limits = { rate = -1; }; } ); } );\n",
+		   "t.cfg:3: servers[0].users[0].limits.rate: must not be negative");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  users = ( { name = \"a\"; password = \"b\";\n"
+		   "              limits = { quota_period = \"week\"; quota = 1; }; } ); } );\n",
+		   "t.cfg:3: servers[0].users[0].limits.quota_period:");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  users = ( { name = \"a\"; password = \"b\";\n"
+		   "              limits = { speed = 1; }; } ); } );\n",
+		   "t.cfg:3: servers[0].users[0].limits: unknown key 'speed'");
+	EXPECT_ERR("servers = ( { name = \"x\"; listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"a\"; },\n"
+		   "  { name = \"x\"; listen = \"127.0.0.1:8389\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"a\"; } );\n",
+		   "t.cfg:3: servers[1].name: duplicate server name 'x' (also line 1)");
+	EXPECT_ERR("servers = ( { name = \"a/b\"; listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"a\"; } );\n",
+		   "t.cfg:1: servers[0].name: must be 1 to 63 characters");
+}
+
+static void test_many_server_users(void)
+{
+	size_t cap = 100 * 20001, n;
+	char *big = malloc(cap);
+	struct config cfg;
+
+	CHECK(big != NULL);
+	n = (size_t)snprintf(big, cap, "servers = ( { listen = \"127.0.0.1:8388\"; "
+			     "method = \"aes-256-gcm\"; users = (\n");
+	for (int i = 0; i < 20000; i++)
+		n += (size_t)snprintf(big + n, cap - n, "%s{ name = \"user%d\"; password = \"p%d\"; }",
+				      i ? ",\n" : "", i, i);
+	snprintf(big + n, cap - n, "); } );\n");
+	EXPECT_OK(big, &cfg);
+	CHECK_EQ(cfg.servers[0].users->n, 20000);
+	CHECK_EQ(config_users_find(cfg.servers[0].users, "user19999"), 19999);
+	CHECK_EQ(config_users_find(cfg.servers[0].users, "user20000"), -1);
+	config_free(&cfg);
+	free(big);
+}
+
 int main(void)
 {
 	test_defaults();
@@ -686,6 +895,10 @@ int main(void)
 	test_nothing_to_run();
 	test_parse_errors();
 	test_users();
+	test_units();
+	test_quota_periods();
+	test_server_users();
+	test_many_server_users();
 	test_secret_sources();
 	test_load_file_errors();
 	test_shipped_configs();

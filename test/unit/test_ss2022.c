@@ -596,6 +596,54 @@ static void test_eih_tcp(void)
 	check_response_read(&t, t.k.psk);
 	check_bit_flips(&t, &cfg, t.wire, t.wire_len, false, true);
 
+	/* The same through an index by identity hash, among 1000 users. */
+	{
+		static struct ss2022_user many[1000];
+		static uint32_t index[2048];
+		struct ss2022_server_cfg big = cfg;
+		char b64[32];
+
+		for (int i = 0; i < 1000; i++) {
+			uint8_t raw[16] = { (uint8_t)i, (uint8_t)(i >> 8), 0x5a };
+
+			/* base64 of 16 bytes: 22 characters and "==" */
+			static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						 "0123456789+/";
+			size_t o = 0;
+
+			for (size_t k = 0; k < 16; k += 3) {
+				uint32_t w = (uint32_t)raw[k] << 16 |
+					     (k + 1 < 16 ? (uint32_t)raw[k + 1] << 8 : 0) |
+					     (k + 2 < 16 ? raw[k + 2] : 0);
+
+				b64[o++] = al[w >> 18 & 63];
+				b64[o++] = al[w >> 12 & 63];
+				b64[o++] = k + 1 < 16 ? al[w >> 6 & 63] : '=';
+				b64[o++] = k + 2 < 16 ? al[w & 63] : '=';
+			}
+			b64[o] = '\0';
+			if (i == 700)
+				CHECK_EQ(ss2022_user_init(&many[i], m, "c", v->upsk_b64), 0);
+			else
+				CHECK_EQ(ss2022_user_init(&many[i], m, "x", b64), 0);
+			for (uint32_t k = ss2022_hash_slot(many[i].hash) & 2047; ; k = (k + 1) & 2047) {
+				if (!index[k]) {
+					index[k] = (uint32_t)i + 1;
+					break;
+				}
+			}
+		}
+		big.users = many;
+		big.n_users = 1000;
+		big.index = index;
+		big.index_mask = 2047;
+		CHECK_EQ(ss2022_user_find(&big, users[2].hash), 700);
+		CHECK_EQ(ss2022_user_find(&big, users[1].hash), -1);
+		sink_server(&s, &big, TS);
+		sink_feed_split(&s, t.wire, t.wire_len, 0);
+		CHECK_EQ(s.r.user, 700);
+	}
+
 	/* Wrong identity: the user is not in the table. */
 	cfg.n_users = 2;
 	sink_server(&s, &cfg, TS);
