@@ -483,8 +483,12 @@ static void handle(struct loop *l, void *arg, const struct httpd_req *req,
 		return;
 	}
 	if (q) {
-		clear = !strcmp(q, "?clear=true") || !strncmp(q, "?clear=true&", 12) ||
-			!strcmp(q, "?clear") || !strcmp(q, "?clear=1");
+		/* The query runs to the end of the target (the head is not NUL-terminated). */
+		size_t ql = (size_t)(end - q);
+
+		clear = (ql == 11 && !memcmp(q, "?clear=true", 11)) ||
+			(ql > 11 && !memcmp(q, "?clear=true&", 12)) ||
+			(ql == 6 && !memcmp(q, "?clear", 6)) || (ql == 8 && !memcmp(q, "?clear=1", 8));
 		end = q;
 	}
 	if (path == end || *path != '/') {
@@ -585,9 +589,13 @@ static void save_tick(struct loop *l, struct timer *t)
 	for (size_t i = 0; i < l->cfg->n_servers; i++)
 		for (size_t u = 0; l->cfg->servers[i].users && u < l->cfg->servers[i].users->n; u++)
 			quota |= l->cfg->servers[i].users->u[u].limits.quota != 0;
-	if ((quota || dirty) && state_save(l->cfg) == 0) {
-		api_stats.state_writes++;
-		dirty = false;
+	if (quota || dirty) {
+		if (state_save(l->cfg) == 0) {
+			api_stats.state_writes++;
+			dirty = false;
+		} else {
+			api_stats.state_errors++;
+		}
 	}
 	timer_arm(&l->wheel, t, l->now_ms + STATE_SAVE_MS);
 }

@@ -12,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "ctl/api.h"
 #include "ctl/ctl.h"
 #include "ctl/metrics.h"
 #include "dns/dns.h"
 #include "proto/aead.h"
+#include "relay/limits.h"
 #include "relay/stats.h"
 #include "relay/users.h"
 
@@ -224,6 +227,27 @@ static void users(struct out *o, const struct config *c, int workers)
 				    (unsigned long long)stats_user_sum(workers, sv->rt.uids[u], f[i].k));
 		}
 	}
+	family(o, "ssring_user_last_seen_seconds", "gauge",
+	       "When a user's last session or association started or ended (Unix time; 0 = never).");
+	family(o, "ssring_user_quota_used_bytes", "gauge",
+	       "Payload bytes of a user's quota used in the current period (users with a quota).");
+	for (size_t s = 0; s < c->n_servers; s++) {
+		const struct config_server *sv = &c->servers[s];
+		const struct relay_ep_info *e = relay_ep_info(sv->rt.ep);
+		int64_t now = (int64_t)time(NULL);
+
+		for (size_t u = 0; e && sv->users && sv->rt.uids && u < sv->users->n; u++) {
+			const struct config_srv_user *us = &sv->users->u[u];
+
+			esc(us->name, ebuf, sizeof(ebuf));
+			put(o, "ssring_user_last_seen_seconds{listen=\"%s\",user=\"%s\"} %lld\n",
+			    e->listen, ebuf, (long long)limits_last_seen(sv->rt.uids[u]));
+			if (us->limits.quota)
+				put(o, "ssring_user_quota_used_bytes{listen=\"%s\",user=\"%s\"} %llu\n",
+				    e->listen, ebuf, (unsigned long long)limits_quota_used(
+					    sv->rt.uids[u], us->limits.quota_period, now));
+		}
+	}
 }
 
 static uint64_t trial_sum(int workers, size_t off)
@@ -292,6 +316,26 @@ static void worker_counters(struct out *o, int workers)
 	}
 }
 
+static void api(struct out *o, const struct config *c)
+{
+	if (!c->api.enabled && !c->state_file[0])
+		return;
+	family(o, "ssring_api_requests_total", "counter",
+	       "Management API requests, by result (unauthorized: no or a wrong token).");
+	put(o, "ssring_api_requests_total{result=\"authorized\"} %llu\n",
+	    (unsigned long long)(api_stats.requests - api_stats.unauthorized));
+	put(o, "ssring_api_requests_total{result=\"unauthorized\"} %llu\n",
+	    (unsigned long long)api_stats.unauthorized);
+	family(o, "ssring_api_changes_total", "counter",
+	       "Users added, changed or deleted through the management API.");
+	put(o, "ssring_api_changes_total %llu\n", (unsigned long long)api_stats.changes);
+	family(o, "ssring_state_writes_total", "counter", "State file writes, by result.");
+	put(o, "ssring_state_writes_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)api_stats.state_writes);
+	put(o, "ssring_state_writes_total{result=\"error\"} %llu\n",
+	    (unsigned long long)api_stats.state_errors);
+}
+
 static void process(struct out *o)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -346,6 +390,7 @@ char *metrics_render(const struct loop *l, size_t *len)
 	endpoints(&o, workers);
 	users(&o, l->cfg, workers);
 	trials(&o, workers);
+	api(&o, l->cfg);
 	worker_counters(&o, workers);
 	process(&o);
 	if (o.failed) {

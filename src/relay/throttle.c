@@ -201,11 +201,13 @@ int session_set_user(struct loop *l, struct session *s, int user)
 	}
 	s->admitted = 1;
 	s->limited = limits_on_data(lim);
-	if (lim->rate) {
-		/* Small receives: a wait covers one of them, not 256 KiB. */
+	if (lim->rate && lim->rate / 20 < 65536) {
+		/* A slow user's receives are small: one wait covers ~50 ms of
+		 * its rate, not a whole 256 KiB buffer. Faster users keep full
+		 * receives (a wait is then at most 256 KiB / rate). */
 		uint64_t cap = lim->rate / 20;
 
-		cap = cap < 4096 ? 4096 : cap > 65535 ? 65535 : cap;
+		cap = cap < 4096 ? 4096 : cap;
 		s->d[DIR_IN_OUT].recv_cap = (uint16_t)cap;
 		s->d[DIR_OUT_IN].recv_cap = (uint16_t)cap;
 	}
