@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "conf/config.h"
 #include "core/log.h"
 #include "ctl/api.h"
@@ -42,6 +43,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: ssring -f FILE [-v|-q]   run the roles in FILE\n"
 		   "       ssring --check -f FILE   validate FILE and exit\n"
 		   "       ssring genkey METHOD     print a fresh random key for METHOD\n"
+		   "       ssring url -f FILE [--host HOST] [--qr]   ss:// links of FILE's servers\n"
+		   "       ssring url --config LINK [--listen ADDR]  a locals entry for LINK\n"
 		   "       ssring --version | --help\n"
 		   "  -f, --config FILE  libconfig file (see configs/)\n"
 		   "  -v, --verbose      log at debug level\n"
@@ -56,57 +59,6 @@ static void version(void)
 	printf("ssring %s\n", SSRING_VERSION);
 	printf("wolfSSL %s (AES-NI: %s, AVX2: %s)\n", aead_backend_version(),
 	       aead_backend_has_aesni() ? "yes" : "no", aead_backend_has_avx2() ? "yes" : "no");
-}
-
-static void b64(const uint8_t *in, size_t n, char *out)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-}
-
-/* ssring genkey METHOD: a base64 key of the method's exact length. */
-static int genkey(const char *name)
-{
-	const struct ss2022_method *m2 = ss2022_method_find(name);
-	const struct aead_method *m = aead_method_find(name);
-	char out[SS2022_KEY_B64_MAX + 1];
-	uint8_t key[AEAD_MAX_KEY_BYTES];
-
-	if (m2) {
-		if (ss2022_genkey(m2, out, sizeof(out)) < 0)
-			return 1;
-		printf("%s\n", out);
-		return 0;
-	}
-	if (!m) {
-		fprintf(stderr, "ssring genkey: unknown method '%s'\n", name);
-		return 2;
-	}
-	/* AEAD-2017: a random master key, for `key = "..."` instead of a password. */
-	if (aead_random(key, m->key_len))
-		return 1;
-	b64(key, m->key_len, out);
-	printf("%s\n", out);
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -124,7 +76,9 @@ int main(int argc, char **argv)
 	struct ctl_opts ctl = { 0 };
 
 	if (argc == 3 && strcmp(argv[1], "genkey") == 0)
-		return genkey(argv[2]);
+		return cli_genkey(argv[2]);
+	if (argc >= 2 && strcmp(argv[1], "url") == 0)
+		return cli_url(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "f:vqVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': path = optarg; break;

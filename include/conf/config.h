@@ -51,6 +51,8 @@ struct config_cipher {
 	uint8_t key[AEAD_MAX_KEY_BYTES]; /* master key (from password or base64 key) */
 	const struct ss2022_method *m2022; /* non-NULL: a 2022-edition method */
 	struct ss2022_keys keys2022;     /* its PSK (and identity keys, for EIH) */
+	char *text;                      /* the secret as given (for links); NULL if none */
+	bool text_is_key;                /* text is a base64 key, not a password */
 };
 
 struct config_user {

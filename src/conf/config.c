@@ -208,6 +208,15 @@ void config_server_bind_users(struct config_server *sv)
 	sv->srv2022.index_mask = sv->users->hash_mask;
 }
 
+/* A clone's own copy of the secret text (false: no memory, text is NULL). */
+static bool dup_text(struct config_cipher *c)
+{
+	if (!c->text)
+		return true;
+	c->text = strdup(c->text);
+	return c->text != NULL;
+}
+
 struct config *config_clone(const struct config *src)
 {
 	struct config *c = malloc(sizeof(*c));
@@ -227,6 +236,8 @@ struct config *config_clone(const struct config *src)
 		memset(&c->servers[i].rt, 0, sizeof(c->servers[i].rt));
 		config_users_ref(c->servers[i].users);
 		c->n_servers++;
+		if (!dup_text(&c->servers[i].cipher))
+			goto fail;
 	}
 	if (src->n_locals && !(c->locals = malloc(src->n_locals * sizeof(*c->locals))))
 		goto fail;
@@ -236,6 +247,7 @@ struct config *config_clone(const struct config *src)
 		*lc = src->locals[i];
 		memset(&lc->rt, 0, sizeof(lc->rt));
 		c->n_locals++;
+		lc->cipher.text = NULL; /* copied below, after the users */
 		if (lc->n_users) {
 			lc->users = malloc(lc->n_users * sizeof(*lc->users));
 			if (!lc->users) {
@@ -244,6 +256,9 @@ struct config *config_clone(const struct config *src)
 			}
 			memcpy(lc->users, src->locals[i].users, lc->n_users * sizeof(*lc->users));
 		}
+		lc->cipher.text = src->locals[i].cipher.text;
+		if (!dup_text(&lc->cipher))
+			goto fail;
 	}
 	if (src->n_tunnels && !(c->tunnels = malloc(src->n_tunnels * sizeof(*c->tunnels))))
 		goto fail;
@@ -251,6 +266,8 @@ struct config *config_clone(const struct config *src)
 		c->tunnels[i] = src->tunnels[i];
 		memset(&c->tunnels[i].rt, 0, sizeof(c->tunnels[i].rt));
 		c->n_tunnels++;
+		if (!dup_text(&c->tunnels[i].cipher))
+			goto fail;
 	}
 	return c;
 fail:
@@ -325,6 +342,11 @@ static void wipe_cipher(struct config_cipher *c)
 {
 	explicit_bzero(c->key, sizeof(c->key));
 	explicit_bzero(&c->keys2022, sizeof(c->keys2022));
+	if (c->text) {
+		explicit_bzero(c->text, strlen(c->text));
+		free(c->text);
+		c->text = NULL;
+	}
 }
 
 void config_free(struct config *cfg)

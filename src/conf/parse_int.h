@@ -85,6 +85,9 @@ int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher
 		  bool secret_optional);
 /* Whether g has one of the secret keys. */
 bool cf_has_secret(const config_setting_t *g);
+/* The cipher of an ss:// link: method by name, secret as the link gives it. */
+int cf_cipher_from_link(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
+			const char *method, const char *secret);
 /*
  * User i of us (a server's users) from its one secret, for the server's
  * cipher c (config_user_make).

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "proto/sip002.h"
 #include "proto/units.h"
 #include "parse_int.h"
 
@@ -289,6 +291,47 @@ static int parse_users(struct ctx *x, const config_setting_t *g, struct config_l
 	return 0;
 }
 
+/*
+ * A local's or tunnel's server and cipher: server = "host:port" with method
+ * and a secret, or server = "ss://..." (SIP002), which carries all three.
+ */
+static int get_upstream(struct ctx *x, const config_setting_t *g, struct hostport *server,
+			struct config_cipher *c)
+{
+	const config_setting_t *s = cf_member(g, "server");
+	const char *v = s && config_setting_type(s) == CONFIG_TYPE_STRING ?
+				config_setting_get_string(s) : NULL;
+	char hp[SIP002_HOST_MAX + 16];
+	const char *why = "";
+	struct sip002 link;
+	int ret;
+
+	if (!v || strncasecmp(v, "ss://", 5)) {
+		if ((ret = cf_get_hostport(x, g, "server", false, server)))
+			return ret;
+		return cf_get_cipher(x, g, c, false);
+	}
+	if (cf_member(g, "method") || cf_has_secret(g))
+		return fail(x, cf_member(g, "method") ? cf_member(g, "method") : s,
+			    "the ss:// link in server carries the method and the password: "
+			    "give either the link or server, method and a secret");
+	if (sip002_parse(v, strlen(v), &link, &why))
+		return fail(x, s, "not a usable ss:// link: %s", why);
+	ret = 0;
+	if (link.plugin[0])
+		ret = fail(x, s, "the link asks for the plugin '%s'; SIP003 plugins are not "
+			   "supported yet", link.plugin);
+	snprintf(hp, sizeof(hp), strchr(link.host, ':') ? "[%s]:%u" : "%s:%u", link.host,
+		 (unsigned)link.port);
+	if (!ret && hostport_parse(hp, false, server))
+		ret = fail(x, s, "the link's host '%s' is not a valid name or address", link.host);
+	if (!ret)
+		ret = cf_cipher_from_link(x, s, c, link.method, link.secret);
+	explicit_bzero(&link, sizeof(link));
+	explicit_bzero((char *)v, strlen(v));
+	return ret;
+}
+
 int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 {
 	struct config_local *lc = elem;
@@ -299,8 +342,8 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 	if ((ret = cf_check_keys(x, g, local_keys)) ||
 	    (ret = cf_get_hostport(x, g, "listen", true, &lc->listen)) ||
 	    (ret = cf_note_listen(x, g, &lc->listen)) ||
-	    (ret = cf_get_hostport(x, g, "server", false, &lc->server)) ||
-	    (ret = cf_get_cipher(x, g, &lc->cipher, false)) || (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
+	    (ret = get_upstream(x, g, &lc->server, &lc->cipher)) ||
+	    (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
 	    (ret = parse_users(x, g, lc)))
 		return ret;
 	return 0;
@@ -318,8 +361,8 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
 	    (ret = cf_note_listen(x, g, &t->listen)) ||
 	    (ret = cf_get_hostport(x, g, "forward", false, &t->forward)) ||
-	    (ret = cf_get_hostport(x, g, "server", false, &t->server)) ||
-	    (ret = cf_get_cipher(x, g, &t->cipher, false)) || (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
+	    (ret = get_upstream(x, g, &t->server, &t->cipher)) ||
+	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
 		return ret;
 	if (!t->tcp && !t->udp)

@@ -116,17 +116,16 @@ static int fetch_secret(struct ctx *x, const config_setting_t *s, char *buf, siz
 	return 0;
 }
 
-/* Derive the master key from the secret named by s; its text stays in buf. */
-static int derive_key(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
-		      char *buf)
+/*
+ * Derive c's master key from the secret text buf (len bytes): a password
+ * or a base64 key (is_key). Messages point at setting s. The text is kept
+ * in c->text for `ssring url`.
+ */
+static int apply_secret(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
+			const char *buf, size_t len, bool is_key)
 {
 	const struct aead_method *m = c->method;
-	bool is_key = !strncmp(config_setting_name(s), "key", 3);
-	size_t len;
-	int ret = fetch_secret(x, s, buf, &len);
 
-	if (ret)
-		return ret;
 	if (c->m2022) {
 		/* 2022: the key is the PSK itself (or iPSK:...:uPSK), never a password. */
 		if (!is_key)
@@ -138,15 +137,31 @@ static int derive_key(struct ctx *x, const config_setting_t *s, struct config_ci
 					  "iPSK:...:uPSK for the AES methods), the key size of %s",
 				    c->m2022->key_len, c->m2022->name);
 		memcpy(c->key, c->keys2022.psk, c->m2022->key_len);
-		return 0;
-	}
-	if (!is_key)
-		return aead_password_to_key(m, buf, len, c->key) ? fail(x, s, "key derivation failed")
-								  : 0;
-	if (aead_key_from_base64(m, buf, c->key))
+	} else if (!is_key) {
+		if (aead_password_to_key(m, buf, len, c->key))
+			return fail(x, s, "key derivation failed");
+	} else if (aead_key_from_base64(m, buf, c->key)) {
 		return fail(x, s, "must be the base64 encoding of exactly %u bytes, the key size of %s",
 			    m->key_len, m->name);
+	}
+	c->text = strndup(buf, len);
+	if (!c->text)
+		return fail(x, s, "out of memory");
+	c->text_is_key = is_key;
 	return 0;
+}
+
+/* Derive the master key from the secret named by s; its text stays in buf. */
+static int derive_key(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
+		      char *buf)
+{
+	bool is_key = !strncmp(config_setting_name(s), "key", 3);
+	size_t len;
+	int ret = fetch_secret(x, s, buf, &len);
+
+	if (ret)
+		return ret;
+	return apply_secret(x, s, c, buf, len, is_key);
 }
 
 /* The one secret setting of g, NULL if none; an error if two are given. */
@@ -196,6 +211,20 @@ int cf_get_user_secret(struct ctx *x, const config_setting_t *g, const struct co
 	return ret;
 }
 
+/* c's method from its name; messages point at s. */
+static int set_method(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
+		      const char *method)
+{
+	c->m2022 = ss2022_method_find(method);
+	c->method = c->m2022 ? ss2022_chunk_method(c->m2022) : aead_method_find(method);
+	if (!c->method)
+		return fail(x, s,
+			    "unknown method '%s' (known: %s 2022-blake3-aes-128-gcm "
+			    "2022-blake3-aes-256-gcm 2022-blake3-chacha20-poly1305)",
+			    method, aead_method_names());
+	return 0;
+}
+
 int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher *c,
 		  bool secret_optional)
 {
@@ -207,13 +236,8 @@ int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher
 	ret = cf_get_string(x, g, "method", true, &method);
 	if (ret)
 		return ret;
-	c->m2022 = ss2022_method_find(method);
-	c->method = c->m2022 ? ss2022_chunk_method(c->m2022) : aead_method_find(method);
-	if (!c->method)
-		return fail(x, cf_member(g, "method"),
-			    "unknown method '%s' (known: %s 2022-blake3-aes-128-gcm "
-			    "2022-blake3-aes-256-gcm 2022-blake3-chacha20-poly1305)",
-			    method, aead_method_names());
+	if ((ret = set_method(x, cf_member(g, "method"), c, method)))
+		return ret;
 	if ((ret = find_secret(x, g, &secret)))
 		return ret;
 	if (!secret && secret_optional)
@@ -225,6 +249,17 @@ int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher
 	ret = derive_key(x, secret, c, buf);
 	explicit_bzero(buf, sizeof(buf));
 	return ret;
+}
+
+int cf_cipher_from_link(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
+			const char *method, const char *secret)
+{
+	int ret = set_method(x, s, c, method);
+
+	if (ret)
+		return ret;
+	/* A link's secret is a password for AEAD-2017, the key(s) for 2022. */
+	return apply_secret(x, s, c, secret, strlen(secret), c->m2022 != NULL);
 }
 
 bool cf_has_secret(const config_setting_t *g)

@@ -276,7 +276,9 @@ static void add_user(struct loop *l, size_t si, const struct httpd_req *req,
 		fail_json(resp, 500, "%s", err);
 		goto out;
 	}
-	log_info("api: server %s: user %s added", sv->name, r.username);
+	/* sv belonged to the snapshot just replaced (and perhaps freed). */
+	sv = NULL;
+	log_info("api: server %s: user %s added", l->cfg->servers[si].name, r.username);
 	{
 		const struct config_server *nsv = &l->cfg->servers[si];
 		int k = config_users_find(nsv->users, r.username);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proto/text.h"
+
 /* Longest Content-Length accepted: 18 digits always fit in int64_t. */
 #define CL_DIGITS_MAX 18
 
@@ -645,21 +647,10 @@ void http_body_init(struct http_body *b, const struct http_request *r)
 	}
 }
 
-static int hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* chunk-size [ chunk-ext ] CR: states SIZE and EXT. */
 static int feed_size_line(struct http_body *b, uint8_t c)
 {
-	int v = hex_value(c);
+	int v = text_hex_value((unsigned char)c);
 
 	if (++b->line_len > HTTP_HEAD_MAX)
 		return -EINVAL;

@@ -24,6 +24,7 @@ CIPHERS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"
            "xchacha20-ietf-poly1305"]
 
 _procs = []
+_logs = []  # (name, log path) of every Proc, for fail()
 _tmp = tempfile.mkdtemp(prefix="ssring-e2e-")
 
 
@@ -40,6 +41,15 @@ atexit.register(_cleanup)
 
 def fail(msg):
     print("FAIL: " + msg, flush=True)
+    # What the processes said last: a sanitizer report, an error, a crash.
+    for name, path in _logs:
+        try:
+            with open(path, errors="replace") as f:
+                tail = f.read().splitlines()[-25:]
+        except OSError:
+            continue
+        if tail:
+            print("---- last lines of %s ----\n%s" % (name, "\n".join(tail)), flush=True)
     sys.exit(1)
 
 
@@ -117,6 +127,7 @@ class Proc:
     def __init__(self, args, name):
         self.log_path = os.path.join(_tmp, name + ".log")
         self.log = open(self.log_path, "w+")
+        _logs.append((name, self.log_path))
         self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL)
         _procs.append(self.p)

@@ -882,6 +882,55 @@ static void test_many_server_users(void)
 	free(big);
 }
 
+
+/* server = "ss://...": the link gives the address, the method and the secret. */
+static void test_links(void)
+{
+	struct config cfg;
+
+	EXPECT_OK("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		  "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888#Example1\"; } );\n",
+		  &cfg);
+	CHECK(!strcmp(cfg.locals[0].server.host, "192.168.100.1") && cfg.locals[0].server.port == 8888);
+	check_password_key(&cfg.locals[0].cipher, "aes-128-gcm", "test");
+	CHECK(!strcmp(cfg.locals[0].cipher.text, "test") && !cfg.locals[0].cipher.text_is_key);
+	config_free(&cfg);
+	/* a tunnel, a host name, IPv6, and a 2022 key with EIH */
+	EXPECT_OK("tunnels = ( { listen = \"127.0.0.1:5300\"; forward = \"9.9.9.9:53\";\n"
+		  "  server = \"ss://2022-blake3-aes-128-gcm:MTIzNDU2Nzg5MDEyMzQ1Ng%3D%3D%3AYWJjZGVmZ2hpamtsbW5vcA%3D%3D@[::1]:9000\"; },\n"
+		  "  { listen = \"127.0.0.1:5301\"; forward = \"9.9.9.9:53\";\n"
+		  "  server = \"ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQ@ss.example.net:8388/\"; } );\n",
+		  &cfg);
+	CHECK(!strcmp(cfg.tunnels[0].server.host, "::1") && cfg.tunnels[0].server.is_ip);
+	CHECK(cfg.tunnels[0].cipher.m2022 == ss2022_method_find("2022-blake3-aes-128-gcm"));
+	CHECK_EQ(cfg.tunnels[0].cipher.keys2022.n_ipsk, 1);
+	CHECK_MEM(cfg.tunnels[0].cipher.keys2022.psk, "abcdefghijklmnop", 16);
+	CHECK(!strcmp(cfg.tunnels[1].server.host, "ss.example.net") && !cfg.tunnels[1].server.is_ip);
+	check_password_key(&cfg.tunnels[1].cipher, "chacha20-ietf-poly1305", "secret");
+	config_free(&cfg);
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		   "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1\"; } );\n",
+		   "t.cfg:2: locals[0].server: not a usable ss:// link: the port is missing");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		   "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:1\";\n"
+		   "  method = \"aes-128-gcm\"; } );\n",
+		   "t.cfg:3: locals[0].method: the ss:// link in server carries the method");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		   "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:1\";\n"
+		   "  password = \"x\"; } );\n",
+		   "t.cfg:2: locals[0].server: the ss:// link in server carries the method");
+	/* "foo:bar": shadowsocks-rust's test of an unknown method */
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		   "  server = \"ss://foo:bar@127.0.0.1:9999\"; } );\n",
+		   "t.cfg:2: locals[0].server: unknown method 'foo'");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		   "  server = \"ss://2022-blake3-aes-256-gcm:c2hvcnQ%3D@127.0.0.1:9999\"; } );\n",
+		   "t.cfg:2: locals[0].server: must be the base64 encoding of exactly 32 bytes");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		   "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888/?plugin=obfs-local%3Bobfs%3Dhttp\"; } );\n",
+		   "t.cfg:2: locals[0].server: the link asks for the plugin 'obfs-local'");
+}
+
 int main(void)
 {
 	test_defaults();
@@ -900,6 +949,7 @@ int main(void)
 	test_server_users();
 	test_many_server_users();
 	test_secret_sources();
+	test_links();
 	test_load_file_errors();
 	test_shipped_configs();
 	printf("test_config: OK\n");
