@@ -25,6 +25,8 @@
 #define CONFIG_NAME_MAX 64
 #define CONFIG_TOKEN_MAX 256
 #define CONFIG_PATH_MAX 1024
+#define CONFIG_PLUGIN_MAX 256       /* a SIP003 plugin's command */
+#define CONFIG_PLUGIN_OPTS_MAX 1024 /* its SS_PLUGIN_OPTIONS */
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -43,6 +45,15 @@ enum probe_policy {
 	PROBE_DRAIN = 0,  /* keep reading, say nothing, close after a random delay */
 	PROBE_CLOSE,      /* reset at once */
 	PROBE_FORWARD     /* relay the bytes to a decoy and back, as a plain proxy */
+};
+
+/*
+ * A SIP003 plugin in front of an endpoint (ctl/plugin.c runs it): the
+ * command (found through PATH) and its options; cmd "" = none.
+ */
+struct config_plugin {
+	char cmd[CONFIG_PLUGIN_MAX];
+	char opts[CONFIG_PLUGIN_OPTS_MAX];
 };
 
 /* Cipher + master key: what every ss endpoint (server, local, tunnel) needs. */
@@ -162,6 +173,10 @@ struct config_rt {
 
 struct config_server {
 	struct hostport listen;  /* IP literal required */
+	struct config_plugin plugin;
+	/* Where the TCP listener binds: listen, or with a plugin (which binds
+	 * listen itself) a loopback port the control plane picks. */
+	struct hostport tcp_listen;
 	struct config_cipher cipher;
 	bool udp;                /* default true */
 	bool allow_private;      /* default false */
@@ -179,6 +194,10 @@ struct config_server {
 struct config_local {
 	struct hostport listen;  /* IP literal required */
 	struct hostport server;  /* IP literal or host name */
+	struct config_plugin plugin;
+	/* Where TCP goes: server, or with a plugin its loopback port. UDP
+	 * always goes to server (SIP003). */
+	struct hostport tcp_server;
 	struct config_cipher cipher;
 	bool udp;                /* default true */
 	struct config_user *users; /* SOCKS5 username/password; none = no auth */
@@ -191,6 +210,8 @@ struct config_tunnel {
 	struct hostport listen;
 	struct hostport forward;
 	struct hostport server;
+	struct config_plugin plugin;
+	struct hostport tcp_server; /* as for locals */
 	struct config_cipher cipher;
 	bool tcp;                /* default true */
 	bool udp;                /* default true */

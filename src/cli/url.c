@@ -105,6 +105,71 @@ static int emit(struct sip002 *l, bool qr)
 	return 0;
 }
 
+/* Keep the ';'-separated options of in whose name (before '=') passes keep(). */
+static void filter_opts(const char *in, char *out, size_t cap, bool (*keep)(const char *, size_t))
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	while (*in) {
+		const char *end = strchr(in, ';'), *eq;
+		size_t n = end ? (size_t)(end - in) : strlen(in), name;
+
+		eq = memchr(in, '=', n);
+		name = eq ? (size_t)(eq - in) : n;
+		if (n && keep(in, name) && o + n + 2 < cap) {
+			if (o)
+				out[o++] = ';';
+			memcpy(out + o, in, n);
+			o += n;
+			out[o] = '\0';
+		}
+		in += n + (end != NULL);
+	}
+}
+
+static bool opt_is(const char *s, size_t n, const char *name)
+{
+	return n == strlen(name) && !memcmp(s, name, n);
+}
+
+static bool obfs_client_opt(const char *s, size_t n)
+{
+	return opt_is(s, n, "obfs") || opt_is(s, n, "obfs-host") || opt_is(s, n, "obfs-uri");
+}
+
+static bool v2ray_client_opt(const char *s, size_t n)
+{
+	return !opt_is(s, n, "server") && !opt_is(s, n, "cert") && !opt_is(s, n, "key") &&
+	       !opt_is(s, n, "certRaw");
+}
+
+/*
+ * The plugin a client needs for a server's plugin: simple-obfs' server
+ * half is obfs-server and its client obfs-local (client options only);
+ * v2ray-plugin is one binary, a server by its "server" option. Others are
+ * given as they are, with a warning.
+ */
+static void client_plugin(const struct config_plugin *p, size_t i, struct sip002 *l)
+{
+	const char *base = strrchr(p->cmd, '/') ? strrchr(p->cmd, '/') + 1 : p->cmd;
+
+	if (!strcmp(base, "obfs-server")) {
+		snprintf(l->plugin, sizeof(l->plugin), "obfs-local");
+		filter_opts(p->opts, l->plugin_opts, sizeof(l->plugin_opts), obfs_client_opt);
+	} else if (strstr(base, "v2ray-plugin")) {
+		/* Phone clients know it as v2ray-plugin (Debian's binary is ss-v2ray-plugin;
+		 * ssring's local accepts either name). */
+		snprintf(l->plugin, sizeof(l->plugin), "v2ray-plugin");
+		filter_opts(p->opts, l->plugin_opts, sizeof(l->plugin_opts), v2ray_client_opt);
+	} else {
+		snprintf(l->plugin, sizeof(l->plugin), "%s", base);
+		snprintf(l->plugin_opts, sizeof(l->plugin_opts), "%s", p->opts);
+		fprintf(stderr, "ssring url: warning: servers[%zu]: the link names the plugin '%s' "
+			"with the server's options; check what its clients need\n", i, base);
+	}
+}
+
 /* The links of server i. Returns how many were printed, -1 on an error. */
 static int server_links(const struct config_server *sv, size_t i, const char *host, bool qr)
 {
@@ -117,6 +182,8 @@ static int server_links(const struct config_server *sv, size_t i, const char *ho
 	snprintf(l.method, sizeof(l.method), "%s", method);
 	snprintf(l.host, sizeof(l.host), "%s", host);
 	l.port = sv->listen.port;
+	if (sv->plugin.cmd[0])
+		client_plugin(&sv->plugin, i, &l);
 	if (!sv->users) {
 		if (!c->text || (c->text_is_key && !c->m2022)) {
 			fprintf(stderr, "ssring url: warning: servers[%zu] (line %d) is configured by "
@@ -252,13 +319,14 @@ static int local_of_link(const char *link, const char *listen)
 	put_cfg_string(l.secret);
 	printf(";\n");
 	if (l.plugin[0]) {
-		printf("    # the link asks for the SIP003 plugin ");
+		printf("    plugin = ");
 		put_cfg_string(l.plugin);
+		printf(";\n");
 		if (l.plugin_opts[0]) {
-			printf(" with options ");
+			printf("    plugin_opts = ");
 			put_cfg_string(l.plugin_opts);
+			printf(";\n");
 		}
-		printf("\n");
 	}
 	printf("  }\n);\n");
 	explicit_bzero(&l, sizeof(l));

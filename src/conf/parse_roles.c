@@ -17,16 +17,19 @@
 
 static const char *const server_keys[] = { "name", "listen", "method", SECRET_KEYS,
 					   "udp", "allow_private", "users", "user_limits",
-					   "trial_budget", "probe", "probe_forward", NULL };
+					   "trial_budget", "probe", "probe_forward", "plugin",
+					   "plugin_opts", NULL };
 static const char *const srv_user_keys[] = { "name", SECRET_KEYS, "limits", NULL };
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS,
-					  "udp",    "users",  NULL };
+					  "udp",    "users",  "plugin", "plugin_opts", NULL };
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
-					   "tcp",    "udp",	NULL };
+					   "tcp",    "udp",	"plugin", "plugin_opts", NULL };
 static const char *const user_keys[] = { "name", "password", NULL };
 static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_sessions",
 					  "max_ips", NULL };
 static const char *const period_names[] = { "month", "day", "never", NULL };
+
+static int get_plugin(struct ctx *x, const config_setting_t *g, struct config_plugin *p);
 
 /* A byte count or rate: an integer, or a string with a unit ("10 MB/s"). */
 static int get_bytes(struct ctx *x, const config_setting_t *g, const char *key, bool rate,
@@ -231,8 +234,10 @@ int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_bool(x, g, "allow_private", &sv->allow_private)) ||
 	    (ret = cf_get_user_limits(x, g, "user_limits", &sv->user_limits, &given)) ||
 	    (ret = cf_get_u32(x, g, "trial_budget", 1, 1000, &sv->trial_budget_ms)) ||
-	    (ret = parse_srv_users(x, g, sv)) || (ret = parse_probe(x, g, sv)))
+	    (ret = parse_srv_users(x, g, sv)) || (ret = parse_probe(x, g, sv)) ||
+	    (ret = get_plugin(x, g, &sv->plugin)))
 		return ret;
+	sv->tcp_listen = sv->listen;
 	return 0;
 }
 
@@ -291,12 +296,39 @@ static int parse_users(struct ctx *x, const config_setting_t *g, struct config_l
 	return 0;
 }
 
+/* plugin = "cmd"; plugin_opts = "..."; (SIP003). A link's plugin is the default. */
+static int get_plugin(struct ctx *x, const config_setting_t *g, struct config_plugin *p)
+{
+	const char *cmd = NULL, *opts = NULL;
+	int ret;
+
+	if ((ret = cf_get_string(x, g, "plugin", false, &cmd)) ||
+	    (ret = cf_get_string(x, g, "plugin_opts", false, &opts)))
+		return ret;
+	if (cmd) {
+		if (!cmd[0] || strlen(cmd) >= sizeof(p->cmd) || strpbrk(cmd, "\n\r"))
+			return fail(x, cf_member(g, "plugin"), "must be a command (a name found "
+				    "through PATH, or a path), 1 to %zu bytes", sizeof(p->cmd) - 1);
+		snprintf(p->cmd, sizeof(p->cmd), "%s", cmd);
+		p->opts[0] = '\0';
+	}
+	if (opts) {
+		if (!p->cmd[0])
+			return fail(x, cf_member(g, "plugin_opts"), "only with plugin");
+		if (strlen(opts) >= sizeof(p->opts))
+			return fail(x, cf_member(g, "plugin_opts"), "is longer than %zu bytes",
+				    sizeof(p->opts) - 1);
+		snprintf(p->opts, sizeof(p->opts), "%s", opts);
+	}
+	return 0;
+}
+
 /*
  * A local's or tunnel's server and cipher: server = "host:port" with method
  * and a secret, or server = "ss://..." (SIP002), which carries all three.
  */
 static int get_upstream(struct ctx *x, const config_setting_t *g, struct hostport *server,
-			struct config_cipher *c)
+			struct config_cipher *c, struct config_plugin *plugin)
 {
 	const config_setting_t *s = cf_member(g, "server");
 	const char *v = s && config_setting_type(s) == CONFIG_TYPE_STRING ?
@@ -318,9 +350,10 @@ static int get_upstream(struct ctx *x, const config_setting_t *g, struct hostpor
 	if (sip002_parse(v, strlen(v), &link, &why))
 		return fail(x, s, "not a usable ss:// link: %s", why);
 	ret = 0;
-	if (link.plugin[0])
-		ret = fail(x, s, "the link asks for the plugin '%s'; SIP003 plugins are not "
-			   "supported yet", link.plugin);
+	if (link.plugin[0]) {
+		snprintf(plugin->cmd, sizeof(plugin->cmd), "%s", link.plugin);
+		snprintf(plugin->opts, sizeof(plugin->opts), "%s", link.plugin_opts);
+	}
 	snprintf(hp, sizeof(hp), strchr(link.host, ':') ? "[%s]:%u" : "%s:%u", link.host,
 		 (unsigned)link.port);
 	if (!ret && hostport_parse(hp, false, server))
@@ -342,10 +375,12 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 	if ((ret = cf_check_keys(x, g, local_keys)) ||
 	    (ret = cf_get_hostport(x, g, "listen", true, &lc->listen)) ||
 	    (ret = cf_note_listen(x, g, &lc->listen)) ||
-	    (ret = get_upstream(x, g, &lc->server, &lc->cipher)) ||
+	    (ret = get_upstream(x, g, &lc->server, &lc->cipher, &lc->plugin)) ||
+	    (ret = get_plugin(x, g, &lc->plugin)) ||
 	    (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
 	    (ret = parse_users(x, g, lc)))
 		return ret;
+	lc->tcp_server = lc->server;
 	return 0;
 }
 
@@ -361,10 +396,12 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
 	    (ret = cf_note_listen(x, g, &t->listen)) ||
 	    (ret = cf_get_hostport(x, g, "forward", false, &t->forward)) ||
-	    (ret = get_upstream(x, g, &t->server, &t->cipher)) ||
+	    (ret = get_upstream(x, g, &t->server, &t->cipher, &t->plugin)) ||
+	    (ret = get_plugin(x, g, &t->plugin)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
 		return ret;
+	t->tcp_server = t->server;
 	if (!t->tcp && !t->udp)
 		return fail(x, g, "tcp and udp are both false: nothing to forward");
 	return 0;

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "ctl/httpd.h"
 #include "ctl/notify.h"
+#include "ctl/plugin.h"
 #include "ctl/privs.h"
 #include "ctl_int.h"
 
@@ -43,6 +44,11 @@ unsigned ctl_all_modules(struct loop_module **out, unsigned max)
 
 int ctl_prepare(const struct config *old, struct config *cfg)
 {
+	/* The plugins' loopback ports first: the TCP listeners bind them. */
+	int pr = plugin_assign(old, cfg);
+
+	if (pr)
+		return pr;
 	for (unsigned i = 0; i < n_all_mods; i++) {
 		int ret = all_mods[i]->prepare ? all_mods[i]->prepare(old, cfg) : 0;
 

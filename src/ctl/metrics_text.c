@@ -18,6 +18,7 @@
 #include "ctl/api.h"
 #include "ctl/ctl.h"
 #include "ctl/metrics.h"
+#include "ctl/plugin.h"
 #include "dns/dns.h"
 #include "proto/aead.h"
 #include "relay/limits.h"
@@ -336,6 +337,34 @@ static void api(struct out *o, const struct config *c)
 	    (unsigned long long)api_stats.state_errors);
 }
 
+static void plugins(struct out *o)
+{
+	struct plugin_info *pi;
+	size_t n = plugin_list(NULL, 0);
+
+	if (!n || !(pi = calloc(n, sizeof(*pi))))
+		return;
+	n = plugin_list(pi, n);
+	family(o, "ssring_plugin_up", "gauge",
+	       "1 while the SIP003 plugin of an entry runs, 0 while it waits to start again.");
+	for (size_t i = 0; i < n; i++) {
+		char cmd[2 * CONFIG_PLUGIN_MAX];
+
+		put(o, "ssring_plugin_up{role=\"%s\",listen=\"%s\",plugin=\"%s\"} %d\n", pi[i].role,
+		    pi[i].listen, esc(pi[i].cmd, cmd, sizeof(cmd)), pi[i].pid > 0);
+	}
+	family(o, "ssring_plugin_restarts_total", "counter",
+	       "Times a SIP003 plugin ended while wanted (it is started again after a back-off).");
+	for (size_t i = 0; i < n; i++) {
+		char cmd[2 * CONFIG_PLUGIN_MAX];
+
+		put(o, "ssring_plugin_restarts_total{role=\"%s\",listen=\"%s\",plugin=\"%s\"} %llu\n",
+		    pi[i].role, pi[i].listen, esc(pi[i].cmd, cmd, sizeof(cmd)),
+		    (unsigned long long)pi[i].exits);
+	}
+	free(pi);
+}
+
 static void process(struct out *o)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -391,6 +420,7 @@ char *metrics_render(const struct loop *l, size_t *len)
 	users(&o, l->cfg, workers);
 	trials(&o, workers);
 	api(&o, l->cfg);
+	plugins(&o);
 	worker_counters(&o, workers);
 	process(&o);
 	if (o.failed) {

@@ -64,23 +64,34 @@ void relay_log_roles(const struct config *cfg)
 	for (size_t i = 0; i < cfg->n_servers; i++) {
 		const struct config_server *s = &cfg->servers[i];
 
-		log_info("server listening on %s (tcp), method %s%s",
+		char b[80];
+
+		log_info("server listening on %s (tcp%s), method %s%s%s%s",
 			 hostport_format_addr((const struct sockaddr *)&s->listen.addr, a,
 					      sizeof(a)),
-			 method_name(&s->cipher), s->allow_private ? ", private targets allowed" : "");
+			 s->udp ? ", udp" : "", method_name(&s->cipher),
+			 s->allow_private ? ", private targets allowed" : "",
+			 s->plugin.cmd[0] ? ", TCP through the plugin to " : "",
+			 s->plugin.cmd[0] ? hostport_format_addr(
+						    (const struct sockaddr *)&s->tcp_listen.addr, b,
+						    sizeof(b)) : "");
 	}
 	for (size_t i = 0; i < cfg->n_locals; i++)
-		log_info("local (SOCKS5 + HTTP proxy) listening on %s -> server %s:%u, method %s",
+		log_info("local (SOCKS5 + HTTP proxy) listening on %s -> server %s:%u, method %s%s%s",
 			 hostport_format_addr((const struct sockaddr *)&cfg->locals[i].listen.addr,
 					      a, sizeof(a)),
 			 cfg->locals[i].server.host, cfg->locals[i].server.port,
-			 method_name(&cfg->locals[i].cipher));
+			 method_name(&cfg->locals[i].cipher),
+			 cfg->locals[i].plugin.cmd[0] ? ", TCP through the plugin " : "",
+			 cfg->locals[i].plugin.cmd);
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		log_info("tunnel listening on %s -> %s:%u via server %s:%u",
+		log_info("tunnel listening on %s -> %s:%u via server %s:%u%s%s",
 			 hostport_format_addr((const struct sockaddr *)&cfg->tunnels[i].listen.addr,
 					      a, sizeof(a)),
 			 cfg->tunnels[i].forward.host, cfg->tunnels[i].forward.port,
-			 cfg->tunnels[i].server.host, cfg->tunnels[i].server.port);
+			 cfg->tunnels[i].server.host, cfg->tunnels[i].server.port,
+			 cfg->tunnels[i].plugin.cmd[0] ? ", TCP through the plugin " : "",
+			 cfg->tunnels[i].plugin.cmd);
 	if (cfg->n_locals) {
 		hostport_format_addr((const struct sockaddr *)&cfg->locals[0].listen.addr, a,
 				     sizeof(a));
@@ -112,7 +123,8 @@ void relay_each_listener(const struct config *c, bool udp, relay_entry_fn fn, vo
 {
 	for (size_t i = 0; i < c->n_servers; i++)
 		if (!udp || c->servers[i].udp)
-			fn(arg, ROLE_SERVER, &c->servers[i], &c->servers[i].listen,
+			fn(arg, ROLE_SERVER, &c->servers[i],
+			   udp ? &c->servers[i].listen : &c->servers[i].tcp_listen,
 			   (struct config_rt *)&c->servers[i].rt);
 	for (size_t i = 0; !udp && i < c->n_locals; i++)
 		fn(arg, ROLE_LOCAL, &c->locals[i], &c->locals[i].listen,

@@ -37,11 +37,12 @@ static const struct config_local *local_conf(const struct session *s)
 	return s->conf;
 }
 
+/* Where TCP to the server goes: the server, or the port of its plugin. */
 static const struct hostport *server_of(const struct session *s)
 {
 	if (s->role == ROLE_TUNNEL)
-		return &((const struct config_tunnel *)s->conf)->server;
-	return &local_conf(s)->server;
+		return &((const struct config_tunnel *)s->conf)->tcp_server;
+	return &local_conf(s)->tcp_server;
 }
 
 static void target_from_hostport(struct ssaddr *a, const struct hostport *hp)

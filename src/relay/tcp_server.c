@@ -84,7 +84,8 @@ int server_identify_user(struct loop *l, struct session *s, const uint8_t *buf)
 	socklen_t sl = sizeof(ss);
 	int idx;
 
-	if (getpeername(s->fd[SIDE_IN], (struct sockaddr *)&ss, &sl) < 0)
+	/* Behind a plugin the peer is the plugin: no per-address hint. */
+	if (cs->plugin.cmd[0] || getpeername(s->fd[SIDE_IN], (struct sockaddr *)&ss, &sl) < 0)
 		ss.ss_family = AF_UNSPEC;
 	idx = users_identify_tcp(l, cs, ss.ss_family == AF_UNSPEC ? NULL : (struct sockaddr *)&ss,
 				 &s->rd, buf);

@@ -191,7 +191,10 @@ int session_set_user(struct loop *l, struct session *s, int user)
 		return 0;
 	uid = cs->rt.uids[user];
 	lim = &cs->users->u[user].limits;
-	if (!lim->max_ips || getpeername(s->fd[SIDE_IN], (struct sockaddr *)&ss, &sl) < 0)
+	/* Behind a plugin every TCP client is the plugin's loopback address:
+	 * the real one is unknown, so it counts for no max_ips. */
+	if (!lim->max_ips || (s->role == ROLE_SERVER && cs->plugin.cmd[0]) ||
+	    getpeername(s->fd[SIDE_IN], (struct sockaddr *)&ss, &sl) < 0)
 		ss.ss_family = AF_UNSPEC;
 	r = limits_admit(uid, lim, ss.ss_family == AF_UNSPEC ? NULL : (struct sockaddr *)&ss);
 	if (r != LIMITS_OK) {

@@ -816,3 +816,18 @@ def ss_connect_from(port, method, password, host, tport, first=b"", source="127.
     s = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
     s.sendall(salt + up.seal(addr + first))
     return s, up, down
+
+
+def echo_tcp_udp(lport, echo, uecho, what, n=200000):
+    """Through the SOCKS5 proxy on lport: n bytes echoed byte-exact over TCP
+    (EchoServer echo) and one datagram over UDP ASSOCIATE (UdpEcho uecho)."""
+    payload = pattern(n, seed=len(what))
+    got = echo_roundtrip(lport, echo.port, payload)
+    check(got == payload, "%s: TCP echo is not byte-exact (%d of %d bytes)"
+          % (what, len(got or b""), n))
+    u = Socks5Udp(lport)
+    data = ("udp " + what).encode()
+    u.send("127.0.0.1", uecho.port, data)
+    _, back = u.recv()
+    check(back == uecho.tag + data, "%s: UDP echo: %r" % (what, back))
+    u.close()

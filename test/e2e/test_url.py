@@ -114,21 +114,6 @@ def wildcard(tmp):
     h.check(r.returncode == 2, "--host with a port is accepted")
 
 
-def echo_both(lport, echo, uecho, what):
-    payload = h.pattern(200000, seed=len(what))
-    s = h.socks5_connect(lport, "127.0.0.1", echo.port)
-    s.sendall(payload)
-    got = h.recv_exact(s, len(payload))
-    s.close()
-    h.check(got == payload, "%s: TCP echo through the link failed" % what)
-    u = h.Socks5Udp(lport)
-    data = ("udp " + what).encode()
-    u.send("127.0.0.1", uecho.port, data)
-    _, back = u.recv()
-    h.check(back == uecho.tag + data, "%s: UDP echo: %r" % (what, back))
-    u.close()
-
-
 def ssring_local_with(link, name):
     lport = h.free_port()
     cfg = f"""
@@ -143,13 +128,13 @@ locals = ( {{ listen = "127.0.0.1:{lport}"; server = "{link}"; }} );
 def relay_through_links(got, echo, uecho):
     for i, link in enumerate(got):
         pr, lport = ssring_local_with(link, "local-link%d" % i)
-        echo_both(lport, echo, uecho, "ssring local, link %d" % i)
+        h.echo_tcp_udp(lport, echo, uecho, "ssring local, link %d" % i)
         pr.stop()
         method, pw, host, port = decode_link(link)
         if method.startswith("2022-"):
             continue  # libev has no 2022 edition
         lp, llport = h.start_ss_local_udp(port, method, pw, name="ss-local-link%d" % i)
-        echo_both(llport, echo, uecho, "libev ss-local, link %d" % i)
+        h.echo_tcp_udp(llport, echo, uecho, "libev ss-local, link %d" % i)
         lp.stop()
 
 
@@ -157,7 +142,7 @@ def to_libev(echo, uecho):
     sp, sport = h.start_ss_server_udp("xchacha20-ietf-poly1305", "libev's pw")
     link = link_2017("xchacha20-ietf-poly1305", "libev's pw", "127.0.0.1", sport, "libev")
     pr, lport = ssring_local_with(link, "local-to-libev")
-    echo_both(lport, echo, uecho, "ssring local -> ss-server by link")
+    h.echo_tcp_udp(lport, echo, uecho, "ssring local -> ss-server by link")
     pr.stop()
     sp.stop()
 
@@ -172,7 +157,7 @@ def config_snippet(link, echo, uecho):
                        timeout=30)
     h.check(c.returncode == 0, "the snippet does not pass --check: %s" % c.stderr)
     pr = h.start_ssring(text, lport, name="snippet")
-    echo_both(lport, echo, uecho, "ssring url --config snippet")
+    h.echo_tcp_udp(lport, echo, uecho, "ssring url --config snippet")
     pr.stop()
     bad = ssring_url("--config", "ss://bm9hdA", check=False)
     h.check(bad.returncode == 2 and "no '@'" in bad.stderr, "bad link: %r" % bad.stderr)

@@ -926,9 +926,40 @@ static void test_links(void)
 	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
 		   "  server = \"ss://2022-blake3-aes-256-gcm:c2hvcnQ%3D@127.0.0.1:9999\"; } );\n",
 		   "t.cfg:2: locals[0].server: must be the base64 encoding of exactly 32 bytes");
-	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
-		   "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888/?plugin=obfs-local%3Bobfs%3Dhttp\"; } );\n",
-		   "t.cfg:2: locals[0].server: the link asks for the plugin 'obfs-local'");
+	/* a link's plugin, and plugin keys that override it */
+	EXPECT_OK("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		  "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888/?plugin=obfs-local%3Bobfs%3Dhttp\"; },\n"
+		  "  { listen = \"127.0.0.1:1081\"; plugin = \"ss-v2ray-plugin\";\n"
+		  "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888/?plugin=obfs-local%3Bobfs%3Dhttp\"; } );\n",
+		  &cfg);
+	CHECK(!strcmp(cfg.locals[0].plugin.cmd, "obfs-local") &&
+	      !strcmp(cfg.locals[0].plugin.opts, "obfs=http"));
+	CHECK(!strcmp(cfg.locals[1].plugin.cmd, "ss-v2ray-plugin") && !cfg.locals[1].plugin.opts[0]);
+	CHECK(config_same_listen(&cfg.locals[0].tcp_server, &cfg.locals[0].server));
+	config_free(&cfg);
+}
+
+static void test_plugins(void)
+{
+	struct config cfg;
+
+	EXPECT_OK("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"pw\";\n"
+		  "  plugin = \"obfs-server\"; plugin_opts = \"obfs=http;failover=127.0.0.1:80\"; } );\n"
+		  "tunnels = ( { listen = \"127.0.0.1:5300\"; forward = \"9.9.9.9:53\"; server = \"h.example:1\";\n"
+		  "  method = \"aes-256-gcm\"; password = \"pw\"; plugin = \"/usr/bin/obfs-local\"; } );\n",
+		  &cfg);
+	CHECK(!strcmp(cfg.servers[0].plugin.cmd, "obfs-server"));
+	CHECK(!strcmp(cfg.servers[0].plugin.opts, "obfs=http;failover=127.0.0.1:80"));
+	/* the control plane moves it; the loader starts it at listen */
+	CHECK(config_same_listen(&cfg.servers[0].tcp_listen, &cfg.servers[0].listen));
+	CHECK(!strcmp(cfg.tunnels[0].plugin.cmd, "/usr/bin/obfs-local") && !cfg.tunnels[0].plugin.opts[0]);
+	config_free(&cfg);
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"pw\";\n"
+		   "  plugin_opts = \"obfs=http\"; } );\n",
+		   "t.cfg:2: servers[0].plugin_opts: only with plugin");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"pw\";\n"
+		   "  plugin = \"\"; } );\n",
+		   "t.cfg:2: servers[0].plugin: must be a command");
 }
 
 int main(void)
@@ -950,6 +981,7 @@ int main(void)
 	test_many_server_users();
 	test_secret_sources();
 	test_links();
+	test_plugins();
 	test_load_file_errors();
 	test_shipped_configs();
 	printf("test_config: OK\n");

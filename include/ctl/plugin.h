@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plugin — SIP003 plugins as child processes of the control loop.
+ *
+ * A server with `plugin`: the plugin listens on the server's `listen`
+ * address (TCP) and forwards to ssring's TCP listener, which moves to a
+ * loopback port picked here (SS_REMOTE_*); UDP stays on `listen`. A local
+ * or tunnel with `plugin`: its TCP goes to the plugin's loopback port
+ * (SS_LOCAL_*), which forwards to the server (SS_REMOTE_*); UDP goes to the
+ * server directly. Plugins are started with posix_spawn from the control
+ * loop (the first ones before privileges are dropped), restarted with
+ * back-off when they die, stopped when a reload or an API change drops
+ * them and after the workers have ended on shutdown.
+ */
+#ifndef SSRING_PLUGIN_H
+#define SSRING_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+#include "core/loop.h"
+
+extern struct loop_module plugin_module;
+
+/*
+ * Pick the loopback ports of cfg's plugins (the ones a running plugin of
+ * the same entry already has are kept) into the entries' tcp_listen /
+ * tcp_server, and check that every plugin command exists. Called before
+ * any module's prepare hook binds a socket. 0 or -errno (logged).
+ */
+int plugin_assign(const struct config *old, struct config *cfg);
+
+struct plugin_info {
+	char cmd[CONFIG_PLUGIN_MAX];
+	char listen[64];       /* the entry's listen address */
+	const char *role;      /* "server", "local", "tunnel" */
+	int pid;               /* 0: not running (waiting to restart) */
+	uint64_t starts;       /* restarts are starts - 1 */
+	uint64_t exits;        /* times it died while wanted */
+};
+
+/* The plugins of this moment, up to max; returns how many there are. */
+size_t plugin_list(struct plugin_info *out, size_t max);
+
+#endif

@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: MIT
+"""SIP003 plugins with Debian's real ones, against shadowsocks-libev, both
+ways: simple-obfs (obfs-local/obfs-server) in http and tls mode and
+v2ray-plugin (ss-v2ray-plugin, websocket). For each: an ssring local whose
+TCP goes through the client plugin to libev's ss-server --plugin, and
+libev's ss-local --plugin to an ssring server behind the server plugin;
+1 MB byte-exact over TCP and a UDP echo alongside (UDP goes direct, as in
+SIP003); a local given an ss:// link with ?plugin= does the same. Then the
+life cycle: a plugin killed mid-run is started again (logged) and new
+connections work; a reload that drops the entry stops its plugin and one
+that keeps it keeps the same process; SIGTERM stops every plugin; a
+plugin that does not exist is a start error that names it."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+PW = "plugin pw"
+# (name, ssring/ss-local side: plugin, opts; ss-server side: plugin, opts)
+PAIRS = [
+    ("obfs-http", "obfs-local", "obfs=http;obfs-host=www.example.com", "obfs-server", "obfs=http"),
+    ("obfs-tls", "obfs-local", "obfs=tls;obfs-host=www.example.com", "obfs-server", "obfs=tls"),
+    ("v2ray-ws", "ss-v2ray-plugin", "", "ss-v2ray-plugin", "server"),
+]
+METHOD = "chacha20-ietf-poly1305"
+
+
+def children(pid):
+    """Direct children of pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...
+        rest = st[st.rindex(")") + 2:].split()
+        if int(rest[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def plugin_pids(pr, name):
+    pids = []
+    for c in children(pr.p.pid):
+        try:
+            with open("/proc/%d/comm" % c) as f:
+                if f.read().strip() == name[:15]:
+                    pids.append(c)
+        except OSError:
+            pass
+    return pids
+
+
+def ssring_local(sport, plugin, opts, name, link=False, extra=""):
+    lport = h.free_port()
+    if link:
+        ui = urllib.parse.quote("%s:%s" % (METHOD, PW), safe=":")
+        q = urllib.parse.quote(plugin + (";" + opts if opts else ""), safe="")
+        server = 'server = "ss://%s@127.0.0.1:%d/?plugin=%s";' % (ui, sport, q)
+    else:
+        server = ('server = "127.0.0.1:%d"; method = "%s"; password = "%s"; plugin = "%s"; '
+                  'plugin_opts = "%s";' % (sport, METHOD, PW, plugin, opts))
+    cfg = f"""
+workers = 1;
+log_level = "debug";
+{h.NO_DNS}
+locals = ( {{ listen = "127.0.0.1:{lport}"; {server} }} );
+{extra}
+"""
+    return h.start_ssring(cfg, lport, name=name), lport, cfg
+
+
+def server_cfg(sport, plugin, opts, extra=""):
+    return f"""
+workers = 2;
+log_level = "debug";
+{h.NO_DNS}
+servers = ( {{ listen = "127.0.0.1:{sport}"; method = "{METHOD}"; password = "{PW}";
+              allow_private = true; plugin = "{plugin}"; plugin_opts = "{opts}"; }} );
+{extra}
+"""
+
+
+def to_libev(pair, echo, uecho):
+    name, cplug, copts, splug, sopts = pair
+    sport = h.free_port()
+    sp = h.start_libev_udp("ss-server", ["-s", "127.0.0.1", "-p", str(sport), "-k", PW,
+                                         "-m", METHOD, "--plugin", splug, "--plugin-opts", sopts],
+                           sport, "ss-server-" + name)
+    pr, lport, _ = ssring_local(sport, cplug, copts, "local-" + name)
+    h.echo_tcp_udp(lport, echo, uecho, "ssring local -> %s -> ss-server" % name, n=1 << 20)
+    pr.stop()
+    h.check(not plugin_pids(pr, cplug), "plugin left running after SIGTERM")
+    if name == "obfs-http":
+        pr, lport, _ = ssring_local(sport, cplug, copts, "link-" + name, link=True)
+        h.echo_tcp_udp(lport, echo, uecho, "ssring local by link -> %s" % name, n=100000)
+        pr.stop()
+    sp.stop()
+
+
+def from_libev(pair, echo, uecho):
+    name, cplug, copts, splug, sopts = pair
+    sport = h.free_port()
+    srv = h.start_ssring(server_cfg(sport, splug, sopts), sport, name="server-" + name)
+    lport = h.free_port()
+    lp = h.start_libev_udp("ss-local", ["-s", "127.0.0.1", "-p", str(sport), "-l", str(lport),
+                                        "-b", "127.0.0.1", "-k", PW, "-m", METHOD,
+                                        "--plugin", cplug, "--plugin-opts", copts],
+                           lport, "ss-local-" + name)
+    h.echo_tcp_udp(lport, echo, uecho, "ss-local -> %s -> ssring server" % name, n=1 << 20)
+    lp.stop()
+    # the server's link names the client half of its plugin; a local follows it
+    path = os.path.join(h._tmp, "server-%s.cfg" % name)
+    link = subprocess.run([h.BIN, "url", "-f", path], capture_output=True, text=True,
+                          timeout=30, check=True).stdout.strip()
+    want = {"obfs-http": "?plugin=obfs-local%3Bobfs%3Dhttp",
+            "obfs-tls": "?plugin=obfs-local%3Bobfs%3Dtls",
+            "v2ray-ws": "?plugin=v2ray-plugin"}[name]
+    h.check(link.endswith(want), "link of a server with %s: %s" % (splug, link))
+    lport = h.free_port()
+    pr = h.start_ssring('workers = 1;\n%s\nlocals = ( { listen = "127.0.0.1:%d"; server = "%s"; } );\n'
+                        % (h.NO_DNS, lport, link), lport, name="local-by-url-" + name)
+    h.echo_tcp_udp(lport, echo, uecho, "ssring local by `ssring url` link -> %s -> ssring server"
+              % name, n=200000)
+    pr.stop()
+    srv.stop()
+
+
+def restart_and_reload(echo, uecho):
+    """Kill ssring's plugin mid-run; then reloads that keep and drop it."""
+    name, cplug, copts, splug, sopts = PAIRS[0]
+    sport = h.free_port()
+    sp = h.start_libev_udp("ss-server", ["-s", "127.0.0.1", "-p", str(sport), "-k", PW,
+                                         "-m", METHOD, "--plugin", splug, "--plugin-opts", sopts],
+                           sport, "ss-server-life")
+    mport = h.free_port()
+    pr, lport, cfg = ssring_local(sport, cplug, copts, "local-life",
+                                  extra='metrics = { listen = "127.0.0.1:%d"; };' % mport)
+    pids = plugin_pids(pr, cplug)
+    h.check(len(pids) == 1, "one plugin process expected, found %r" % pids)
+    # a transfer in flight when the plugin dies fails; the next one must work
+    s = h.socks5_connect(lport, "127.0.0.1", echo.port)
+    s.sendall(b"x" * 1000)
+    h.recv_exact(s, 1000)
+    os.kill(pids[0], signal.SIGKILL)
+    s.close()
+    h.check(h.wait_until(lambda: len(plugin_pids(pr, cplug)) == 1 and
+                         plugin_pids(pr, cplug) != pids, timeout=10),
+            "the killed plugin was not started again:\n" + pr.output()[-2000:])
+    h.check(h.wait_until(lambda: "starting it again" in pr.output() and
+                         pr.output().count("obfs-local listens on") >= 2, timeout=10),
+            "no log of the restart:\n" + pr.output()[-2000:])
+    h.echo_tcp_udp(lport, echo, uecho, "after the plugin restart", n=200000)
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+    want = ('ssring_plugin_restarts_total{role="local",listen="127.0.0.1:%d",plugin="obfs-local"} 1'
+            % lport)
+    h.check(want in text and 'ssring_plugin_up{role="local",listen="127.0.0.1:%d",'
+            'plugin="obfs-local"} 1' % lport in text, "plugin metrics:\n%s" %
+            "\n".join(x for x in text.splitlines() if "plugin" in x))
+    again = plugin_pids(pr, cplug)
+    # a reload that keeps the entry keeps the process
+    with open(os.path.join(h._tmp, "local-life.cfg"), "w") as f:
+        f.write(cfg.replace('log_level = "debug";', 'log_level = "info";'))
+    n_reloads = pr.output().count("reloaded")
+    pr.p.send_signal(signal.SIGHUP)
+    h.check(h.wait_until(lambda: pr.output().count("reloaded") > n_reloads, timeout=10),
+            "reload did not finish:\n" + pr.output()[-2000:])
+    h.check(plugin_pids(pr, cplug) == again, "a reload that keeps the plugin restarted it")
+    h.echo_tcp_udp(lport, echo, uecho, "after a reload", n=100000)
+    # a reload that drops the entry stops its plugin
+    tport = h.free_port()
+    with open(os.path.join(h._tmp, "local-life.cfg"), "w") as f:
+        f.write(f"""
+workers = 1;
+{h.NO_DNS}
+tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{echo.port}";
+              server = "127.0.0.1:{sport}"; method = "{METHOD}"; password = "{PW}";
+              plugin = "{cplug}"; plugin_opts = "obfs=tls;obfs-host=x.example"; udp = false; }} );
+""")
+    n_reloads = pr.output().count("reloaded")
+    pr.p.send_signal(signal.SIGHUP)
+    h.check(h.wait_until(lambda: pr.output().count("reloaded") > n_reloads, timeout=10),
+            "second reload did not finish:\n" + pr.output()[-2000:])
+    h.check(h.wait_until(lambda: again[0] not in plugin_pids(pr, cplug), timeout=10),
+            "the dropped entry's plugin still runs")
+    h.check(h.wait_until(lambda: len(plugin_pids(pr, cplug)) == 1, timeout=10),
+            "the new tunnel's plugin did not start")
+    sp.stop()
+    pr.stop()
+    h.check(not plugin_pids(pr, cplug), "plugins left after SIGTERM")
+
+
+def missing_plugin():
+    sport = h.free_port()
+    path = h.write_config(server_cfg(sport, "no-such-plugin-xyz", ""), "missing.cfg")
+    r = subprocess.run([h.BIN, "-f", path], capture_output=True, text=True, timeout=30)
+    h.check(r.returncode != 0 and "plugin 'no-such-plugin-xyz' not found" in r.stdout + r.stderr,
+            "a missing plugin: %d %r" % (r.returncode, r.stdout + r.stderr))
+
+
+def main():
+    for tool in ("obfs-local", "obfs-server", "ss-v2ray-plugin", "ss-server", "ss-local"):
+        h.need_tool(tool)
+    echo = h.EchoServer()
+    uecho = h.UdpEcho(tag=b"echo:")
+    missing_plugin()
+    for pair in PAIRS:
+        to_libev(pair, echo, uecho)
+        from_libev(pair, echo, uecho)
+    restart_and_reload(echo, uecho)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
