@@ -17,7 +17,9 @@
 #include "proto/aead.h"
 #include "proto/ss2022.h"
 #include "ctl/metrics.h"
+#include "ctl/fetch.h"
 #include "ctl/plugin.h"
+#include "ctl/sip008.h"
 #include "relay/relay.h"
 #include "relay/stats.h"
 #include "relay/tcp.h"
@@ -37,7 +39,8 @@ static struct loop_module *const worker_modules[] = { &dns_module,   &relay_modu
 						      &limits_module, &tcp_module, &udp_module };
 
 /* What the control loop runs besides its own module. */
-static struct loop_module *const ctl_modules[] = { &metrics_module, &api_module, &plugin_module };
+static struct loop_module *const ctl_modules[] = { &metrics_module, &api_module, &plugin_module,
+						   &fetch_module, &sip008_module };
 
 static void usage(FILE *f)
 {

@@ -56,6 +56,21 @@ struct config_plugin {
 	char opts[CONFIG_PLUGIN_OPTS_MAX];
 };
 
+/*
+ * A local's or tunnel's server list from a SIP008 document (ctl/sip008.c
+ * fetches it): url "" = not used. The loader fills the entry's server from
+ * a file url, or from the cache of an https one; without either the entry
+ * has no server yet (server.port == 0) until the first fetch.
+ */
+struct config_sip008 {
+	char url[CONFIG_PATH_MAX];   /* "https://..." or a file (absolute after loading) */
+	char cache[CONFIG_PATH_MAX]; /* the last good document; "" = none */
+	char ca[CONFIG_PATH_MAX];    /* CA file for https; "" = the system's */
+	uint32_t refresh;            /* seconds between fetches */
+	char remarks[256];           /* of the server in use */
+	char note[256];              /* what the loader could not use (a bad cache) */
+};
+
 /* Cipher + master key: what every ss endpoint (server, local, tunnel) needs. */
 struct config_cipher {
 	const struct aead_method *method; /* for 2022 methods: the chunk AEAD */
@@ -198,6 +213,7 @@ struct config_local {
 	/* Where TCP goes: server, or with a plugin its loopback port. UDP
 	 * always goes to server (SIP003). */
 	struct hostport tcp_server;
+	struct config_sip008 sub;
 	struct config_cipher cipher;
 	bool udp;                /* default true */
 	struct config_user *users; /* SOCKS5 username/password; none = no auth */
@@ -212,6 +228,7 @@ struct config_tunnel {
 	struct hostport server;
 	struct config_plugin plugin;
 	struct hostport tcp_server; /* as for locals */
+	struct config_sip008 sub;
 	struct config_cipher cipher;
 	bool tcp;                /* default true */
 	bool udp;                /* default true */
@@ -290,6 +307,32 @@ struct config *config_new_file(const char *path, char *err, size_t err_len, int 
 void config_ref(const struct config *cfg);
 /* Drop a reference; the last one frees the snapshot (and closes its fds). */
 void config_unref(const struct config *cfg);
+/* c's method by name: 0, or -EINVAL with the known names in err. */
+int config_cipher_method(struct config_cipher *c, const char *method, char *err, size_t err_len);
+/*
+ * c's key from a secret (after config_cipher_method): a password or a base64
+ * key (is_key; 2022 methods take only keys, iPSK:uPSK included). The text
+ * is kept in c->text (replacing an older one). 0, or -EINVAL/-ENOMEM with
+ * the reason in err.
+ */
+int config_cipher_secret(struct config_cipher *c, const char *buf, size_t len, bool is_key,
+			 char *err, size_t err_len);
+struct sip008_server;
+/*
+ * Take an entry's server, cipher and plugin from a SIP008 server entry.
+ * 0, or -EINVAL with the reason in err (the entry is then unchanged but
+ * for its cipher text).
+ */
+int config_take_sip008(struct hostport *server, struct config_cipher *c,
+		       struct config_plugin *p, const struct sip008_server *s, char *err,
+		       size_t err_len);
+/*
+ * Read a SIP008 document file (bounded) and use its first usable server
+ * for the entry. 0, or -errno with the reason in err.
+ */
+int config_sip008_file(const char *path, struct hostport *server, struct config_cipher *c,
+		       struct config_plugin *p, char *remarks, size_t remarks_len, char *err,
+		       size_t err_len);
 /* Is a role entry the same listener (role and address) in two snapshots? */
 bool config_same_listen(const struct hostport *a, const struct hostport *b);
 /* Every key at its default; no roles. */

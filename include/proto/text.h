@@ -3,6 +3,11 @@
 #ifndef SSRING_TEXT_H
 #define SSRING_TEXT_H
 
+#include <stddef.h>
+
+/* Format a message into err (len bytes, if any) and return -EINVAL. */
+int text_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* The value of one hex digit (either case), or -1. */
 static inline int text_hex_value(int c)
 {

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* explicit_bzero */
 #endif
 #include "conf/config.h"
+#include "proto/sip008.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -433,4 +434,130 @@ const char *config_log_level_name(enum log_level l)
 	if ((unsigned int)l < sizeof(config_log_level_names) / sizeof(config_log_level_names[0]) - 1)
 		return config_log_level_names[l];
 	return "unknown";
+}
+
+int config_cipher_method(struct config_cipher *c, const char *method, char *err, size_t err_len)
+{
+	c->m2022 = ss2022_method_find(method);
+	c->method = c->m2022 ? ss2022_chunk_method(c->m2022) : aead_method_find(method);
+	if (c->method)
+		return 0;
+	snprintf(err, err_len,
+		 "unknown method '%s' (known: %s 2022-blake3-aes-128-gcm 2022-blake3-aes-256-gcm "
+		 "2022-blake3-chacha20-poly1305)",
+		 method, aead_method_names());
+	return -EINVAL;
+}
+
+int config_cipher_secret(struct config_cipher *c, const char *buf, size_t len, bool is_key,
+			 char *err, size_t err_len)
+{
+	const struct aead_method *m = c->method;
+
+	if (c->m2022) {
+		/* 2022: the key is the PSK itself (or iPSK:...:uPSK), never a password. */
+		if (!is_key) {
+			snprintf(err, err_len, "%s needs a base64 key (key, key_file or key_env), not "
+				 "a password; make one with: ssring genkey %s", c->m2022->name,
+				 c->m2022->name);
+			return -EINVAL;
+		}
+		if (ss2022_parse_keys(c->m2022, buf, &c->keys2022)) {
+			snprintf(err, err_len, "must be the base64 encoding of exactly %u bytes (or "
+				 "iPSK:...:uPSK for the AES methods), the key size of %s",
+				 c->m2022->key_len, c->m2022->name);
+			return -EINVAL;
+		}
+		memcpy(c->key, c->keys2022.psk, c->m2022->key_len);
+	} else if (!is_key) {
+		if (aead_password_to_key(m, buf, len, c->key)) {
+			snprintf(err, err_len, "key derivation failed");
+			return -EINVAL;
+		}
+	} else if (aead_key_from_base64(m, buf, c->key)) {
+		snprintf(err, err_len, "must be the base64 encoding of exactly %u bytes, the key size "
+			 "of %s", m->key_len, m->name);
+		return -EINVAL;
+	}
+	free(c->text);
+	c->text = strndup(buf, len);
+	if (!c->text) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	c->text_is_key = is_key;
+	return 0;
+}
+
+int config_take_sip008(struct hostport *server, struct config_cipher *c,
+		       struct config_plugin *p, const struct sip008_server *s, char *err,
+		       size_t err_len)
+{
+	struct config_cipher nc = { 0 };
+	struct hostport hp;
+	char buf[sizeof(s->host) + 16];
+
+	snprintf(buf, sizeof(buf), strchr(s->host, ':') ? "[%s]:%u" : "%s:%u", s->host,
+		 (unsigned)s->port);
+	if (hostport_parse(buf, false, &hp)) {
+		snprintf(err, err_len, "server '%s' is not a host name or an address", s->host);
+		return -EINVAL;
+	}
+	if (config_cipher_method(&nc, s->method, err, err_len) ||
+	    config_cipher_secret(&nc, s->password, strlen(s->password), nc.m2022 != NULL, err,
+				 err_len)) {
+		free(nc.text);
+		explicit_bzero(&nc, sizeof(nc));
+		return -EINVAL;
+	}
+	free(c->text);
+	explicit_bzero(c, sizeof(*c));
+	*c = nc;
+	*server = hp;
+	memset(p, 0, sizeof(*p));
+	snprintf(p->cmd, sizeof(p->cmd), "%s", s->plugin);
+	snprintf(p->opts, sizeof(p->opts), "%s", s->plugin_opts);
+	return 0;
+}
+
+int config_sip008_file(const char *path, struct hostport *server, struct config_cipher *c,
+		       struct config_plugin *p, char *remarks, size_t remarks_len, char *err,
+		       size_t err_len)
+{
+	struct sip008_doc d;
+	char why[256];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "re");
+	int ret;
+
+	if (!f) {
+		ret = -errno;
+		snprintf(err, err_len, "cannot open '%s': %s", path, strerror(errno));
+		return ret;
+	}
+	buf = malloc(SIP008_DOC_MAX + 1);
+	if (buf)
+		len = fread(buf, 1, SIP008_DOC_MAX + 1, f);
+	ret = !buf ? -ENOMEM : ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (ret) {
+		snprintf(err, err_len, "cannot read '%s'", path);
+		free(buf);
+		return ret;
+	}
+	ret = sip008_parse(buf, len, &d, why, sizeof(why));
+	explicit_bzero(buf, len);
+	free(buf);
+	if (ret) {
+		snprintf(err, err_len, "'%s': %s", path, why);
+		return ret;
+	}
+	ret = config_take_sip008(server, c, p, sip008_first(&d), why, sizeof(why));
+	if (ret)
+		snprintf(err, err_len, "'%s': the first usable server: %s", path, why);
+	else if (remarks_len)
+		snprintf(remarks, remarks_len, "%s", sip008_first(&d)->remarks);
+	sip008_free(&d);
+	return ret;
 }

@@ -234,6 +234,26 @@ int cf_get_hostport(struct ctx *x, const config_setting_t *g, const char *key, b
 }
 
 /* NULL with 0 when absent. */
+int cf_get_path(struct ctx *x, const config_setting_t *g, const char *key, char *out, size_t cap)
+{
+	const char *path = NULL;
+	int ret = cf_get_string(x, g, key, false, &path);
+	int n;
+
+	if (ret || !path)
+		return ret;
+	if (!path[0] || strlen(path) >= cap)
+		return fail(x, cf_member(g, key), "must be a path of 1 to %zu bytes", cap - 1);
+	/* Relative to the config file, like secret files. */
+	if (path[0] != '/' && x->dir)
+		n = snprintf(out, cap, "%s/%s", x->dir, path);
+	else
+		n = snprintf(out, cap, "%s", path);
+	if (n < 0 || (size_t)n >= cap)
+		return fail(x, cf_member(g, key), "path too long");
+	return 0;
+}
+
 int cf_get_group(struct ctx *x, const config_setting_t *g, const char *key,
 		     const char *const *known, const config_setting_t **out)
 {

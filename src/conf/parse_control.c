@@ -93,25 +93,7 @@ static int parse_api(struct ctx *x, const config_setting_t *root, struct config 
 
 static int parse_state_file(struct ctx *x, const config_setting_t *root, struct config *cfg)
 {
-	const char *path = NULL;
-	int ret = cf_get_string(x, root, "state_file", false, &path);
-
-	if (ret || !path)
-		return ret;
-	if (!path[0] || strlen(path) >= sizeof(cfg->state_file))
-		return fail(x, cf_member(root, "state_file"), "must be a path of 1 to %zu bytes",
-			    sizeof(cfg->state_file) - 1);
-	/* Relative to the config file, like secret files. */
-	if (path[0] != '/' && x->dir) {
-		if (strlen(x->dir) + 1 + strlen(path) >= sizeof(cfg->state_file))
-			return fail(x, cf_member(root, "state_file"), "path too long");
-		strcpy(cfg->state_file, x->dir);
-		strcat(cfg->state_file, "/");
-		strcat(cfg->state_file, path);
-	} else {
-		strcpy(cfg->state_file, path);
-	}
-	return 0;
+	return cf_get_path(x, root, "state_file", cfg->state_file, sizeof(cfg->state_file));
 }
 
 int cf_parse_control(struct ctx *x, const config_setting_t *root, struct config *cfg)

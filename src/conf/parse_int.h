@@ -72,6 +72,8 @@ int cf_check_hostport(struct ctx *x, const config_setting_t *s, const char *v, b
 		      struct hostport *out);
 int cf_get_hostport(struct ctx *x, const config_setting_t *g, const char *key, bool need_ip,
 		    struct hostport *out);
+/* A path (relative ones are taken from the config file's folder); absent: out unchanged. */
+int cf_get_path(struct ctx *x, const config_setting_t *g, const char *key, char *out, size_t cap);
 /* A group of known keys, NULL with 0 when absent. */
 int cf_get_group(struct ctx *x, const config_setting_t *g, const char *key,
 		 const char *const *known, const config_setting_t **out);

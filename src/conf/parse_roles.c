@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "proto/sip002.h"
 #include "proto/units.h"
@@ -20,10 +21,12 @@ static const char *const server_keys[] = { "name", "listen", "method", SECRET_KE
 					   "trial_budget", "probe", "probe_forward", "plugin",
 					   "plugin_opts", NULL };
 static const char *const srv_user_keys[] = { "name", SECRET_KEYS, "limits", NULL };
-static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS,
-					  "udp",    "users",  "plugin", "plugin_opts", NULL };
+#define SIP008_KEYS "servers_url", "refresh", "servers_cache", "servers_url_ca"
+static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS, "udp",
+					  "users", "plugin", "plugin_opts", SIP008_KEYS, NULL };
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
-					   "tcp",    "udp",	"plugin", "plugin_opts", NULL };
+					   "tcp", "udp", "plugin", "plugin_opts", SIP008_KEYS,
+					   NULL };
 static const char *const user_keys[] = { "name", "password", NULL };
 static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_sessions",
 					  "max_ips", NULL };
@@ -324,6 +327,58 @@ static int get_plugin(struct ctx *x, const config_setting_t *g, struct config_pl
 }
 
 /*
+ * servers_url = "https://..." | "FILE"; refresh; servers_cache; servers_url_ca:
+ * the server comes from a SIP008 document. The file (or, for https, the
+ * cache) gives the first server now; ctl/sip008.c keeps it current.
+ */
+static int get_sip008(struct ctx *x, const config_setting_t *g, struct config_sip008 *sub,
+		      struct hostport *server, struct config_cipher *c, struct config_plugin *p)
+{
+	static const char *const excl[] = { "server", "method", "password", "key", "password_file",
+					    "key_file", "password_env", "key_env", "plugin",
+					    "plugin_opts", NULL };
+	const config_setting_t *u = cf_member(g, "servers_url");
+	const char *url = NULL;
+	char err[CONFIG_PATH_MAX + 300];
+	int ret;
+
+	for (int i = 0; excl[i]; i++)
+		if (cf_member(g, excl[i]))
+			return fail(x, cf_member(g, excl[i]), "not with servers_url, whose document "
+				    "gives the server, method, password and plugin");
+	if ((ret = cf_get_string(x, g, "servers_url", true, &url)))
+		return ret;
+	sub->refresh = 3600;
+	if ((ret = cf_get_u32(x, g, "refresh", 1, 604800, &sub->refresh)) ||
+	    (ret = cf_get_path(x, g, "servers_cache", sub->cache, sizeof(sub->cache))) ||
+	    (ret = cf_get_path(x, g, "servers_url_ca", sub->ca, sizeof(sub->ca))))
+		return ret;
+	if (!strncasecmp(url, "http://", 7))
+		return fail(x, u, "a provider's list carries passwords: https:// only (or a file)");
+	if (!strncasecmp(url, "https://", 8)) {
+		if (strlen(url) >= sizeof(sub->url) || strpbrk(url, " \t\r\n"))
+			return fail(x, u, "must be a URL of at most %zu bytes, without spaces",
+				    sizeof(sub->url) - 1);
+		snprintf(sub->url, sizeof(sub->url), "%s", url);
+		/* A restart works offline: the last good copy, if there is one. */
+		if (sub->cache[0] &&
+		    config_sip008_file(sub->cache, server, c, p, sub->remarks, sizeof(sub->remarks),
+				       err, sizeof(err)) &&
+		    access(sub->cache, F_OK) == 0)
+			snprintf(sub->note, sizeof(sub->note), "servers_cache %.200s", err);
+		return 0;
+	}
+	if (cf_member(g, "servers_url_ca"))
+		return fail(x, cf_member(g, "servers_url_ca"), "only with an https:// servers_url");
+	if ((ret = cf_get_path(x, g, "servers_url", sub->url, sizeof(sub->url))))
+		return ret;
+	if (config_sip008_file(sub->url, server, c, p, sub->remarks, sizeof(sub->remarks), err,
+			       sizeof(err)))
+		return fail(x, u, "%s", err);
+	return 0;
+}
+
+/*
  * A local's or tunnel's server and cipher: server = "host:port" with method
  * and a secret, or server = "ss://..." (SIP002), which carries all three.
  */
@@ -375,7 +430,9 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 	if ((ret = cf_check_keys(x, g, local_keys)) ||
 	    (ret = cf_get_hostport(x, g, "listen", true, &lc->listen)) ||
 	    (ret = cf_note_listen(x, g, &lc->listen)) ||
-	    (ret = get_upstream(x, g, &lc->server, &lc->cipher, &lc->plugin)) ||
+	    (ret = cf_member(g, "servers_url") ?
+			   get_sip008(x, g, &lc->sub, &lc->server, &lc->cipher, &lc->plugin) :
+			   get_upstream(x, g, &lc->server, &lc->cipher, &lc->plugin)) ||
 	    (ret = get_plugin(x, g, &lc->plugin)) ||
 	    (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
 	    (ret = parse_users(x, g, lc)))
@@ -396,7 +453,9 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
 	    (ret = cf_note_listen(x, g, &t->listen)) ||
 	    (ret = cf_get_hostport(x, g, "forward", false, &t->forward)) ||
-	    (ret = get_upstream(x, g, &t->server, &t->cipher, &t->plugin)) ||
+	    (ret = cf_member(g, "servers_url") ?
+			   get_sip008(x, g, &t->sub, &t->server, &t->cipher, &t->plugin) :
+			   get_upstream(x, g, &t->server, &t->cipher, &t->plugin)) ||
 	    (ret = get_plugin(x, g, &t->plugin)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))

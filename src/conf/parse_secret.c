@@ -124,30 +124,10 @@ static int fetch_secret(struct ctx *x, const config_setting_t *s, char *buf, siz
 static int apply_secret(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
 			const char *buf, size_t len, bool is_key)
 {
-	const struct aead_method *m = c->method;
+	char why[300];
 
-	if (c->m2022) {
-		/* 2022: the key is the PSK itself (or iPSK:...:uPSK), never a password. */
-		if (!is_key)
-			return fail(x, s, "%s needs a base64 key (key, key_file or key_env), not a "
-					  "password; make one with: ssring genkey %s",
-				    c->m2022->name, c->m2022->name);
-		if (ss2022_parse_keys(c->m2022, buf, &c->keys2022))
-			return fail(x, s, "must be the base64 encoding of exactly %u bytes (or "
-					  "iPSK:...:uPSK for the AES methods), the key size of %s",
-				    c->m2022->key_len, c->m2022->name);
-		memcpy(c->key, c->keys2022.psk, c->m2022->key_len);
-	} else if (!is_key) {
-		if (aead_password_to_key(m, buf, len, c->key))
-			return fail(x, s, "key derivation failed");
-	} else if (aead_key_from_base64(m, buf, c->key)) {
-		return fail(x, s, "must be the base64 encoding of exactly %u bytes, the key size of %s",
-			    m->key_len, m->name);
-	}
-	c->text = strndup(buf, len);
-	if (!c->text)
-		return fail(x, s, "out of memory");
-	c->text_is_key = is_key;
+	if (config_cipher_secret(c, buf, len, is_key, why, sizeof(why)))
+		return fail(x, s, "%s", why);
 	return 0;
 }
 
@@ -215,13 +195,10 @@ int cf_get_user_secret(struct ctx *x, const config_setting_t *g, const struct co
 static int set_method(struct ctx *x, const config_setting_t *s, struct config_cipher *c,
 		      const char *method)
 {
-	c->m2022 = ss2022_method_find(method);
-	c->method = c->m2022 ? ss2022_chunk_method(c->m2022) : aead_method_find(method);
-	if (!c->method)
-		return fail(x, s,
-			    "unknown method '%s' (known: %s 2022-blake3-aes-128-gcm "
-			    "2022-blake3-aes-256-gcm 2022-blake3-chacha20-poly1305)",
-			    method, aead_method_names());
+	char why[300];
+
+	if (config_cipher_method(c, method, why, sizeof(why)))
+		return fail(x, s, "%s", why);
 	return 0;
 }
 

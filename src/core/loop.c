@@ -331,6 +331,7 @@ void loop_adopt_config(struct loop *l, const struct config *cfg)
 			m->reconfig(l, old);
 	if (!l->uses[l->n_uses - 1].users)
 		release_use(l, &l->uses[l->n_uses - 1]);
+	log_debug("snapshot %llu in use", (unsigned long long)cfg->generation);
 }
 
 int loop_init(struct loop *l, int id, const struct config *cfg,

@@ -20,6 +20,7 @@
 #include "ctl/httpd.h"
 #include "ctl/notify.h"
 #include "ctl/plugin.h"
+#include "ctl/sip008.h"
 #include "ctl/privs.h"
 #include "ctl_int.h"
 
@@ -44,8 +45,13 @@ unsigned ctl_all_modules(struct loop_module **out, unsigned max)
 
 int ctl_prepare(const struct config *old, struct config *cfg)
 {
-	/* The plugins' loopback ports first: the TCP listeners bind them. */
-	int pr = plugin_assign(old, cfg);
+	int pr;
+
+	/* The servers of servers_url documents, then the plugins' loopback
+	 * ports (a document's server may bring a plugin): the TCP listeners
+	 * and connections use both. */
+	sip008_fill(cfg);
+	pr = plugin_assign(old, cfg);
 
 	if (pr)
 		return pr;

@@ -51,6 +51,12 @@ void ctl_reload_ack(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
  */
 int ctl_publish(struct loop *l, struct config *cfg, bool reload);
 
+/*
+ * state.c: replace path with data atomically (write a .tmp, fsync, keep
+ * the old one as .prev if asked, rename, fsync the folder). 0 or -errno.
+ */
+int ctl_replace_file(const char *path, const void *data, size_t len, bool keep_prev);
+
 /* api.c: put the API's users into cfg's named servers (at start and on reload). */
 int ctl_overlay(struct loop *l, struct config *cfg, char *err, size_t err_len);
 

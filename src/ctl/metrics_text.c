@@ -19,6 +19,7 @@
 #include "ctl/ctl.h"
 #include "ctl/metrics.h"
 #include "ctl/plugin.h"
+#include "ctl/sip008.h"
 #include "dns/dns.h"
 #include "proto/aead.h"
 #include "relay/limits.h"
@@ -365,6 +366,29 @@ static void plugins(struct out *o)
 	free(pi);
 }
 
+static void servers_url(struct out *o, const struct config *c)
+{
+	struct sip008_stats st;
+	bool any = false;
+
+	for (size_t i = 0; i < c->n_locals; i++)
+		any |= c->locals[i].sub.url[0] != '\0';
+	for (size_t i = 0; i < c->n_tunnels; i++)
+		any |= c->tunnels[i].sub.url[0] != '\0';
+	if (!any)
+		return;
+	sip008_get_stats(&st);
+	family(o, "ssring_servers_url_fetches_total", "counter",
+	       "SIP008 document fetches (servers_url), by result.");
+	put(o, "ssring_servers_url_fetches_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)st.fetch_ok);
+	put(o, "ssring_servers_url_fetches_total{result=\"error\"} %llu\n",
+	    (unsigned long long)st.fetch_failed);
+	family(o, "ssring_servers_url_changes_total", "counter",
+	       "SIP008 documents that changed the servers in use.");
+	put(o, "ssring_servers_url_changes_total %llu\n", (unsigned long long)st.changes);
+}
+
 static void process(struct out *o)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -421,6 +445,7 @@ char *metrics_render(const struct loop *l, size_t *len)
 	trials(&o, workers);
 	api(&o, l->cfg);
 	plugins(&o);
+	servers_url(&o, l->cfg);
 	worker_counters(&o, workers);
 	process(&o);
 	if (o.failed) {

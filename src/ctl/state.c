@@ -386,56 +386,68 @@ static int build(const struct config *cfg, struct ssm_state *st)
 	return 0;
 }
 
-int state_save(const struct config *cfg)
+int ctl_replace_file(const char *path, const void *data, size_t len, bool keep_prev)
 {
 	char tmp[CONFIG_PATH_MAX + 8], prev[CONFIG_PATH_MAX + 8], dir[CONFIG_PATH_MAX];
-	struct ssm_state st;
-	char *json = NULL;
-	size_t len = 0;
-	int fd = -1, ret = -ENOMEM;
+	int fd, ret = 0;
 
-	if (!cfg->state_file[0])
-		return 0;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", cfg->state_file);
-	snprintf(prev, sizeof(prev), "%s.prev", cfg->state_file);
-	if (build(cfg, &st) == 0)
-		json = ssm_state_build(&st, &len);
-	for (size_t i = 0; i < st.n; i++)
-		free(st.servers[i].usage);
-	free(st.servers);
-	if (!json)
-		goto fail;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, json, len) || write_all(fd, "\n", 1) || fsync(fd)) {
+	if (fd < 0 || write_all(fd, data, len) || fsync(fd)) {
 		ret = -errno;
-		goto fail;
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		return ret;
 	}
 	close(fd);
-	fd = -1;
-	unlink(prev);
-	if (link(cfg->state_file, prev) < 0 && errno != ENOENT)
-		log_warn("state: cannot keep %s: %s", prev, strerror(errno));
-	if (rename(tmp, cfg->state_file) < 0) {
-		ret = -errno;
-		goto fail;
+	if (keep_prev) {
+		snprintf(prev, sizeof(prev), "%s.prev", path);
+		unlink(prev);
+		if (link(path, prev) < 0 && errno != ENOENT)
+			log_warn("cannot keep %s: %s", prev, strerror(errno));
 	}
-	snprintf(dir, sizeof(dir), "%s", cfg->state_file);
+	if (rename(tmp, path) < 0) {
+		ret = -errno;
+		unlink(tmp);
+		return ret;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
 	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		fsync(fd);
 		close(fd);
 	}
-	explicit_bzero(json, len);
-	free(json);
 	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
+}
+
+int state_save(const struct config *cfg)
+{
+	struct ssm_state st;
+	char *json = NULL;
+	size_t len = 0;
+	int ret = -ENOMEM;
+
+	if (!cfg->state_file[0])
+		return 0;
+	if (build(cfg, &st) == 0)
+		json = ssm_state_build(&st, &len);
+	for (size_t i = 0; i < st.n; i++)
+		free(st.servers[i].usage);
+	free(st.servers);
 	if (json) {
+		/* the document and a final newline */
+		char *t = realloc(json, len + 1);
+
+		if (t) {
+			json = t;
+			json[len++] = '\n';
+			ret = ctl_replace_file(cfg->state_file, json, len, true);
+		}
 		explicit_bzero(json, len);
 		free(json);
 	}
-	log_error("state: cannot write %s: %s", cfg->state_file, strerror(-ret));
-	unlink(tmp);
+	if (ret)
+		log_error("state: cannot write %s: %s", cfg->state_file, strerror(-ret));
 	return ret;
 }

@@ -13,27 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/text.h"
 #include "proto/units.h"
 
 #define JSON_FLAGS (JSON_REJECT_DUPLICATES)
 #define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
 static const char *const period_names[] = { "month", "day", "never" };
-
-static int errf(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int errf(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (len) {
-		va_start(ap, fmt);
-		vsnprintf(err, len, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static void wipe(void *p, size_t n)
 {
@@ -49,12 +35,12 @@ static int get_str(json_t *v, const char *key, char *buf, size_t cap, char *err,
 	size_t n;
 
 	if (!json_is_string(v))
-		return errf(err, err_len, "\"%s\" must be a string", key);
+		return text_errf(err, err_len, "\"%s\" must be a string", key);
 	n = json_string_length(v);
 	if (n == 0 || n >= cap)
-		return errf(err, err_len, "\"%s\" must be 1 to %zu bytes", key, cap - 1);
+		return text_errf(err, err_len, "\"%s\" must be 1 to %zu bytes", key, cap - 1);
 	if (memchr(json_string_value(v), '\0', n))
-		return errf(err, err_len, "\"%s\" contains a NUL byte", key);
+		return text_errf(err, err_len, "\"%s\" contains a NUL byte", key);
 	memcpy(buf, json_string_value(v), n);
 	buf[n] = '\0';
 	return 0;
@@ -66,14 +52,14 @@ static int get_bytes(json_t *v, const char *key, bool rate, uint64_t *out, char 
 {
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0)
-			return errf(err, err_len, "\"%s\" must not be negative", key);
+			return text_errf(err, err_len, "\"%s\" must not be negative", key);
 		*out = (uint64_t)json_integer_value(v);
 		return 0;
 	}
 	if (json_is_string(v) && units_parse_bytes(json_string_value(v), json_string_length(v),
 						   rate, out) == 0)
 		return 0;
-	return errf(err, err_len, "\"%s\" must be a number of bytes or a string such as \"%s\"",
+	return text_errf(err, err_len, "\"%s\" must be a number of bytes or a string such as \"%s\"",
 		    key, rate ? "10 MB/s" : "100 GB");
 }
 
@@ -82,7 +68,7 @@ static int get_u32(json_t *v, const char *key, uint32_t max, uint32_t *out, char
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    json_integer_value(v) > (json_int_t)max)
-		return errf(err, err_len, "\"%s\" must be an integer from 0 to %u", key, max);
+		return text_errf(err, err_len, "\"%s\" must be an integer from 0 to %u", key, max);
 	*out = (uint32_t)json_integer_value(v);
 	return 0;
 }
@@ -95,7 +81,7 @@ static int parse_limits(json_t *o, struct ssm_limits *l, char *err, size_t err_l
 
 	memset(l, 0, sizeof(*l));
 	if (!json_is_object(o))
-		return errf(err, err_len, "\"limits\" must be an object or null");
+		return text_errf(err, err_len, "\"limits\" must be an object or null");
 	json_object_foreach(o, key, v) {
 		if (!strcmp(key, "rate"))
 			ret = get_bytes(v, "rate", true, &l->rate, err, err_len);
@@ -106,14 +92,14 @@ static int parse_limits(json_t *o, struct ssm_limits *l, char *err, size_t err_l
 		else if (!strcmp(key, "max_ips"))
 			ret = get_u32(v, "max_ips", 64, &l->max_ips, err, err_len);
 		else if (!strcmp(key, "quota_period")) {
-			ret = errf(err, err_len, "\"quota_period\" must be \"month\", \"day\" or \"never\"");
+			ret = text_errf(err, err_len, "\"quota_period\" must be \"month\", \"day\" or \"never\"");
 			for (int i = 0; i < 3; i++)
 				if (json_is_string(v) && !strcmp(json_string_value(v), period_names[i])) {
 					l->period = i;
 					ret = 0;
 				}
 		} else
-			ret = errf(err, err_len, "unknown key \"limits.%s\" (expected rate, quota, "
+			ret = text_errf(err, err_len, "unknown key \"limits.%s\" (expected rate, quota, "
 				   "quota_period, max_sessions, max_ips)", key);
 		if (ret)
 			return ret;
@@ -132,21 +118,21 @@ int ssm_parse_user(const char *body, size_t len, bool post, struct ssm_user_req 
 	memset(out, 0, sizeof(*out));
 	root = json_loadb(body, len, JSON_FLAGS, &je);
 	if (!root)
-		return errf(err, err_len, "malformed JSON: %s (at byte %d)", je.text, je.position);
+		return text_errf(err, err_len, "malformed JSON: %s (at byte %d)", je.text, je.position);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return errf(err, err_len, "the body must be a JSON object");
+		return text_errf(err, err_len, "the body must be a JSON object");
 	}
 	json_object_foreach(root, key, v) {
 		if (!strcmp(key, "username")) {
 			ret = post ? get_str(v, key, out->username, sizeof(out->username), err, err_len)
-				   : errf(err, err_len, "the username is the path, not a field");
+				   : text_errf(err, err_len, "the username is the path, not a field");
 			out->has_username = ret == 0;
 		} else if (!strcmp(key, "uPSK") || !strcmp(key, "password")) {
 			bool pw = key[0] == 'p';
 
 			if (out->has_upsk || out->has_password)
-				ret = errf(err, err_len, "give \"uPSK\" or \"password\", not both");
+				ret = text_errf(err, err_len, "give \"uPSK\" or \"password\", not both");
 			else
 				ret = get_str(v, key, out->secret, sizeof(out->secret), err, err_len);
 			if (!ret) {
@@ -160,7 +146,7 @@ int ssm_parse_user(const char *body, size_t len, bool post, struct ssm_user_req 
 			else
 				ret = parse_limits(v, &out->limits, err, err_len);
 		} else {
-			ret = errf(err, err_len, "unknown key \"%s\" (expected username, uPSK, password, "
+			ret = text_errf(err, err_len, "unknown key \"%s\" (expected username, uPSK, password, "
 				   "limits)", key);
 		}
 		if (ret)
@@ -170,11 +156,11 @@ int ssm_parse_user(const char *body, size_t len, bool post, struct ssm_user_req 
 	if (ret)
 		goto fail;
 	if (post && !out->has_username)
-		ret = errf(err, err_len, "\"username\" is missing");
+		ret = text_errf(err, err_len, "\"username\" is missing");
 	else if (post && !out->has_upsk && !out->has_password)
-		ret = errf(err, err_len, "\"uPSK\" (or \"password\") is missing");
+		ret = text_errf(err, err_len, "\"uPSK\" (or \"password\") is missing");
 	else if (!post && !out->has_upsk && !out->has_password && !out->has_limits)
-		ret = errf(err, err_len, "nothing to change: give \"uPSK\", \"password\" or \"limits\"");
+		ret = text_errf(err, err_len, "nothing to change: give \"uPSK\", \"password\" or \"limits\"");
 	if (!ret)
 		return 0;
 fail:
@@ -379,7 +365,7 @@ static int state_user(json_t *u, struct ssm_state_user *out, const char *where, 
 	    (upsk && pw) || json_string_length(name) == 0 ||
 	    memchr(json_string_value(name), '\0', json_string_length(name)) ||
 	    memchr(json_string_value(secret), '\0', json_string_length(secret)))
-		return errf(err, err_len, "%s: a user needs \"username\" and one of \"uPSK\" or "
+		return text_errf(err, err_len, "%s: a user needs \"username\" and one of \"uPSK\" or "
 			    "\"password\" (strings)", where);
 	if (lim && !json_is_null(lim)) {
 		if (parse_limits(lim, &out->limits, err, err_len))
@@ -390,7 +376,7 @@ static int state_user(json_t *u, struct ssm_state_user *out, const char *where, 
 	out->secret = dup_str(secret);
 	out->is_password = pw != NULL;
 	if (!out->username || !out->secret)
-		return errf(err, err_len, "out of memory");
+		return text_errf(err, err_len, "out of memory");
 	return 0;
 }
 
@@ -403,15 +389,15 @@ static int state_server(const char *name, json_t *s, struct ssm_state_server *ou
 
 	out->name = strdup(name);
 	if (!out->name)
-		return errf(err, err_len, "out of memory");
+		return text_errf(err, err_len, "out of memory");
 	if (!json_is_object(s) || (users && !json_is_array(users)) ||
 	    (usage && !json_is_object(usage)))
-		return errf(err, err_len, "servers.%s: must be an object with a \"users\" array and "
+		return text_errf(err, err_len, "servers.%s: must be an object with a \"users\" array and "
 			    "a \"usage\" object", name);
 	out->users = calloc(json_array_size(users) + 1, sizeof(*out->users));
 	out->usage = calloc(json_object_size(usage) + 1, sizeof(*out->usage));
 	if (!out->users || !out->usage)
-		return errf(err, err_len, "out of memory");
+		return text_errf(err, err_len, "out of memory");
 	json_array_foreach(users, i, v) {
 		char where[200];
 
@@ -425,11 +411,11 @@ static int state_server(const char *name, json_t *s, struct ssm_state_server *ou
 		json_t *p = json_object_get(v, "period"), *u = json_object_get(v, "used");
 
 		if (!json_is_integer(p) || !json_is_integer(u) || json_integer_value(u) < 0)
-			return errf(err, err_len, "servers.%s.usage.%s: needs integer \"period\" and "
+			return text_errf(err, err_len, "servers.%s.usage.%s: needs integer \"period\" and "
 				    "\"used\"", name, uname);
 		q->username = strdup(uname);
 		if (!q->username)
-			return errf(err, err_len, "out of memory");
+			return text_errf(err, err_len, "out of memory");
 		q->period = json_integer_value(p);
 		q->used = (uint64_t)json_integer_value(u);
 		out->n_usage++;
@@ -447,17 +433,17 @@ int ssm_state_parse(const char *buf, size_t len, struct ssm_state *st, char *err
 	memset(st, 0, sizeof(*st));
 	root = json_loadb(buf, len, JSON_FLAGS, &je);
 	if (!root)
-		return errf(err, err_len, "line %d: %s", je.line, je.text);
+		return text_errf(err, err_len, "line %d: %s", je.line, je.text);
 	servers = json_object_get(root, "servers");
 	ver = json_object_get(root, "version");
 	if (!json_is_object(root) || !json_is_integer(ver) || json_integer_value(ver) != 1 ||
 	    !json_is_object(servers)) {
 		json_decref(root);
-		return errf(err, err_len, "not an ssring state file (version 1 with \"servers\")");
+		return text_errf(err, err_len, "not an ssring state file (version 1 with \"servers\")");
 	}
 	st->servers = calloc(json_object_size(servers) + 1, sizeof(*st->servers));
 	if (!st->servers)
-		ret = errf(err, err_len, "out of memory");
+		ret = text_errf(err, err_len, "out of memory");
 	json_object_foreach(servers, name, v) {
 		if (ret)
 			break;

@@ -77,13 +77,14 @@ void relay_log_roles(const struct config *cfg)
 						    sizeof(b)) : "");
 	}
 	for (size_t i = 0; i < cfg->n_locals; i++)
-		log_info("local (SOCKS5 + HTTP proxy) listening on %s -> server %s:%u, method %s%s%s",
+		log_info("local (SOCKS5 + HTTP proxy) listening on %s -> server %s:%u, method %s%s%s%s%s",
 			 hostport_format_addr((const struct sockaddr *)&cfg->locals[i].listen.addr,
 					      a, sizeof(a)),
 			 cfg->locals[i].server.host, cfg->locals[i].server.port,
-			 method_name(&cfg->locals[i].cipher),
+			 cfg->locals[i].cipher.method ? method_name(&cfg->locals[i].cipher) : "-",
 			 cfg->locals[i].plugin.cmd[0] ? ", TCP through the plugin " : "",
-			 cfg->locals[i].plugin.cmd);
+			 cfg->locals[i].plugin.cmd,
+			 cfg->locals[i].sub.url[0] ? ", servers from " : "", cfg->locals[i].sub.url);
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
 		log_info("tunnel listening on %s -> %s:%u via server %s:%u%s%s",
 			 hostport_format_addr((const struct sockaddr *)&cfg->tunnels[i].listen.addr,
@@ -92,6 +93,13 @@ void relay_log_roles(const struct config *cfg)
 			 cfg->tunnels[i].server.host, cfg->tunnels[i].server.port,
 			 cfg->tunnels[i].plugin.cmd[0] ? ", TCP through the plugin " : "",
 			 cfg->tunnels[i].plugin.cmd);
+	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		if (cfg->tunnels[i].sub.url[0])
+			log_info("tunnel on %s: servers from %s",
+				 hostport_format_addr(
+					 (const struct sockaddr *)&cfg->tunnels[i].listen.addr, a,
+					 sizeof(a)),
+				 cfg->tunnels[i].sub.url);
 	if (cfg->n_locals) {
 		hostport_format_addr((const struct sockaddr *)&cfg->locals[0].listen.addr, a,
 				     sizeof(a));

@@ -63,6 +63,11 @@ void local_session_start(struct loop *l, struct session *s)
 	const struct config_cipher *c = s->role == ROLE_TUNNEL ?
 		&((const struct config_tunnel *)s->conf)->cipher : &local_conf(s)->cipher;
 
+	if (!server_of(s)->port) {
+		/* servers_url: the document has not been fetched yet (ctl/sip008.c). */
+		session_close(l, s, true, "no server yet: waiting for the servers_url document");
+		return;
+	}
 	s->cipher = c;
 	s->d[DIR_IN_OUT].codec = CODEC_SEAL;
 	s->d[DIR_IN_OUT].bgid = BG_PLAIN;

@@ -130,6 +130,10 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	tc = a->conf; /* the snapshot it started on: its server, key and forward */
 	if (!a->cipher) {
 		/* New association: key it and find the server. */
+		if (!tc->server.port) {
+			udp_assoc_close(l, a, "no server yet: waiting for the servers_url document");
+			return UDP_DROP_REFUSED;
+		}
 		a->cipher = &tc->cipher;
 		client2022_init(a);
 		if (server_setup(l, a, &tc->server) < 0) {

@@ -206,6 +206,12 @@ def missing_plugin():
     r = subprocess.run([h.BIN, "-f", path], capture_output=True, text=True, timeout=30)
     h.check(r.returncode != 0 and "plugin 'no-such-plugin-xyz' not found" in r.stdout + r.stderr,
             "a missing plugin: %d %r" % (r.returncode, r.stdout + r.stderr))
+    # a plugin that exits at once stops the start, and says so
+    path = h.write_config(server_cfg(sport, "false", ""), "dies.cfg")
+    r = subprocess.run([h.BIN, "-f", path], capture_output=True, text=True, timeout=30)
+    out = r.stdout + r.stderr
+    h.check(r.returncode != 0 and "plugin false" in out and "exit status 1" in out and
+            "a plugin ended while starting" in out, "a plugin that dies: %d %r" % (r.returncode, out))
 
 
 def main():

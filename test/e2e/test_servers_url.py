@@ -1,0 +1,240 @@
+# SPDX-License-Identifier: MIT
+"""SIP008 online configuration over verified HTTPS: a local with
+servers_url (a local HTTPS server with a test CA made here) has no server
+until the first fetch, then relays TCP and UDP through the document's
+server; when the document changes it moves to the new server while an open
+session stays on the old one; a reload keeps the fetched server; a fetch
+that fails (server down, a certificate for another name, an expired
+certificate, a document that is not SIP008) keeps the servers in use and
+the log says why; a restart with the HTTPS server down starts from
+servers_cache; a document file works as servers_url too; configuration
+mistakes name the line."""
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+HTTPS_SERVER = r'''
+import http.server, ssl, sys
+port, cert, root = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class H(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *a, **k):
+        super().__init__(*a, directory=root, **k)
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+'''
+
+
+def make_certs(d):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    cakey = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("ssring test CA"))
+          .issuer_name(name("ssring test CA")).public_key(cakey.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - day).not_valid_after(now + 30 * day)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(cakey, hashes.SHA256()))
+    with open(os.path.join(d, "ca.pem"), "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    for fn, host, before, after in (("good", "localhost", now - day, now + 10 * day),
+                                    ("wrongname", "other.example", now - day, now + 10 * day),
+                                    ("expired", "localhost", now - 10 * day, now - day)):
+        k = ec.generate_private_key(ec.SECP256R1())
+        c = (x509.CertificateBuilder().subject_name(name(host)).issuer_name(ca.subject)
+             .public_key(k.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(before).not_valid_after(after)
+             .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+             .sign(cakey, hashes.SHA256()))
+        with open(os.path.join(d, fn + ".pem"), "wb") as f:
+            f.write(c.public_bytes(serialization.Encoding.PEM) +
+                    k.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+
+
+class Https:
+    def __init__(self, d, port, cert):
+        path = os.path.join(d, "https_server.py")
+        with open(path, "w") as f:
+            f.write(HTTPS_SERVER)
+        self.pr = h.Proc([sys.executable, path, str(port), os.path.join(d, cert + ".pem"),
+                          os.path.join(d, "www")], "https-" + cert)
+        h.check(h.wait_until(lambda: h.tcp_listening(port)), "the HTTPS server did not start")
+
+    def stop(self):
+        self.pr.stop()
+
+
+def write_doc(d, servers, raw=None):
+    text = raw if raw is not None else json.dumps({"version": 1, "servers": servers})
+    tmp = os.path.join(d, "www", "servers.json.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, os.path.join(d, "www", "servers.json"))
+
+
+def entry(port, method, pw, remarks):
+    return {"id": remarks, "remarks": remarks, "server": "127.0.0.1", "server_port": port,
+            "method": method, "password": pw}
+
+
+def local_cfg(lport, url, extra="", top=""):
+    return f"""
+workers = 1;
+log_level = "debug";
+{h.NO_DNS}
+{top}
+locals = ( {{ listen = "127.0.0.1:{lport}"; servers_url = "{url}";
+             servers_url_ca = "ca.pem"; servers_cache = "cache.json"; refresh = 1; {extra} }} );
+"""
+
+
+def count(pr, text):
+    return pr.output().count(text)
+
+
+def applied(loc, text):
+    """The line announcing text was logged and its generation reached the worker."""
+    import re
+    m = re.search(re.escape(text) + r".*configuration generation (\d+)", loc.output())
+    return bool(m) and ("[w0] snapshot %s in use" % m.group(1)) in loc.output()
+
+
+def main():
+    h.need_tool("curl")
+    d = h.tmpdir()
+    os.makedirs(os.path.join(d, "www"))
+    make_certs(d)
+    echo = h.EchoServer()
+    uecho = h.UdpEcho(tag=b"echo:")
+    pa, pb, hport, lport = h.free_port(), h.free_port(), h.free_port(), h.free_port()
+    sa = h.start_ssring(h.server_cfg(pa, "aes-256-gcm", "pw of a"), pa, name="server-a")
+    sb = h.start_ssring(h.server_cfg(pb, "2022-blake3-aes-128-gcm", "", extra="").replace(
+        'password = "";', 'key = "AAECAwQFBgcICQoLDA0ODw==";'), pb, name="server-b")
+    url = "https://localhost:%d/servers.json" % hport
+    write_doc(d, [{"server": "127.0.0.1", "server_port": 1, "method": "rc4-md5",
+                   "password": "x"}, entry(pa, "aes-256-gcm", "pw of a", "server A")])
+
+    # no server until the first fetch: connections are closed, and it says so
+    mport = h.free_port()
+    loc = h.start_ssring(local_cfg(lport, url, top='metrics = { listen = "127.0.0.1:%d"; };'
+                                   % mport), lport, name="local")
+    h.check("no server until %s is fetched" % url in loc.output(), "no note of the wait")
+    try:
+        h.socks5_connect(lport, "127.0.0.1", echo.port, timeout=5)
+        got_conn = True
+    except Exception:
+        got_conn = False
+    h.check(not got_conn, "a connection went through with no server")
+    h.check(h.wait_until(lambda: "no server yet" in loc.output()), "no log of the refusal")
+
+    https = Https(d, hport, "good")
+    h.check(h.wait_until(lambda: applied(loc, "using server A at 127.0.0.1:%d" % pa),
+                         timeout=15), "the document was not applied:\n" + loc.output()[-3000:])
+    h.echo_tcp_udp(lport, echo, uecho, "through server A")
+    h.check(os.path.exists(os.path.join(d, "cache.json")), "no servers_cache written")
+
+    # an open session through A, then the document moves to B (a 2022 server)
+    held = h.socks5_connect(lport, "127.0.0.1", echo.port)
+    held.sendall(b"before")
+    h.check(h.recv_exact(held, 6) == b"before", "held session")
+    write_doc(d, [entry(pb, "2022-blake3-aes-128-gcm", "AAECAwQFBgcICQoLDA0ODw==", "server B")])
+    h.check(h.wait_until(lambda: applied(loc, "using server B at 127.0.0.1:%d" % pb),
+                         timeout=15), "the new document was not applied")
+    held.sendall(b"after the switch")
+    h.check(h.recv_exact(held, 16) == b"after the switch", "the open session did not survive")
+    held.close()
+    sa.stop()   # new connections must not need A any more
+    h.echo_tcp_udp(lport, echo, uecho, "through server B")
+    import urllib.request
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+    h.check("ssring_servers_url_changes_total 2" in text and
+            'ssring_servers_url_fetches_total{result="ok"}' in text,
+            "servers_url metrics:\n%s" % "\n".join(x for x in text.splitlines() if "servers_url" in x))
+
+    # failures keep the servers in use, and the log says why
+    for cert, why in (("wrongname", "name mismatch"), ("expired", "date")):
+        https.stop()
+        https = Https(d, hport, cert)
+        h.check(h.wait_until(lambda: why in loc.output(), timeout=15),
+                "a %s certificate was not refused:\n%s" % (cert, loc.output()[-2000:]))
+        h.echo_tcp_udp(lport, echo, uecho, "after a refused %s certificate" % cert, n=10000)
+    https.stop()
+    https = Https(d, hport, "good")
+    write_doc(d, None, raw='{"version": 2, "servers": []}')
+    h.check(h.wait_until(lambda: "not a usable SIP008 document: \"version\" must be 1"
+                         in loc.output(), timeout=15), "a bad document was not reported")
+    h.echo_tcp_udp(lport, echo, uecho, "after a bad document", n=10000)
+    https.stop()
+    h.check(h.wait_until(lambda: "cannot connect to localhost:%d" % hport in loc.output(),
+                         timeout=15), "a server that is down was not reported")
+
+    # a reload keeps the fetched server (the HTTPS server is down now)
+    n = count(loc, "reloaded")
+    loc.p.send_signal(signal.SIGHUP)
+    h.check(h.wait_until(lambda: count(loc, "reloaded") > n), "reload")
+    h.echo_tcp_udp(lport, echo, uecho, "after a reload", n=10000)
+
+    # a restart with the HTTPS server down starts from the cache
+    loc.stop()
+    loc = h.start_ssring(local_cfg(lport, url), lport, name="local2")
+    h.echo_tcp_udp(lport, echo, uecho, "after a restart, from servers_cache", n=10000)
+    loc.stop()
+
+    # a document file as servers_url, and its changes
+    fdoc = os.path.join(d, "file.json")
+    with open(fdoc, "w") as f:
+        json.dump({"version": 1, "servers": [entry(pb, "2022-blake3-aes-128-gcm",
+                                                   "AAECAwQFBgcICQoLDA0ODw==", "file B")]}, f)
+    tport = h.free_port()
+    tun = h.start_ssring(f"""
+workers = 1;
+{h.NO_DNS}
+tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{echo.port}";
+              servers_url = "file.json"; refresh = 1; udp = false; }} );
+""", tport, name="tunnel-file")
+    import socket
+    s = socket.create_connection(("127.0.0.1", tport), timeout=10)
+    s.sendall(b"via a file document")
+    h.check(h.recv_exact(s, 19) == b"via a file document", "tunnel with a file servers_url")
+    s.close()
+    tun.stop()
+
+    # configuration mistakes
+    for text, want in (
+            ('locals = ( { listen = "127.0.0.1:1"; servers_url = "http://x.example/s.json"; } );',
+             "https:// only"),
+            ('locals = ( { listen = "127.0.0.1:1"; servers_url = "https://x.example/s";\n'
+             '  method = "aes-256-gcm"; } );', ":2: locals[0].method: not with servers_url"),
+            ('locals = ( { listen = "127.0.0.1:1"; servers_url = "missing.json"; } );',
+             "cannot open")):
+        path = h.write_config(text + "\n", "bad.cfg")
+        r = subprocess.run([h.BIN, "--check", "-f", path], capture_output=True, text=True,
+                           timeout=30)
+        h.check(r.returncode == 1 and want in r.stderr, "config %r: %r" % (text, r.stderr))
+    sb.stop()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
