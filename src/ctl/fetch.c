@@ -212,7 +212,8 @@ static int start_resolve(struct fetch *f)
 	memset(&f->hints, 0, sizeof(f->hints));
 	f->hints.ai_family = AF_UNSPEC;
 	f->hints.ai_socktype = SOCK_STREAM;
-	f->hints.ai_flags = AI_ADDRCONFIG;
+	/* No AI_ADDRCONFIG: it drops every address on a host whose only one is loopback. */
+	f->hints.ai_flags = 0;
 	snprintf(f->port_str, sizeof(f->port_str), "%u", (unsigned)f->u.port);
 	f->gcb.ar_name = f->u.host;
 	f->gcb.ar_service = f->port_str;
