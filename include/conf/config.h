@@ -251,6 +251,9 @@ struct config {
 	struct {
 		uint32_t tcp_sessions;     /* per process; default 65536 */
 		uint32_t udp_associations; /* default 16384 */
+		/* per client source (IPv4 address, IPv6 /64), process-wide; 0 = none */
+		uint32_t handshakes_per_source; /* before authentication; default 128 */
+		uint32_t sessions_per_source;   /* all TCP sessions; default 0 */
 	} limits;
 	struct {                 /* seconds */
 		uint32_t connect;    /* default 10 */

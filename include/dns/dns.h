@@ -77,6 +77,12 @@ struct dns_waiter {
 int dns_lookup(struct loop *l, const char *name, const struct dns_waiter *w,
 	       const struct dns_entry **res);
 
+/*
+ * What a lookup's err means, in words: NXDOMAIN, NODATA, REFUSED, SERVFAIL,
+ * FORMERR, NOTIMP, a timeout, unreachable name servers (other values: strerror).
+ */
+const char *dns_strerror(int err);
+
 /* A name we are willing to look up: 1..253 bytes of [A-Za-z0-9._-]. */
 bool dns_name_ok(const char *name);
 

@@ -26,6 +26,7 @@
 #include "proto/ss2022.h"
 #include "proto/ssaddr.h"
 #include "relay/relay.h"
+#include "relay/sources.h"
 #include "relay/stats.h"
 #include "relay/tcp.h"
 
@@ -143,6 +144,7 @@ struct session {
 	struct session_hs *hs;  /* set-up state; NULL once the relay runs */
 	uint32_t udp_slot;      /* local: the UDP association this control owns */
 	uint32_t udp_gen;       /* 0 = none */
+	struct source_ticket src; /* counted against its client source's limits */
 };
 
 /* Op numbers of the TCP relay's completions (tcp_module). */

@@ -72,6 +72,8 @@ enum user_ctr {
 enum worker_ctr {
 	WC_REFUSED_POOL = 0,   /* TCP session pool full */
 	WC_REFUSED_DRAINING,   /* too many absorbed probes: reset instead */
+	WC_REFUSED_SRC_HS,     /* limits.handshakes_per_source */
+	WC_REFUSED_SRC_SESS,   /* limits.sessions_per_source */
 	WC_UDP_EVICTED,
 	WC_DROP_TRUNCATED,     /* datagrams: larger than a buffer */
 	WC_DROP_AUTH,          /* failed authentication (replays included) */

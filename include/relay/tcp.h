@@ -31,6 +31,7 @@ struct tcp_listener {
 struct tcp_stats {
 	uint64_t accepted;
 	uint64_t refused_full;    /* session pool full */
+	uint64_t refused_source;  /* limits.*_per_source */
 	uint64_t auth_fail;
 	uint64_t replays;         /* salts seen before (counted in auth_fail too) */
 	uint64_t connect_fail;

@@ -26,6 +26,8 @@ void config_defaults(struct config *cfg)
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->limits.tcp_sessions = 65536;
 	cfg->limits.udp_associations = 16384;
+	cfg->limits.handshakes_per_source = 128;
+	cfg->limits.sessions_per_source = 0;
 	cfg->timeouts.connect = 10;
 	cfg->timeouts.handshake = 10;
 	cfg->timeouts.tcp_idle = 300;

@@ -28,7 +28,8 @@ static const char *const top_keys[] = { "workers", "log_level", "limits",  "time
 					"dns",	   "servers",	"locals", "tunnels",
 					"user",	   "group",	"metrics", "api",
 					"state_file", NULL };
-static const char *const limits_keys[] = { "tcp_sessions", "udp_associations", NULL };
+static const char *const limits_keys[] = { "tcp_sessions", "udp_associations",
+					   "handshakes_per_source", "sessions_per_source", NULL };
 static const char *const timeouts_keys[] = { "connect",	 "handshake", "tcp_idle",
 					     "udp_idle", "shutdown",  NULL };
 static const char *const dns_keys[] = { "servers", "cache_entries", "prefer", NULL };
@@ -427,6 +428,10 @@ static int parse_globals(struct ctx *x, const config_setting_t *root, struct con
 	    (ret = cf_get_enum(x, root, "log_level", config_log_level_names, &level)) ||
 	    (ret = cf_get_group(x, root, "limits", limits_keys, &lim)) ||
 	    (ret = get_u32s(x, lim, limits, sizeof(limits) / sizeof(limits[0]))) ||
+	    (lim && (ret = cf_get_u32(x, lim, "handshakes_per_source", 0, CONFIG_MAX_TABLE,
+				      &cfg->limits.handshakes_per_source))) ||
+	    (lim && (ret = cf_get_u32(x, lim, "sessions_per_source", 0, CONFIG_MAX_TABLE,
+				      &cfg->limits.sessions_per_source))) ||
 	    (ret = cf_get_group(x, root, "timeouts", timeouts_keys, &to)) ||
 	    (ret = get_u32s(x, to, timeouts, sizeof(timeouts) / sizeof(timeouts[0]))) ||
 	    (ret = cf_get_group(x, root, "dns", dns_keys, &dns)))

@@ -254,15 +254,31 @@ static void dns_tick(struct loop *l)
 
 /* ---- answers ------------------------------------------------------------------ */
 
+/*
+ * c-ares' verdicts as errno values the relays can pass on, one per kind of
+ * failure, so that dns_strerror() can say which it was.
+ */
 static int ares_to_errno(int status)
 {
 	switch (status) {
 	case ARES_ENOTFOUND:
-	case ARES_ENODATA:
 	case ARES_ENONAME:
 		return -ENOENT;
+	case ARES_ENODATA:
+		return -ENODATA;
 	case ARES_ETIMEOUT:
 		return -ETIMEDOUT;
+	case ARES_EREFUSED:
+		return -EPERM;
+	case ARES_ESERVFAIL:
+		return -EAGAIN;
+	case ARES_EFORMERR:
+	case ARES_EBADRESP:
+		return -EBADMSG;
+	case ARES_ENOTIMP:
+		return -EOPNOTSUPP;
+	case ARES_ECONNREFUSED:
+		return -ENETUNREACH;
 	case ARES_ECANCELLED:
 	case ARES_EDESTRUCTION:
 		return -ECANCELED;
@@ -270,6 +286,29 @@ static int ares_to_errno(int status)
 		return -ENOMEM;
 	default:
 		return -EHOSTUNREACH;
+	}
+}
+
+const char *dns_strerror(int err)
+{
+	switch (err) {
+	case -ENOENT: return "name not found (NXDOMAIN)";
+	case -ENODATA: return "the name has no address (NODATA)";
+	case -ETIMEDOUT: return "no answer from the name servers (timeout)";
+	case -EPERM: return "the name server refused the query (REFUSED)";
+	case -EAGAIN: return "the name server failed (SERVFAIL)";
+	case -EBADMSG: return "a malformed query or answer (FORMERR)";
+	case -EOPNOTSUPP: return "the name server does not implement the query (NOTIMP)";
+	/* c-ares tries the next server on REFUSED, SERVFAIL and NOTIMP and, when
+	 * none is left, reports them all as "could not contact" (1.18 keeps the
+	 * answer codes to itself). */
+	case -ENETUNREACH:
+		return "no name server answered the query: each refused it (REFUSED), failed "
+		       "(SERVFAIL), did not implement it (NOTIMP) or could not be reached";
+	case -EHOSTUNREACH: return "the lookup failed";
+	case -ECANCELED: return "the lookup was cancelled";
+	case -ENOMEM: return "out of memory";
+	default: return strerror(-err);
 	}
 }
 
@@ -319,8 +358,9 @@ static void answer_cb(void *arg, int status, int timeouts, struct ares_addrinfo 
 		err = status == ARES_SUCCESS ? -ENOENT : ares_to_errno(status);
 		d->st.failures++;
 		ctr_add(&d->ctr[DNS_CTR_FAILURE], 1);
-		/* Timeouts are not an answer: keep them only for a moment. */
-		ttl = err == -ETIMEDOUT ? 1 : DNS_NEG_TTL_S;
+		/* Timeouts and server trouble are not an answer about the name:
+		 * keep them only for a moment. */
+		ttl = err == -ETIMEDOUT || err == -EAGAIN || err == -ENETUNREACH ? 1 : DNS_NEG_TTL_S;
 		log_debug("dns: %s: %s", e->name, ares_strerror(status));
 	}
 	if (ai)

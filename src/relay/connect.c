@@ -36,6 +36,7 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	s->fd[SIDE_OUT] = fd;
 	memcpy(&s->hs->peer, sa, len);
 	s->state = SESS_ST_CONNECTING;
+	sources_handshake_done(&s->src); /* the request is in: past the handshake */
 	/*
 	 * The deadline is the session's timer on the wheel rather than a linked
 	 * timeout SQE: one SQE, one CQE and a kernel hrtimer less per
@@ -90,6 +91,7 @@ int session_connect_name(struct loop *l, struct session *s, const char *name, ui
 		return -EINVAL;
 	s->hs->dns_port = port;
 	s->state = SESS_ST_CONNECTING; /* parked until an address is known */
+	sources_handshake_done(&s->src);
 	ret = dns_lookup(l, name, &w, &e);
 	if (ret == DNS_PENDING)
 		return 0;
@@ -114,10 +116,11 @@ void session_dns_done(struct loop *l, const struct dns_waiter *w, const struct d
 	if (!err)
 		err = session_connect_next(l, s);
 	if (err) {
-		log_info("session %u: cannot resolve/connect: %s", s->slot,
-			 err == -EACCES   ? "only private/special addresses (allow_private = false)"
-			 : err == -ENOENT ? "name not found"
-					  : strerror(-err));
+		log_info("session %u: cannot %s: %s", s->slot,
+			 e ? "connect to the name's addresses" : "resolve the name",
+			 err == -EACCES ? "only private/special addresses (allow_private = false)"
+			 : e		? strerror(-err)
+					: dns_strerror(err));
 		if (s->role == ROLE_SERVER)
 			session_close(l, s, false, "name resolution failed");
 		else

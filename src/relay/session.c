@@ -180,6 +180,7 @@ static void maybe_free(struct loop *l, struct session *s)
 	if (s->uctr)
 		ctr_sub(&s->uctr[UC_TCP_OPEN], 1);
 	session_user_end(s);
+	sources_end(&s->src);
 	loop_cfg_drop(l, s->cfg);
 	s->gen++; /* even = free; late CQEs for this slot no longer match */
 	pool_free(&t->sessions, s->slot);

@@ -16,14 +16,66 @@
 #define PLAIN_BUFS ((8u << 20) / BUF_PLAIN_BYTES)
 #define CIPHER_BUFS ((8u << 20) / BUF_CIPHER_BYTES)
 
+/*
+ * limits.handshakes_per_source / sessions_per_source, for servers: false
+ * (fd closed, counted, logged now and then) when fd's source is over one of
+ * them. Connections through a server's plugin all come from loopback, their
+ * real source unknown: they are not counted.
+ */
+static bool admit_source(struct loop *l, const struct tcp_listener *ls, int fd,
+			 struct source_ticket *tk)
+{
+	const struct config *c = l->cfg;
+	struct tcp_state *t = tcp_of(l);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	enum source_verdict v;
+	char a[80];
+
+	/* Servers face the world; locals and tunnels serve their own host or LAN. */
+	if (ls->role != ROLE_SERVER ||
+	    (!c->limits.handshakes_per_source && !c->limits.sessions_per_source) ||
+	    ((const struct config_server *)ls->conf)->plugin.cmd[0])
+		return true;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return true;
+	v = sources_admit((struct sockaddr *)&ss, c->limits.handshakes_per_source,
+			  c->limits.sessions_per_source, tk);
+	if (v == SOURCE_OK)
+		return true;
+	stats_worker_add(l->id, v == SOURCE_TOO_MANY_HANDSHAKES ? WC_REFUSED_SRC_HS
+								: WC_REFUSED_SRC_SESS, 1);
+	/* The first refusal of a burst, then every 1024th. */
+	if (t->st.refused_source++ % 1024 == 0)
+		log_warn("connection from %s refused: its source is at limits.%s = %u "
+			 "(%llu refused so far on this worker)",
+			 hostport_format_addr((struct sockaddr *)&ss, a, sizeof(a)),
+			 v == SOURCE_TOO_MANY_HANDSHAKES ? "handshakes_per_source"
+							 : "sessions_per_source",
+			 v == SOURCE_TOO_MANY_HANDSHAKES ? c->limits.handshakes_per_source
+							 : c->limits.sessions_per_source,
+			 (unsigned long long)t->st.refused_source);
+	close(fd);
+	return false;
+}
+
 static void on_accept(struct loop *l, struct loop_listener *ll, int fd)
 {
 	const struct tcp_listener *ls = (const struct tcp_listener *)ll;
-	struct session *s = session_new(l, ls, fd);
+	struct source_ticket tk = { 0 };
+	struct session *s;
 
-	if (s && ls->role == ROLE_SERVER)
+	if (!admit_source(l, ls, fd, &tk))
+		return;
+	s = session_new(l, ls, fd);
+	if (!s) {
+		sources_end(&tk);
+		return;
+	}
+	s->src = tk;
+	if (ls->role == ROLE_SERVER)
 		server_session_start(l, s);
-	else if (s)
+	else
 		local_session_start(l, s);
 }
 

@@ -288,6 +288,7 @@ static void advance(struct loop *l, struct session *s)
 		/* The reply is out: from now on the connection only keeps the
 		 * association alive; anything the client sends is discarded. */
 		s->state = SESS_ST_UDP_CTRL;
+		sources_handshake_done(&s->src);
 		session_release_carry(l, s, DIR_IN_OUT);
 		timer_arm(&l->wheel, &s->timer,
 			  l->now_ms + (uint64_t)s->cfg->timeouts.tcp_idle * 1000);

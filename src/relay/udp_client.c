@@ -45,7 +45,7 @@ static void server_resolved(struct loop *l, const struct dns_waiter *w, const st
 		return;
 	if (err || server_known(l, a, &e->addr[0].sa, (uint16_t)w->arg[0]) < 0)
 		log_warn("udp association %u: cannot resolve the ss server: %s", a->slot,
-			 err ? strerror(-err) : "no socket");
+			 err ? dns_strerror(err) : "no socket");
 }
 
 /*
