@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fetch — one HTTPS GET on the control loop, never blocking it: the name is
- * resolved by getaddrinfo_a in glibc's helper thread (the loop reads an
- * eventfd), the TCP connect, sends and receives are io_uring operations,
+ * resolved by getaddrinfo in a short-lived thread of its own (the loop
+ * reads an eventfd), the TCP connect, sends and receives are io_uring operations,
  * and wolfSSL's TLS client runs over memory buffers between them. The
  * certificate chain is verified against the system's trust store
  * (/etc/ssl/certs/ca-certificates.crt) or a given CA file, and the name

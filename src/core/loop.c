@@ -10,6 +10,7 @@
 
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/tsan.h"
 
 #define LOOP_SQ_ENTRIES 4096
 #define LOOP_CQ_ENTRIES 16384
@@ -73,10 +74,15 @@ void loop_reserve(struct loop *l, unsigned n)
 		io_uring_submit(&l->ring);
 }
 
+#ifdef SSRING_TSAN
+char tsan_ring_sync[1024];
+#endif
+
 void loop_post(struct loop *l, int ring_fd, uint64_t ud, int32_t res, uint64_t self_ud)
 {
 	struct io_uring_sqe *sqe = loop_sqe(l);
 
+	tsan_ring_release(ring_fd);
 	io_uring_prep_msg_ring(sqe, ring_fd, (unsigned)res, ud, 0);
 	io_uring_sqe_set_data64(sqe, self_ud);
 }
@@ -238,6 +244,7 @@ static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 
 	/* A tag of a module this loop does not run cannot have been submitted
 	 * here; a message for one (a bug elsewhere) is dropped. */
+	tsan_ring_acquire(l->ring.ring_fd); /* a message from another ring, maybe */
 	if (m && m->cqe && attached(l, m))
 		m->cqe(l, tag - m->tag_base, cqe);
 }

@@ -65,12 +65,21 @@ def check(cond, msg):
         fail(msg)
 
 
+_given_ports = set()
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port nothing listens on now, and never one this test was given
+    before (the kernel may hand out a just-closed port again at once)."""
+    for _ in range(1000):
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
+    fail("no fresh port after 1000 tries")
 
 
 def wait_port(port, proc=None, timeout=10.0, host="127.0.0.1"):
@@ -86,9 +95,13 @@ def wait_port(port, proc=None, timeout=10.0, host="127.0.0.1"):
     return False
 
 
+# Slow builds (ThreadSanitizer) stretch every wait: SSRING_TIMEOUT_SCALE=3.
+SCALE = float(os.environ.get("SSRING_TIMEOUT_SCALE", "1") or 1)
+
+
 def wait_until(cond, timeout=10.0, step=0.02):
     """Poll cond() until it is true or timeout passes; returns its last value."""
-    end = time.time() + timeout
+    end = time.time() + timeout * SCALE
     while time.time() < end:
         if cond():
             return True
@@ -125,6 +138,7 @@ def need_tool(name):
 
 class Proc:
     def __init__(self, args, name):
+        self.name = name
         self.log_path = os.path.join(_tmp, name + ".log")
         self.log = open(self.log_path, "w+")
         _logs.append((name, self.log_path))
@@ -140,11 +154,23 @@ class Proc:
         if self.p.poll() is None:
             self.p.send_signal(sig)
         try:
-            return self.p.wait(timeout)
+            ret = self.p.wait(timeout * SCALE)
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait()
-            return None
+            ret = None
+        self.check_sanitizers()
+        return ret
+
+    def check_sanitizers(self):
+        """A sanitizer's report in our output is a failure, even one the
+        process survived (ThreadSanitizer reports and goes on)."""
+        out = self.output()
+        for mark in ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                     "ERROR: LeakSanitizer", "runtime error:"):
+            if mark in out:
+                i = out.index(mark)
+                fail("%s: %s\n%s" % (self.name, mark, out[max(0, i - 200):i + 3000]))
 
 
 def write_config(text, name="relay.cfg"):
