@@ -186,8 +186,24 @@ struct config_rt {
 	uint32_t uid_mask;
 };
 
+/*
+ * A loaded ACL file (proto/acl.h), shared by the snapshots that name it
+ * (reference-counted like a server's users).
+ */
+struct config_acl {
+	_Atomic unsigned refs;
+	struct acl *acl;
+	char path[CONFIG_PATH_MAX];
+};
+
+/* Load and parse an ACL file: NULL with "PATH: ..." in err. */
+struct config_acl *config_acl_load(const char *path, char *err, size_t err_len);
+void config_acl_ref(struct config_acl *a);
+void config_acl_unref(struct config_acl *a);
+
 struct config_server {
 	struct hostport listen;  /* IP literal required */
+	struct config_acl *acl;  /* client black/white lists, outbound block list; NULL = none */
 	struct config_plugin plugin;
 	/* Where the TCP listener binds: listen, or with a plugin (which binds
 	 * listen itself) a loopback port the control plane picks. */

@@ -91,6 +91,13 @@ static inline struct udp_owners *relay_owners(void)
 struct sockaddr;
 /* A 64-bit hash of a client's IP address (not its port), IPv4-mapped = IPv4; 0 if neither. */
 uint64_t relay_ip_hash(uint64_t seed, const struct sockaddr *sa);
+
+/* A server's ACL (acl = "FILE"), with shadowsocks-libev's server meaning: */
+/* may this client connect? false: refuse it ([black_list]/[white_list] and the mode) */
+bool relay_acl_refuses_client(const struct config_server *cs, const struct sockaddr *peer);
+/* is this target in [outbound_block_list]? (an address, or a name by its rules) */
+bool relay_acl_blocks_addr(const struct config_server *cs, const struct sockaddr *sa);
+bool relay_acl_blocks_name(const struct config_server *cs, const char *name);
 /* Does any role speak the 2022 edition? */
 bool relay_uses_2022(const struct config *cfg);
 /* Exit statistics: the bytes (TCP and UDP) of each user of cfg on one worker. */

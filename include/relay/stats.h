@@ -74,6 +74,7 @@ enum worker_ctr {
 	WC_REFUSED_DRAINING,   /* too many absorbed probes: reset instead */
 	WC_REFUSED_SRC_HS,     /* limits.handshakes_per_source */
 	WC_REFUSED_SRC_SESS,   /* limits.sessions_per_source */
+	WC_REFUSED_ACL,        /* the server's ACL refuses the client */
 	WC_UDP_EVICTED,
 	WC_DROP_TRUNCATED,     /* datagrams: larger than a buffer */
 	WC_DROP_AUTH,          /* failed authentication (replays included) */

@@ -32,6 +32,7 @@ struct tcp_stats {
 	uint64_t accepted;
 	uint64_t refused_full;    /* session pool full */
 	uint64_t refused_source;  /* limits.*_per_source */
+	uint64_t refused_acl;     /* the server's ACL */
 	uint64_t auth_fail;
 	uint64_t replays;         /* salts seen before (counted in auth_fail too) */
 	uint64_t connect_fail;

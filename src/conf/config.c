@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* explicit_bzero */
 #endif
 #include "conf/config.h"
+#include "proto/acl.h"
 #include "proto/sip008.h"
 
 #include <errno.h>
@@ -238,6 +239,7 @@ struct config *config_clone(const struct config *src)
 		c->servers[i] = src->servers[i];
 		memset(&c->servers[i].rt, 0, sizeof(c->servers[i].rt));
 		config_users_ref(c->servers[i].users);
+		config_acl_ref(c->servers[i].acl);
 		c->n_servers++;
 		if (!dup_text(&c->servers[i].cipher))
 			goto fail;
@@ -361,6 +363,7 @@ void config_free(struct config *cfg)
 
 		wipe_cipher(&sv->cipher);
 		config_users_unref(sv->users);
+		config_acl_unref(sv->acl);
 		explicit_bzero(&sv->srv2022, sizeof(sv->srv2022));
 		free_rt(&sv->rt, cfg->workers);
 	}
@@ -562,4 +565,59 @@ int config_sip008_file(const char *path, struct hostport *server, struct config_
 		snprintf(remarks, remarks_len, "%s", sip008_first(&d)->remarks);
 	sip008_free(&d);
 	return ret;
+}
+
+#define ACL_FILE_MAX (64u << 20)
+
+struct config_acl *config_acl_load(const char *path, char *err, size_t err_len)
+{
+	struct config_acl *a = calloc(1, sizeof(*a));
+	char why[300];
+	FILE *f = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!a || !(buf = malloc(ACL_FILE_MAX + 1))) {
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, err_len, "cannot open '%s': %s", path, strerror(errno));
+		goto fail;
+	}
+	len = fread(buf, 1, ACL_FILE_MAX + 1, f);
+	if (ferror(f) || len > ACL_FILE_MAX) {
+		snprintf(err, err_len, "'%s': %s", path, ferror(f) ? "read error" : "too large");
+		goto fail;
+	}
+	if (acl_parse(buf, len, &a->acl, why, sizeof(why))) {
+		snprintf(err, err_len, "'%s': %s", path, why);
+		goto fail;
+	}
+	fclose(f);
+	free(buf);
+	atomic_init(&a->refs, 1);
+	snprintf(a->path, sizeof(a->path), "%s", path);
+	return a;
+fail:
+	if (f)
+		fclose(f);
+	free(buf);
+	free(a);
+	return NULL;
+}
+
+void config_acl_ref(struct config_acl *a)
+{
+	if (a)
+		atomic_fetch_add(&a->refs, 1);
+}
+
+void config_acl_unref(struct config_acl *a)
+{
+	if (a && atomic_fetch_sub(&a->refs, 1) == 1) {
+		acl_free(a->acl);
+		free(a);
+	}
 }

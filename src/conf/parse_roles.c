@@ -19,7 +19,7 @@
 static const char *const server_keys[] = { "name", "listen", "method", SECRET_KEYS,
 					   "udp", "allow_private", "users", "user_limits",
 					   "trial_budget", "probe", "probe_forward", "plugin",
-					   "plugin_opts", NULL };
+					   "plugin_opts", "acl", NULL };
 static const char *const srv_user_keys[] = { "name", SECRET_KEYS, "limits", NULL };
 #define SIP008_KEYS "servers_url", "refresh", "servers_cache", "servers_url_ca"
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS, "udp",
@@ -33,6 +33,20 @@ static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_
 static const char *const period_names[] = { "month", "day", "never", NULL };
 
 static int get_plugin(struct ctx *x, const config_setting_t *g, struct config_plugin *p);
+
+/* acl = "FILE": shadowsocks-libev's ACL format (relative to the config file). */
+static int get_acl(struct ctx *x, const config_setting_t *g, struct config_acl **out)
+{
+	char path[CONFIG_PATH_MAX] = "", err[CONFIG_PATH_MAX + 400];
+	int ret = cf_get_path(x, g, "acl", path, sizeof(path));
+
+	if (ret || !path[0])
+		return ret;
+	*out = config_acl_load(path, err, sizeof(err));
+	if (!*out)
+		return fail(x, cf_member(g, "acl"), "%s", err);
+	return 0;
+}
 
 /* A byte count or rate: an integer, or a string with a unit ("10 MB/s"). */
 static int get_bytes(struct ctx *x, const config_setting_t *g, const char *key, bool rate,
@@ -238,7 +252,7 @@ int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_user_limits(x, g, "user_limits", &sv->user_limits, &given)) ||
 	    (ret = cf_get_u32(x, g, "trial_budget", 1, 1000, &sv->trial_budget_ms)) ||
 	    (ret = parse_srv_users(x, g, sv)) || (ret = parse_probe(x, g, sv)) ||
-	    (ret = get_plugin(x, g, &sv->plugin)))
+	    (ret = get_plugin(x, g, &sv->plugin)) || (ret = get_acl(x, g, &sv->acl)))
 		return ret;
 	sv->tcp_listen = sv->listen;
 	return 0;

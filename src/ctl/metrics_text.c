@@ -303,6 +303,8 @@ static void worker_counters(struct out *o, int workers)
 	    (unsigned long long)worker_sum(workers, WC_REFUSED_SRC_HS));
 	put(o, "ssring_sessions_refused_total{reason=\"sessions_per_source\"} %llu\n",
 	    (unsigned long long)worker_sum(workers, WC_REFUSED_SRC_SESS));
+	put(o, "ssring_sessions_refused_total{reason=\"acl\"} %llu\n",
+	    (unsigned long long)worker_sum(workers, WC_REFUSED_ACL));
 	family(o, "ssring_udp_evictions_total", "counter",
 	       "UDP associations evicted because the table was full.");
 	put(o, "ssring_udp_evictions_total %llu\n",

@@ -56,6 +56,9 @@ static int keep_addrs(struct session *s, const struct dns_entry *e, bool special
 	for (int i = 0; i < e->n && s->hs->n_addrs < 4; i++) {
 		if (!special_ok && ssaddr_is_special(&e->addr[i].sa))
 			continue;
+		/* a server's ACL checks the resolved addresses too, as libev does */
+		if (s->role == ROLE_SERVER && relay_acl_blocks_addr(s->conf, &e->addr[i].sa))
+			continue;
 		s->hs->addrs[s->hs->n_addrs++] = e->addr[i];
 	}
 	return s->hs->n_addrs ? 0 : -EACCES;
@@ -118,7 +121,8 @@ void session_dns_done(struct loop *l, const struct dns_waiter *w, const struct d
 	if (err) {
 		log_info("session %u: cannot %s: %s", s->slot,
 			 e ? "connect to the name's addresses" : "resolve the name",
-			 err == -EACCES ? "only private/special addresses (allow_private = false)"
+			 err == -EACCES ? "no address it may reach (private/special ones with "
+					  "allow_private = false, or the ACL's outbound_block_list)"
 			 : e		? strerror(-err)
 					: dns_strerror(err));
 		if (s->role == ROLE_SERVER)

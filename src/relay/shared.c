@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "proto/acl.h"
 #include "proto/hostport.h"
 #include "relay/stats.h"
 
@@ -203,4 +204,26 @@ int relay_prepare_sockets(const struct config *old, struct config *cfg, bool udp
 
 	relay_each_listener(cfg, udp, prepare_entry, &p);
 	return p.err;
+}
+
+bool relay_acl_refuses_client(const struct config_server *cs, const struct sockaddr *peer)
+{
+	int m;
+
+	if (!cs->acl || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
+		return false;
+	/* libev's server.c: [accept_all] refuses the black list; [reject_all]
+	 * refuses everyone not on the white list (or on both). */
+	m = acl_match_addr(cs->acl->acl, peer);
+	return acl_get_mode(cs->acl->acl) == ACL_MODE_PROXY_ALL ? m == 1 : m >= 0;
+}
+
+bool relay_acl_blocks_addr(const struct config_server *cs, const struct sockaddr *sa)
+{
+	return cs->acl && acl_has_addr(cs->acl->acl, ACL_BLOCK, sa);
+}
+
+bool relay_acl_blocks_name(const struct config_server *cs, const char *name)
+{
+	return cs->acl && acl_has_name(cs->acl->acl, ACL_BLOCK, name, strlen(name));
 }

@@ -32,12 +32,25 @@ static bool admit_source(struct loop *l, const struct tcp_listener *ls, int fd,
 	enum source_verdict v;
 	char a[80];
 
-	/* Servers face the world; locals and tunnels serve their own host or LAN. */
-	if (ls->role != ROLE_SERVER ||
-	    (!c->limits.handshakes_per_source && !c->limits.sessions_per_source) ||
-	    ((const struct config_server *)ls->conf)->plugin.cmd[0])
+	const struct config_server *cs = ls->conf;
+
+	/* Servers face the world; locals and tunnels serve their own host or
+	 * LAN. Behind a plugin every client is loopback: nothing to judge. */
+	if (ls->role != ROLE_SERVER || cs->plugin.cmd[0] ||
+	    (!cs->acl && !c->limits.handshakes_per_source && !c->limits.sessions_per_source))
 		return true;
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return true;
+	if (relay_acl_refuses_client(cs, (struct sockaddr *)&ss)) {
+		stats_worker_add(l->id, WC_REFUSED_ACL, 1);
+		if (t->st.refused_acl++ % 1024 == 0)
+			log_info("connection from %s refused by the ACL %s (%llu so far on this worker)",
+				 hostport_format_addr((struct sockaddr *)&ss, a, sizeof(a)),
+				 cs->acl->path, (unsigned long long)t->st.refused_acl);
+		close(fd);
+		return false;
+	}
+	if (!c->limits.handshakes_per_source && !c->limits.sessions_per_source)
 		return true;
 	v = sources_admit((struct sockaddr *)&ss, c->limits.handshakes_per_source,
 			  c->limits.sessions_per_source, tk);

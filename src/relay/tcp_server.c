@@ -52,7 +52,14 @@ static int start_connect(struct loop *l, struct session *s)
 
 	if (ssaddr_to_sockaddr(&s->hs->target, &ss, &sl) < 0) {
 		/* A name: resolved on the ring (dns.c), never by getaddrinfo. */
-		int ret = session_connect_name(l, s, s->hs->target.u.domain.name, s->hs->target.port,
+		int ret;
+
+		if (relay_acl_blocks_name(server_conf(s), s->hs->target.u.domain.name)) {
+			log_info("target %s refused: in the ACL's outbound_block_list",
+				 ssaddr_format(&s->hs->target, name, sizeof(name)));
+			return -1;
+		}
+		ret = session_connect_name(l, s, s->hs->target.u.domain.name, s->hs->target.port,
 					       server_conf(s)->allow_private);
 
 		if (ret < 0) {
@@ -63,6 +70,11 @@ static int start_connect(struct loop *l, struct session *s)
 			return -1;
 		}
 		return 0;
+	}
+	if (relay_acl_blocks_addr(server_conf(s), (struct sockaddr *)&ss)) {
+		log_info("target %s refused: in the ACL's outbound_block_list",
+			 ssaddr_format(&s->hs->target, name, sizeof(name)));
+		return -1;
 	}
 	if (!server_conf(s)->allow_private && ssaddr_is_special((struct sockaddr *)&ss)) {
 		tcp_of(l)->st.private_refused++;

@@ -39,7 +39,7 @@ static int send_target(struct loop *l, struct udp_assoc *a, uint16_t bid, const 
 	const struct config_server *cs = a->conf;
 	int fd;
 
-	if (!cs->allow_private && ssaddr_is_special(dst))
+	if ((!cs->allow_private && ssaddr_is_special(dst)) || relay_acl_blocks_addr(cs, dst))
 		return UDP_DROP_REFUSED;
 	if (!udp_assoc_charge(l, a, true, len))
 		return UDP_DROP_LIMIT;
@@ -60,7 +60,8 @@ static int send_resolved(struct loop *l, struct udp_assoc *a, const struct dns_e
 	for (int i = 0; i < e->n; i++) {
 		union dns_addr dst = e->addr[i];
 
-		if (!cs->allow_private && ssaddr_is_special(&dst.sa))
+		if ((!cs->allow_private && ssaddr_is_special(&dst.sa)) ||
+		    relay_acl_blocks_addr(cs, &dst.sa))
 			continue;
 		if (dst.sa.sa_family == AF_INET)
 			dst.v4.sin_port = htons(port);
@@ -111,6 +112,8 @@ static int resolve_target(struct loop *l, struct udp_assoc *a, const struct ssad
 
 	if (!dns_name_ok(ta->u.domain.name))
 		return UDP_DROP_MALFORMED;
+	if (relay_acl_blocks_name(a->conf, ta->u.domain.name))
+		return UDP_DROP_REFUSED;
 	ret = dns_lookup(l, ta->u.domain.name, &w, &e);
 	if (ret == DNS_PENDING)
 		return UDP_KEPT; /* the buffer waits with the query */
@@ -294,6 +297,9 @@ int udp_server_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	struct ssaddr ta;
 	int r, k;
 
+	/* A new client the server's ACL refuses gets no association. */
+	if (!a && relay_acl_refuses_client(cs, g->from))
+		return UDP_DROP_REFUSED;
 	if (cs->users || (a && a->keyed))
 		return from_client_users(l, L, g, a);
 	/*
