@@ -539,23 +539,17 @@ struct fetch *fetch_start(struct loop *l, const char *url, const char *ca, size_
 		return fail_soon(f, "TLS is not initialised");
 	if (https_url_parse(url, strlen(url), &f->u, &why))
 		return fail_soon(f, why);
-	n = snprintf(f->req, sizeof(f->req),
-		     "GET %s HTTP/1.1\r\nHost: %s%s%s\r\nUser-Agent: ssring/%s\r\n"
-		     "Accept: application/json\r\nConnection: close\r\n\r\n",
-		     f->u.path, strchr(f->u.host, ':') ? "[" : "", f->u.host,
-		     strchr(f->u.host, ':') ? "]" : "", SSRING_VERSION);
-	if (n < 0 || (size_t)n >= sizeof(f->req))
-		return fail_soon(f, "the URL is too long");
-	if (f->u.port != 443) {
-		/* Host: carries a port other than the default */
-		char hostline[HTTPS_HOST_MAX + 16];
+	{
+		/* Host: the name (IPv6 in brackets), with the port unless it is 443 */
+		char host[HTTPS_HOST_MAX + 16];
+		const char *fmt = strchr(f->u.host, ':') ? (f->u.port != 443 ? "[%s]:%u" : "[%s]")
+							 : (f->u.port != 443 ? "%s:%u" : "%s");
 
-		snprintf(hostline, sizeof(hostline), strchr(f->u.host, ':') ? "[%s]:%u" : "%s:%u",
-			 f->u.host, (unsigned)f->u.port);
+		snprintf(host, sizeof(host), fmt, f->u.host, (unsigned)f->u.port);
 		n = snprintf(f->req, sizeof(f->req),
 			     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ssring/%s\r\n"
 			     "Accept: application/json\r\nConnection: close\r\n\r\n",
-			     f->u.path, hostline, SSRING_VERSION);
+			     f->u.path, host, SSRING_VERSION);
 		if (n < 0 || (size_t)n >= sizeof(f->req))
 			return fail_soon(f, "the URL is too long");
 	}

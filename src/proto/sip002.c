@@ -431,8 +431,7 @@ static int parse_query(struct span q, struct sip002 *out, const char **why)
 	return 0;
 }
 
-static int parse_depth(const char *uri, size_t len, struct sip002 *out, const char **why,
-		       int depth)
+static int parse_link(const char *uri, size_t len, struct sip002 *out, const char **why)
 {
 	struct span s = { uri, len }, auth;
 	const char *hash, *q, *at, *slash;
@@ -481,8 +480,6 @@ static int parse_depth(const char *uri, size_t len, struct sip002 *out, const ch
 		struct sip002 keep = *out;
 		int ret;
 
-		if (depth > 0)
-			return fail(why, "no '@' between the userinfo and the host");
 		if (b64_decode(auth, dec, sizeof(dec), &n) || !memchr(dec, '@', n))
 			return fail(why, "no '@' between the userinfo and the host");
 		/* Its userinfo is plain text: method:password, not to be decoded again. */
@@ -522,7 +519,7 @@ int sip002_parse(const char *uri, size_t len, struct sip002 *out, const char **w
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = parse_depth(uri, len, out, why, 0);
+	ret = parse_link(uri, len, out, why);
 	if (ret)
 		memset(out, 0, sizeof(*out));
 	return ret;

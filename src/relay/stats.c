@@ -30,12 +30,13 @@ static uint32_t n_users, cap_users;
 static uint32_t *uindex;     /* slots hold uid + 1; 0 = empty */
 static uint32_t uindex_mask;
 
-uint64_t stats_ep_sum(int workers, uint32_t ep, unsigned k)
+/* Counter k of row id, summed over the workers' tables (ep or user). */
+static uint64_t table_sum(int workers, bool user, uint32_t id, unsigned k)
 {
 	uint64_t v = 0;
 
 	for (int w = 0; relay_stats && w < workers; w++) {
-		const counter_t *c = ctr_peek(relay_stats[w].ep, ep);
+		const counter_t *c = ctr_peek(user ? relay_stats[w].user : relay_stats[w].ep, id);
 
 		if (c)
 			v += ctr_get(&c[k]);
@@ -43,17 +44,14 @@ uint64_t stats_ep_sum(int workers, uint32_t ep, unsigned k)
 	return v;
 }
 
+uint64_t stats_ep_sum(int workers, uint32_t ep, unsigned k)
+{
+	return table_sum(workers, false, ep, k);
+}
+
 uint64_t stats_user_sum(int workers, uint32_t uid, unsigned k)
 {
-	uint64_t v = 0;
-
-	for (int w = 0; relay_stats && w < workers; w++) {
-		const counter_t *c = ctr_peek(relay_stats[w].user, uid);
-
-		if (c)
-			v += ctr_get(&c[k]);
-	}
-	return v;
+	return table_sum(workers, true, uid, k);
 }
 
 uint32_t relay_ep_count(void)

@@ -857,3 +857,13 @@ def echo_tcp_udp(lport, echo, uecho, what, n=200000):
     _, back = u.recv()
     check(back == uecho.tag + data, "%s: UDP echo: %r" % (what, back))
     u.close()
+
+
+def metric(mport, name):
+    """The value of one sample (name with its labels) on /metrics, or None."""
+    import urllib.request
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read()
+    for line in text.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None

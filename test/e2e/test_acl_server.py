@@ -12,7 +12,6 @@ import socket
 import struct
 import subprocess
 import sys
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -54,14 +53,6 @@ def udp_from(sport, source, uecho):
         sock.close()
 
 
-def metric(mport, name):
-    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read()
-    for line in text.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
-
-
 def server(acl_name, sport, mport):
     return h.start_ssring(f"""
 workers = 2;
@@ -87,7 +78,7 @@ def main():
     h.check(echo_from(sport, "127.0.0.3", "127.0.0.1", echo.port, p) == p, "127.0.0.3 refused")
     h.check(echo_from(sport, "127.0.0.2", "127.0.0.1", echo.port, p) == b"",
             "127.0.0.2 (not white) was served")
-    h.check(h.wait_until(lambda: metric(mport, 'ssring_sessions_refused_total{reason="acl"}') == 1),
+    h.check(h.wait_until(lambda: h.metric(mport, 'ssring_sessions_refused_total{reason="acl"}') == 1),
             "the refusal is not counted")
     h.check("connection from 127.0.0.2" in srv.output() and "refused by the ACL" in srv.output(),
             "no log of the refusal")
@@ -108,7 +99,7 @@ def main():
     srv.p.send_signal(signal.SIGHUP)
     h.check(h.wait_until(lambda: srv.output().count("reloaded") > n), "reload")
     h.check(echo_from(sport, "127.0.0.4", "127.0.0.1", echo.port) == b"" and
-            h.wait_until(lambda: metric(mport, 'ssring_sessions_refused_total{reason="acl"}') == 2),
+            h.wait_until(lambda: h.metric(mport, 'ssring_sessions_refused_total{reason="acl"}') == 2),
             "[accept_all]: the black-listed client was served")
     h.check(echo_from(sport, "127.0.0.2", "127.0.0.1", echo.port) == b"" and
             echo_from(sport, "127.0.0.2", "localhost", echo.port) == b"",

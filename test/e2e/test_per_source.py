@@ -23,14 +23,6 @@ FLOOD = 5000
 LIMIT = 128
 
 
-def metric(mport, name):
-    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read()
-    for line in text.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
-
-
 def open_sessions(mport):
     text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read()
     return sum(float(x.split()[-1]) for x in text.decode().splitlines()
@@ -64,9 +56,9 @@ def flood(sport, mport, echo, lport):
         held.append(s)
     refused = 'ssring_sessions_refused_total{reason="handshakes_per_source"}'
     # every connection past the limit is closed by the server, without a byte read
-    h.check(h.wait_until(lambda: (metric(mport, refused) or 0) >= FLOOD - LIMIT - 2, timeout=30),
-            "refusals counted: %r" % metric(mport, refused))
-    n = metric(mport, refused)
+    h.check(h.wait_until(lambda: (h.metric(mport, refused) or 0) >= FLOOD - LIMIT - 2, timeout=30),
+            "refusals counted: %r" % h.metric(mport, refused))
+    n = h.metric(mport, refused)
     h.check(FLOOD - LIMIT - 2 <= n <= FLOOD - LIMIT,
             "%d refused of %d over a limit of %d (2 workers may overshoot by 2)" % (n, FLOOD, LIMIT))
     for s in held:
@@ -146,9 +138,9 @@ servers = ( {{ listen = "127.0.0.1:{sport}"; method = "{M}"; password = "{PW}";
     h.check(h.wait_until(lambda: all(len(s.recv(64)) > 0 for s in open_[-1:]), timeout=10),
             "held sessions")
     refused = 'ssring_sessions_refused_total{reason="sessions_per_source"}'
-    before = metric(mport, refused)
+    before = h.metric(mport, refused)
     got = try_echo(sport, echo, "127.0.0.4", b"one more")
-    h.check(got == b"" and metric(mport, refused) == before + 1,
+    h.check(got == b"" and h.metric(mport, refused) == before + 1,
             "the 21st session was not refused: %r" % got)
     for s in open_:
         s.close()
@@ -189,7 +181,7 @@ servers = ( {{ listen = "127.0.0.1:{sport2}"; method = "{M}"; password = "{PW}";
     payload = h.pattern(50000, seed=9)
     h.check(h.echo_roundtrip(lport2, echo.port, payload) == payload,
             "a server behind a plugin applied the per-source limit to loopback")
-    h.check(metric(mport2, 'ssring_sessions_refused_total{reason="handshakes_per_source"}') == 0,
+    h.check(h.metric(mport2, 'ssring_sessions_refused_total{reason="handshakes_per_source"}') == 0,
             "plugin traffic was counted")
     for s in silent:
         s.close()
