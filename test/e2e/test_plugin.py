@@ -12,6 +12,7 @@ that keeps it keeps the same process; SIGTERM stops every plugin; a
 plugin that does not exist is a start error that names it."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +60,24 @@ def plugin_pids(pr, name):
         except OSError:
             pass
     return pids
+
+
+def answers(lport, echo):
+    """One small echo through the SOCKS5 port, or False on any error."""
+    try:
+        s = socket.create_connection(("127.0.0.1", lport), timeout=5)
+        s.sendall(b"\x05\x01\x00")
+        if h.recv_exact(s, 2) != b"\x05\x00":
+            return False
+        s.sendall(b"\x05\x01\x00" + h.socks_addr("127.0.0.1", echo.port))
+        if h.recv_exact(s, 10)[:2] != b"\x05\x00":
+            return False
+        s.sendall(b"ready?")
+        got = h.recv_exact(s, 6)
+        s.close()
+        return got == b"ready?"
+    except Exception:
+        return False
 
 
 def ssring_local(sport, plugin, opts, name, link=False, extra=""):
@@ -117,6 +136,10 @@ def from_libev(pair, echo, uecho):
                                         "-b", "127.0.0.1", "-k", PW, "-m", METHOD,
                                         "--plugin", cplug, "--plugin-opts", copts],
                            lport, "ss-local-" + name)
+    # libev's ss-local listens before its own plugin does: wait until the
+    # chain answers a small request, then measure
+    h.check(h.wait_until(lambda: answers(lport, echo), timeout=15),
+            "ss-local -> %s -> ssring server never answered" % name)
     h.echo_tcp_udp(lport, echo, uecho, "ss-local -> %s -> ssring server" % name, n=1 << 20)
     lp.stop()
     # the server's link names the client half of its plugin; a local follows it
