@@ -205,7 +205,8 @@ def main():
     for method in h.CIPHERS:
         t0 = time.time()
         sport, lport = h.free_port(), h.free_port()
-        srv = h.start_ssring(h.server_cfg(sport, method, PW, workers=2), sport, "server-" + method)
+        srv = h.start_ssring(h.server_cfg(sport, method, PW, workers=2, top=h.BURSTY), sport,
+                             "server-" + method)
         loc = h.start_ssring(h.local_cfg(lport, sport, method, PW, workers=2), lport, "local2-" + method)
         curl_all(lport, web, page, method + " (ssring server)")
         h.check(h.echo_roundtrip(lport, echo.port, big) == big, method + ": big echo")

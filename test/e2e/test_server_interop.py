@@ -146,7 +146,8 @@ def main():
     for i, method in enumerate(h.CIPHERS):
         t0 = time.time()
         sport = h.free_port()
-        server = h.start_ssring(h.server_cfg(sport, method, PASSWORD, workers=1 + i % 2), sport,
+        server = h.start_ssring(h.server_cfg(sport, method, PASSWORD, workers=1 + i % 2,
+                                             top=h.BURSTY), sport,
                                 name="ssring-" + method)
         local, lport = h.start_ss_local(sport, method, PASSWORD, name="ss-local-" + method)
         small = b"hello ssring " * 10
