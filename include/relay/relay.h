@@ -39,6 +39,17 @@ enum {
  * from the carry (2022: up to a 0xFFFF record).
  */
 #define TX_BYTES (BUF_RECV_BYTES + 64 * 1024 + 2048)
+/*
+ * Small send blocks, for outputs that fit (replies, small receives, and
+ * every receive of a direction whose destination is not draining: receives
+ * are then held to RECV_PACED_MIN, so a stuck session pins two of these, not
+ * two TX_BYTES). Room for a paced receive, a carried AEAD-2017 record and
+ * the chunk overheads.
+ */
+#define RECV_PACED_MIN (32 * 1024)
+#define TX_SMALL_BYTES (52 * 1024)
+/* Margin taken on a receive's size for salts, headers and chunk tags. */
+#define TX_OVERHEAD 1024
 /* Free send/carry blocks beyond the POOL_TRIM_KEEP most recent go back to
  * the kernel every POOL_TRIM_MS. */
 #define POOL_TRIM_MS 1000

@@ -83,6 +83,8 @@ struct relay_dir {
 	uint32_t buf_pos;       /* bytes processed so far */
 	uint32_t carry;         /* carry block index or POOL_NONE */
 	uint32_t carry_len;     /* bytes of an incomplete record (or handshake bytes) */
+	uint32_t room;          /* bytes the destination can still take, as last
+				 * asked (SO_MEMINFO) less what was queued since */
 	struct txo q[DIR_TXQ];
 	uint64_t bytes;         /* plaintext payload bytes (session_count) */
 	struct list wait_node;  /* on bufring.waiters while DIR_F_WAITBUF */
@@ -265,8 +267,13 @@ void session_release_buf(struct loop *l, struct session *s, int di);
 void session_submit_send(struct loop *l, struct session *s, int di);
 /* Receive more if the queue has room, or pass a FIN on once it is empty. */
 void session_dir_next(struct loop *l, struct session *s, int di);
-/* A send block (TX_BYTES) from the loop's pool, NULL if exhausted. */
-uint8_t *session_tx_block(struct loop *l, uint32_t *blk);
+/*
+ * A send block for up to need bytes from the loop's pools (a small block
+ * when need fits one, else TX_BYTES), NULL if exhausted. blk names it for
+ * session_tx_push / session_tx_free.
+ */
+uint8_t *session_tx_block(struct loop *l, size_t need, uint32_t *blk);
+void session_tx_free(struct loop *l, uint32_t blk);
 /* Queue p/len (inside send block blk, or POOL_NONE) for sending on di. */
 void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size_t len,
 		     uint32_t blk);

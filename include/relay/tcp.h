@@ -51,6 +51,7 @@ struct tcp_state {
 	struct pool hs;           /* struct session_hs: set-up state of sessions */
 	struct pool carries;      /* reassembly blocks for records split across receives */
 	struct pool txbufs;       /* send blocks, held only while bytes are queued */
+	struct pool txsmall;      /* small send blocks (TX_SMALL_BYTES) */
 	struct list listeners;    /* struct tcp_listener, open or closing */
 	unsigned n_open;          /* listeners whose last CQE is not in yet */
 	uint32_t draining;        /* sessions absorbing a failed handshake */

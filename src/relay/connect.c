@@ -154,7 +154,7 @@ static int start_decoy(struct loop *l, struct session *s)
 	const struct hostport *hp = &((const struct config_server *)s->conf)->probe_forward;
 	struct relay_dir *d = &s->d[DIR_IN_OUT];
 	uint32_t blk, n;
-	uint8_t *out = session_tx_block(l, &blk);
+	uint8_t *out = session_tx_block(l, TX_BYTES, &blk);
 
 	if (!out)
 		return -ENOMEM;

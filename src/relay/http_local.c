@@ -134,7 +134,7 @@ static int queue_output(struct loop *l, struct session *s, bool prefix)
 
 	if (!prefix && !s->hs->http_out_len)
 		return 0;
-	out = session_tx_block(l, &blk);
+	out = session_tx_block(l, TX_BYTES, &blk);
 	if (!out) {
 		session_close(l, s, true, "send buffer pool exhausted");
 		return -1;

@@ -15,9 +15,12 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <linux/sock_diag.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,8 +133,7 @@ void dir_release_carry(struct loop *l, struct relay_dir *d)
 
 void dir_tx_pop(struct loop *l, struct relay_dir *d)
 {
-	if (d->q[0].blk != POOL_NONE)
-		pool_free(&tcp_of(l)->txbufs, d->q[0].blk);
+	session_tx_free(l, d->q[0].blk);
 	d->nq--;
 	memmove(d->q, d->q + 1, d->nq * sizeof(d->q[0]));
 }
@@ -224,20 +226,67 @@ void session_close(struct loop *l, struct session *s, bool abort, const char *wh
 	maybe_free(l, s);
 }
 
+/*
+ * What the destination's socket can still take, in payload bytes: its send
+ * buffer less what it holds, both in the kernel's accounting, which counts
+ * each packet's overhead too (about as much again as the payload when the
+ * peer's window is small, a few per cent in bulk). The ratio is taken from
+ * what the socket holds now (SIOCOUTQ: payload not yet acknowledged); with
+ * too little queued to tell, half. UINT32_MAX if the kernel cannot be asked.
+ */
+static uint32_t dst_room(int fd)
+{
+	uint32_t mi[SK_MEMINFO_VARS], free;
+	socklen_t ml = sizeof(mi);
+	int outq;
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &ml) < 0 ||
+	    ml < sizeof(mi))
+		return UINT32_MAX;
+	if (mi[SK_MEMINFO_WMEM_QUEUED] >= mi[SK_MEMINFO_SNDBUF])
+		return 0;
+	free = mi[SK_MEMINFO_SNDBUF] - mi[SK_MEMINFO_WMEM_QUEUED];
+	if (mi[SK_MEMINFO_WMEM_QUEUED] >= 16384 && ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0 &&
+	    (uint32_t)outq <= mi[SK_MEMINFO_WMEM_QUEUED])
+		return (uint32_t)((uint64_t)free * (uint32_t)outq / mi[SK_MEMINFO_WMEM_QUEUED]);
+	return free / 2;
+}
+
+static uint32_t paced_len(struct session *s, int di, uint32_t len)
+{
+	struct relay_dir *d = dir_of(s, di);
+
+	if (d->room < len) {
+		uint32_t room = dst_room(dst_fd(s, di)), queued = 0;
+
+		for (int i = 0; i < d->nq; i++)
+			queued += d->q[i].len;
+		d->room = room > queued ? room - queued : 0;
+	}
+	if (d->room >= len)
+		return len;
+	return d->room > RECV_PACED_MIN ? d->room : (len < RECV_PACED_MIN ? len : RECV_PACED_MIN);
+}
+
 void session_arm_recv(struct loop *l, struct session *s, int di)
 {
 	struct relay_dir *d = dir_of(s, di);
 	struct io_uring_sqe *sqe;
+	uint32_t len;
 
 	if (d->flags & (DIR_F_RECV | DIR_F_EOF | DIR_F_WAITBUF | DIR_F_THROTTLED) ||
 	    d->nq >= DIR_TXQ ||
 	    s->state == SESS_ST_CLOSING || s->state == SESS_ST_CONNECTING)
 		return;
+	len = l->bufs[d->bgid].data_len;
+	if (d->recv_cap && d->recv_cap < len)
+		len = d->recv_cap;
+	if (s->state == SESS_ST_RELAY)
+		len = paced_len(s, di, len);
 	sqe = loop_sqe(l);
 	/* No buffer address: the kernel picks one from group bgid when data
 	 * arrives, so a connection waiting for data holds no buffer. */
-	io_uring_prep_recv(sqe, src_fd(s, di), NULL,
-			   d->recv_cap ? d->recv_cap : l->bufs[d->bgid].data_len, 0);
+	io_uring_prep_recv(sqe, src_fd(s, di), NULL, len, 0);
 	/* The first answer from the outbound side cannot be there yet (the
 	 * request has only just gone out): wait for readiness instead of a
 	 * receive that would find nothing. */
@@ -304,12 +353,33 @@ static void dir_next(struct loop *l, struct session *s, int di)
 	}
 }
 
-uint8_t *session_tx_block(struct loop *l, uint32_t *blk)
-{
-	struct pool *p = &tcp_of(l)->txbufs;
+/* A small block's index carries this bit. */
+#define TXB_SMALL (1u << 31)
 
-	*blk = pool_alloc(p);
-	return *blk == POOL_NONE ? NULL : pool_at(p, *blk);
+uint8_t *session_tx_block(struct loop *l, size_t need, uint32_t *blk)
+{
+	struct tcp_state *t = tcp_of(l);
+	uint32_t i;
+
+	if (need <= TX_SMALL_BYTES) {
+		i = pool_alloc(&t->txsmall);
+		if (i != POOL_NONE) {
+			*blk = i | TXB_SMALL;
+			return pool_at(&t->txsmall, i);
+		}
+	}
+	*blk = pool_alloc(&t->txbufs);
+	return *blk == POOL_NONE ? NULL : pool_at(&t->txbufs, *blk);
+}
+
+void session_tx_free(struct loop *l, uint32_t blk)
+{
+	if (blk == POOL_NONE)
+		return;
+	if (blk & TXB_SMALL)
+		pool_free(&tcp_of(l)->txsmall, blk & ~TXB_SMALL);
+	else
+		pool_free(&tcp_of(l)->txbufs, blk);
 }
 
 void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size_t len,
@@ -318,10 +388,10 @@ void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size
 	struct relay_dir *d = dir_of(s, di);
 
 	if (!len) {
-		if (blk != POOL_NONE)
-			pool_free(&tcp_of(l)->txbufs, blk);
+		session_tx_free(l, blk);
 		return;
 	}
+	d->room = d->room > len ? d->room - (uint32_t)len : 0;
 	d->q[d->nq].p = p;
 	d->q[d->nq].len = (uint32_t)len;
 	d->q[d->nq].blk = blk;
@@ -526,7 +596,7 @@ void session_send_reply(struct loop *l, struct session *s, const void *p, size_t
 {
 	struct relay_dir *d = dir_of(s, DIR_OUT_IN);
 	uint32_t blk;
-	uint8_t *out = session_tx_block(l, &blk);
+	uint8_t *out = session_tx_block(l, len, &blk);
 
 	if (!out) {
 		session_close(l, s, true, "send buffer pool exhausted");

@@ -301,7 +301,8 @@ void session_pump(struct loop *l, struct session *s, int di)
 		http_local_pump(l, s);
 		return;
 	}
-	out = session_tx_block(l, &blk);
+	/* Output: the receive plus a carried record, salt, headers, tags. */
+	out = session_tx_block(l, (size_t)d->buf_len + d->carry_len + TX_OVERHEAD, &blk);
 	if (!out) {
 		session_close(l, s, true, "send buffer pool exhausted");
 		return;
@@ -322,7 +323,7 @@ void session_pump(struct loop *l, struct session *s, int di)
 		skip = o.skip;
 	}
 	if (ret < 0) {
-		pool_free(&tcp_of(l)->txbufs, blk);
+		session_tx_free(l, blk);
 		return; /* the session is closing or absorbing a probe */
 	}
 	if (d->codec == CODEC_OPEN) {
@@ -330,7 +331,7 @@ void session_pump(struct loop *l, struct session *s, int di)
 		counted = n - skip;
 	}
 	if (s->limited && session_charge(l, s, di, counted) < 0) {
-		pool_free(&tcp_of(l)->txbufs, blk);
+		session_tx_free(l, blk);
 		return; /* quota used up: closed */
 	}
 	dir_release_buf(l, d);

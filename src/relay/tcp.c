@@ -191,7 +191,8 @@ static int tcp_init(struct loop *l)
 	if (pool_init(&t->sessions, sizeof(struct session), per_loop) ||
 	    pool_init(&t->hs, sizeof(struct session_hs), per_loop) ||
 	    pool_init(&t->carries, 2 * CARRY_HALF_BYTES, per_loop) ||
-	    pool_init(&t->txbufs, TX_BYTES, per_loop * 2 < 8192 ? per_loop * 2 : 8192))
+	    pool_init(&t->txbufs, TX_BYTES, per_loop * 2 < 8192 ? per_loop * 2 : 8192) ||
+	    pool_init(&t->txsmall, TX_SMALL_BYTES, per_loop * 2))
 		return -ENOMEM;
 	ret = loop_setup_bufring(l, BG_PLAIN, PLAIN_BUFS, BUF_PLAIN_BYTES, 0, BUF_PLAIN_BYTES,
 				 session_retry_waiters);
@@ -262,6 +263,7 @@ static void tcp_tick(struct loop *l)
 		 * the most recently used stay for the next one. */
 		t->trim_ms = l->now_ms;
 		pool_trim(&t->txbufs, POOL_TRIM_KEEP);
+		pool_trim(&t->txsmall, POOL_TRIM_KEEP);
 		pool_trim(&t->carries, POOL_TRIM_KEEP);
 	}
 	if (l->stopping && l->now_ms >= l->stop_deadline_ms && t->sessions.used)
@@ -328,6 +330,7 @@ static void tcp_destroy(struct loop *l)
 	pool_destroy(&t->hs);
 	pool_destroy(&t->carries);
 	pool_destroy(&t->txbufs);
+	pool_destroy(&t->txsmall);
 	throttle_free(t);
 	free(t);
 	loop_set_state(l, &tcp_module, NULL);

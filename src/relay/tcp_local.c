@@ -388,7 +388,7 @@ static int build_prefix(struct loop *l, struct session *s)
 	struct relay_dir *d = &s->d[DIR_IN_OUT];
 	uint32_t blk;
 	size_t n = 0;
-	uint8_t *out = session_tx_block(l, &blk);
+	uint8_t *out = session_tx_block(l, TX_BYTES, &blk);
 	int ret;
 
 	if (!out)

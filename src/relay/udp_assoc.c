@@ -149,6 +149,11 @@ struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct c
 	uint32_t idx, gen;
 	struct udp_assoc *a;
 
+	/* Stopping: the associations were closed and no new one begins (a
+	 * listener may still hand over datagrams queued before its shutdown;
+	 * they are dropped), or the stop would wait for its udp_idle. */
+	if (l->stopping)
+		return NULL;
 	if (role != ROLE_LOCAL && u->n_hashed >= udp_per_loop_limit(l) && !list_empty(&u->lru)) {
 		/* Full: the least recently used association makes room. */
 		u->st.evicted++;

@@ -811,6 +811,13 @@ tunnels = ( {{ listen = "{lh}:{tport}"; forward = "{fwd}"; server = "{sh}:{sport
 """
 
 
+def binary_is_sanitized():
+    """True if BIN was built with ASan or TSan (its RSS is not user memory)."""
+    with open(BIN, "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
 def proc_fds(pid):
     """Number of open file descriptors of a process (Linux /proc)."""
     return len(os.listdir("/proc/%d/fd" % pid))
