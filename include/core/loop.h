@@ -157,6 +157,8 @@ enum core_op {
  * 0, or -ENOSPC when the tag or module space is used up.
  */
 int loop_module_register(struct loop_module *m);
+/* The module a tag belongs to, NULL if none (core/module.c). */
+struct loop_module *loop_tag_owner(unsigned tag);
 /* The core's own module (tags CORE_OP_*); registered by loop_init. */
 extern struct loop_module core_module;
 
@@ -225,6 +227,20 @@ void loop_buf_return(struct loop *l, int bgid, uint16_t bid);
 static inline void loop_buf_taken(struct loop *l, int bgid)
 {
 	l->bufs[bgid].out++;
+}
+/* The bookkeeping of a new group (loop_setup_bufring, and the session fuzz
+ * target's stand-in for it). */
+static inline void bufring_describe(struct bufring *b, unsigned entries, unsigned bytes,
+				    unsigned off, unsigned len,
+				    void (*starved)(struct loop *l, int bgid))
+{
+	b->entries = entries;
+	b->buf_bytes = bytes;
+	b->data_off = off;
+	b->data_len = len;
+	b->pending = b->out = 0;
+	b->starved = starved;
+	list_init(&b->waiters);
 }
 static inline unsigned char *loop_buf_data(struct loop *l, int bgid, uint16_t bid)
 {

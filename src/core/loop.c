@@ -15,14 +15,6 @@
 #define LOOP_SQ_ENTRIES 4096
 #define LOOP_CQ_ENTRIES 16384
 
-/*
- * The tag table: which module owns each tag. Filled on the main thread by
- * loop_module_register() before any loop runs, read-only afterwards.
- */
-static struct loop_module *tag_owner[LOOP_MAX_TAGS];
-static unsigned next_tag = 1; /* tag 0: never used, a zeroed user_data */
-static unsigned next_module;
-
 static void core_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe);
 
 struct loop_module core_module = {
@@ -30,23 +22,6 @@ struct loop_module core_module = {
 	.n_ops = CORE_OP_COUNT,
 	.cqe = core_cqe,
 };
-
-int loop_module_register(struct loop_module *m)
-{
-	if (m->tag_base)
-		return 0; /* already registered */
-	if (next_tag + m->n_ops > LOOP_MAX_TAGS || next_module >= LOOP_MAX_MODULES) {
-		log_error("loop: no room to register module %s", m->name);
-		return -ENOSPC;
-	}
-	m->tag_base = next_tag;
-	m->id = next_module++;
-	for (unsigned i = 0; i < m->n_ops; i++)
-		tag_owner[next_tag++] = m;
-	if (!m->n_ops)
-		next_tag++; /* keeps tag_base non-zero: the "registered" mark */
-	return 0;
-}
 
 static uint64_t mono_ms(void)
 {
@@ -154,13 +129,7 @@ int loop_setup_bufring(struct loop *l, int bgid, unsigned entries, unsigned byte
 	struct bufring *b = &l->bufs[bgid];
 	int err;
 
-	b->entries = entries;
-	b->buf_bytes = bytes;
-	b->data_off = off;
-	b->data_len = len;
-	b->pending = b->out = 0;
-	b->starved = starved;
-	list_init(&b->waiters);
+	bufring_describe(b, entries, bytes, off, len, starved);
 	b->mem = mmap(NULL, (size_t)entries * bytes, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (b->mem == MAP_FAILED) {
@@ -240,7 +209,7 @@ static bool attached(const struct loop *l, const struct loop_module *m)
 static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 {
 	unsigned tag = ud_tag(cqe->user_data);
-	struct loop_module *m = tag_owner[tag];
+	struct loop_module *m = loop_tag_owner(tag);
 
 	/* A tag of a module this loop does not run cannot have been submitted
 	 * here; a message for one (a bug elsewhere) is dropped. */
