@@ -232,6 +232,7 @@ struct config_local {
 	struct config_sip008 sub;
 	struct config_cipher cipher;
 	bool udp;                /* default true */
+	struct config_acl *acl;  /* bypass/proxy lists (relay/route.c); NULL = all proxied */
 	struct config_user *users; /* SOCKS5 username/password; none = no auth */
 	size_t n_users;
 	int line;
@@ -248,6 +249,7 @@ struct config_tunnel {
 	struct config_cipher cipher;
 	bool tcp;                /* default true */
 	bool udp;                /* default true */
+	struct config_acl *acl;  /* bypass/proxy lists for forward; NULL = proxied */
 	int line;
 	struct config_rt rt;
 };

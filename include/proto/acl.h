@@ -66,4 +66,16 @@ bool acl_has_name(const struct acl *a, enum acl_list l, const char *name, size_t
 int acl_match_addr(const struct acl *a, const struct sockaddr *sa);
 int acl_match_name(const struct acl *a, const char *name, size_t len);
 
+/*
+ * A local's (or tunnel's) route for a target, with libev's meaning (its
+ * local.c): a host name listed to bypass goes direct, one listed to proxy
+ * through the server, and any other name must be resolved first (a name
+ * that does not resolve is proxied); an address (given, or the name's
+ * first) goes direct if listed to bypass under [proxy_all], and under
+ * [bypass_all] unless listed to proxy.
+ */
+enum acl_route { ACL_ROUTE_PROXY = 0, ACL_ROUTE_BYPASS, ACL_ROUTE_RESOLVE };
+enum acl_route acl_route_name(const struct acl *a, const char *name, size_t len);
+enum acl_route acl_route_addr(const struct acl *a, const struct sockaddr *sa);
+
 #endif

@@ -108,6 +108,7 @@ struct session_hs {
 	union dns_addr addrs[4]; /* resolved addresses still to try, in order */
 	uint8_t n_addrs;
 	uint8_t addr_i;
+	uint8_t bypass_name;    /* local: the ACL lists the target's name to bypass */
 	uint16_t dns_port;      /* port for the resolved addresses */
 };
 
@@ -121,6 +122,7 @@ struct session {
 	uint8_t closing_abort;  /* reset both sides on close */
 	uint8_t salt_checked;   /* server: request salt went through the replay filter */
 	uint8_t probe_fwd;      /* server: a failed request relayed to the decoy */
+	uint8_t direct;         /* local/tunnel: the ACL bypasses the server */
 	const void *conf;       /* its role entry (config_server/_local/_tunnel) in cfg */
 	const struct config *cfg; /* the snapshot it started on (held until freed) */
 	counter_t *ctr;         /* its endpoint's counters (this worker's block) */

@@ -251,6 +251,7 @@ struct config *config_clone(const struct config *src)
 
 		*lc = src->locals[i];
 		memset(&lc->rt, 0, sizeof(lc->rt));
+		config_acl_ref(lc->acl);
 		c->n_locals++;
 		lc->cipher.text = NULL; /* copied below, after the users */
 		if (lc->n_users) {
@@ -270,6 +271,7 @@ struct config *config_clone(const struct config *src)
 	for (size_t i = 0; i < src->n_tunnels; i++) {
 		c->tunnels[i] = src->tunnels[i];
 		memset(&c->tunnels[i].rt, 0, sizeof(c->tunnels[i].rt));
+		config_acl_ref(c->tunnels[i].acl);
 		c->n_tunnels++;
 		if (!dup_text(&c->tunnels[i].cipher))
 			goto fail;
@@ -374,10 +376,12 @@ void config_free(struct config *cfg)
 		if (lc->users)
 			explicit_bzero(lc->users, lc->n_users * sizeof(*lc->users));
 		free(lc->users);
+		config_acl_unref(lc->acl);
 		free_rt(&lc->rt, cfg->workers);
 	}
 	for (i = 0; i < cfg->n_tunnels; i++) {
 		wipe_cipher(&cfg->tunnels[i].cipher);
+		config_acl_unref(cfg->tunnels[i].acl);
 		free_rt(&cfg->tunnels[i].rt, cfg->workers);
 	}
 	free(cfg->servers);

@@ -23,9 +23,9 @@ static const char *const server_keys[] = { "name", "listen", "method", SECRET_KE
 static const char *const srv_user_keys[] = { "name", SECRET_KEYS, "limits", NULL };
 #define SIP008_KEYS "servers_url", "refresh", "servers_cache", "servers_url_ca"
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS, "udp",
-					  "users", "plugin", "plugin_opts", SIP008_KEYS, NULL };
+					  "users", "plugin", "plugin_opts", "acl", SIP008_KEYS, NULL };
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
-					   "tcp", "udp", "plugin", "plugin_opts", SIP008_KEYS,
+					   "tcp", "udp", "plugin", "plugin_opts", "acl", SIP008_KEYS,
 					   NULL };
 static const char *const user_keys[] = { "name", "password", NULL };
 static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_sessions",
@@ -447,7 +447,7 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_member(g, "servers_url") ?
 			   get_sip008(x, g, &lc->sub, &lc->server, &lc->cipher, &lc->plugin) :
 			   get_upstream(x, g, &lc->server, &lc->cipher, &lc->plugin)) ||
-	    (ret = get_plugin(x, g, &lc->plugin)) ||
+	    (ret = get_plugin(x, g, &lc->plugin)) || (ret = get_acl(x, g, &lc->acl)) ||
 	    (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
 	    (ret = parse_users(x, g, lc)))
 		return ret;
@@ -470,7 +470,7 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_member(g, "servers_url") ?
 			   get_sip008(x, g, &t->sub, &t->server, &t->cipher, &t->plugin) :
 			   get_upstream(x, g, &t->server, &t->cipher, &t->plugin)) ||
-	    (ret = get_plugin(x, g, &t->plugin)) ||
+	    (ret = get_plugin(x, g, &t->plugin)) || (ret = get_acl(x, g, &t->acl)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
 		return ret;

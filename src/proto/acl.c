@@ -527,3 +527,19 @@ int acl_match_name(const struct acl *a, const char *name, size_t len)
 		return 1;
 	return acl_has_name(a, ACL_PROXY, name, len) ? -1 : 0;
 }
+
+enum acl_route acl_route_name(const struct acl *a, const char *name, size_t len)
+{
+	int m = acl_match_name(a, name, len);
+
+	return m > 0 ? ACL_ROUTE_BYPASS : m < 0 ? ACL_ROUTE_PROXY : ACL_ROUTE_RESOLVE;
+}
+
+enum acl_route acl_route_addr(const struct acl *a, const struct sockaddr *sa)
+{
+	int m = acl_match_addr(a, sa);
+
+	if (acl_get_mode(a) == ACL_MODE_PROXY_ALL)
+		return m > 0 ? ACL_ROUTE_BYPASS : ACL_ROUTE_PROXY;
+	return m < 0 ? ACL_ROUTE_PROXY : ACL_ROUTE_BYPASS;
+}

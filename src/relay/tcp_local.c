@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proto/acl.h"
 #include "proto/http_proxy.h"
 #include "proto/socks5.h"
 #include "relay/session.h"
@@ -57,6 +58,7 @@ static void target_from_hostport(struct ssaddr *a, const struct hostport *hp)
 }
 
 static void connect_server(struct loop *l, struct session *s);
+static void route_target(struct loop *l, struct session *s);
 
 void local_session_start(struct loop *l, struct session *s)
 {
@@ -80,7 +82,7 @@ void local_session_start(struct loop *l, struct session *s)
 	if (s->role == ROLE_TUNNEL) {
 		target_from_hostport(&s->hs->target,
 				     &((const struct config_tunnel *)s->conf)->forward);
-		connect_server(l, s);
+		route_target(l, s);
 		return;
 	}
 	session_arm_recv(l, s, DIR_IN_OUT);
@@ -113,7 +115,8 @@ static void http_fail(struct loop *l, struct session *s, int code, const char *r
 static void fail_connect(struct loop *l, struct session *s, int err)
 {
 	if (s->role == ROLE_TUNNEL)
-		session_close(l, s, false, "cannot reach the ss server");
+		session_close(l, s, false, s->direct ? "cannot reach the target"
+						     : "cannot reach the ss server");
 	else if (s->hdr_len == 1) /* HTTP */
 		http_fail(l, s, 502, "Bad Gateway");
 	else
@@ -136,6 +139,101 @@ static void connect_server(struct loop *l, struct session *s)
 	ret = session_connect(l, s, (const struct sockaddr *)&hp->addr, hp->addr_len);
 	if (ret < 0)
 		fail_connect(l, s, ret);
+}
+
+/* ---- routing: the ACL's bypass and proxy lists (libev's local.c) */
+
+static const struct acl *route_acl(const struct session *s)
+{
+	const struct config_acl *ca = s->role == ROLE_TUNNEL ?
+		((const struct config_tunnel *)s->conf)->acl : local_conf(s)->acl;
+
+	return ca ? ca->acl : NULL;
+}
+
+/* Straight to the target, without the server: bytes go as they are. */
+static void connect_direct(struct loop *l, struct session *s, const struct sockaddr *sa,
+			   socklen_t sl)
+{
+	char t[300];
+	int ret;
+
+	s->direct = 1;
+	s->phase = LP_CONNECTING;
+	s->d[DIR_IN_OUT].codec = CODEC_PLAIN;
+	s->d[DIR_OUT_IN].codec = CODEC_PLAIN;
+	s->d[DIR_OUT_IN].bgid = BG_PLAIN;
+	log_debug("session %u: %s bypasses the server (ACL)", s->slot,
+		  ssaddr_format(&s->hs->target, t, sizeof(t)));
+	if (sa)
+		ret = session_connect(l, s, sa, sl);
+	else /* a name: its addresses are in the cache by now */
+		ret = session_connect_name(l, s, s->hs->target.u.domain.name, s->hs->target.port,
+					   true);
+	if (ret < 0)
+		fail_connect(l, s, ret);
+}
+
+/*
+ * A name resolved: listed to bypass, or not listed and its first address
+ * says so, it goes direct; a name that does not resolve is proxied (libev:
+ * also one listed to bypass).
+ */
+static void route_resolved(struct loop *l, const struct dns_waiter *w, const struct dns_entry *e,
+			   int err)
+{
+	struct session *s = session_lookup(l, w->slot, w->gen);
+
+	if (!s || s->state != SESS_ST_CONNECTING || s->fd[SIDE_OUT] >= 0 || s->direct)
+		return;
+	if (!err && e && e->n &&
+	    (s->hs->bypass_name ||
+	     acl_route_addr(route_acl(s), &e->addr[0].sa) == ACL_ROUTE_BYPASS))
+		connect_direct(l, s, NULL, 0);
+	else
+		connect_server(l, s);
+}
+
+/*
+ * Through the server, or direct: by the target's name if a rule lists it,
+ * else by its address (a name is resolved for that, on the ring). Plain
+ * HTTP proxying, whose requests may name other hosts as they come, always
+ * goes through the server.
+ */
+static void route_target(struct loop *l, struct session *s)
+{
+	const struct acl *a = route_acl(s);
+	const struct ssaddr *t = &s->hs->target;
+	struct dns_waiter w = { .done = route_resolved, .slot = s->slot, .gen = s->gen };
+	const struct dns_entry *e;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	enum acl_route r;
+	int ret;
+
+	if (!a || http_local_active(s)) {
+		connect_server(l, s);
+		return;
+	}
+	if (ssaddr_to_sockaddr(t, &ss, &sl) == 0) {
+		if (acl_route_addr(a, (struct sockaddr *)&ss) == ACL_ROUTE_BYPASS)
+			connect_direct(l, s, (struct sockaddr *)&ss, sl);
+		else
+			connect_server(l, s);
+		return;
+	}
+	r = acl_route_name(a, t->u.domain.name, t->u.domain.len);
+	if (r == ACL_ROUTE_PROXY) {
+		connect_server(l, s);
+		return;
+	}
+	s->hs->bypass_name = r == ACL_ROUTE_BYPASS;
+	s->state = SESS_ST_CONNECTING;
+	s->phase = LP_CONNECTING;
+	ret = dns_name_ok(t->u.domain.name) ? dns_lookup(l, t->u.domain.name, &w, &e) : -EINVAL;
+	if (ret == DNS_PENDING)
+		return;
+	route_resolved(l, &w, ret < 0 ? NULL : e, ret < 0 ? ret : 0);
 }
 
 /*
@@ -242,7 +340,7 @@ static int socks_step(struct loop *l, struct session *s, uint8_t *acc, size_t le
 			return -1;
 		}
 		s->hs->target = r.dst;
-		connect_server(l, s);
+		route_target(l, s);
 		return -1;
 	}
 }
@@ -263,7 +361,7 @@ static int http_step(struct loop *l, struct session *s, uint8_t *acc, size_t len
 	s->hdr_len = 1; /* marks the HTTP front end for failure replies */
 	if (r.is_connect) {
 		consume(l, s, (size_t)n);
-		connect_server(l, s);
+		route_target(l, s);
 		return -1;
 	}
 	/* Plain absolute-form requests are rewritten and sent as the first data;
@@ -408,6 +506,27 @@ static int build_prefix(struct loop *l, struct session *s)
 	return 0;
 }
 
+/* Direct: the bytes the client sent before our reply, as they are. */
+static int direct_prefix(struct loop *l, struct session *s)
+{
+	struct relay_dir *d = &s->d[DIR_IN_OUT];
+	uint32_t blk, n = d->carry_len;
+	uint8_t *out;
+
+	if (n) {
+		out = session_tx_block(l, n, &blk);
+		if (!out)
+			return -ENOMEM;
+		memcpy(out, session_acc(l, s, 0), n);
+		session_count(s, DIR_IN_OUT, n);
+		d->carry_len = 0;
+		session_tx_push(l, s, DIR_IN_OUT, out, n, blk);
+	}
+	session_release_carry(l, s, DIR_IN_OUT);
+	d->flags |= DIR_F_PREFIX_SENT;
+	return 0;
+}
+
 void local_on_connect(struct loop *l, struct session *s, int res)
 {
 	struct sockaddr_storage bnd;
@@ -422,11 +541,13 @@ void local_on_connect(struct loop *l, struct session *s, int res)
 	if (res < 0) {
 		tcp_of(l)->st.connect_fail++;
 		ctr_add(&s->ctr[EPC_CONNECT_FAIL], 1);
-		log_info("cannot reach ss server: %s", res == -ECANCELED ? "timed out" : strerror(-res));
+		log_info("cannot reach %s: %s", s->direct ? "the target (direct, by the ACL)" : "ss server",
+			 res == -ECANCELED ? "timed out" : strerror(-res));
 		fail_connect(l, s, res == -ECANCELED ? -ETIMEDOUT : res);
 		return;
 	}
-	if (http_local_active(s) ? http_local_prefix(l, s) : build_prefix(l, s)) {
+	if (s->direct ? direct_prefix(l, s)
+		      : http_local_active(s) ? http_local_prefix(l, s) : build_prefix(l, s)) {
 		session_close(l, s, true, "cannot set up the request cipher");
 		return;
 	}

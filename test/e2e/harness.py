@@ -229,10 +229,10 @@ def start_ss_local(server_port, method, password, name="ss-local"):
 class EchoServer:
     """TCP echo on 127.0.0.1: echoes until EOF, then shuts down its write side."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.listen(1024)
         self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -258,6 +258,44 @@ class EchoServer:
             pass
         finally:
             c.close()
+
+
+class DnsResponder:
+    """A name server on 127.0.0.1 for tests: answer(label, qtype) gets the
+    first label of each query's name (str) and its QTYPE and returns None
+    (no answer at all), an RCODE (no records), or an IPv4 address string
+    (one A record, TTL 60)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.port = self.s.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                q, peer = self.s.recvfrom(4096)
+            except OSError:
+                return
+            if len(q) < 17 or b"\x00" not in q[12:]:
+                continue
+            end = q.index(b"\x00", 12) + 5  # name, QTYPE, QCLASS
+            qtype = struct.unpack(">H", q[end - 4:end - 2])[0]
+            a = self.answer(q[13:13 + q[12]].decode(errors="replace"), qtype)
+            if a is None:
+                continue
+            if isinstance(a, str):
+                head = struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0)
+                rr = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(a)
+            else:
+                head = struct.pack(">HHHHH", 0x8180 | a, 1, 0, 0, 0)  # response, RD, RA
+                rr = b""
+            self.s.sendto(q[:2] + head + q[12:end] + rr, peer)
+
+    def close(self):
+        self.s.close()
 
 
 class HttpServer:

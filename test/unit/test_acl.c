@@ -198,9 +198,44 @@ static void test_size(void)
 	free(t);
 }
 
+/* libev local.c's decisions, case by case, under both modes. */
+static void test_routes(void)
+{
+	static const char *const heads[] = { "[proxy_all]\n", "[bypass_all]\n" };
+
+	for (int mode = 0; mode < 2; mode++) {
+		char text[512];
+		struct acl *a;
+		struct sockaddr_storage ss;
+
+		snprintf(text, sizeof(text), "%s[bypass_list]\n10.0.0.0/8\n(^|\\.)direct\\.example$\n"
+			 "[proxy_list]\n10.1.0.0/16\n8.8.8.8\n(^|\\.)via\\.example$\n",
+			 heads[mode]);
+		a = parse(text);
+		/* Names: listed to bypass, to proxy (bypass checked first), neither. */
+		CHECK(acl_route_name(a, "a.direct.example", 16) == ACL_ROUTE_BYPASS);
+		CHECK(acl_route_name(a, "via.example", 11) == ACL_ROUTE_PROXY);
+		CHECK(acl_route_name(a, "other.example", 13) == ACL_ROUTE_RESOLVE);
+		/* Addresses: 10.1.2.3 is in both lists: bypass wins, as in libev. */
+		ss = ip("10.1.2.3");
+		CHECK(acl_route_addr(a, (struct sockaddr *)&ss) == ACL_ROUTE_BYPASS);
+		ss = ip("8.8.8.8");
+		CHECK(acl_route_addr(a, (struct sockaddr *)&ss) == ACL_ROUTE_PROXY);
+		/* Unlisted: the mode decides. */
+		ss = ip("192.0.2.1");
+		CHECK(acl_route_addr(a, (struct sockaddr *)&ss) ==
+		      (mode ? ACL_ROUTE_BYPASS : ACL_ROUTE_PROXY));
+		ss = ip("2001:db8::1");
+		CHECK(acl_route_addr(a, (struct sockaddr *)&ss) ==
+		      (mode ? ACL_ROUTE_BYPASS : ACL_ROUTE_PROXY));
+		acl_free(a);
+	}
+}
+
 int main(void)
 {
 	test_sections();
+	test_routes();
 	test_modes_and_aliases();
 	test_lines();
 	test_size();
