@@ -201,9 +201,20 @@ struct config_acl *config_acl_load(const char *path, char *err, size_t err_len);
 void config_acl_ref(struct config_acl *a);
 void config_acl_unref(struct config_acl *a);
 
+/*
+ * How a role's own outbound sockets are made: to targets (servers, and
+ * locals' direct connections) and to the ss server (locals, tunnels).
+ */
+struct config_outbound {
+	struct sockaddr_storage bind; /* outbound_bind_address; family 0 = none */
+	char iface[16];               /* outbound_interface (SO_BINDTODEVICE); "" = none */
+	uint32_t fwmark;              /* outbound_fwmark (SO_MARK); 0 = none */
+};
+
 struct config_server {
 	struct hostport listen;  /* IP literal required */
 	struct config_acl *acl;  /* client black/white lists, outbound block list; NULL = none */
+	struct config_outbound outbound;
 	struct config_plugin plugin;
 	/* Where the TCP listener binds: listen, or with a plugin (which binds
 	 * listen itself) a loopback port the control plane picks. */
@@ -232,7 +243,8 @@ struct config_local {
 	struct config_sip008 sub;
 	struct config_cipher cipher;
 	bool udp;                /* default true */
-	struct config_acl *acl;  /* bypass/proxy lists (relay/route.c); NULL = all proxied */
+	struct config_acl *acl;  /* bypass/proxy lists (relay/tcp_local.c); NULL = all proxied */
+	struct config_outbound outbound;
 	struct config_user *users; /* SOCKS5 username/password; none = no auth */
 	size_t n_users;
 	int line;
@@ -250,6 +262,7 @@ struct config_tunnel {
 	bool tcp;                /* default true */
 	bool udp;                /* default true */
 	struct config_acl *acl;  /* bypass/proxy lists for forward; NULL = proxied */
+	struct config_outbound outbound;
 	int line;
 	struct config_rt rt;
 };

@@ -109,6 +109,12 @@ bool relay_acl_refuses_client(const struct config_server *cs, const struct socka
 /* is this target in [outbound_block_list]? (an address, or a name by its rules) */
 bool relay_acl_blocks_addr(const struct config_server *cs, const struct sockaddr *sa);
 bool relay_acl_blocks_name(const struct config_server *cs, const char *name);
+/*
+ * A role's outbound options on a new socket of family, before it connects
+ * or sends: outbound_bind_address (if of that family), outbound_interface,
+ * outbound_fwmark. 0, or -errno (logged: SO_MARK needs CAP_NET_ADMIN).
+ */
+int relay_outbound_setup(int fd, int family, const struct config_outbound *o);
 /* Does any role speak the 2022 edition? */
 bool relay_uses_2022(const struct config *cfg);
 /* Exit statistics: the bytes (TCP and UDP) of each user of cfg on one worker. */

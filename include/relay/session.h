@@ -276,6 +276,8 @@ void session_dir_next(struct loop *l, struct session *s, int di);
  */
 uint8_t *session_tx_block(struct loop *l, size_t need, uint32_t *blk);
 void session_tx_free(struct loop *l, uint32_t blk);
+/* The outbound options of the session's role entry. */
+const struct config_outbound *session_outbound(const struct session *s);
 /* Queue p/len (inside send block blk, or POOL_NONE) for sending on di. */
 void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size_t len,
 		     uint32_t blk);

@@ -16,23 +16,55 @@
 #include "proto/units.h"
 #include "parse_int.h"
 
+#define OUTBOUND_KEYS "outbound_bind_address", "outbound_interface", "outbound_fwmark"
 static const char *const server_keys[] = { "name", "listen", "method", SECRET_KEYS,
 					   "udp", "allow_private", "users", "user_limits",
 					   "trial_budget", "probe", "probe_forward", "plugin",
-					   "plugin_opts", "acl", NULL };
+					   "plugin_opts", "acl", OUTBOUND_KEYS, NULL };
 static const char *const srv_user_keys[] = { "name", SECRET_KEYS, "limits", NULL };
 #define SIP008_KEYS "servers_url", "refresh", "servers_cache", "servers_url_ca"
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS, "udp",
-					  "users", "plugin", "plugin_opts", "acl", SIP008_KEYS, NULL };
+					  "users", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
+					  SIP008_KEYS, NULL };
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
-					   "tcp", "udp", "plugin", "plugin_opts", "acl", SIP008_KEYS,
-					   NULL };
+					   "tcp", "udp", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
+					   SIP008_KEYS, NULL };
 static const char *const user_keys[] = { "name", "password", NULL };
 static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_sessions",
 					  "max_ips", NULL };
 static const char *const period_names[] = { "month", "day", "never", NULL };
 
 static int get_plugin(struct ctx *x, const config_setting_t *g, struct config_plugin *p);
+
+/* outbound_bind_address (an IP literal), outbound_interface, outbound_fwmark. */
+static int get_outbound(struct ctx *x, const config_setting_t *g, struct config_outbound *o)
+{
+	const char *addr = NULL, *iface = NULL;
+	struct hostport hp;
+	int ret;
+
+	if ((ret = cf_get_string(x, g, "outbound_bind_address", false, &addr)) ||
+	    (ret = cf_get_string(x, g, "outbound_interface", false, &iface)) ||
+	    (ret = cf_get_u32(x, g, "outbound_fwmark", 0, UINT32_MAX, &o->fwmark)))
+		return ret;
+	if (addr) {
+		char buf[80];
+
+		/* An address alone: as host:port with port 0 for the parser. */
+		snprintf(buf, sizeof(buf), strchr(addr, ':') ? "[%s]:0" : "%s:0", addr);
+		if (hostport_parse(buf, true, &hp) || !hp.is_ip)
+			return fail(x, cf_member(g, "outbound_bind_address"),
+				    "not an IPv4 or IPv6 address: '%s'", addr);
+		o->bind = hp.addr;
+	}
+	if (iface) {
+		if (!iface[0] || strlen(iface) >= sizeof(o->iface) || strchr(iface, '/'))
+			return fail(x, cf_member(g, "outbound_interface"),
+				    "not an interface name (1 to 15 characters): '%s'", iface);
+		strcpy(o->iface, iface);
+	}
+	return 0;
+}
 
 /* acl = "FILE": shadowsocks-libev's ACL format (relative to the config file). */
 static int get_acl(struct ctx *x, const config_setting_t *g, struct config_acl **out)
@@ -252,7 +284,8 @@ int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_user_limits(x, g, "user_limits", &sv->user_limits, &given)) ||
 	    (ret = cf_get_u32(x, g, "trial_budget", 1, 1000, &sv->trial_budget_ms)) ||
 	    (ret = parse_srv_users(x, g, sv)) || (ret = parse_probe(x, g, sv)) ||
-	    (ret = get_plugin(x, g, &sv->plugin)) || (ret = get_acl(x, g, &sv->acl)))
+	    (ret = get_plugin(x, g, &sv->plugin)) || (ret = get_acl(x, g, &sv->acl)) ||
+	    (ret = get_outbound(x, g, &sv->outbound)))
 		return ret;
 	sv->tcp_listen = sv->listen;
 	return 0;
@@ -448,6 +481,7 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 			   get_sip008(x, g, &lc->sub, &lc->server, &lc->cipher, &lc->plugin) :
 			   get_upstream(x, g, &lc->server, &lc->cipher, &lc->plugin)) ||
 	    (ret = get_plugin(x, g, &lc->plugin)) || (ret = get_acl(x, g, &lc->acl)) ||
+	    (ret = get_outbound(x, g, &lc->outbound)) ||
 	    (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
 	    (ret = parse_users(x, g, lc)))
 		return ret;
@@ -471,6 +505,7 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 			   get_sip008(x, g, &t->sub, &t->server, &t->cipher, &t->plugin) :
 			   get_upstream(x, g, &t->server, &t->cipher, &t->plugin)) ||
 	    (ret = get_plugin(x, g, &t->plugin)) || (ret = get_acl(x, g, &t->acl)) ||
+	    (ret = get_outbound(x, g, &t->outbound)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
 		return ret;

@@ -41,15 +41,35 @@ static bool serves_outside(const struct config *cfg)
 	return cfg->metrics.enabled && !is_loopback(&cfg->metrics.listen);
 }
 
-/* CAP_NET_BIND_SERVICE alone: effective, permitted and inheritable. */
-static int keep_bind_service(void)
+/* The capabilities the configuration needs besides binding low ports:
+ * SO_MARK (outbound_fwmark) needs CAP_NET_ADMIN, SO_BINDTODEVICE
+ * (outbound_interface) CAP_NET_RAW on kernels before 5.7. */
+static uint32_t caps_needed(const struct config *cfg)
+{
+	uint32_t caps = 1u << CAP_NET_BIND_SERVICE;
+	const struct config_outbound *o;
+
+	for (size_t i = 0; i < cfg->n_servers + cfg->n_locals + cfg->n_tunnels; i++) {
+		o = i < cfg->n_servers		      ? &cfg->servers[i].outbound
+		    : i < cfg->n_servers + cfg->n_locals ? &cfg->locals[i - cfg->n_servers].outbound
+						       : &cfg->tunnels[i - cfg->n_servers -
+								       cfg->n_locals].outbound;
+		if (o->fwmark)
+			caps |= 1u << CAP_NET_ADMIN;
+		if (o->iface[0])
+			caps |= 1u << CAP_NET_RAW;
+	}
+	return caps;
+}
+
+/* These capabilities alone: effective, permitted and inheritable. */
+static int keep_caps(uint32_t caps)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2];
 
 	memset(data, 0, sizeof(data));
-	data[0].effective = data[0].permitted = data[0].inheritable =
-		1u << CAP_NET_BIND_SERVICE;
+	data[0].effective = data[0].permitted = data[0].inheritable = caps;
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		return -errno;
 	/* Ambient: kept across execve for the plugins this process starts. */
@@ -61,6 +81,7 @@ static int keep_bind_service(void)
 
 int privs_drop(const struct config *cfg)
 {
+	uint32_t caps;
 	int err;
 
 	if (!cfg->user[0]) {
@@ -83,13 +104,18 @@ int privs_drop(const struct config *cfg)
 		log_error("cannot switch to user %s: %s", cfg->user, strerror(-err));
 		return err;
 	}
-	err = keep_bind_service();
+	caps = caps_needed(cfg);
+	err = keep_caps(caps);
 	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	if (err) {
-		log_error("cannot keep CAP_NET_BIND_SERVICE: %s", strerror(-err));
+		log_error("cannot keep CAP_NET_BIND_SERVICE%s%s: %s",
+			  caps & (1u << CAP_NET_ADMIN) ? ", CAP_NET_ADMIN" : "",
+			  caps & (1u << CAP_NET_RAW) ? ", CAP_NET_RAW" : "", strerror(-err));
 		return err;
 	}
-	log_info("running as user %s (uid %u, gid %u), keeping CAP_NET_BIND_SERVICE", cfg->user,
-		 (unsigned)cfg->uid, (unsigned)cfg->gid);
+	log_info("running as user %s (uid %u, gid %u), keeping CAP_NET_BIND_SERVICE%s%s",
+		 cfg->user, (unsigned)cfg->uid, (unsigned)cfg->gid,
+		 caps & (1u << CAP_NET_ADMIN) ? ", CAP_NET_ADMIN (outbound_fwmark)" : "",
+		 caps & (1u << CAP_NET_RAW) ? ", CAP_NET_RAW (outbound_interface)" : "");
 	return 0;
 }

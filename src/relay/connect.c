@@ -22,6 +22,15 @@ static void tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s)
 	s->inflight++;
 }
 
+const struct config_outbound *session_outbound(const struct session *s)
+{
+	switch (s->role) {
+	case ROLE_SERVER: return &((const struct config_server *)s->conf)->outbound;
+	case ROLE_TUNNEL: return &((const struct config_tunnel *)s->conf)->outbound;
+	default: return &((const struct config_local *)s->conf)->outbound;
+	}
+}
+
 int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa, socklen_t len)
 {
 	struct io_uring_sqe *sqe;
@@ -34,6 +43,12 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->fd[SIDE_OUT] = fd;
+	{
+		int ret = relay_outbound_setup(fd, sa->sa_family, session_outbound(s));
+
+		if (ret < 0)
+			return ret; /* the fd is the session's: closed with it */
+	}
 	memcpy(&s->hs->peer, sa, len);
 	s->state = SESS_ST_CONNECTING;
 	sources_handshake_done(&s->src); /* the request is in: past the handshake */

@@ -227,3 +227,27 @@ bool relay_acl_blocks_name(const struct config_server *cs, const char *name)
 {
 	return cs->acl && acl_has_name(cs->acl->acl, ACL_BLOCK, name, strlen(name));
 }
+
+int relay_outbound_setup(int fd, int family, const struct config_outbound *o)
+{
+	const char *what = NULL;
+
+	if (o->bind.ss_family == family &&
+	    bind(fd, (const struct sockaddr *)&o->bind,
+		 family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
+		what = "outbound_bind_address";
+	else if (o->iface[0] && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->iface,
+					   (socklen_t)strlen(o->iface) + 1))
+		what = "outbound_interface";
+	else if (o->fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &o->fwmark, sizeof(o->fwmark)))
+		what = "outbound_fwmark";
+	if (!what)
+		return 0;
+	{
+		int err = errno;
+		/* Once per kind of failure and process would be enough; it is rare. */
+		log_warn("cannot apply %s to an outbound socket: %s%s", what, strerror(err),
+			 err == EPERM ? " (SO_MARK needs CAP_NET_ADMIN)" : "");
+		return -err;
+	}
+}

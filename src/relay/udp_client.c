@@ -22,6 +22,8 @@
 static int server_known(struct loop *l, struct udp_assoc *a, const struct sockaddr *sa,
 			uint16_t port)
 {
+	int ret;
+
 	memcpy(&a->server, sa, sa_len(sa));
 	a->server_len = sa_len(sa);
 	if (a->server.ss_family == AF_INET)
@@ -31,6 +33,15 @@ static int server_known(struct loop *l, struct udp_assoc *a, const struct sockad
 	a->ep[0].fd = udp_open_socket(a->server.ss_family, NULL, false);
 	if (a->ep[0].fd < 0)
 		return a->ep[0].fd;
+	ret = relay_outbound_setup(a->ep[0].fd, a->server.ss_family,
+				   a->role == ROLE_TUNNEL
+					   ? &((const struct config_tunnel *)a->conf)->outbound
+					   : &((const struct config_local *)a->conf)->outbound);
+	if (ret < 0) {
+		close(a->ep[0].fd);
+		a->ep[0].fd = -1;
+		return ret;
+	}
 	udp_arm_ep(l, &a->ep[0]);
 	return 0;
 }
