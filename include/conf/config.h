@@ -209,6 +209,8 @@ struct config_outbound {
 	struct sockaddr_storage bind; /* outbound_bind_address; family 0 = none */
 	char iface[16];               /* outbound_interface (SO_BINDTODEVICE); "" = none */
 	uint32_t fwmark;              /* outbound_fwmark (SO_MARK); 0 = none */
+	bool fast_open;               /* TCP Fast Open on listeners and connects */
+	bool mptcp;                   /* Multipath TCP on listeners and connects */
 };
 
 struct config_server {

@@ -132,7 +132,13 @@ void relay_each_listener(const struct config *c, bool udp, relay_entry_fn fn, vo
  * cfg and close with it).
  */
 int relay_prepare_sockets(const struct config *old, struct config *cfg, bool udp,
-			  int (*open_fd)(const struct hostport *hp));
+			  int (*open_fd)(const struct hostport *hp,
+					 const struct config_outbound *o));
+/* The outbound options of a role entry (conf is its config_server/_local/_tunnel). */
+const struct config_outbound *relay_outbound_of(enum role role, const void *conf);
+/* A non-blocking TCP socket toward a target or server: MPTCP when o asks and
+ * the kernel allows (else TCP, said once), TCP_FASTOPEN_CONNECT when o asks. */
+int relay_stream_socket(int family, const struct config_outbound *o);
 /* Log where each role listens (once every worker is up). */
 void relay_log_roles(const struct config *cfg);
 

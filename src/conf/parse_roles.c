@@ -16,7 +16,8 @@
 #include "proto/units.h"
 #include "parse_int.h"
 
-#define OUTBOUND_KEYS "outbound_bind_address", "outbound_interface", "outbound_fwmark"
+#define OUTBOUND_KEYS                                                                      \
+	"outbound_bind_address", "outbound_interface", "outbound_fwmark", "fast_open", "mptcp"
 static const char *const server_keys[] = { "name", "listen", "method", SECRET_KEYS,
 					   "udp", "allow_private", "users", "user_limits",
 					   "trial_budget", "probe", "probe_forward", "plugin",
@@ -45,7 +46,9 @@ static int get_outbound(struct ctx *x, const config_setting_t *g, struct config_
 
 	if ((ret = cf_get_string(x, g, "outbound_bind_address", false, &addr)) ||
 	    (ret = cf_get_string(x, g, "outbound_interface", false, &iface)) ||
-	    (ret = cf_get_u32(x, g, "outbound_fwmark", 0, UINT32_MAX, &o->fwmark)))
+	    (ret = cf_get_u32(x, g, "outbound_fwmark", 0, UINT32_MAX, &o->fwmark)) ||
+	    (ret = cf_get_bool(x, g, "fast_open", &o->fast_open)) ||
+	    (ret = cf_get_bool(x, g, "mptcp", &o->mptcp)))
 		return ret;
 	if (addr) {
 		char buf[80];

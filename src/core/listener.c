@@ -14,10 +14,15 @@
 
 int listener_socket(const struct sockaddr *sa, socklen_t len, bool reuseport)
 {
+	return listener_socket_proto(sa, len, reuseport, 0);
+}
+
+int listener_socket_proto(const struct sockaddr *sa, socklen_t len, bool reuseport, int proto)
+{
 	int one = 1, fd, err;
 	char buf[80];
 
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, proto);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

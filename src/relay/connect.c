@@ -24,11 +24,7 @@ static void tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s)
 
 const struct config_outbound *session_outbound(const struct session *s)
 {
-	switch (s->role) {
-	case ROLE_SERVER: return &((const struct config_server *)s->conf)->outbound;
-	case ROLE_TUNNEL: return &((const struct config_tunnel *)s->conf)->outbound;
-	default: return &((const struct config_local *)s->conf)->outbound;
-	}
+	return relay_outbound_of(s->role, s->conf);
 }
 
 int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa, socklen_t len)
@@ -36,10 +32,10 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	struct io_uring_sqe *sqe;
 	int fd, one = 1;
 
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = relay_stream_socket(sa->sa_family, session_outbound(s));
 	if (fd < 0) {
-		log_warn("socket: %s", strerror(errno));
-		return -errno;
+		log_warn("socket: %s", strerror(-fd));
+		return fd;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->fd[SIDE_OUT] = fd;

@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <stdlib.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
@@ -148,7 +150,7 @@ struct prep {
 	const struct config *old;
 	int workers;
 	bool udp;
-	int (*open_fd)(const struct hostport *hp);
+	int (*open_fd)(const struct hostport *hp, const struct config_outbound *o);
 	bool found;
 	enum role role;
 	const struct hostport *hp;
@@ -172,7 +174,6 @@ static void prepare_entry(void *arg, enum role role, const void *conf, const str
 	struct prep *p = arg;
 	int **fds = p->udp ? &rt->udp_fds : &rt->tcp_fds;
 
-	(void)conf;
 	p->found = false;
 	p->role = role;
 	p->hp = hp;
@@ -188,7 +189,7 @@ static void prepare_entry(void *arg, enum role role, const void *conf, const str
 	for (int w = 0; w < p->workers; w++)
 		(*fds)[w] = -1;
 	for (int w = 0; w < p->workers && !p->err; w++) {
-		int fd = p->open_fd(hp);
+		int fd = p->open_fd(hp, relay_outbound_of(role, conf));
 
 		if (fd < 0)
 			p->err = fd;
@@ -198,7 +199,8 @@ static void prepare_entry(void *arg, enum role role, const void *conf, const str
 }
 
 int relay_prepare_sockets(const struct config *old, struct config *cfg, bool udp,
-			  int (*open_fd)(const struct hostport *hp))
+			  int (*open_fd)(const struct hostport *hp,
+					 const struct config_outbound *o))
 {
 	struct prep p = { .old = old, .workers = cfg->workers, .udp = udp, .open_fd = open_fd };
 
@@ -228,6 +230,16 @@ bool relay_acl_blocks_name(const struct config_server *cs, const char *name)
 	return cs->acl && acl_has_name(cs->acl->acl, ACL_BLOCK, name, strlen(name));
 }
 
+/* Said once per process: this kernel (or its settings) has no MPTCP. */
+static void mptcp_unavailable(int err)
+{
+	static atomic_flag said = ATOMIC_FLAG_INIT;
+
+	if (!atomic_flag_test_and_set(&said))
+		log_warn("mptcp = true, but this kernel refuses MPTCP sockets (%s; "
+			 "net.mptcp.enabled?): using TCP", strerror(err));
+}
+
 int relay_outbound_setup(int fd, int family, const struct config_outbound *o)
 {
 	const char *what = NULL;
@@ -250,4 +262,37 @@ int relay_outbound_setup(int fd, int family, const struct config_outbound *o)
 			 err == EPERM ? " (SO_MARK needs CAP_NET_ADMIN)" : "");
 		return -err;
 	}
+}
+
+const struct config_outbound *relay_outbound_of(enum role role, const void *conf)
+{
+	switch (role) {
+	case ROLE_SERVER: return &((const struct config_server *)conf)->outbound;
+	case ROLE_TUNNEL: return &((const struct config_tunnel *)conf)->outbound;
+	default: return &((const struct config_local *)conf)->outbound;
+	}
+}
+
+int relay_stream_socket(int family, const struct config_outbound *o)
+{
+	int fd = -1;
+
+	if (o->mptcp) {
+		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_MPTCP);
+		if (fd < 0)
+			mptcp_unavailable(errno);
+	}
+	if (fd < 0)
+		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (o->fast_open) {
+		int one = 1;
+
+		/* connect() then returns at once; the first send carries the
+		 * SYN with the data (with a cookie from an earlier connection). */
+		if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one)))
+			log_warn("TCP Fast Open on an outbound socket: %s", strerror(errno));
+	}
+	return fd;
 }

@@ -5,6 +5,8 @@
  * process-wide, the salt memories every worker shares.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,9 +338,26 @@ static void tcp_destroy(struct loop *l)
 	loop_set_state(l, &tcp_module, NULL);
 }
 
-static int tcp_socket(const struct hostport *hp)
+static int tcp_socket(const struct hostport *hp, const struct config_outbound *o)
 {
-	return listener_socket((const struct sockaddr *)&hp->addr, hp->addr_len, true);
+	const struct sockaddr *sa = (const struct sockaddr *)&hp->addr;
+	int fd = -EPROTONOSUPPORT;
+
+	if (o->mptcp) {
+		fd = listener_socket_proto(sa, hp->addr_len, true, IPPROTO_MPTCP);
+		if (fd < 0)
+			log_warn("mptcp = true, but this kernel refuses an MPTCP listener (%s; "
+				 "net.mptcp.enabled?): TCP", strerror(-fd));
+	}
+	if (fd < 0)
+		fd = listener_socket(sa, hp->addr_len, true);
+	if (fd >= 0 && o->fast_open) {
+		int qlen = 256; /* connections waiting in SYN_RECV with data */
+
+		if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)))
+			log_warn("TCP Fast Open on a listener: %s", strerror(errno));
+	}
+	return fd;
 }
 
 /* A listening socket per worker for every TCP listener new in cfg. */

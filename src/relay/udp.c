@@ -438,11 +438,12 @@ static void udp_destroy(struct loop *l)
 	loop_set_state(l, &udp_module, NULL);
 }
 
-static int udp_port(const struct hostport *hp)
+static int udp_port(const struct hostport *hp, const struct config_outbound *o)
 {
 	char buf[80];
 	int fd = udp_open_socket(hp->addr.ss_family, (const struct sockaddr *)&hp->addr, true);
 
+	(void)o;
 	if (fd < 0)
 		log_error("cannot bind UDP %s: %s",
 			  hostport_format_addr((const struct sockaddr *)&hp->addr, buf, sizeof(buf)),

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: MIT
 """Outbound options, in a network namespace of the test's own with
-nftables counters: a server with outbound_fwmark and outbound_bind_address
+nftables and kernel counters: a server with outbound_fwmark and outbound_bind_address
 marks and binds its TCP and UDP sockets toward targets (the packets counted
 by mark, the targets see the bound address); a local's outbound_fwmark marks
 its connections to the server; a server with outbound_interface reaches only
 what that interface routes (one end of a veth pair: its own address yes,
-127.0.0.1 no); bad values are configuration errors that name the key."""
+127.0.0.1 no); fast_open and mptcp on a local and a server make the kernel
+count Fast Open connections (TcpExt TCPFastOpenActive/Passive, the second
+time: the first fetches the cookie) and MP_CAPABLE handshakes (MPTcpExt);
+bad values are configuration errors that name the key."""
 import json
 import os
 import socket
@@ -21,6 +24,8 @@ M, PW = "chacha20-ietf-poly1305", "outbound"
 
 def in_own_netns():
     if os.environ.get("OUTBOUND_NETNS") == "1":
+        with open("/proc/sys/net/ipv4/tcp_fastopen", "w") as f:
+            f.write("3")  # client and server (per namespace)
         for cmd in (["ip", "link", "set", "lo", "up"],
                     ["ip", "link", "add", "ob0", "type", "veth", "peer", "name", "ob1"],
                     ["ip", "addr", "add", "10.77.0.1/24", "dev", "ob0"],
@@ -42,6 +47,7 @@ class Echo:
     def __init__(self, host):
         self.peers = []
         self.t = socket.socket()
+        self.t.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
         self.t.bind((host, 0))
         self.t.listen(64)
         self.port = self.t.getsockname()[1]
@@ -81,6 +87,18 @@ def nft_counters():
         for e in rule["expr"]:
             if "counter" in e:
                 res[rule.get("comment", "")] = e["counter"]["packets"]
+    return res
+
+
+def kernel_counters():
+    """TcpExt and MPTcpExt counters of this namespace (/proc/net/netstat)."""
+    res = {}
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        kind = names.split(":")[0]
+        for n, v in zip(names.split()[1:], values.split()[1:]):
+            res[kind + "." + n] = int(v)
     return res
 
 
@@ -149,6 +167,29 @@ table inet ob {{
             "127.0.0.1 was reached through a server bound to ob0")
     h.check("connect" in srv2.output(), "the failed connect is logged")
     h.check(srv2.stop() == 0, "server exit code")
+
+    # fast_open and mptcp on both ends of local -> server, fast_open toward
+    # the target (whose listener takes Fast Open too).
+    sport4, lport4 = h.free_port(), h.free_port()
+    srv4 = h.start_ssring(h.server_cfg(sport4, M, PW, extra="fast_open = true; mptcp = true;"),
+                          sport4, "server-tfo-mptcp")
+    loc4 = h.start_ssring(h.local_cfg(lport4, sport4, M, PW,
+                                      extra="fast_open = true; mptcp = true;"),
+                          lport4, "local-tfo-mptcp")
+    k0 = kernel_counters()
+    for i in range(3):  # the first connection of each leg fetches its cookie
+        data = h.pattern(20000, seed=i)
+        h.check(h.echo_roundtrip(lport4, echo.port, data) == data, "echo %d with TFO/MPTCP" % i)
+    k1 = kernel_counters()
+    moved = {k: k1[k] - k0.get(k, 0) for k in ("TcpExt.TCPFastOpenActive",
+                                               "TcpExt.TCPFastOpenPassive",
+                                               "MPTcpExt.MPCapableSYNRX",
+                                               "MPTcpExt.MPCapableSYNACKRX")}
+    print("kernel counters over 3 connections: %r" % moved, flush=True)
+    for k, v in moved.items():
+        h.check(v > 0, "%s did not move: %r" % (k, moved))
+    h.check(loc4.stop() == 0, "local exit code")
+    h.check(srv4.stop() == 0, "server exit code")
 
     # Bad values: configuration errors naming the key.
     for extra, key in (('outbound_bind_address = "nope";', "outbound_bind_address"),
