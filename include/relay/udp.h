@@ -39,8 +39,12 @@ struct session;
 enum udp_ep_kind {
 	UDP_EP_LISTENER = 0, /* a server's or tunnel's shared port */
 	UDP_EP_ASSOC_A,      /* assoc: toward targets (server, v4) / the ss server */
-	UDP_EP_ASSOC_B       /* assoc: targets over v6 (server) / the client (local) */
+	UDP_EP_ASSOC_B,      /* assoc: targets over v6 (server) / the client (local) */
+	UDP_EP_ASSOC_C,      /* local: targets the ACL bypasses the server for, v4 */
+	UDP_EP_ASSOC_D       /* local: the same over v6 */
 };
+/* Endpoints of an association: ep[kind - UDP_EP_ASSOC_A]. */
+#define UDP_EPS 4
 
 struct udp_ep {
 	int fd;
@@ -83,7 +87,7 @@ struct udp_assoc {
 	uint32_t inflight;
 	struct udp_listener *L; /* server/tunnel: its listener */
 	uint32_t hnext;      /* hash chain */
-	struct udp_ep ep[2]; /* [0] = A, [1] = B (see enum udp_ep_kind) */
+	struct udp_ep ep[UDP_EPS]; /* [0] = A, [1] = B, ... (see enum udp_ep_kind) */
 	struct sockaddr_storage peer;  /* server/tunnel: client; local: client once seen */
 	socklen_t peer_len;
 	struct sockaddr_storage allow; /* local: only this IP (and port, if non-zero) */

@@ -34,9 +34,10 @@ void udp_arm_ep(struct loop *l, struct udp_ep *ep)
 		a = udp_assoc_at(l, ep->owner);
 		if (a->state != UDP_ST_LIVE)
 			return;
-		ud = ud_pack(loop_tag(&udp_module, ep->kind == UDP_EP_ASSOC_A ? UDP_OP_RECV_A
-									      : UDP_OP_RECV_B),
-			     a->slot, a->gen);
+		static const uint8_t ops[UDP_EPS] = { UDP_OP_RECV_A, UDP_OP_RECV_B, UDP_OP_RECV_C,
+						      UDP_OP_RECV_D };
+
+		ud = ud_pack(loop_tag(&udp_module, ops[ep->kind - UDP_EP_ASSOC_A]), a->slot, a->gen);
 		a->inflight++;
 	}
 	sqe = loop_sqe(l);
@@ -96,6 +97,23 @@ int udp_open_socket(int family, const struct sockaddr *bind_to, bool reuseport)
 	return fd;
 }
 
+int udp_open_ep(struct loop *l, struct udp_ep *ep, int family, const struct config_outbound *o)
+{
+	int ret;
+
+	ep->fd = udp_open_socket(family, NULL, false);
+	if (ep->fd < 0)
+		return ep->fd;
+	ret = relay_outbound_setup(ep->fd, family, o);
+	if (ret < 0) {
+		close(ep->fd);
+		ep->fd = -1;
+		return ret;
+	}
+	udp_arm_ep(l, ep);
+	return ep->fd;
+}
+
 static int dispatch_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a,
 			  struct dgram *g)
 {
@@ -116,6 +134,8 @@ static int dispatch_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a
 		return udp_server_from_target(l, a, g);
 	if (ep->kind == UDP_EP_ASSOC_A)
 		return udp_from_server(l, a, g);
+	if (ep->kind >= UDP_EP_ASSOC_C)
+		return udp_local_from_direct(l, a, g);
 	return udp_local_from_client(l, a, g);
 }
 
@@ -201,9 +221,15 @@ static void udp_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
 		break;
 	case UDP_OP_RECV_A:
 	case UDP_OP_RECV_B:
+	case UDP_OP_RECV_C:
+	case UDP_OP_RECV_D:
 		a = udp_assoc_lookup(l, ud_slot(ud), ud_gen(ud));
 		if (a)
-			handle_recv(l, &a->ep[op == UDP_OP_RECV_A ? 0 : 1], a, cqe);
+			handle_recv(l, &a->ep[op == UDP_OP_RECV_A   ? 0
+					      : op == UDP_OP_RECV_B ? 1
+					      : op == UDP_OP_RECV_C ? 2
+								    : 3],
+				    a, cqe);
 		break;
 	case UDP_OP_XFER:
 	case UDP_OP_XFER_SRC:

@@ -89,7 +89,7 @@ void udp_assoc_maybe_free(struct loop *l, struct udp_assoc *a)
 {
 	if (!(a->gen & 1) || a->state != UDP_ST_CLOSING || a->inflight)
 		return;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < UDP_EPS; i++) {
 		if (a->ep[i].fd >= 0)
 			close(a->ep[i].fd);
 		a->ep[i].fd = -1;
@@ -117,7 +117,7 @@ void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
 	if (a->v2022 && a->role == ROLE_SERVER && relay_owners())
 		udp_owners_del(relay_owners(), a->csid, l->id);
 	timer_cancel(&a->timer);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < UDP_EPS; i++) {
 		struct udp_ep *ep = &a->ep[i];
 
 		if (ep->waiting) {
@@ -172,7 +172,7 @@ struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct c
 	a->role = role;
 	a->hnext = UDP_NONE;
 	a->uid = STATS_NONE;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < UDP_EPS; i++) {
 		a->ep[i].fd = -1;
 		a->ep[i].kind = (uint8_t)(UDP_EP_ASSOC_A + i);
 		a->ep[i].owner = idx;

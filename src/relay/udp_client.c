@@ -11,8 +11,10 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
+#include "proto/acl.h"
 #include "proto/aead.h"
 #include "proto/socks5.h"
 #include "relay/session.h"
@@ -30,20 +32,8 @@ static int server_known(struct loop *l, struct udp_assoc *a, const struct sockad
 		((struct sockaddr_in *)&a->server)->sin_port = htons(port);
 	else
 		((struct sockaddr_in6 *)&a->server)->sin6_port = htons(port);
-	a->ep[0].fd = udp_open_socket(a->server.ss_family, NULL, false);
-	if (a->ep[0].fd < 0)
-		return a->ep[0].fd;
-	ret = relay_outbound_setup(a->ep[0].fd, a->server.ss_family,
-				   a->role == ROLE_TUNNEL
-					   ? &((const struct config_tunnel *)a->conf)->outbound
-					   : &((const struct config_local *)a->conf)->outbound);
-	if (ret < 0) {
-		close(a->ep[0].fd);
-		a->ep[0].fd = -1;
-		return ret;
-	}
-	udp_arm_ep(l, &a->ep[0]);
-	return 0;
+	ret = udp_open_ep(l, &a->ep[0], a->server.ss_family, relay_outbound_of(a->role, a->conf));
+	return ret < 0 ? ret : 0;
 }
 
 /* The answer for an association that waited for its ss server's address. */
@@ -242,6 +232,87 @@ int udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
 	return UDP_KEPT;
 }
 
+/* ---- the ACL's bypass for SOCKS5 UDP (as shadowsocks-rust's local does:
+ * shadowsocks-libev's UDP relay ignores the ACL) */
+
+static void name_answered(struct loop *l, const struct dns_waiter *w, const struct dns_entry *e,
+			  int err)
+{
+	/* Nothing to do: the cache holds the answer for the next datagram. */
+	(void)l, (void)w, (void)e, (void)err;
+}
+
+/*
+ * Where a datagram for dst goes, by the local's ACL (tcp_local.c decides
+ * the same way for TCP): 1 direct (to filled in), 0 through the server, -1
+ * dropped while its name is being looked up (UDP may lose it; sending it
+ * through the server meanwhile could send what the ACL keeps direct).
+ */
+static int udp_route(struct loop *l, struct udp_assoc *a, const struct ssaddr *dst,
+		     struct sockaddr_storage *to)
+{
+	const struct config_local *lc = a->conf;
+	const struct acl *acl = lc->acl ? lc->acl->acl : NULL;
+	struct dns_waiter w = { .done = name_answered, .slot = a->slot, .gen = a->gen };
+	const struct dns_entry *e;
+	socklen_t sl;
+	enum acl_route r;
+	int ret;
+
+	if (!acl)
+		return 0;
+	if (ssaddr_to_sockaddr(dst, to, &sl) == 0)
+		return acl_route_addr(acl, (struct sockaddr *)to) == ACL_ROUTE_BYPASS;
+	r = acl_route_name(acl, dst->u.domain.name, dst->u.domain.len);
+	if (r == ACL_ROUTE_PROXY || !dns_name_ok(dst->u.domain.name))
+		return 0;
+	ret = dns_lookup(l, dst->u.domain.name, &w, &e);
+	if (ret == DNS_PENDING || ret == -ENOMEM)
+		return -1;
+	if (ret < 0 || !e->n)
+		return 0; /* does not resolve here: the server resolves it */
+	if (r != ACL_ROUTE_BYPASS && acl_route_addr(acl, &e->addr[0].sa) != ACL_ROUTE_BYPASS)
+		return 0;
+	memset(to, 0, sizeof(*to));
+	memcpy(to, &e->addr[0], e->addr[0].sa.sa_family == AF_INET ? sizeof(struct sockaddr_in)
+								   : sizeof(struct sockaddr_in6));
+	if (to->ss_family == AF_INET)
+		((struct sockaddr_in *)to)->sin_port = htons(dst->port);
+	else
+		((struct sockaddr_in6 *)to)->sin6_port = htons(dst->port);
+	return 1;
+}
+
+/* The association's socket toward direct targets of this family. */
+static int direct_fd(struct loop *l, struct udp_assoc *a, int family)
+{
+	struct udp_ep *ep = &a->ep[family == AF_INET ? 2 : 3];
+
+	if (ep->fd >= 0)
+		return ep->fd;
+	return udp_open_ep(l, ep, family, &((const struct config_local *)a->conf)->outbound);
+}
+
+int udp_local_from_direct(struct loop *l, struct udp_assoc *a, struct dgram *g)
+{
+	uint8_t hdr[SSADDR_MAX_BYTES], *start;
+	struct ssaddr src;
+	size_t alen;
+
+	if (!a->peer_len || ssaddr_from_sockaddr(g->from, &src) < 0)
+		return UDP_DROP_OTHER;
+	/* SOCKS5: RSV RSV FRAG | the source | data, in the buffer's headroom. */
+	alen = ssaddr_encode(&src, hdr);
+	start = g->p - alen - 3;
+	memcpy(start + 3, hdr, alen);
+	memset(start, 0, 3);
+	udp_assoc_touch(l, a);
+	udp_assoc_count(a, false, g->n);
+	udp_send_from(l, g->bid, a->ep[1].fd, start, g->n + alen + 3, (struct sockaddr *)&a->peer,
+		      a);
+	return UDP_KEPT;
+}
+
 int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
 {
 	const struct aead_method *m = a->cipher->method;
@@ -259,6 +330,23 @@ int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
 		return UDP_DROP_MALFORMED; /* no reassembly: FRAG != 0 is dropped (RFC 1928) */
 	memcpy(&a->peer, g->from, sa_len(g->from));
 	a->peer_len = sa_len(g->from);
+	{
+		struct sockaddr_storage to;
+		int r = udp_route(l, a, &su.dst, &to), fd;
+
+		if (r < 0)
+			return UDP_DROP_OTHER;
+		if (r > 0) {
+			fd = direct_fd(l, a, to.ss_family);
+			if (fd < 0)
+				return UDP_DROP_OTHER;
+			udp_assoc_touch(l, a);
+			udp_assoc_count(a, true, g->n - (size_t)h);
+			udp_send_from(l, g->bid, fd, g->p + h, g->n - (size_t)h,
+				      (struct sockaddr *)&to, a);
+			return UDP_KEPT;
+		}
+	}
 	if (a->v2022) {
 		n = seal2022_client(a, g, g->p + 3, (size_t)h - 3, g->p + h, g->n - (size_t)h,
 				    &start);

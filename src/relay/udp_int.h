@@ -30,6 +30,8 @@ enum udp_op {
 	UDP_OP_CANCEL,       /* slot/gen = association */
 	UDP_OP_XFER,         /* ptr: a 2022 packet handed over by another worker */
 	UDP_OP_XFER_SRC,     /* ptr: our hand-over; freed here if it failed */
+	UDP_OP_RECV_C,       /* slot/gen = association (local: direct, v4) */
+	UDP_OP_RECV_D,       /* (local: direct, v6) */
 	UDP_OP_COUNT
 };
 
@@ -150,6 +152,9 @@ uint64_t udp_random_sid(void);
 void udp_arm_ep(struct loop *l, struct udp_ep *ep);
 /* A non-blocking UDP socket, bound to bind_to if not NULL. fd or -errno. */
 int udp_open_socket(int family, const struct sockaddr *bind_to, bool reuseport);
+/* An association's own socket (unbound) for ep, with the role's outbound
+ * options, receiving: the fd, or -errno (ep->fd stays -1). */
+int udp_open_ep(struct loop *l, struct udp_ep *ep, int family, const struct config_outbound *o);
 
 /* ---- sending (udp_tx.c) */
 
@@ -196,6 +201,8 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 int udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g);
 /* A SOCKS5 UDP request from the local role's client. */
 int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g);
+/* A reply from a target the ACL sent a local's datagrams to directly. */
+int udp_local_from_direct(struct loop *l, struct udp_assoc *a, struct dgram *g);
 
 /* ---- hand-over between workers (udp_handover.c) */
 

@@ -23,21 +23,8 @@ int udp_target_fd(struct loop *l, struct udp_assoc *a, int family)
 {
 	struct udp_ep *ep = &a->ep[family == AF_INET ? 0 : 1];
 
-	if (ep->fd < 0) {
-		int ret;
-
-		ep->fd = udp_open_socket(family, NULL, false);
-		if (ep->fd < 0)
-			return ep->fd;
-		ret = relay_outbound_setup(ep->fd, family,
-					   &((const struct config_server *)a->conf)->outbound);
-		if (ret < 0) {
-			close(ep->fd);
-			ep->fd = -1;
-			return ret;
-		}
-		udp_arm_ep(l, ep);
-	}
+	if (ep->fd < 0)
+		return udp_open_ep(l, ep, family, &((const struct config_server *)a->conf)->outbound);
 	return ep->fd;
 }
 

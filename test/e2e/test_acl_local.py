@@ -12,6 +12,8 @@ ssring_tcp_sessions_total. Under [proxy_all] and [bypass_all] files:
   routes names listed to bypass, names whose address is listed, and names
   whose address is not listed by libev's rules; a name listed to bypass
   that does not resolve is proxied, as in libev;
+- UDP through SOCKS5 follows the same decisions (libev's UDP relay ignores
+  the ACL; shadowsocks-rust's follows it, as ssring's does);
 - a tunnel whose forward target is listed to bypass connects directly."""
 import os
 import socket
@@ -51,6 +53,19 @@ def test_names(label, qtype):
     return ip if ip and qtype == 1 else (0 if ip else 3)
 
 
+UDP_CASES = [
+    ("127.0.0.2", 2, {"proxy_all": "direct", "bypass_all": "direct"}),
+    ("127.0.0.3", 3, {"proxy_all": "server", "bypass_all": "server"}),
+    ("two.bypass.test", 2, {"proxy_all": "direct", "bypass_all": "direct"}),
+    ("three.other.test", 3, {"proxy_all": "server", "bypass_all": "server"}),
+    ("two.other.test", 2, {"proxy_all": "direct", "bypass_all": "direct"}),
+]
+
+
+def udp_assocs(mport):
+    return h.metric_sample(h.metrics_text(mport), "ssring_udp_associations_total") or 0
+
+
 def route_of(lport, mport, host, echo):
     """Echo through the SOCKS5 port; "server" if the server saw it."""
     before = h.metric_sample(h.metrics_text(mport), "ssring_tcp_sessions_total") or 0
@@ -77,6 +92,7 @@ locals = ( {{ listen = "127.0.0.1:{lport}"; server = "127.0.0.1:{sport}";
 def main():
     ns, nx = h.DnsResponder(test_names), h.DnsResponder(lambda label, qtype: 3)
     echo = {i: h.EchoServer("127.0.0.%d" % i) for i in (1, 2, 3)}
+    uecho = {i: h.UdpEcho(tag=b"%d:" % i, host="127.0.0.%d" % i) for i in (2, 3)}
     sport, mport = h.free_port(), h.free_port()
     srv = h.start_ssring(f"""
 workers = 1;
@@ -84,7 +100,7 @@ log_level = "debug";
 dns = {{ servers = [ "127.0.0.1:{ns.port}" ]; }};
 metrics = {{ listen = "127.0.0.1:{mport}"; }};
 servers = ( {{ listen = "127.0.0.1:{sport}"; method = "{M}"; password = "{PW}";
-             allow_private = true; }} );
+             allow_private = true; udp = true; }} );
 """, sport, "server")
     for mode, text in ACLS.items():
         path = os.path.join(h.tmpdir(), mode + ".acl")
@@ -123,6 +139,32 @@ servers = ( {{ listen = "127.0.0.1:{sport}"; method = "{M}"; password = "{PW}";
                   flush=True)
             h.check(ours == want[mode], "%s %s: went %s, expected %s"
                     % (mode, host, ours, want[mode]))
+        # UDP follows the ACL too (shadowsocks-libev's UDP relay ignores it;
+        # shadowsocks-rust's follows it): one SOCKS5 association, datagrams
+        # to each target; the server makes an association only for the
+        # first one that goes through it.
+        u = h.Socks5Udp(lport)
+        for host, e, want in UDP_CASES:
+            before = udp_assocs(mport)
+            back = None
+            for _ in range(10):  # a name's first datagram waits for its address
+                u.send(host, uecho[e].port, b"udp to " + host.encode())
+                try:
+                    _, back = u.recv(timeout=0.5)
+                    break
+                except socket.timeout:
+                    continue
+            h.check(back == uecho[e].tag + b"udp to " + host.encode(),
+                    "%s %s: UDP echo %r" % (mode, host, back))
+            route = "server" if udp_assocs(mport) > before else "direct"
+            if route == "server":
+                u.close()  # a new association: the next proxied one counts again
+                u = h.Socks5Udp(lport)
+            print("%-10s %-18s UDP    %-6s (expected %s)" % (mode, host, route, want[mode]),
+                  flush=True)
+            h.check(route == want[mode], "%s %s: UDP went %s, expected %s"
+                    % (mode, host, route, want[mode]))
+        u.close()
         h.check(loc.stop() == 0, "local exit code")
         # A tunnel: its forward target decides once.
         for e, want in ((2, "direct"), (3, "server")):
