@@ -184,6 +184,7 @@ struct config_rt {
 	uint32_t *uids;          /* servers: a stable user id per user (users->u[i]) */
 	uint32_t *uid_index;     /* servers: uid -> user index + 1 (open addressing) */
 	uint32_t uid_mask;
+	struct upstream_health *health; /* locals/tunnels with upstreams: one each */
 };
 
 /*
@@ -235,6 +236,12 @@ struct config_server {
 	struct config_rt rt;
 };
 
+/* One of several servers a local or tunnel chooses from (relay/upstream.c). */
+struct config_upstream {
+	struct hostport server;
+	struct config_cipher cipher;
+};
+
 struct config_local {
 	struct hostport listen;  /* IP literal required */
 	struct hostport server;  /* IP literal or host name */
@@ -244,6 +251,11 @@ struct config_local {
 	struct hostport tcp_server;
 	struct config_sip008 sub;
 	struct config_cipher cipher;
+	/* upstreams = (...): several servers (server and cipher are then the
+	 * first one's, cipher.text NULL); n_ups = 0 without */
+	struct config_upstream *ups;
+	size_t n_ups;
+	uint32_t upstream_retry;  /* seconds a failed upstream stays out (first time) */
 	bool udp;                /* default true */
 	struct config_acl *acl;  /* bypass/proxy lists (relay/tcp_local.c); NULL = all proxied */
 	struct config_outbound outbound;
@@ -261,6 +273,9 @@ struct config_tunnel {
 	struct hostport tcp_server; /* as for locals */
 	struct config_sip008 sub;
 	struct config_cipher cipher;
+	struct config_upstream *ups; /* as for locals */
+	size_t n_ups;
+	uint32_t upstream_retry;
 	bool tcp;                /* default true */
 	bool udp;                /* default true */
 	struct config_acl *acl;  /* bypass/proxy lists for forward; NULL = proxied */

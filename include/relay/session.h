@@ -109,6 +109,7 @@ struct session_hs {
 	uint8_t n_addrs;
 	uint8_t addr_i;
 	uint8_t bypass_name;    /* local: the ACL lists the target's name to bypass */
+	uint32_t up_tried;      /* local/tunnel: upstreams tried by this connection */
 	uint16_t dns_port;      /* port for the resolved addresses */
 };
 
@@ -137,6 +138,7 @@ struct session {
 	uint8_t v2022;          /* this session speaks the 2022 edition */
 	uint8_t limited;        /* its user has a rate or a quota: charge what it relays */
 	uint8_t admitted;       /* counted in its user's open sessions */
+	uint8_t up;             /* local/tunnel with upstreams: index + 1 of its server */
 	int32_t user;           /* servers with users: index in conf's users, -1 if none */
 	struct aead_ctx wr;     /* the sealing direction */
 	uint8_t wr_salt[AEAD_MAX_SALT_BYTES];
@@ -144,6 +146,8 @@ struct session {
 	uint8_t phase;          /* local: enum local_phase */
 	uint8_t close_after_send; /* close once the reply to the client is out */
 	uint8_t http_plain;     /* local: plain HTTP proxying (requests rewritten) */
+	uint8_t up_wait;        /* the upstream's first answer byte is still to come */
+	uint32_t up_t0;         /* when the upstream connect began (loop ms, wrapping) */
 	uint32_t hs_idx;        /* index of hs in loop.hs */
 	struct session_hs *hs;  /* set-up state; NULL once the relay runs */
 	uint32_t udp_slot;      /* local: the UDP association this control owns */
@@ -259,6 +263,8 @@ void http_local_pump(struct loop *l, struct session *s);
 /* A handshake reply went out completely. */
 void local_on_reply_sent(struct loop *l, struct session *s);
 void local_on_connect(struct loop *l, struct session *s, int res);
+/* The first answer byte from a local's or tunnel's upstream arrived. */
+void local_first_answer(struct loop *l, struct session *s);
 /* Queue len bytes to the client on d[DIR_OUT_IN] (handshake replies). */
 void session_send_reply(struct loop *l, struct session *s, const void *p, size_t len,
 			bool close_after);

@@ -50,6 +50,7 @@ static void free_rt(struct config_rt *rt, int workers)
 	free(rt->udp_fds);
 	free(rt->uids);
 	free(rt->uid_index);
+	free(rt->health);
 	memset(rt, 0, sizeof(*rt));
 }
 
@@ -221,6 +222,38 @@ static bool dup_text(struct config_cipher *c)
 	return c->text != NULL;
 }
 
+static void wipe_cipher(struct config_cipher *c);
+
+/* A copy of n upstreams with their own secret texts; *out NULL if n is 0. */
+static bool dup_upstreams(struct config_upstream **out, const struct config_upstream *src,
+			  size_t n)
+{
+	*out = NULL;
+	if (!n)
+		return true;
+	*out = malloc(n * sizeof(**out));
+	if (!*out)
+		return false;
+	memcpy(*out, src, n * sizeof(**out));
+	for (size_t i = 0; i < n; i++)
+		(*out)[i].cipher.text = NULL;
+	for (size_t i = 0; i < n; i++) {
+		(*out)[i].cipher.text = src[i].cipher.text;
+		if (!dup_text(&(*out)[i].cipher)) {
+			(*out)[i].cipher.text = NULL;
+			return false;
+		}
+	}
+	return true;
+}
+
+static void free_upstreams(struct config_upstream *ups, size_t n)
+{
+	for (size_t i = 0; ups && i < n; i++)
+		wipe_cipher(&ups[i].cipher);
+	free(ups);
+}
+
 struct config *config_clone(const struct config *src)
 {
 	struct config *c = malloc(sizeof(*c));
@@ -253,6 +286,12 @@ struct config *config_clone(const struct config *src)
 		memset(&lc->rt, 0, sizeof(lc->rt));
 		config_acl_ref(lc->acl);
 		c->n_locals++;
+		if (!dup_upstreams(&lc->ups, src->locals[i].ups, src->locals[i].n_ups)) {
+			lc->cipher.text = NULL;
+			lc->n_users = 0;
+			lc->users = NULL;
+			goto fail;
+		}
 		lc->cipher.text = NULL; /* copied below, after the users */
 		if (lc->n_users) {
 			lc->users = malloc(lc->n_users * sizeof(*lc->users));
@@ -273,6 +312,11 @@ struct config *config_clone(const struct config *src)
 		memset(&c->tunnels[i].rt, 0, sizeof(c->tunnels[i].rt));
 		config_acl_ref(c->tunnels[i].acl);
 		c->n_tunnels++;
+		if (!dup_upstreams(&c->tunnels[i].ups, src->tunnels[i].ups,
+				   src->tunnels[i].n_ups)) {
+			c->tunnels[i].cipher.text = NULL;
+			goto fail;
+		}
 		if (!dup_text(&c->tunnels[i].cipher))
 			goto fail;
 	}
@@ -377,11 +421,13 @@ void config_free(struct config *cfg)
 			explicit_bzero(lc->users, lc->n_users * sizeof(*lc->users));
 		free(lc->users);
 		config_acl_unref(lc->acl);
+		free_upstreams(lc->ups, lc->n_ups);
 		free_rt(&lc->rt, cfg->workers);
 	}
 	for (i = 0; i < cfg->n_tunnels; i++) {
 		wipe_cipher(&cfg->tunnels[i].cipher);
 		config_acl_unref(cfg->tunnels[i].acl);
+		free_upstreams(cfg->tunnels[i].ups, cfg->tunnels[i].n_ups);
 		free_rt(&cfg->tunnels[i].rt, cfg->workers);
 	}
 	free(cfg->servers);

@@ -26,10 +26,10 @@ static const char *const srv_user_keys[] = { "name", SECRET_KEYS, "limits", NULL
 #define SIP008_KEYS "servers_url", "refresh", "servers_cache", "servers_url_ca"
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS, "udp",
 					  "users", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
-					  SIP008_KEYS, NULL };
+					  "upstreams", "upstream_retry", SIP008_KEYS, NULL };
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
 					   "tcp", "udp", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
-					   SIP008_KEYS, NULL };
+					   "upstreams", "upstream_retry", SIP008_KEYS, NULL };
 static const char *const user_keys[] = { "name", "password", NULL };
 static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_sessions",
 					  "max_ips", NULL };
@@ -432,15 +432,16 @@ static int get_sip008(struct ctx *x, const config_setting_t *g, struct config_si
  * A local's or tunnel's server and cipher: server = "host:port" with method
  * and a secret, or server = "ss://..." (SIP002), which carries all three.
  */
+static int link_upstream(struct ctx *x, const config_setting_t *s, const char *v,
+			 struct hostport *server, struct config_cipher *c,
+			 struct config_plugin *plugin);
+
 static int get_upstream(struct ctx *x, const config_setting_t *g, struct hostport *server,
 			struct config_cipher *c, struct config_plugin *plugin)
 {
 	const config_setting_t *s = cf_member(g, "server");
 	const char *v = s && config_setting_type(s) == CONFIG_TYPE_STRING ?
 				config_setting_get_string(s) : NULL;
-	char hp[SIP002_HOST_MAX + 16];
-	const char *why = "";
-	struct sip002 link;
 	int ret;
 
 	if (!v || strncasecmp(v, "ss://", 5)) {
@@ -452,6 +453,19 @@ static int get_upstream(struct ctx *x, const config_setting_t *g, struct hostpor
 		return fail(x, cf_member(g, "method") ? cf_member(g, "method") : s,
 			    "the ss:// link in server carries the method and the password: "
 			    "give either the link or server, method and a secret");
+	return link_upstream(x, s, v, server, c, plugin);
+}
+
+/* An ss:// link (the string v of setting s): server, cipher and plugin. */
+static int link_upstream(struct ctx *x, const config_setting_t *s, const char *v,
+			 struct hostport *server, struct config_cipher *c,
+			 struct config_plugin *plugin)
+{
+	char hp[SIP002_HOST_MAX + 16];
+	const char *why = "";
+	struct sip002 link;
+	int ret;
+
 	if (sip002_parse(v, strlen(v), &link, &why))
 		return fail(x, s, "not a usable ss:// link: %s", why);
 	ret = 0;
@@ -470,17 +484,73 @@ static int get_upstream(struct ctx *x, const config_setting_t *g, struct hostpor
 	return ret;
 }
 
+static const char *const upstream_keys[] = { "server", "method", SECRET_KEYS, NULL };
+#define UPSTREAMS_MAX 32
+
+/*
+ * upstreams = ( "ss://...", { server = ...; method = ...; <secret> }, ... ):
+ * instead of server (and servers_url); server and cipher become the first
+ * one's (cipher without its text, which stays with the upstream).
+ */
+static int get_upstreams(struct ctx *x, const config_setting_t *g, struct config_upstream **ups,
+			 size_t *n_ups, struct hostport *server, struct config_cipher *cipher,
+			 uint32_t *retry)
+{
+	const config_setting_t *l = cf_member(g, "upstreams");
+	int n = config_setting_length(l), ret;
+
+	if (!config_setting_is_list(l) || n < 1 || n > UPSTREAMS_MAX)
+		return fail(x, l, "must be a list of 1 to %d servers: ss:// links or "
+			    "{ server = ...; method = ...; password = ...; } groups", UPSTREAMS_MAX);
+	if (cf_member(g, "server") || cf_member(g, "servers_url") || cf_member(g, "method") ||
+	    cf_has_secret(g) || cf_member(g, "plugin"))
+		return fail(x, l, "upstreams replaces server, servers_url, method, the secret and "
+			    "plugin: give one or the other");
+	*ups = calloc((size_t)n, sizeof(**ups));
+	if (!*ups)
+		return fail(x, l, "out of memory");
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		struct config_upstream *u = &(*ups)[i];
+		struct config_plugin plugin = { 0 };
+
+		*n_ups = (size_t)i + 1; /* so that a failure frees what is parsed */
+		if (config_setting_type(e) == CONFIG_TYPE_STRING)
+			ret = strncasecmp(config_setting_get_string(e), "ss://", 5)
+				      ? fail(x, e, "not an ss:// link")
+				      : link_upstream(x, e, config_setting_get_string(e), &u->server,
+						      &u->cipher, &plugin);
+		else if (config_setting_is_group(e))
+			ret = cf_check_keys(x, e, upstream_keys) ||
+			      get_upstream(x, e, &u->server, &u->cipher, &plugin);
+		else
+			ret = fail(x, e, "an upstream is an ss:// link or a group");
+		if (!ret && plugin.cmd[0])
+			ret = fail(x, e, "plugins are not supported in upstreams yet");
+		if (ret)
+			return -EINVAL;
+	}
+	*server = (*ups)[0].server;
+	*cipher = (*ups)[0].cipher;
+	cipher->text = NULL;
+	return cf_get_u32(x, g, "upstream_retry", 1, 3600, retry);
+}
+
 int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 {
 	struct config_local *lc = elem;
 	int ret;
 
 	lc->udp = true;
+	lc->upstream_retry = 5;
 	lc->line = config_setting_source_line(g);
 	if ((ret = cf_check_keys(x, g, local_keys)) ||
 	    (ret = cf_get_hostport(x, g, "listen", true, &lc->listen)) ||
 	    (ret = cf_note_listen(x, g, &lc->listen)) ||
-	    (ret = cf_member(g, "servers_url") ?
+	    (ret = cf_member(g, "upstreams") ?
+			   get_upstreams(x, g, &lc->ups, &lc->n_ups, &lc->server, &lc->cipher,
+					 &lc->upstream_retry) :
+			   cf_member(g, "servers_url") ?
 			   get_sip008(x, g, &lc->sub, &lc->server, &lc->cipher, &lc->plugin) :
 			   get_upstream(x, g, &lc->server, &lc->cipher, &lc->plugin)) ||
 	    (ret = get_plugin(x, g, &lc->plugin)) || (ret = get_acl(x, g, &lc->acl)) ||
@@ -499,12 +569,16 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 
 	t->tcp = true;
 	t->udp = true;
+	t->upstream_retry = 5;
 	t->line = config_setting_source_line(g);
 	if ((ret = cf_check_keys(x, g, tunnel_keys)) ||
 	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
 	    (ret = cf_note_listen(x, g, &t->listen)) ||
 	    (ret = cf_get_hostport(x, g, "forward", false, &t->forward)) ||
-	    (ret = cf_member(g, "servers_url") ?
+	    (ret = cf_member(g, "upstreams") ?
+			   get_upstreams(x, g, &t->ups, &t->n_ups, &t->server, &t->cipher,
+					 &t->upstream_retry) :
+			   cf_member(g, "servers_url") ?
 			   get_sip008(x, g, &t->sub, &t->server, &t->cipher, &t->plugin) :
 			   get_upstream(x, g, &t->server, &t->cipher, &t->plugin)) ||
 	    (ret = get_plugin(x, g, &t->plugin)) || (ret = get_acl(x, g, &t->acl)) ||

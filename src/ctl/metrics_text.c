@@ -24,6 +24,7 @@
 #include "proto/aead.h"
 #include "relay/limits.h"
 #include "relay/stats.h"
+#include "relay/upstream.h"
 #include "relay/users.h"
 
 #ifndef SSRING_VERSION
@@ -395,6 +396,66 @@ static void servers_url(struct out *o, const struct config *c)
 	put(o, "ssring_servers_url_changes_total %llu\n", (unsigned long long)st.changes);
 }
 
+/* One role entry's upstreams: health, latency, failures, picks. */
+static void upstreams_of(struct out *o, const char *role, const struct hostport *listen,
+			 const struct config_upstream *u, size_t n, const struct config_rt *rt,
+			 int part, uint64_t now)
+{
+	char l[300], el[300];
+
+	snprintf(l, sizeof(l), strchr(listen->host, ':') ? "[%s]:%u" : "%s:%u", listen->host,
+		 (unsigned)listen->port);
+	esc(l, el, sizeof(el));
+	for (size_t i = 0; i < n && rt->health; i++) {
+		const struct upstream_health *h = &rt->health[i];
+		char s[300], es[300];
+
+		snprintf(s, sizeof(s), strchr(u[i].server.host, ':') ? "[%s]:%u" : "%s:%u",
+			 u[i].server.host, (unsigned)u[i].server.port);
+		esc(s, es, sizeof(es));
+		put(o, "%s{role=\"%s\",listen=\"%s\",upstream=\"%s\"} ",
+		    part == 0 ? "ssring_upstream_up" : part == 1 ? "ssring_upstream_latency_seconds"
+			  : part == 2 ? "ssring_upstream_failures_total" : "ssring_upstream_picks_total",
+		    role, el, es);
+		if (part == 0)
+			put(o, "%d\n", upstream_up(rt, (int)i, now));
+		else if (part == 1)
+			put(o, "%.6f\n", atomic_load(&h->latency_us) / 1e6);
+		else
+			put(o, "%llu\n", (unsigned long long)atomic_load(part == 2 ? &h->failures
+										  : &h->picks));
+	}
+}
+
+static void upstreams(struct out *o, const struct config *c)
+{
+	static const char *const names[][3] = {
+		{ "ssring_upstream_up", "gauge", "Is the upstream in (1) or taken out after failures (0)?" },
+		{ "ssring_upstream_latency_seconds", "gauge",
+		  "Smoothed time from the connect to the first answer byte." },
+		{ "ssring_upstream_failures_total", "counter", "Connects to the upstream that failed." },
+		{ "ssring_upstream_picks_total", "counter", "Connections and associations it was chosen for." },
+	};
+	uint64_t now = upstream_now_ms();
+	bool any = false;
+
+	for (size_t i = 0; i < c->n_locals; i++)
+		any |= c->locals[i].n_ups > 0;
+	for (size_t i = 0; i < c->n_tunnels; i++)
+		any |= c->tunnels[i].n_ups > 0;
+	if (!any)
+		return;
+	for (int part = 0; part < 4; part++) {
+		family(o, names[part][0], names[part][1], names[part][2]);
+		for (size_t i = 0; i < c->n_locals; i++)
+			upstreams_of(o, "local", &c->locals[i].listen, c->locals[i].ups,
+				     c->locals[i].n_ups, &c->locals[i].rt, part, now);
+		for (size_t i = 0; i < c->n_tunnels; i++)
+			upstreams_of(o, "tunnel", &c->tunnels[i].listen, c->tunnels[i].ups,
+				     c->tunnels[i].n_ups, &c->tunnels[i].rt, part, now);
+	}
+}
+
 static void process(struct out *o)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -452,6 +513,7 @@ char *metrics_render(const struct loop *l, size_t *len)
 	api(&o, l->cfg);
 	plugins(&o);
 	servers_url(&o, l->cfg);
+	upstreams(&o, l->cfg);
 	worker_counters(&o, workers);
 	process(&o);
 	if (o.failed) {

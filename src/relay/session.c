@@ -446,6 +446,8 @@ static void handle_recv(struct loop *l, struct session *s, int di, const struct 
 		d->buf_len = (uint32_t)res;
 		d->buf_pos = 0;
 		touch(l, s);
+		if (s->up_wait && di == DIR_OUT_IN)
+			local_first_answer(l, s);
 		session_pump(l, s, di);
 		return;
 	}

@@ -46,12 +46,20 @@ bool relay_uses_2022(const struct config *cfg)
 	for (size_t i = 0; i < cfg->n_servers; i++)
 		if (cfg->servers[i].cipher.m2022)
 			return true;
-	for (size_t i = 0; i < cfg->n_locals; i++)
+	for (size_t i = 0; i < cfg->n_locals; i++) {
 		if (cfg->locals[i].cipher.m2022)
 			return true;
-	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		for (size_t j = 0; j < cfg->locals[i].n_ups; j++)
+			if (cfg->locals[i].ups[j].cipher.m2022)
+				return true;
+	}
+	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		if (cfg->tunnels[i].cipher.m2022)
 			return true;
+		for (size_t j = 0; j < cfg->tunnels[i].n_ups; j++)
+			if (cfg->tunnels[i].ups[j].cipher.m2022)
+				return true;
+	}
 	return false;
 }
 

@@ -6,6 +6,7 @@
  * Everything here but the counters runs on the main thread.
  */
 #include "relay/stats.h"
+#include "relay/upstream.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -234,6 +235,8 @@ static int relay_prepare(const struct config *old, struct config *cfg)
 {
 	int ret = assign_ids(old, cfg);
 
+	if (!ret)
+		ret = upstream_prepare(cfg);
 	if (ret) {
 		log_error("out of memory for the statistics of the new configuration");
 		return ret;

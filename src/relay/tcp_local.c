@@ -22,6 +22,7 @@
 #include "proto/socks5.h"
 #include "relay/session.h"
 #include "relay/udp.h"
+#include "relay/upstream.h"
 
 enum local_phase {
 	LP_FIRST = 0,     /* nothing parsed yet: SOCKS5 or HTTP? */
@@ -38,12 +39,87 @@ static const struct config_local *local_conf(const struct session *s)
 	return s->conf;
 }
 
+static void connect_server(struct loop *l, struct session *s);
+static void route_target(struct loop *l, struct session *s);
+
+/* The role's upstreams (upstreams = (...)); *n = 0 without. */
+static const struct config_upstream *ups_of(const struct session *s, size_t *n,
+					    const struct config_rt **rt, uint32_t *retry)
+{
+	if (s->role == ROLE_TUNNEL) {
+		const struct config_tunnel *t = s->conf;
+
+		*n = t->n_ups, *rt = &t->rt, *retry = t->upstream_retry;
+		return t->ups;
+	}
+	*n = local_conf(s)->n_ups, *rt = &local_conf(s)->rt;
+	*retry = local_conf(s)->upstream_retry;
+	return local_conf(s)->ups;
+}
+
 /* Where TCP to the server goes: the server, or the port of its plugin. */
 static const struct hostport *server_of(const struct session *s)
 {
+	size_t n;
+	const struct config_rt *rt;
+	uint32_t retry;
+	const struct config_upstream *u = ups_of(s, &n, &rt, &retry);
+
+	if (s->up)
+		return &u[s->up - 1].server; /* no plugins with upstreams */
 	if (s->role == ROLE_TUNNEL)
 		return &((const struct config_tunnel *)s->conf)->tcp_server;
 	return &local_conf(s)->tcp_server;
+}
+
+/* Speak to upstream i from now on (nothing has been sent to another yet). */
+static void use_upstream(struct session *s, const struct config_upstream *u, int i)
+{
+	s->up = (uint8_t)(i + 1);
+	s->hs->up_tried |= 1u << i;
+	s->cipher = &u[i].cipher;
+	aead_reader_init(&s->rd, s->cipher->method, s->cipher->key);
+}
+
+/*
+ * The connect to upstream s->up failed (or its name did not resolve): it
+ * is out for a while, and this connection tries another. True if it does.
+ */
+static bool upstream_failover(struct loop *l, struct session *s, int err)
+{
+	size_t n;
+	const struct config_rt *rt;
+	uint32_t retry;
+	const struct config_upstream *u = ups_of(s, &n, &rt, &retry);
+	int j;
+
+	if (!s->up || s->direct)
+		return false;
+	upstream_failed(rt, s->up - 1, retry, upstream_now_ms());
+	log_info("session %u: upstream %s:%u failed (%s); it is out for a while", s->slot,
+		 u[s->up - 1].server.host, (unsigned)u[s->up - 1].server.port, strerror(-err));
+	j = upstream_pick(rt, n, s->hs->up_tried, upstream_now_ms());
+	if (j < 0)
+		return false;
+	if (s->fd[SIDE_OUT] >= 0) {
+		close(s->fd[SIDE_OUT]);
+		s->fd[SIDE_OUT] = -1;
+	}
+	use_upstream(s, u, j);
+	connect_server(l, s);
+	return true;
+}
+
+/* The first answer byte from the upstream: its latency. */
+void local_first_answer(struct loop *l, struct session *s)
+{
+	size_t n;
+	const struct config_rt *rt;
+	uint32_t retry;
+
+	ups_of(s, &n, &rt, &retry);
+	s->up_wait = 0;
+	upstream_answered(rt, s->up - 1, (uint64_t)(uint32_t)((uint32_t)l->now_ms - s->up_t0) * 1000);
 }
 
 static void target_from_hostport(struct ssaddr *a, const struct hostport *hp)
@@ -57,13 +133,15 @@ static void target_from_hostport(struct ssaddr *a, const struct hostport *hp)
 	a->port = hp->port;
 }
 
-static void connect_server(struct loop *l, struct session *s);
-static void route_target(struct loop *l, struct session *s);
-
 void local_session_start(struct loop *l, struct session *s)
 {
 	const struct config_cipher *c = s->role == ROLE_TUNNEL ?
 		&((const struct config_tunnel *)s->conf)->cipher : &local_conf(s)->cipher;
+
+	size_t n;
+	const struct config_rt *rt;
+	uint32_t retry;
+	const struct config_upstream *u = ups_of(s, &n, &rt, &retry);
 
 	if (!server_of(s)->port) {
 		/* servers_url: the document has not been fetched yet (ctl/sip008.c). */
@@ -76,6 +154,8 @@ void local_session_start(struct loop *l, struct session *s)
 	s->d[DIR_OUT_IN].codec = CODEC_OPEN;
 	s->d[DIR_OUT_IN].bgid = BG_CIPHER;
 	aead_reader_init(&s->rd, c->method, c->key);
+	if (n)
+		use_upstream(s, u, upstream_pick(rt, n, 0, upstream_now_ms()));
 	s->state = SESS_ST_HANDSHAKE;
 	s->phase = LP_FIRST;
 	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.handshake * 1000);
@@ -129,6 +209,7 @@ static void connect_server(struct loop *l, struct session *s)
 	int ret;
 
 	s->phase = LP_CONNECTING;
+	s->up_t0 = (uint32_t)l->now_ms;
 	if (!hp->is_ip) {
 		/* Resolved on the ring (dns.c); getaddrinfo would block it. */
 		ret = session_connect_name(l, s, hp->host, hp->port, true);
@@ -538,6 +619,8 @@ void local_on_connect(struct loop *l, struct session *s, int res)
 		return;
 	if (res < 0 && res != -EHOSTUNREACH && session_connect_next(l, s) == 0)
 		return; /* the server's name had another address */
+	if (res < 0 && upstream_failover(l, s, res == -ECANCELED ? -ETIMEDOUT : res))
+		return; /* trying another upstream */
 	if (res < 0) {
 		tcp_of(l)->st.connect_fail++;
 		ctr_add(&s->ctr[EPC_CONNECT_FAIL], 1);
@@ -550,6 +633,15 @@ void local_on_connect(struct loop *l, struct session *s, int res)
 		      : http_local_active(s) ? http_local_prefix(l, s) : build_prefix(l, s)) {
 		session_close(l, s, true, "cannot set up the request cipher");
 		return;
+	}
+	if (s->up && !s->direct) {
+		size_t n;
+		const struct config_rt *rt;
+		uint32_t retry;
+
+		ups_of(s, &n, &rt, &retry);
+		upstream_connected(rt, s->up - 1);
+		s->up_wait = 1;
 	}
 	s->state = SESS_ST_RELAY;
 	s->phase = LP_DONE;

@@ -18,6 +18,7 @@
 #include "proto/aead.h"
 #include "proto/socks5.h"
 #include "relay/session.h"
+#include "relay/upstream.h"
 #include "udp_int.h"
 
 /* The ss server's address is known: open the socket toward it. */
@@ -135,9 +136,17 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 			udp_assoc_close(l, a, "no server yet: waiting for the servers_url document");
 			return UDP_DROP_REFUSED;
 		}
+		const struct hostport *srv = &tc->server;
+
 		a->cipher = &tc->cipher;
+		if (tc->n_ups) { /* upstreams: one for the association's life */
+			int i = upstream_pick(&tc->rt, tc->n_ups, 0, upstream_now_ms());
+
+			a->cipher = &tc->ups[i].cipher;
+			srv = &tc->ups[i].server;
+		}
 		client2022_init(a);
-		if (server_setup(l, a, &tc->server) < 0) {
+		if (server_setup(l, a, srv) < 0) {
 			udp_assoc_close(l, a, "cannot reach the ss server");
 			return UDP_DROP_REFUSED;
 		}
@@ -366,6 +375,7 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 		    const struct sockaddr *client, struct sockaddr_storage *bnd)
 {
 	const struct config_local *lc = s->conf;
+	const struct hostport *srv = &lc->server;
 	struct sockaddr_storage b;
 	struct udp_assoc *a;
 	socklen_t bl = sizeof(*bnd);
@@ -380,6 +390,12 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 	a->sess_slot = s->slot;
 	a->sess_gen = s->gen;
 	a->cipher = &lc->cipher;
+	if (lc->n_ups) { /* upstreams: one for the association's life */
+		int i = upstream_pick(&lc->rt, lc->n_ups, 0, upstream_now_ms());
+
+		a->cipher = &lc->ups[i].cipher;
+		srv = &lc->ups[i].server;
+	}
 	client2022_init(a);
 	memcpy(&a->allow, client, sa_len(client));
 	/* The client-facing socket: the control connection's local IP, any port. */
@@ -390,7 +406,7 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 		((struct sockaddr_in6 *)&b)->sin6_port = 0;
 	a->ep[1].fd = udp_open_socket(b.ss_family, (struct sockaddr *)&b, false);
 	if (a->ep[1].fd < 0 || getsockname(a->ep[1].fd, (struct sockaddr *)bnd, &bl) < 0 ||
-	    server_setup(l, a, &lc->server) < 0) {
+	    server_setup(l, a, srv) < 0) {
 		udp_assoc_close(l, a, "setup failed");
 		return -EMFILE;
 	}

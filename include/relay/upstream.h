@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * upstream — choosing among a local's or tunnel's several servers
+ * (upstreams = (...)). Health is what connections see: a connect that fails
+ * (refused, unreachable, timed out, a name that does not resolve) takes the
+ * server out for upstream_retry seconds, doubling while it keeps failing (at
+ * most 64 times); once that time is over the next connection tries it again,
+ * and one that gets through brings it back. Latency is the time from the
+ * connect to the first byte of the answer, smoothed (1/8 per sample). A new
+ * connection picks among the servers that are in, at random with weights
+ * 1/latency (a server not measured yet counts as fast, so each is tried);
+ * when all are out, the one due back first. A connection whose connect
+ * fails moves on to another server before it gives up; UDP associations
+ * keep the server they started with. Health is shared by the workers
+ * (atomics, no lock) and starts afresh with each configuration snapshot.
+ */
+#ifndef SSRING_UPSTREAM_H
+#define SSRING_UPSTREAM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+
+struct upstream_health {
+	_Atomic uint64_t down_until_ms; /* out until then (CLOCK_MONOTONIC ms); 0 = in */
+	_Atomic uint32_t streak;        /* failures in a row */
+	_Atomic uint32_t latency_us;    /* smoothed time to the first answer byte; 0 = none yet */
+	_Atomic uint64_t failures;      /* counted (metrics) */
+	_Atomic uint64_t picks;
+};
+
+/* The health array of every local and tunnel with upstreams in cfg (main
+ * thread, when a snapshot is prepared). 0 or -ENOMEM. */
+int upstream_prepare(struct config *cfg);
+/*
+ * An upstream for a new connection: its index, never one in tried (a bit
+ * per index). -1 when every one was tried. n >= 1.
+ */
+int upstream_pick(const struct config_rt *rt, size_t n, uint32_t tried, uint64_t now_ms);
+void upstream_failed(const struct config_rt *rt, int i, uint32_t retry_s, uint64_t now_ms);
+/* A connect to upstream i got through: it is in. */
+void upstream_connected(const struct config_rt *rt, int i);
+/* The first answer byte came latency_us after the connect began. */
+void upstream_answered(const struct config_rt *rt, int i, uint64_t latency_us);
+/* Is upstream i in (not taken out) now? */
+bool upstream_up(const struct config_rt *rt, int i, uint64_t now_ms);
+uint64_t upstream_now_ms(void);
+
+#endif
