@@ -236,6 +236,12 @@ struct config_server {
 	struct config_rt rt;
 };
 
+enum redir_mode {
+	REDIR_NONE = 0,          /* a tunnel: forward */
+	REDIR_REDIRECT,          /* NAT REDIRECT: SO_ORIGINAL_DST */
+	REDIR_TPROXY             /* TPROXY: the accepted socket's own address */
+};
+
 /* One of several servers a local or tunnel chooses from (relay/upstream.c). */
 struct config_upstream {
 	struct hostport server;
@@ -276,6 +282,9 @@ struct config_tunnel {
 	struct config_upstream *ups; /* as for locals */
 	size_t n_ups;
 	uint32_t upstream_retry;
+	/* redirs = (...) are tunnels whose target is each connection's original
+	 * destination (transparent proxy, like ss-redir): */
+	uint8_t redir;           /* enum redir_mode */
 	bool tcp;                /* default true */
 	bool udp;                /* default true */
 	struct config_acl *acl;  /* bypass/proxy lists for forward; NULL = proxied */

@@ -39,8 +39,10 @@ struct loop_listener {
  * (logged with the address).
  */
 int listener_socket(const struct sockaddr *sa, socklen_t len, bool reuseport);
-/* The same with a protocol (0, or IPPROTO_MPTCP). */
-int listener_socket_proto(const struct sockaddr *sa, socklen_t len, bool reuseport, int proto);
+/* The same with a protocol (0, or IPPROTO_MPTCP) and, if transparent,
+ * IP_TRANSPARENT / IPV6_TRANSPARENT (TPROXY; needs CAP_NET_ADMIN). */
+int listener_socket_proto(const struct sockaddr *sa, socklen_t len, bool reuseport, int proto,
+			  bool transparent);
 /* Take over fd and start accepting on it. */
 void listener_start(struct loop *l, struct loop_listener *ls, int fd,
 		    listener_accept_fn on_accept, listener_closed_fn on_closed);

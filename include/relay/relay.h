@@ -132,8 +132,8 @@ void relay_each_listener(const struct config *c, bool udp, relay_entry_fn fn, vo
  * cfg and close with it).
  */
 int relay_prepare_sockets(const struct config *old, struct config *cfg, bool udp,
-			  int (*open_fd)(const struct hostport *hp,
-					 const struct config_outbound *o));
+			  int (*open_fd)(const struct hostport *hp, enum role role,
+					 const void *conf));
 /* The outbound options of a role entry (conf is its config_server/_local/_tunnel). */
 const struct config_outbound *relay_outbound_of(enum role role, const void *conf);
 /* A non-blocking TCP socket toward a target or server: MPTCP when o asks and

@@ -96,6 +96,7 @@ extern struct relay_worker_stats *relay_stats;
 
 struct relay_ep_info {
 	enum role role;
+	bool redir;              /* a tunnel from redirs = (...) */
 	char listen[64];         /* "127.0.0.1:8388", "[::1]:8388" */
 };
 

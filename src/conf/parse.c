@@ -25,7 +25,7 @@
  * one of" hint lists.
  */
 static const char *const top_keys[] = { "workers", "log_level", "limits",  "timeouts",
-					"dns",	   "servers",	"locals", "tunnels",
+					"dns",	   "servers",	"locals", "tunnels", "redirs",
 					"user",	   "group",	"metrics", "api",
 					"state_file", NULL };
 static const char *const limits_keys[] = { "tcp_sessions", "udp_associations",
@@ -446,6 +446,32 @@ static int parse_globals(struct ctx *x, const config_setting_t *root, struct con
 	return 0;
 }
 
+/* redirs = (...): tunnels of their own kind, appended to cfg->tunnels. */
+static int parse_redirs(struct ctx *x, const config_setting_t *root, struct config *cfg)
+{
+	void *rd = NULL;
+	size_t n = 0;
+	struct config_tunnel *all;
+	int ret = parse_role_list(x, root, "redirs", sizeof(struct config_tunnel), cf_parse_redir,
+				  &rd, &n);
+
+	if (!n)
+		return ret;
+	all = realloc(cfg->tunnels, (cfg->n_tunnels + n) * sizeof(*all));
+	if (!all) {
+		/* what was parsed goes with a config of its own */
+		struct config tmp = { .tunnels = rd, .n_tunnels = n };
+
+		config_free(&tmp);
+		return fail(x, root, "out of memory");
+	}
+	memcpy(all + cfg->n_tunnels, rd, n * sizeof(*all));
+	free(rd);
+	cfg->tunnels = all;
+	cfg->n_tunnels += n;
+	return ret;
+}
+
 static int parse_root(struct ctx *x, const config_setting_t *root, struct config *cfg)
 {
 	void *sv = NULL, *lc = NULL, *tn = NULL;
@@ -476,6 +502,8 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 		ret = parse_role_list(x, root, "tunnels", sizeof(struct config_tunnel),
 				      cf_parse_tunnel, &tn, &cfg->n_tunnels);
 	cfg->tunnels = tn;
+	if (!ret)
+		ret = parse_redirs(x, root, cfg);
 	if (ret)
 		return ret;
 	if (!cfg->n_servers && !cfg->n_locals && !cfg->n_tunnels) {

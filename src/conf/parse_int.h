@@ -108,5 +108,6 @@ int cf_parse_control(struct ctx *x, const config_setting_t *root, struct config 
 int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem);
 int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem);
 int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem);
+int cf_parse_redir(struct ctx *x, const config_setting_t *g, void *elem);
 
 #endif

@@ -30,6 +30,10 @@ static const char *const local_keys[] = { "listen", "server", "method", SECRET_K
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
 					   "tcp", "udp", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
 					   "upstreams", "upstream_retry", SIP008_KEYS, NULL };
+static const char *const redir_keys[] = { "listen", "server", "method", SECRET_KEYS, "mode",
+					  "tcp", "udp", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
+					  "upstreams", "upstream_retry", NULL };
+static const char *const redir_modes[] = { "redirect", "tproxy", NULL };
 static const char *const user_keys[] = { "name", "password", NULL };
 static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_sessions",
 					  "max_ips", NULL };
@@ -589,5 +593,42 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 	t->tcp_server = t->server;
 	if (!t->tcp && !t->udp)
 		return fail(x, g, "tcp and udp are both false: nothing to forward");
+	return 0;
+}
+
+/*
+ * A transparent proxy (ss-redir): a tunnel whose target is each
+ * connection's original destination. mode: "redirect" (NAT REDIRECT, the
+ * default) or "tproxy". UDP (TPROXY only) is not relayed yet.
+ */
+int cf_parse_redir(struct ctx *x, const config_setting_t *g, void *elem)
+{
+	struct config_tunnel *t = elem;
+	int mode = 0, ret;
+
+	t->tcp = true;
+	t->udp = false;
+	t->upstream_retry = 5;
+	t->line = config_setting_source_line(g);
+	if ((ret = cf_check_keys(x, g, redir_keys)) ||
+	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
+	    (ret = cf_note_listen(x, g, &t->listen)) ||
+	    (ret = cf_member(g, "upstreams") ?
+			   get_upstreams(x, g, &t->ups, &t->n_ups, &t->server, &t->cipher,
+					 &t->upstream_retry) :
+			   get_upstream(x, g, &t->server, &t->cipher, &t->plugin)) ||
+	    (ret = get_plugin(x, g, &t->plugin)) || (ret = get_acl(x, g, &t->acl)) ||
+	    (ret = get_outbound(x, g, &t->outbound)) ||
+	    (ret = cf_get_enum(x, g, "mode", redir_modes, &mode)) ||
+	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
+	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
+		return ret;
+	t->redir = (uint8_t)(mode == 0 ? REDIR_REDIRECT : REDIR_TPROXY);
+	t->tcp_server = t->server;
+	if (t->udp)
+		return fail(x, cf_member(g, "udp"),
+			    "UDP for redirs (TPROXY) is not supported yet: set udp = false");
+	if (!t->tcp)
+		return fail(x, g, "tcp = false: nothing to redirect");
 	return 0;
 }

@@ -14,10 +14,11 @@
 
 int listener_socket(const struct sockaddr *sa, socklen_t len, bool reuseport)
 {
-	return listener_socket_proto(sa, len, reuseport, 0);
+	return listener_socket_proto(sa, len, reuseport, 0, false);
 }
 
-int listener_socket_proto(const struct sockaddr *sa, socklen_t len, bool reuseport, int proto)
+int listener_socket_proto(const struct sockaddr *sa, socklen_t len, bool reuseport, int proto,
+			  bool transparent)
 {
 	int one = 1, fd, err;
 	char buf[80];
@@ -31,6 +32,17 @@ int listener_socket_proto(const struct sockaddr *sa, socklen_t len, bool reusepo
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (transparent &&
+	    (sa->sa_family == AF_INET6
+		     ? setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+		     : setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one)))) {
+		err = -errno;
+		log_error("cannot make the listener on %s transparent (TPROXY): %s%s",
+			  hostport_format_addr(sa, buf, sizeof(buf)), strerror(-err),
+			  err == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+		close(fd);
+		return err;
+	}
 	if (bind(fd, sa, len) < 0 || listen(fd, 4096) < 0) {
 		err = -errno;
 		log_error("cannot listen on %s: %s", hostport_format_addr(sa, buf, sizeof(buf)),

@@ -115,7 +115,8 @@ static void per_ep(struct out *o, int workers, const char *name, unsigned k, con
 	for (uint32_t ep = 0; ep < relay_ep_count(); ep++) {
 		const struct relay_ep_info *e = relay_ep_info(ep);
 
-		put(o, "%s{role=\"%s\",listen=\"%s\"%s} %llu\n", name, role_name(e->role), e->listen,
+		put(o, "%s{role=\"%s\",listen=\"%s\"%s} %llu\n", name,
+		    e->redir ? "redir" : role_name(e->role), e->listen,
 		    extra ? extra : "", (unsigned long long)stats_ep_sum(workers, ep, k));
 	}
 }

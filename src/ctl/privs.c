@@ -59,6 +59,9 @@ static uint32_t caps_needed(const struct config *cfg)
 		if (o->iface[0])
 			caps |= 1u << CAP_NET_RAW;
 	}
+	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		if (cfg->tunnels[i].redir == REDIR_TPROXY)
+			caps |= 1u << CAP_NET_ADMIN; /* IP_TRANSPARENT (reloads bind listeners) */
 	return caps;
 }
 

@@ -96,8 +96,20 @@ void relay_log_roles(const struct config *cfg)
 			 cfg->locals[i].plugin.cmd[0] ? ", TCP through the plugin " : "",
 			 cfg->locals[i].plugin.cmd,
 			 cfg->locals[i].sub.url[0] ? ", servers from " : "", cfg->locals[i].sub.url);
+	for (size_t i = 0; i < cfg->n_tunnels; i++) {
+		const struct config_tunnel *t = &cfg->tunnels[i];
+
+		if (!t->redir)
+			continue;
+		log_info("redir (%s) listening on %s -> each connection's original destination, "
+			 "via server %s:%u%s",
+			 t->redir == REDIR_TPROXY ? "tproxy" : "redirect",
+			 hostport_format_addr((const struct sockaddr *)&t->listen.addr, a, sizeof(a)),
+			 t->server.host, t->server.port, t->n_ups > 1 ? " and other upstreams" : "");
+	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		log_info("tunnel listening on %s -> %s:%u via server %s:%u%s%s",
+		if (!cfg->tunnels[i].redir)
+			log_info("tunnel listening on %s -> %s:%u via server %s:%u%s%s",
 			 hostport_format_addr((const struct sockaddr *)&cfg->tunnels[i].listen.addr,
 					      a, sizeof(a)),
 			 cfg->tunnels[i].forward.host, cfg->tunnels[i].forward.port,
@@ -158,7 +170,7 @@ struct prep {
 	const struct config *old;
 	int workers;
 	bool udp;
-	int (*open_fd)(const struct hostport *hp, const struct config_outbound *o);
+	int (*open_fd)(const struct hostport *hp, enum role role, const void *conf);
 	bool found;
 	enum role role;
 	const struct hostport *hp;
@@ -197,7 +209,7 @@ static void prepare_entry(void *arg, enum role role, const void *conf, const str
 	for (int w = 0; w < p->workers; w++)
 		(*fds)[w] = -1;
 	for (int w = 0; w < p->workers && !p->err; w++) {
-		int fd = p->open_fd(hp, relay_outbound_of(role, conf));
+		int fd = p->open_fd(hp, role, conf);
 
 		if (fd < 0)
 			p->err = fd;
@@ -207,8 +219,8 @@ static void prepare_entry(void *arg, enum role role, const void *conf, const str
 }
 
 int relay_prepare_sockets(const struct config *old, struct config *cfg, bool udp,
-			  int (*open_fd)(const struct hostport *hp,
-					 const struct config_outbound *o))
+			  int (*open_fd)(const struct hostport *hp, enum role role,
+					 const void *conf))
 {
 	struct prep p = { .old = old, .workers = cfg->workers, .udp = udp, .open_fd = open_fd };
 

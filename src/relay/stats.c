@@ -147,6 +147,7 @@ static uint32_t ep_id(enum role role, const struct hostport *listen, const struc
 		cap_eps = cap;
 	}
 	eps[n_eps].role = role;
+	eps[n_eps].redir = false;
 	hostport_format_addr((const struct sockaddr *)&listen->addr, eps[n_eps].listen,
 			     sizeof(eps[n_eps].listen));
 	return n_eps++;
@@ -198,6 +199,7 @@ static int assign_ids(const struct config *old, struct config *cfg)
 		t->rt.ep = ep_id(ROLE_TUNNEL, &t->listen, old_rt(old, ROLE_TUNNEL, &t->listen));
 		if (t->rt.ep == STATS_NONE)
 			return -ENOMEM;
+		eps[t->rt.ep].redir = t->redir != REDIR_NONE;
 	}
 	return 0;
 }

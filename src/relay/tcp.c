@@ -338,19 +338,22 @@ static void tcp_destroy(struct loop *l)
 	loop_set_state(l, &tcp_module, NULL);
 }
 
-static int tcp_socket(const struct hostport *hp, const struct config_outbound *o)
+static int tcp_socket(const struct hostport *hp, enum role role, const void *conf)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&hp->addr;
+	const struct config_outbound *o = relay_outbound_of(role, conf);
+	bool tproxy = role == ROLE_TUNNEL &&
+		      ((const struct config_tunnel *)conf)->redir == REDIR_TPROXY;
 	int fd = -EPROTONOSUPPORT;
 
 	if (o->mptcp) {
-		fd = listener_socket_proto(sa, hp->addr_len, true, IPPROTO_MPTCP);
+		fd = listener_socket_proto(sa, hp->addr_len, true, IPPROTO_MPTCP, tproxy);
 		if (fd < 0)
 			log_warn("mptcp = true, but this kernel refuses an MPTCP listener (%s; "
 				 "net.mptcp.enabled?): TCP", strerror(-fd));
 	}
 	if (fd < 0)
-		fd = listener_socket(sa, hp->addr_len, true);
+		fd = listener_socket_proto(sa, hp->addr_len, true, 0, tproxy);
 	if (fd >= 0 && o->fast_open) {
 		int qlen = 256; /* connections waiting in SYN_RECV with data */
 

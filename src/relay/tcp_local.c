@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proto/hostport.h"
 #include "proto/acl.h"
 #include "proto/http_proxy.h"
 #include "proto/socks5.h"
@@ -41,6 +42,10 @@ static const struct config_local *local_conf(const struct session *s)
 
 static void connect_server(struct loop *l, struct session *s);
 static void route_target(struct loop *l, struct session *s);
+
+/* linux/netfilter_ipv4.h SO_ORIGINAL_DST and ip6_tables.h IP6T_SO_ORIGINAL_DST:
+ * both 80, at SOL_IP and SOL_IPV6. */
+#define SSRING_SO_ORIGINAL_DST 80
 
 /* The role's upstreams (upstreams = (...)); *n = 0 without. */
 static const struct config_upstream *ups_of(const struct session *s, size_t *n,
@@ -133,6 +138,68 @@ static void target_from_hostport(struct ssaddr *a, const struct hostport *hp)
 	a->port = hp->port;
 }
 
+/*
+ * A redir's target: where the client meant to go. REDIRECT: the address
+ * the NAT rule rewrote (SO_ORIGINAL_DST, IP6T_SO_ORIGINAL_DST); TPROXY: the
+ * accepted socket's own address. A connection made to the listener itself
+ * (no rule sent it) is refused: it would loop. 0, or -1 (closed, logged).
+ */
+static bool same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+	return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+}
+
+static int original_dst(struct loop *l, struct session *s, const struct config_tunnel *tc)
+{
+	struct sockaddr_storage own, ss;
+	socklen_t sl = sizeof(own);
+	int fd = s->fd[SIDE_IN], r;
+	bool loop;
+	char a[80];
+
+	if (getsockname(fd, (struct sockaddr *)&own, &sl) < 0) {
+		session_close(l, s, true, "redir: getsockname failed");
+		return -1;
+	}
+	ss = own;
+	if (tc->redir == REDIR_REDIRECT) {
+		sl = sizeof(ss);
+		r = own.ss_family == AF_INET6
+			    ? getsockopt(fd, SOL_IPV6, SSRING_SO_ORIGINAL_DST, &ss, &sl)
+			    : getsockopt(fd, SOL_IP, SSRING_SO_ORIGINAL_DST, &ss, &sl);
+		if (r < 0) {
+			log_info("session %u: redir: no original destination (%s): is the NAT "
+				 "REDIRECT rule in place?", s->slot, strerror(errno));
+			session_close(l, s, true, "redir: no original destination");
+			return -1;
+		}
+		loop = same_sockaddr(&ss, &own); /* not rewritten: it came straight here */
+	} else {
+		/* Its own address: a connection to the listener's port was not
+		 * diverted to it, whatever address it was made to. */
+		loop = (ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						 : ((struct sockaddr_in *)&ss)->sin_port) ==
+		       htons(tc->listen.port);
+	}
+	if (loop || ssaddr_from_sockaddr((struct sockaddr *)&ss, &s->hs->target) < 0) {
+		log_info("session %u: redir: the connection to %s was not redirected here by a "
+			 "rule: refused", s->slot,
+			 hostport_format_addr((struct sockaddr *)&ss, a, sizeof(a)));
+		session_close(l, s, true, "redir: not a redirected connection");
+		return -1;
+	}
+	return 0;
+}
+
 void local_session_start(struct loop *l, struct session *s)
 {
 	const struct config_cipher *c = s->role == ROLE_TUNNEL ?
@@ -160,8 +227,14 @@ void local_session_start(struct loop *l, struct session *s)
 	s->phase = LP_FIRST;
 	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.handshake * 1000);
 	if (s->role == ROLE_TUNNEL) {
-		target_from_hostport(&s->hs->target,
-				     &((const struct config_tunnel *)s->conf)->forward);
+		const struct config_tunnel *tc = s->conf;
+
+		if (tc->redir) {
+			if (original_dst(l, s, tc) < 0)
+				return;
+		} else {
+			target_from_hostport(&s->hs->target, &tc->forward);
+		}
 		route_target(l, s);
 		return;
 	}

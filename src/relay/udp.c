@@ -464,12 +464,13 @@ static void udp_destroy(struct loop *l)
 	loop_set_state(l, &udp_module, NULL);
 }
 
-static int udp_port(const struct hostport *hp, const struct config_outbound *o)
+static int udp_port(const struct hostport *hp, enum role role, const void *conf)
 {
 	char buf[80];
 	int fd = udp_open_socket(hp->addr.ss_family, (const struct sockaddr *)&hp->addr, true);
 
-	(void)o;
+	(void)role;
+	(void)conf;
 	if (fd < 0)
 		log_error("cannot bind UDP %s: %s",
 			  hostport_format_addr((const struct sockaddr *)&hp->addr, buf, sizeof(buf)),
