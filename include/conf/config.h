@@ -364,6 +364,8 @@ void config_free(struct config *cfg);
  * (errno-style code in *ret if ret is not NULL).
  */
 struct config *config_new_file(const char *path, char *err, size_t err_len, int *ret);
+/* Free n upstreams (their secrets wiped). */
+void config_upstreams_free(struct config_upstream *ups, size_t n);
 void config_ref(const struct config *cfg);
 /* Drop a reference; the last one frees the snapshot (and closes its fds). */
 void config_unref(const struct config *cfg);

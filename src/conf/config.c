@@ -247,7 +247,7 @@ static bool dup_upstreams(struct config_upstream **out, const struct config_upst
 	return true;
 }
 
-static void free_upstreams(struct config_upstream *ups, size_t n)
+void config_upstreams_free(struct config_upstream *ups, size_t n)
 {
 	for (size_t i = 0; ups && i < n; i++)
 		wipe_cipher(&ups[i].cipher);
@@ -421,13 +421,13 @@ void config_free(struct config *cfg)
 			explicit_bzero(lc->users, lc->n_users * sizeof(*lc->users));
 		free(lc->users);
 		config_acl_unref(lc->acl);
-		free_upstreams(lc->ups, lc->n_ups);
+		config_upstreams_free(lc->ups, lc->n_ups);
 		free_rt(&lc->rt, cfg->workers);
 	}
 	for (i = 0; i < cfg->n_tunnels; i++) {
 		wipe_cipher(&cfg->tunnels[i].cipher);
 		config_acl_unref(cfg->tunnels[i].acl);
-		free_upstreams(cfg->tunnels[i].ups, cfg->tunnels[i].n_ups);
+		config_upstreams_free(cfg->tunnels[i].ups, cfg->tunnels[i].n_ups);
 		free_rt(&cfg->tunnels[i].rt, cfg->workers);
 	}
 	free(cfg->servers);

@@ -58,7 +58,8 @@ static struct sub *find(const struct config_sip008 *c)
 /* Each local and tunnel entry with a servers_url. */
 typedef void (*entry_fn)(void *arg, struct config_sip008 *sub, struct hostport *server,
 			 struct hostport *tcp_server, struct config_cipher *c,
-			 struct config_plugin *p, int line);
+			 struct config_plugin *p, struct config_upstream **ups, size_t *n_ups,
+			 int line);
 
 static void each_entry(struct config *cfg, entry_fn fn, void *arg)
 {
@@ -66,19 +67,58 @@ static void each_entry(struct config *cfg, entry_fn fn, void *arg)
 		struct config_local *e = &cfg->locals[i];
 
 		if (e->sub.url[0])
-			fn(arg, &e->sub, &e->server, &e->tcp_server, &e->cipher, &e->plugin, e->line);
+			fn(arg, &e->sub, &e->server, &e->tcp_server, &e->cipher, &e->plugin, &e->ups,
+			   &e->n_ups, e->line);
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		struct config_tunnel *e = &cfg->tunnels[i];
 
 		if (e->sub.url[0])
-			fn(arg, &e->sub, &e->server, &e->tcp_server, &e->cipher, &e->plugin, e->line);
+			fn(arg, &e->sub, &e->server, &e->tcp_server, &e->cipher, &e->plugin, &e->ups,
+			   &e->n_ups, e->line);
 	}
+}
+
+/*
+ * A document with several usable servers without plugins: all of them
+ * (up to 32, in the document's order) become the entry's upstreams
+ * (relay/upstream.h); with one, or when the first needs a plugin, the
+ * first alone is used. The entry's old upstreams go either way.
+ */
+static void take_upstreams(const struct sip008_doc *d, struct config_upstream **ups,
+			   size_t *n_ups, const struct config_plugin *p, int line, const char *url)
+{
+	struct config_upstream *u;
+	struct config_plugin np;
+	char err[256];
+	size_t n = 0;
+
+	config_upstreams_free(*ups, *n_ups);
+	*ups = NULL;
+	*n_ups = 0;
+	if (d->n_usable < 2 || p->cmd[0] || !(u = calloc(32, sizeof(*u))))
+		return;
+	for (size_t i = 0; i < d->n && n < 32; i++) {
+		if (!d->s[i].usable || d->s[i].plugin[0])
+			continue;
+		if (config_take_sip008(&u[n].server, &u[n].cipher, &np, &d->s[i], err,
+				       sizeof(err)) == 0)
+			n++;
+		else
+			log_warn("line %d: servers_url %s: %s", line, url, err);
+	}
+	if (n < 2) {
+		config_upstreams_free(u, n);
+		return;
+	}
+	*ups = u;
+	*n_ups = n;
 }
 
 static void fill_entry(void *arg, struct config_sip008 *sub, struct hostport *server,
 		       struct hostport *tcp_server, struct config_cipher *c,
-		       struct config_plugin *p, int line)
+		       struct config_plugin *p, struct config_upstream **ups, size_t *n_ups,
+		       int line)
 {
 	const struct sub *s = find(sub);
 	struct sip008_doc d;
@@ -91,6 +131,7 @@ static void fill_entry(void *arg, struct config_sip008 *sub, struct hostport *se
 		if (config_take_sip008(server, c, p, sip008_first(&d), err, sizeof(err)) == 0) {
 			*tcp_server = *server;
 			snprintf(sub->remarks, sizeof(sub->remarks), "%s", sip008_first(&d)->remarks);
+			take_upstreams(&d, ups, n_ups, p, line, sub->url);
 		} else {
 			log_warn("line %d: servers_url %s: %s", line, sub->url, err);
 		}
@@ -174,11 +215,14 @@ static void on_document(struct loop *l, struct sub *s, const char *text, size_t 
 				 s->c.cache, strerror(-r));
 	}
 	gen = publish(l);
-	log_info("servers_url %s: %zu server(s), %zu usable; using %s%s%s:%u (%s)%s%s; "
+	log_info("servers_url %s: %zu server(s), %zu usable; using %s%s%s:%u (%s)%s%s%s; "
 		 "configuration generation %llu", s->c.url, d.n, d.n_usable,
 		 first->remarks[0] ? first->remarks : "", first->remarks[0] ? " at " : "",
 		 first->host, (unsigned)first->port, first->method,
-		 first->plugin[0] ? ", plugin " : "", first->plugin, (unsigned long long)gen);
+		 first->plugin[0] ? ", plugin " : "", first->plugin,
+		 d.n_usable > 1 && !first->plugin[0]
+			 ? " and the others without a plugin as upstreams (several servers)" : "",
+		 (unsigned long long)gen);
 	sip008_free(&d);
 }
 
@@ -244,7 +288,8 @@ static void on_tick(struct loop *l, struct timer *t)
 
 static void add_entry(void *arg, struct config_sip008 *sub, struct hostport *server,
 		      struct hostport *tcp_server, struct config_cipher *c,
-		      struct config_plugin *p, int line)
+		      struct config_plugin *p, struct config_upstream **ups, size_t *n_ups,
+		      int line)
 {
 	struct loop *l = arg;
 	struct sub *s = find(sub);
@@ -253,6 +298,8 @@ static void add_entry(void *arg, struct config_sip008 *sub, struct hostport *ser
 	(void)tcp_server;
 	(void)c;
 	(void)p;
+	(void)ups;
+	(void)n_ups;
 	if (sub->note[0])
 		log_warn("line %d: %s", line, sub->note);
 	if (s) {

@@ -7,8 +7,9 @@ session stays on the old one; a reload keeps the fetched server; a fetch
 that fails (server down, a certificate for another name, an expired
 certificate, a document that is not SIP008) keeps the servers in use and
 the log says why; a restart with the HTTPS server down starts from
-servers_cache; a document file works as servers_url too; configuration
-mistakes name the line."""
+servers_cache; a document file works as servers_url too, and a document
+with several servers gives the choice among them (upstreams, with
+failover); configuration mistakes name the line."""
 import datetime
 import json
 import os
@@ -218,6 +219,22 @@ tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{echo.port}";
     s.sendall(b"via a file document")
     h.check(h.recv_exact(s, 19) == b"via a file document", "tunnel with a file servers_url")
     s.close()
+    # Several usable servers: they become the tunnel's upstreams; the first
+    # (nothing listens there) fails over to the other, connection by connection.
+    dead = h.free_port()
+    with open(fdoc, "w") as f:
+        json.dump({"version": 1, "servers": [
+            entry(dead, "aes-256-gcm", "nobody", "dead"),
+            entry(pb, "2022-blake3-aes-128-gcm", "AAECAwQFBgcICQoLDA0ODw==", "file B")]}, f)
+    h.check(h.wait_until(lambda: "as upstreams" in tun.output(), timeout=15),
+            "a two-server document did not become upstreams:\n" + tun.output()[-1500:])
+    for i in range(6):
+        s = socket.create_connection(("127.0.0.1", tport), timeout=10)
+        s.sendall(b"upstream %d" % i)
+        h.check(h.recv_exact(s, 10) == b"upstream %d" % i, "connection %d via upstreams" % i)
+        s.close()
+    h.check("upstream 127.0.0.1:%d failed" % dead in tun.output(),
+            "the dead upstream's failure is not logged")
     tun.stop()
 
     # configuration mistakes
