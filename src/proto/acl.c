@@ -31,11 +31,16 @@ struct name_set {
 struct list {
 	struct prefix_set ip;
 	struct name_set suffix, exact;
-	pcre2_code *combined;      /* every other pattern, as one alternation */
+	/* every other pattern, as one alternation — or as a few, when one
+	 * would be larger than PCRE2 compiles (64 KiB of code with Debian's
+	 * LINK_SIZE 2: about a thousand patterns of thirty characters) */
+	pcre2_code **combined;
+	size_t n_combined;
 	pcre2_code **single;       /* patterns with back-references, one by one */
 	size_t n_single;
 	char *alt;                 /* the alternation being built */
 	size_t alt_len, n_alt;
+	size_t *alt_off;           /* where each of its patterns starts */
 };
 
 struct acl {
@@ -274,6 +279,7 @@ static int add_regex(struct list *l, const char *p, size_t n, int line, char *er
 	int ec;
 	PCRE2_SIZE off;
 	pcre2_code *c = pcre2_compile((PCRE2_SPTR)p, n, 0, &ec, &off, NULL);
+	size_t *offs;
 	char *alt;
 
 	if (!c) {
@@ -304,8 +310,13 @@ static int add_regex(struct list *l, const char *p, size_t n, int line, char *er
 	if (!alt)
 		return -ENOMEM;
 	l->alt = alt;
+	offs = realloc(l->alt_off, (l->n_alt + 1) * sizeof(*offs));
+	if (!offs)
+		return -ENOMEM;
+	l->alt_off = offs;
 	if (l->n_alt)
 		l->alt[l->alt_len++] = '|';
+	l->alt_off[l->n_alt] = l->alt_len;
 	memcpy(l->alt + l->alt_len, "(?:", 3);
 	memcpy(l->alt + l->alt_len + 3, p, n);
 	l->alt[l->alt_len + 3 + n] = ')';
@@ -314,19 +325,39 @@ static int add_regex(struct list *l, const char *p, size_t n, int line, char *er
 	return 0;
 }
 
+/*
+ * Compile patterns [from, to) of the alternation as one expression, or, if
+ * PCRE2 refuses that (too large), each half on its own, and so on.
+ */
+static int compile_alts(struct list *l, size_t from, size_t to)
+{
+	size_t start = l->alt_off[from], end = to < l->n_alt ? l->alt_off[to] - 1 : l->alt_len;
+	pcre2_code *c, **nc;
+	PCRE2_SIZE eoff;
+	int ec;
+
+	c = pcre2_compile((PCRE2_SPTR)l->alt + start, end - start, 0, &ec, &eoff, NULL);
+	if (!c) {
+		if (to - from == 1)
+			return -ENOMEM; /* it compiled alone: only memory is left to fail */
+		return compile_alts(l, from, from + (to - from) / 2) ||
+		       compile_alts(l, from + (to - from) / 2, to) ? -ENOMEM : 0;
+	}
+	nc = realloc(l->combined, (l->n_combined + 1) * sizeof(*nc));
+	if (!nc) {
+		pcre2_code_free(c);
+		return -ENOMEM;
+	}
+	l->combined = nc;
+	pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
+	l->combined[l->n_combined++] = c;
+	return 0;
+}
+
 /* Compile the alternation of a list's other patterns. */
 static int finish_list(struct list *l)
 {
-	int ec;
-	PCRE2_SIZE off;
-
-	if (!l->n_alt)
-		return 0;
-	l->combined = pcre2_compile((PCRE2_SPTR)l->alt, l->alt_len, 0, &ec, &off, NULL);
-	if (!l->combined)
-		return -ENOMEM; /* each part compiled alone: only memory is left to fail */
-	pcre2_jit_compile(l->combined, PCRE2_JIT_COMPLETE);
-	return 0;
+	return l->n_alt ? compile_alts(l, 0, l->n_alt) : 0;
 }
 
 int acl_parse(const char *text, size_t len, struct acl **out, char *err, size_t err_len)
@@ -440,7 +471,10 @@ void acl_free(struct acl *a)
 			free(li->ip.net[k]);
 		set_free(&li->suffix);
 		set_free(&li->exact);
-		pcre2_code_free(li->combined);
+		for (size_t k = 0; k < li->n_combined; k++)
+			pcre2_code_free(li->combined[k]);
+		free(li->combined);
+		free(li->alt_off);
 		for (size_t k = 0; k < li->n_single; k++)
 			pcre2_code_free(li->single[k]);
 		free(li->single);
@@ -501,13 +535,14 @@ bool acl_has_name(const struct acl *a, enum acl_list l, const char *name, size_t
 	for (size_t i = 1; li->suffix.n && i < len; i++)
 		if (name[i - 1] == '.' && set_has(&li->suffix, name + i, len - i))
 			return true;
-	if (!li->combined && !li->n_single)
+	if (!li->n_combined && !li->n_single)
 		return false;
 	md = match_data();
 	if (!md)
 		return false;
-	if (li->combined && pcre2_match(li->combined, (PCRE2_SPTR)name, len, 0, 0, md, NULL) >= 0)
-		return true;
+	for (size_t k = 0; k < li->n_combined; k++)
+		if (pcre2_match(li->combined[k], (PCRE2_SPTR)name, len, 0, 0, md, NULL) >= 0)
+			return true;
 	for (size_t k = 0; k < li->n_single; k++)
 		if (pcre2_match(li->single[k], (PCRE2_SPTR)name, len, 0, 0, md, NULL) >= 0)
 			return true;

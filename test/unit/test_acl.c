@@ -195,6 +195,24 @@ static void test_size(void)
 	printf("10,000 lines loaded in %.1f ms\n",
 	       (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	acl_free(a);
+	/* 3,000 patterns that are not literal suffixes: more than one PCRE2
+	 * expression can hold (64 KiB of code), so a few are made. */
+	o = (size_t)snprintf(t, cap, "[bypass_list]\n");
+	for (int i = 0; i < 3000; i++)
+		o += (size_t)snprintf(t + o, cap - o, "^ads%d\\.[a-z]+\\.example$\n", i);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	a = parse(t);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	acl_get_stats(a, &st);
+	CHECK_EQ(st.regexes, 3000);
+	CHECK_EQ(mname(a, "ads0.x.example"), 1);
+	CHECK_EQ(mname(a, "ads1500.abc.example"), 1);
+	CHECK_EQ(mname(a, "ads2999.zz.example"), 1);
+	CHECK_EQ(mname(a, "ads3000.zz.example"), 0);
+	CHECK_EQ(mname(a, "ads12.9.example"), 0);
+	printf("3,000 regular expressions loaded in %.1f ms\n",
+	       (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	acl_free(a);
 	free(t);
 }
 
