@@ -69,14 +69,23 @@ _given_ports = set()
 
 
 def free_port(kind=socket.SOCK_STREAM):
-    """A port nothing listens on now, and never one this test was given
-    before (the kernel may hand out a just-closed port again at once)."""
+    """A port nothing uses now for TCP nor for UDP (servers take both on the
+    same number), and never one this test was given before (the kernel may
+    hand out a just-closed port again at once)."""
+    other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
     for _ in range(1000):
         s = socket.socket(socket.AF_INET, kind)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+        o = socket.socket(socket.AF_INET, other)
+        try:
+            o.bind(("127.0.0.1", port))
+            both = True
+        except OSError:
+            both = False
+        o.close()
         s.close()
-        if port not in _given_ports:
+        if both and port not in _given_ports:
             _given_ports.add(port)
             return port
     fail("no fresh port after 1000 tries")

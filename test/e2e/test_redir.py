@@ -149,6 +149,7 @@ redirs = ( {{ listen = "127.0.0.1:{r1}"; server = "127.0.0.1:{sport}"; method = 
 
 CLIENT = r"""
 import socket, subprocess, sys, threading
+print("ready", flush=True)  # in a namespace of its own by now (unshare exec'd us)
 sys.stdin.readline()  # the veth end is here now
 for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "10.66.1.2/24", "dev", "tp1"],
             ["ip", "link", "set", "tp1", "up"],
@@ -218,6 +219,10 @@ redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{
     client = subprocess.Popen(["unshare", "--net", "--", sys.executable, "-c", CLIENT,
                                str(e1.port), str(e2.port)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Only once the child runs Python is it in its own namespace: moving the
+    # veth end before that would leave it here.
+    ready = client.stdout.readline()
+    h.check(ready.strip() == "ready", "the client did not start: %r" % ready)
     subprocess.run(["ip", "link", "set", "tp1", "netns", str(client.pid)], check=True)
     out, _ = client.communicate("go\n", timeout=60)
     print("TPROXY through ssring's redir and ss-redir -T: " + out.strip().replace("\n", "; "),
