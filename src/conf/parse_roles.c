@@ -540,6 +540,27 @@ static int get_upstreams(struct ctx *x, const config_setting_t *g, struct config
 	return cf_get_u32(x, g, "upstream_retry", 1, 3600, retry);
 }
 
+/*
+ * What locals, tunnels and redirs share: where their TCP goes (upstreams, a
+ * SIP008 document unless sub is NULL, or one server), the plugin, the ACL
+ * and the outbound options.
+ */
+static int get_client_side(struct ctx *x, const config_setting_t *g, struct config_sip008 *sub,
+			   struct hostport *server, struct config_cipher *c,
+			   struct config_plugin *p, struct config_upstream **ups, size_t *n_ups,
+			   uint32_t *retry, struct config_acl **acl, struct config_outbound *o)
+{
+	int ret;
+
+	if ((ret = cf_member(g, "upstreams") ?
+			   get_upstreams(x, g, ups, n_ups, server, c, retry) :
+			   sub && cf_member(g, "servers_url") ? get_sip008(x, g, sub, server, c, p) :
+								get_upstream(x, g, server, c, p)) ||
+	    (ret = get_plugin(x, g, p)) || (ret = get_acl(x, g, acl)))
+		return ret;
+	return get_outbound(x, g, o);
+}
+
 int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 {
 	struct config_local *lc = elem;
@@ -551,14 +572,9 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 	if ((ret = cf_check_keys(x, g, local_keys)) ||
 	    (ret = cf_get_hostport(x, g, "listen", true, &lc->listen)) ||
 	    (ret = cf_note_listen(x, g, &lc->listen)) ||
-	    (ret = cf_member(g, "upstreams") ?
-			   get_upstreams(x, g, &lc->ups, &lc->n_ups, &lc->server, &lc->cipher,
-					 &lc->upstream_retry) :
-			   cf_member(g, "servers_url") ?
-			   get_sip008(x, g, &lc->sub, &lc->server, &lc->cipher, &lc->plugin) :
-			   get_upstream(x, g, &lc->server, &lc->cipher, &lc->plugin)) ||
-	    (ret = get_plugin(x, g, &lc->plugin)) || (ret = get_acl(x, g, &lc->acl)) ||
-	    (ret = get_outbound(x, g, &lc->outbound)) ||
+	    (ret = get_client_side(x, g, &lc->sub, &lc->server, &lc->cipher, &lc->plugin,
+				   &lc->ups, &lc->n_ups, &lc->upstream_retry, &lc->acl,
+				   &lc->outbound)) ||
 	    (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
 	    (ret = parse_users(x, g, lc)))
 		return ret;
@@ -579,14 +595,8 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
 	    (ret = cf_note_listen(x, g, &t->listen)) ||
 	    (ret = cf_get_hostport(x, g, "forward", false, &t->forward)) ||
-	    (ret = cf_member(g, "upstreams") ?
-			   get_upstreams(x, g, &t->ups, &t->n_ups, &t->server, &t->cipher,
-					 &t->upstream_retry) :
-			   cf_member(g, "servers_url") ?
-			   get_sip008(x, g, &t->sub, &t->server, &t->cipher, &t->plugin) :
-			   get_upstream(x, g, &t->server, &t->cipher, &t->plugin)) ||
-	    (ret = get_plugin(x, g, &t->plugin)) || (ret = get_acl(x, g, &t->acl)) ||
-	    (ret = get_outbound(x, g, &t->outbound)) ||
+	    (ret = get_client_side(x, g, &t->sub, &t->server, &t->cipher, &t->plugin, &t->ups,
+				   &t->n_ups, &t->upstream_retry, &t->acl, &t->outbound)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
 		return ret;
@@ -613,12 +623,8 @@ int cf_parse_redir(struct ctx *x, const config_setting_t *g, void *elem)
 	if ((ret = cf_check_keys(x, g, redir_keys)) ||
 	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
 	    (ret = cf_note_listen(x, g, &t->listen)) ||
-	    (ret = cf_member(g, "upstreams") ?
-			   get_upstreams(x, g, &t->ups, &t->n_ups, &t->server, &t->cipher,
-					 &t->upstream_retry) :
-			   get_upstream(x, g, &t->server, &t->cipher, &t->plugin)) ||
-	    (ret = get_plugin(x, g, &t->plugin)) || (ret = get_acl(x, g, &t->acl)) ||
-	    (ret = get_outbound(x, g, &t->outbound)) ||
+	    (ret = get_client_side(x, g, NULL, &t->server, &t->cipher, &t->plugin, &t->ups,
+				   &t->n_ups, &t->upstream_retry, &t->acl, &t->outbound)) ||
 	    (ret = cf_get_enum(x, g, "mode", redir_modes, &mode)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))

@@ -74,6 +74,23 @@ static int server_setup(struct loop *l, struct udp_assoc *a, const struct hostpo
 	return server_known(l, a, &e->addr[0].sa, hp->port);
 }
 
+/* The server an association starts with (and its key in a->cipher): with
+ * upstreams, one picked for the association's whole life. */
+static const struct hostport *assoc_server(struct udp_assoc *a, const struct hostport *server,
+					   const struct config_cipher *cipher,
+					   const struct config_upstream *ups, size_t n,
+					   const struct config_rt *rt)
+{
+	int i;
+
+	a->cipher = cipher;
+	if (!n)
+		return server;
+	i = upstream_pick(rt, n, 0, upstream_now_ms());
+	a->cipher = &ups[i].cipher;
+	return &ups[i].server;
+}
+
 static void client2022_init(struct udp_assoc *a)
 {
 	if (!a->cipher->m2022)
@@ -136,15 +153,9 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 			udp_assoc_close(l, a, "no server yet: waiting for the servers_url document");
 			return UDP_DROP_REFUSED;
 		}
-		const struct hostport *srv = &tc->server;
+		const struct hostport *srv = assoc_server(a, &tc->server, &tc->cipher, tc->ups,
+							  tc->n_ups, &tc->rt);
 
-		a->cipher = &tc->cipher;
-		if (tc->n_ups) { /* upstreams: one for the association's life */
-			int i = upstream_pick(&tc->rt, tc->n_ups, 0, upstream_now_ms());
-
-			a->cipher = &tc->ups[i].cipher;
-			srv = &tc->ups[i].server;
-		}
 		client2022_init(a);
 		if (server_setup(l, a, srv) < 0) {
 			udp_assoc_close(l, a, "cannot reach the ss server");
@@ -375,7 +386,7 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 		    const struct sockaddr *client, struct sockaddr_storage *bnd)
 {
 	const struct config_local *lc = s->conf;
-	const struct hostport *srv = &lc->server;
+	const struct hostport *srv;
 	struct sockaddr_storage b;
 	struct udp_assoc *a;
 	socklen_t bl = sizeof(*bnd);
@@ -389,13 +400,7 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 	a->conf = lc;
 	a->sess_slot = s->slot;
 	a->sess_gen = s->gen;
-	a->cipher = &lc->cipher;
-	if (lc->n_ups) { /* upstreams: one for the association's life */
-		int i = upstream_pick(&lc->rt, lc->n_ups, 0, upstream_now_ms());
-
-		a->cipher = &lc->ups[i].cipher;
-		srv = &lc->ups[i].server;
-	}
+	srv = assoc_server(a, &lc->server, &lc->cipher, lc->ups, lc->n_ups, &lc->rt);
 	client2022_init(a);
 	memcpy(&a->allow, client, sa_len(client));
 	/* The client-facing socket: the control connection's local IP, any port. */
