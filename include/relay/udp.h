@@ -10,6 +10,8 @@
  *   server: key = (listener, client address) -> sockets toward targets
  *           (one per address family, made on first use); full-cone replies.
  *   tunnel: key = (listener, sender address) -> one socket toward the server.
+ *           A redir (TPROXY) is a tunnel whose datagrams each carry their
+ *           original destination; replies leave from that address.
  *   local:  owned by a SOCKS5 control session: one client-facing socket (its
  *           address is the BND of the UDP ASSOCIATE reply) and one socket
  *           toward the server. It ends when the control connection ends.
@@ -129,6 +131,12 @@ struct udp_state {
 	uint32_t gso_strikes; /* GSO batches that failed */
 	bool gso_test_fail;  /* SSRING_TEST_GSO_FAIL: tests of the fallback */
 	uint32_t n_hashed;
+	/* redirs: sockets bound (IP_TRANSPARENT) to the addresses replies must
+	 * come from, shared by this worker's associations (udp_redir.c) */
+	struct udp_tp *tps;
+	uint32_t n_tps;
+	uint64_t tp_swept_ms;
+	uint64_t tp_logged_ms;
 	uint64_t revocations; /* limits_revocations() at the last sweep */
 	struct {
 		uint64_t in;       /* datagrams received */

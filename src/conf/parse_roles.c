@@ -609,7 +609,8 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 /*
  * A transparent proxy (ss-redir): a tunnel whose target is each
  * connection's original destination. mode: "redirect" (NAT REDIRECT, the
- * default) or "tproxy". UDP (TPROXY only) is not relayed yet.
+ * default) or "tproxy", for TCP; UDP (udp = true, off by default as in
+ * ss-redir) is always TPROXY.
  */
 int cf_parse_redir(struct ctx *x, const config_setting_t *g, void *elem)
 {
@@ -631,10 +632,7 @@ int cf_parse_redir(struct ctx *x, const config_setting_t *g, void *elem)
 		return ret;
 	t->redir = (uint8_t)(mode == 0 ? REDIR_REDIRECT : REDIR_TPROXY);
 	t->tcp_server = t->server;
-	if (t->udp)
-		return fail(x, cf_member(g, "udp"),
-			    "UDP for redirs (TPROXY) is not supported yet: set udp = false");
-	if (!t->tcp)
-		return fail(x, g, "tcp = false: nothing to redirect");
+	if (!t->tcp && !t->udp)
+		return fail(x, g, "tcp and udp are both false: nothing to redirect");
 	return 0;
 }

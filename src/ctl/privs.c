@@ -60,8 +60,11 @@ static uint32_t caps_needed(const struct config *cfg)
 			caps |= 1u << CAP_NET_RAW;
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		if (cfg->tunnels[i].redir == REDIR_TPROXY)
-			caps |= 1u << CAP_NET_ADMIN; /* IP_TRANSPARENT (reloads bind listeners) */
+		if (cfg->tunnels[i].redir == REDIR_TPROXY ||
+		    (cfg->tunnels[i].redir && cfg->tunnels[i].udp))
+			/* IP_TRANSPARENT: reloads bind listeners, UDP replies bind
+			 * each original destination */
+			caps |= 1u << CAP_NET_ADMIN;
 	return caps;
 }
 

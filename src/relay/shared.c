@@ -101,10 +101,11 @@ void relay_log_roles(const struct config *cfg)
 
 		if (!t->redir)
 			continue;
-		log_info("redir (%s) listening on %s -> each connection's original destination, "
-			 "via server %s:%u%s",
-			 t->redir == REDIR_TPROXY ? "tproxy" : "redirect",
+		log_info("redir listening on %s (%s%s%s) -> each connection's original "
+			 "destination, via server %s:%u%s",
 			 hostport_format_addr((const struct sockaddr *)&t->listen.addr, a, sizeof(a)),
+			 !t->tcp ? "" : t->redir == REDIR_TPROXY ? "tcp by tproxy" : "tcp by redirect",
+			 t->tcp && t->udp ? ", " : "", t->udp ? "udp by tproxy" : "",
 			 t->server.host, t->server.port, t->n_ups > 1 ? " and other upstreams" : "");
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++)

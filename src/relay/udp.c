@@ -135,7 +135,8 @@ static int dispatch_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a
 	if (ep->kind == UDP_EP_ASSOC_A)
 		return udp_from_server(l, a, g);
 	if (ep->kind >= UDP_EP_ASSOC_C)
-		return udp_local_from_direct(l, a, g);
+		return a->role == ROLE_TUNNEL ? udp_redir_reply(l, a, g->bid, g->from, g->p, g->n)
+					      : udp_local_from_direct(l, a, g);
 	return udp_local_from_client(l, a, g);
 }
 
@@ -158,6 +159,7 @@ static void take_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a, u
 		return;
 	}
 	g.bid = bid;
+	g.o = o;
 	g.from = io_uring_recvmsg_name(o);
 	g.p = io_uring_recvmsg_payload(o, &u->rx_msg);
 	g.n = io_uring_recvmsg_payload_length(o, res, &u->rx_msg);
@@ -453,11 +455,12 @@ static void udp_destroy(struct loop *l)
 	for (uint32_t i = 0; i < u->assocs.next_new; i++) {
 		struct udp_assoc *a = udp_assoc_at(l, i);
 
-		for (int e = 0; (a->gen & 1) && e < 2; e++)
+		for (int e = 0; (a->gen & 1) && e < UDP_EPS; e++)
 			if (a->ep[e].fd >= 0)
 				close(a->ep[e].fd);
 	}
 	pool_destroy(&u->assocs);
+	udp_redir_free(u);
 	free(u->hash);
 	udp_tx_free(u);
 	free(u);
@@ -467,10 +470,11 @@ static void udp_destroy(struct loop *l)
 static int udp_port(const struct hostport *hp, enum role role, const void *conf)
 {
 	char buf[80];
-	int fd = udp_open_socket(hp->addr.ss_family, (const struct sockaddr *)&hp->addr, true);
+	int fd = role == ROLE_TUNNEL && ((const struct config_tunnel *)conf)->redir
+			 ? udp_redir_socket(hp)
+			 : udp_open_socket(hp->addr.ss_family, (const struct sockaddr *)&hp->addr,
+					   true);
 
-	(void)role;
-	(void)conf;
 	if (fd < 0)
 		log_error("cannot bind UDP %s: %s",
 			  hostport_format_addr((const struct sockaddr *)&hp->addr, buf, sizeof(buf)),
@@ -487,6 +491,7 @@ static int udp_prepare(const struct config *old, struct config *cfg)
 static void udp_tick(struct loop *l)
 {
 	udp_flush(l); /* the datagrams of this turn, batched per destination */
+	udp_redir_sweep(l);
 }
 
 struct loop_module udp_module = {

@@ -22,7 +22,7 @@ uint32_t udp_per_loop_limit(const struct loop *l)
 	return (l->cfg->limits.udp_associations + w - 1) / w;
 }
 
-static uint32_t hash_addr(uint32_t lst, const struct sockaddr *sa)
+uint32_t udp_hash_addr(uint32_t lst, const struct sockaddr *sa)
 {
 	const uint8_t *p;
 	size_t n;
@@ -67,7 +67,7 @@ static uint32_t hash_sid(uint32_t lst, uint64_t sid)
 static uint32_t hash_of(const struct udp_assoc *a)
 {
 	return a->v2022 && a->role == ROLE_SERVER ? hash_sid(a->L->id, a->csid)
-						 : hash_addr(a->L->id, (const struct sockaddr *)&a->peer);
+						 : udp_hash_addr(a->L->id, (const struct sockaddr *)&a->peer);
 }
 
 static void hash_remove(struct loop *l, struct udp_assoc *a)
@@ -289,7 +289,7 @@ struct udp_assoc *udp_assoc_find_addr(struct loop *l, struct udp_listener *L,
 				      const struct sockaddr *from)
 {
 	struct udp_state *u = udp_of(l);
-	uint32_t i = u->hash[hash_addr(L->id, from) & u->hash_mask];
+	uint32_t i = u->hash[udp_hash_addr(L->id, from) & u->hash_mask];
 	struct udp_assoc *a;
 
 	for (; i != UDP_NONE; i = a->hnext) {
@@ -305,7 +305,7 @@ struct udp_assoc *udp_assoc_by_addr(struct loop *l, struct udp_listener *L,
 				    const struct sockaddr *from)
 {
 	struct udp_state *u = udp_of(l);
-	uint32_t h = hash_addr(L->id, from) & u->hash_mask;
+	uint32_t h = udp_hash_addr(L->id, from) & u->hash_mask;
 	struct udp_assoc *a = udp_assoc_find_addr(l, L, from);
 
 	if (a)

@@ -120,6 +120,17 @@ static int seal2022_client(struct udp_assoc *a, struct dgram *g, const uint8_t *
 				      BUF_UDP_BYTES - (size_t)(*start - base));
 }
 
+/* The association's socket toward targets the ACL sends to directly (locals,
+ * redirs), for this family. */
+static int direct_fd(struct loop *l, struct udp_assoc *a, int family)
+{
+	struct udp_ep *ep = &a->ep[family == AF_INET ? 2 : 3];
+
+	if (ep->fd >= 0)
+		return ep->fd;
+	return udp_open_ep(l, ep, family, relay_outbound_of(a->role, a->conf));
+}
+
 /* The tunnel's forward address as an ss address header. */
 static size_t forward_header(const struct config_tunnel *tc, uint8_t *hdr)
 {
@@ -138,15 +149,31 @@ static size_t forward_header(const struct config_tunnel *tc, uint8_t *hdr)
 
 int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram *g)
 {
-	struct udp_assoc *a = udp_assoc_by_addr(l, L, g->from);
-	const struct config_tunnel *tc;
+	const struct config_tunnel *tc = L->conf;
+	struct sockaddr_storage orig;
+	struct udp_assoc *a;
 	uint8_t *start, hdr[SSADDR_MAX_BYTES];
-	size_t plen = g->n, hlen;
-	int n;
+	size_t plen = g->n, hlen = 0;
+	int n, direct = 0;
 
+	/* A redir: this datagram's own destination (and whether it bypasses
+	 * the server), before an association is made for it. */
+	if (tc->redir && (direct = udp_redir_target(l, L, g, hdr, &hlen, &orig)) < 0)
+		return -direct;
+	a = udp_assoc_by_addr(l, L, g->from);
 	if (!a)
 		return UDP_DROP_OTHER;
 	tc = a->conf; /* the snapshot it started on: its server, key and forward */
+	if (direct) {
+		int fd = direct_fd(l, a, orig.ss_family);
+
+		if (fd < 0)
+			return UDP_DROP_OTHER;
+		udp_assoc_touch(l, a);
+		udp_assoc_count(a, true, plen);
+		udp_send_from(l, g->bid, fd, g->p, g->n, (struct sockaddr *)&orig, a);
+		return UDP_KEPT;
+	}
 	if (!a->cipher) {
 		/* New association: key it and find the server. */
 		if (!tc->server.port) {
@@ -165,7 +192,8 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	if (a->ep[0].fd < 0)
 		return UDP_DROP_OTHER; /* the server's name is still being looked up */
 	udp_assoc_touch(l, a);
-	hlen = forward_header(tc, hdr);
+	if (!tc->redir)
+		hlen = forward_header(tc, hdr);
 	if (a->v2022)
 		n = seal2022_client(a, g, hdr, hlen, g->p, g->n, &start);
 	else
@@ -175,6 +203,18 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	udp_assoc_count(a, true, plen);
 	udp_send_from(l, g->bid, a->ep[0].fd, start, (size_t)n, (struct sockaddr *)&a->server, a);
 	return UDP_KEPT;
+}
+
+/* A redir's reply from the server: to the client, from where it came. */
+static int redir_reply(struct loop *l, struct udp_assoc *a, struct dgram *g,
+		       const struct ssaddr *src, const uint8_t *p, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (ssaddr_to_sockaddr(src, &ss, &sl) < 0)
+		return UDP_DROP_MALFORMED; /* a name: the client sent to an address */
+	return udp_redir_reply(l, a, g->bid, (struct sockaddr *)&ss, p, n);
 }
 
 static int from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g)
@@ -198,6 +238,8 @@ static int from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g)
 		return UDP_DROP_AUTH;
 	}
 	ss2022_window_update(&a->win, pk.packet_id);
+	if (a->role == ROLE_TUNNEL && ((const struct config_tunnel *)a->conf)->redir)
+		return redir_reply(l, a, g, &pk.addr, pk.payload, pk.payload_len);
 	udp_assoc_touch(l, a);
 	if (a->role == ROLE_TUNNEL) {
 		udp_assoc_count(a, false, pk.payload_len);
@@ -237,6 +279,8 @@ int udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
 	k = ssaddr_parse(pt, (size_t)r, &src);
 	if (k <= 0)
 		return UDP_DROP_MALFORMED;
+	if (a->role == ROLE_TUNNEL && ((const struct config_tunnel *)a->conf)->redir)
+		return redir_reply(l, a, g, &src, pt + k, (size_t)(r - k));
 	udp_assoc_touch(l, a);
 	udp_assoc_count(a, false, (size_t)(r - k));
 	if (a->role == ROLE_TUNNEL) {
@@ -301,16 +345,6 @@ static int udp_route(struct loop *l, struct udp_assoc *a, const struct ssaddr *d
 	else
 		((struct sockaddr_in6 *)to)->sin6_port = htons(dst->port);
 	return 1;
-}
-
-/* The association's socket toward direct targets of this family. */
-static int direct_fd(struct loop *l, struct udp_assoc *a, int family)
-{
-	struct udp_ep *ep = &a->ep[family == AF_INET ? 2 : 3];
-
-	if (ep->fd >= 0)
-		return ep->fd;
-	return udp_open_ep(l, ep, family, &((const struct config_local *)a->conf)->outbound);
 }
 
 int udp_local_from_direct(struct loop *l, struct udp_assoc *a, struct dgram *g)

@@ -53,6 +53,7 @@ enum udp_verdict {
 /* A received datagram in its provided buffer. */
 struct dgram {
 	uint16_t bid;
+	const struct io_uring_recvmsg_out *o; /* its header (control messages) */
 	const struct sockaddr *from;
 	uint8_t *p;   /* payload; UDP_HEADROOM writable bytes before it */
 	size_t n;
@@ -98,6 +99,8 @@ static inline struct udp_assoc *udp_assoc_at(struct loop *l, uint32_t slot)
 	return pool_at(&udp_of(l)->assocs, slot);
 }
 
+/* A hash of an address and port, seeded (e.g. with a listener id). */
+uint32_t udp_hash_addr(uint32_t seed, const struct sockaddr *sa);
 /* Server and tunnel associations a worker keeps (limits.udp_associations / workers). */
 uint32_t udp_per_loop_limit(const struct loop *l);
 /* The live association at slot with generation gen, or NULL. */
@@ -203,6 +206,39 @@ int udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g);
 int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g);
 /* A reply from a target the ACL sent a local's datagrams to directly. */
 int udp_local_from_direct(struct loop *l, struct udp_assoc *a, struct dgram *g);
+
+/* ---- redirs: UDP by TPROXY (udp_redir.c) */
+
+/* A socket bound to an address replies must come from. */
+struct udp_tp {
+	int fd;              /* -1: a free entry */
+	uint32_t hash;
+	uint32_t inflight;   /* sends on it not completed: it stays open */
+	uint64_t used_ms;
+	struct sockaddr_in6 addr; /* or a struct sockaddr_in */
+};
+
+/* A redir's UDP port: transparent, reporting each datagram's original
+ * destination; bound to hp with SO_REUSEPORT. fd or -errno. */
+int udp_redir_socket(const struct hostport *hp);
+/*
+ * The original destination of a datagram a redir received (from its
+ * control messages) as the address header to send on, in hdr; the address
+ * itself in orig. 0: through the server; 1: straight to orig (the ACL
+ * bypasses it); or minus the verdict to drop it with.
+ */
+int udp_redir_target(struct loop *l, struct udp_listener *L, struct dgram *g, uint8_t *hdr,
+		     size_t *hlen, struct sockaddr_storage *orig);
+/* Send a reply (len bytes at p in buffer bid) to a redir's client from src,
+ * the address the client sent to. A verdict. */
+int udp_redir_reply(struct loop *l, struct udp_assoc *a, uint16_t bid, const struct sockaddr *src,
+		    const void *p, size_t len);
+/* Close reply sockets unused for a while (every few seconds). */
+void udp_redir_sweep(struct loop *l);
+void udp_redir_free(struct udp_state *u);
+/* Send a datagram on reply socket tp (see udp_send_from). */
+void udp_send_tp(struct loop *l, uint16_t bid, uint32_t tp, const void *p, size_t len,
+		 const struct sockaddr *dst);
 
 /* ---- hand-over between workers (udp_handover.c) */
 

@@ -34,6 +34,7 @@ struct udp_tx {
 	struct sockaddr_storage dst;
 	uint32_t assoc_slot;
 	uint32_t assoc_gen;
+	uint32_t tp;            /* the redir reply socket it goes out on, or UDP_NONE */
 	int fd;
 	uint32_t seg;           /* length of every datagram but the last */
 	uint32_t total;
@@ -98,19 +99,18 @@ void udp_flush(struct loop *l)
 }
 
 static bool joins(const struct udp_state *u, const struct udp_tx *b, int fd, size_t len,
-		  const struct sockaddr *dst, const struct udp_assoc *a)
+		  const struct sockaddr *dst, const struct udp_assoc *a, uint32_t tp)
 {
-	return b->fd == fd && !b->sealed && b->n < UDP_GSO_MAX && len <= b->seg &&
+	return b->fd == fd && b->tp == tp && !b->sealed && b->n < UDP_GSO_MAX && len <= b->seg &&
 	       b->total + len <= UDP_GSO_BYTES && u->gso_strikes < UDP_GSO_STRIKES &&
 	       b->assoc_slot == (a ? a->slot : UDP_NONE) && b->assoc_gen == (a ? a->gen : 0) &&
 	       same_addr(dst, (const struct sockaddr *)&b->dst, true);
 }
 
-/* Send len bytes at p (inside UDP buffer bid) to dst; the buffer returns to
- * the ring when the send completes. a: the association owning fd, if any.
- * The send may be batched with others of this loop turn (udp_flush). */
-void udp_send_from(struct loop *l, uint16_t bid, int fd, const void *p, size_t len,
-		      const struct sockaddr *dst, struct udp_assoc *a)
+/* A send from fd, owned by association a or by redir reply socket tp (or
+ * by neither: a listener's socket), which stays open while it is in flight. */
+static void send_owned(struct loop *l, uint16_t bid, int fd, const void *p, size_t len,
+		       const struct sockaddr *dst, struct udp_assoc *a, uint32_t tp)
 {
 	struct udp_state *u = udp_of(l);
 	struct udp_tx *tx;
@@ -118,7 +118,7 @@ void udp_send_from(struct loop *l, uint16_t bid, int fd, const void *p, size_t l
 	if (u->open != UDP_NONE) {
 		struct udp_tx *b = &u->tx[u->open];
 
-		if (joins(u, b, fd, len, dst, a)) {
+		if (joins(u, b, fd, len, dst, a, tp)) {
 			b->iov[b->n].iov_base = (void *)p;
 			b->iov[b->n].iov_len = len;
 			b->bids[b->n++] = bid;
@@ -142,7 +142,22 @@ void udp_send_from(struct loop *l, uint16_t bid, int fd, const void *p, size_t l
 	tx->assoc_gen = a ? a->gen : 0;
 	if (a)
 		a->inflight++;
+	tx->tp = tp;
+	if (tp != UDP_NONE)
+		u->tps[tp].inflight++;
 	u->open = bid;
+}
+
+void udp_send_from(struct loop *l, uint16_t bid, int fd, const void *p, size_t len,
+		   const struct sockaddr *dst, struct udp_assoc *a)
+{
+	send_owned(l, bid, fd, p, len, dst, a, UDP_NONE);
+}
+
+void udp_send_tp(struct loop *l, uint16_t bid, uint32_t tp, const void *p, size_t len,
+		 const struct sockaddr *dst)
+{
+	send_owned(l, bid, udp_of(l)->tps[tp].fd, p, len, dst, NULL, tp);
 }
 
 /* A GSO batch failed (a device or path that cannot segment, a datagram over
@@ -165,6 +180,9 @@ static void resend_alone(struct loop *l, struct udp_tx *b, struct udp_assoc *a)
 		tx->assoc_gen = a ? a->gen : 0;
 		if (a)
 			a->inflight++;
+		tx->tp = copy.tp;
+		if (copy.tp != UDP_NONE)
+			udp_of(l)->tps[copy.tp].inflight++;
 		submit_tx(l, copy.bids[i]);
 	}
 }
@@ -176,6 +194,8 @@ void udp_tx_done(struct loop *l, uint16_t bid, int res)
 	uint32_t aslot = tx->assoc_slot, agen = tx->assoc_gen;
 	/* The owner must still be there: its fd is only open while it is. */
 	struct udp_assoc *a = aslot != UDP_NONE ? udp_assoc_lookup(l, aslot, agen) : NULL;
+
+	uint32_t tp = tx->tp;
 
 	tx->assoc_slot = UDP_NONE;
 	if (res < 0 && tx->n > 1 && res != -ECANCELED && !l->stopping &&
@@ -195,6 +215,8 @@ void udp_tx_done(struct loop *l, uint16_t bid, int res)
 		if (tx->n > 1)
 			u->st.gso_batches++;
 	}
+	if (tp != UDP_NONE)
+		u->tps[tp].inflight--;
 	if (a) {
 		a->inflight--;
 		udp_assoc_maybe_free(l, a);

@@ -169,8 +169,14 @@ def restart_and_reload(echo, uecho):
     mport = h.free_port()
     pr, lport, cfg = ssring_local(sport, cplug, copts, "local-life",
                                   extra='metrics = { listen = "127.0.0.1:%d"; };' % mport)
+    # ssring waits for the plugin to listen before it serves; should the
+    # plugin end at once all the same (another process took its port in the
+    # instant between ssring choosing it and the plugin binding it), it is
+    # started again: wait for the one process, and show the log if not
+    h.check(h.wait_until(lambda: len(plugin_pids(pr, cplug)) == 1, timeout=10),
+            "one plugin process expected, found %r:\n%s"
+            % (plugin_pids(pr, cplug), pr.output()[-3000:]))
     pids = plugin_pids(pr, cplug)
-    h.check(len(pids) == 1, "one plugin process expected, found %r" % pids)
     # a transfer in flight when the plugin dies fails; the next one must work
     s = h.socks5_connect(lport, "127.0.0.1", echo.port)
     s.sendall(b"x" * 1000)

@@ -433,6 +433,31 @@ static void test_parse_errors(void)
 		   "t.cfg:3: syntax error");
 }
 
+/* redirs: mode is TCP's; UDP is TPROXY, off unless asked for. */
+static void test_redirs(void)
+{
+	struct config cfg;
+
+#define REDIR_HEAD "redirs = ( { listen = \"0.0.0.0:1081\"; server = \"127.0.0.1:8388\"; " \
+		   "method = \"aes-256-gcm\"; password = \"pw\"; "
+	EXPECT_OK(REDIR_HEAD "mode = \"tproxy\"; udp = true; } );\n", &cfg);
+	CHECK_EQ(cfg.n_tunnels, 1);
+	CHECK_EQ(cfg.tunnels[0].redir, REDIR_TPROXY);
+	CHECK(cfg.tunnels[0].tcp && cfg.tunnels[0].udp);
+	config_free(&cfg);
+	EXPECT_OK(REDIR_HEAD "tcp = false; udp = true; } );\n", &cfg);
+	CHECK_EQ(cfg.tunnels[0].redir, REDIR_REDIRECT);
+	CHECK(!cfg.tunnels[0].tcp && cfg.tunnels[0].udp);
+	config_free(&cfg);
+	EXPECT_OK(REDIR_HEAD "} );\n", &cfg);
+	CHECK(cfg.tunnels[0].tcp && !cfg.tunnels[0].udp);
+	config_free(&cfg);
+	EXPECT_ERR(REDIR_HEAD "tcp = false; } );\n",
+		   "t.cfg:1: redirs[0]: tcp and udp are both false: nothing to redirect");
+	EXPECT_ERR(REDIR_HEAD "mode = \"nat\"; } );\n", "t.cfg:1: redirs[0].mode: must be one of redirect, tproxy");
+#undef REDIR_HEAD
+}
+
 static void test_users(void)
 {
 	char text[4096], name[300];
@@ -974,6 +999,7 @@ int main(void)
 	test_duplicate_listen();
 	test_nothing_to_run();
 	test_parse_errors();
+	test_redirs();
 	test_users();
 	test_units();
 	test_quota_periods();
