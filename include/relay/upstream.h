@@ -12,7 +12,10 @@
  * when all are out, the one due back first. A connection whose connect
  * fails moves on to another server before it gives up; UDP associations
  * keep the server they started with. Health is shared by the workers
- * (atomics, no lock) and starts afresh with each configuration snapshot.
+ * (atomics, no lock), per configuration snapshot; a new snapshot (a reload,
+ * a servers_url document) starts with what the previous one knew of the
+ * servers the same entry (same role and listen address) still has, by
+ * host and port.
  */
 #ifndef SSRING_UPSTREAM_H
 #define SSRING_UPSTREAM_H
@@ -31,8 +34,9 @@ struct upstream_health {
 };
 
 /* The health array of every local and tunnel with upstreams in cfg (main
- * thread, when a snapshot is prepared). 0 or -ENOMEM. */
-int upstream_prepare(struct config *cfg);
+ * thread, when a snapshot is prepared after old, which may be NULL; the
+ * endpoint ids of cfg are assigned). 0 or -ENOMEM. */
+int upstream_prepare(const struct config *old, struct config *cfg);
 /*
  * An upstream for a new connection: its index, never one in tried (a bit
  * per index). -1 when every one was tried. n >= 1.

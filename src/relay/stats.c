@@ -238,7 +238,7 @@ static int relay_prepare(const struct config *old, struct config *cfg)
 	int ret = assign_ids(old, cfg);
 
 	if (!ret)
-		ret = upstream_prepare(cfg);
+		ret = upstream_prepare(old, cfg);
 	if (ret) {
 		log_error("out of memory for the statistics of the new configuration");
 		return ret;

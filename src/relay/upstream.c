@@ -4,28 +4,81 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 
 #define STREAK_MAX 6 /* retry << 6: at most 64 times upstream_retry */
 
-static int prepare_rt(struct config_rt *rt, size_t n)
+/* The upstreams of entry i of the locals then tunnels of c, or false past the end. */
+static bool entry_ups(const struct config *c, size_t i, const struct config_upstream **ups,
+		      size_t *n, struct config_rt **rt)
 {
-	if (!n)
-		return 0;
-	rt->health = calloc(n, sizeof(*rt->health));
-	return rt->health ? 0 : -ENOMEM;
+	struct config *m = (struct config *)c; /* rt is the control plane's to fill */
+
+	if (i < c->n_locals) {
+		*ups = c->locals[i].ups;
+		*n = c->locals[i].n_ups;
+		*rt = &m->locals[i].rt;
+	} else if (i < c->n_locals + c->n_tunnels) {
+		*ups = c->tunnels[i - c->n_locals].ups;
+		*n = c->tunnels[i - c->n_locals].n_ups;
+		*rt = &m->tunnels[i - c->n_locals].rt;
+	} else {
+		return false;
+	}
+	return true;
 }
 
-int upstream_prepare(struct config *cfg)
+static bool same_server(const struct config_upstream *a, const struct config_upstream *b)
 {
-	for (size_t i = 0; i < cfg->n_locals; i++)
-		if (!cfg->locals[i].rt.health && prepare_rt(&cfg->locals[i].rt, cfg->locals[i].n_ups))
+	return a->server.port == b->server.port && !strcmp(a->server.host, b->server.host);
+}
+
+/* What old knew of the servers entry rt (its endpoint) still has. */
+static void carry_over(const struct config *old, const struct config_upstream *ups, size_t n,
+		       struct config_rt *rt)
+{
+	const struct config_upstream *oups;
+	struct config_rt *ort;
+	size_t on;
+
+	for (size_t i = 0; old && entry_ups(old, i, &oups, &on, &ort); i++) {
+		if (ort->ep != rt->ep || !ort->health)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			for (size_t k = 0; k < on; k++) {
+				struct upstream_health *to = &rt->health[j], *from = &ort->health[k];
+
+				if (!same_server(&ups[j], &oups[k]))
+					continue;
+#define COPY(f) atomic_store(&to->f, atomic_load(&from->f))
+				COPY(down_until_ms);
+				COPY(streak);
+				COPY(latency_us);
+				COPY(failures);
+				COPY(picks);
+#undef COPY
+				break;
+			}
+		return;
+	}
+}
+
+int upstream_prepare(const struct config *old, struct config *cfg)
+{
+	const struct config_upstream *ups;
+	struct config_rt *rt;
+	size_t n;
+
+	for (size_t i = 0; entry_ups(cfg, i, &ups, &n, &rt); i++) {
+		if (rt->health || !n)
+			continue;
+		rt->health = calloc(n, sizeof(*rt->health));
+		if (!rt->health)
 			return -ENOMEM;
-	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		if (!cfg->tunnels[i].rt.health &&
-		    prepare_rt(&cfg->tunnels[i].rt, cfg->tunnels[i].n_ups))
-			return -ENOMEM;
+		carry_over(old, ups, n, rt);
+	}
 	return 0;
 }
 

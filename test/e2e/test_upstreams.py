@@ -10,6 +10,7 @@
   warm-up, the latency weighting sends it only a small share.
 - A UDP association keeps one server for all its datagrams."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -144,6 +145,35 @@ def main():
     h.check(sum(got) == n, "the other servers took %r of %d" % (got, n))
     h.check(fails and fails >= 1, "no failure counted for the stopped server: %r" % fails)
     h.check(up1 == 0, "the stopped server is not shown out: %r" % up1)
+
+    # 2b. A reload keeps what the local knew of its servers (same entry,
+    # same host and port): picks and failures go on from where they were,
+    # and the stopped server is still out right after it.
+    text = h.metrics_text(lmport)
+    picks = [h.metric_sample(text, "ssring_upstream_picks_total", upstream="127.0.0.1:%d" % p)
+             for p in ports]
+    fails = h.metric_sample(text, "ssring_upstream_failures_total",
+                            upstream="127.0.0.1:%d" % ports[1])
+    path = os.path.join(h._tmp, "local.cfg")
+    with open(path) as f:
+        cfg = f.read()
+    with open(path, "w") as f:
+        f.write(cfg.replace('log_level = "debug";', 'log_level = "info";'))
+    n_reloads = loc.output().count("reloaded")
+    loc.p.send_signal(signal.SIGHUP)
+    h.check(h.wait_until(lambda: loc.output().count("reloaded") > n_reloads, timeout=10),
+            "the local did not reload:\n" + loc.output()[-2000:])
+    text = h.metrics_text(lmport)
+    picks2 = [h.metric_sample(text, "ssring_upstream_picks_total", upstream="127.0.0.1:%d" % p)
+              for p in ports]
+    fails2 = h.metric_sample(text, "ssring_upstream_failures_total",
+                             upstream="127.0.0.1:%d" % ports[1])
+    up2 = h.metric_sample(text, "ssring_upstream_up", upstream="127.0.0.1:%d" % ports[1])
+    print("reload: picks %r -> %r, failures of the stopped server %r -> %r, up %r"
+          % (picks, picks2, fails, fails2, up2), flush=True)
+    h.check(picks2 == picks and all(p > 0 for p in picks), "picks after the reload: %r, before %r"
+            % (picks2, picks))
+    h.check(fails2 == fails, "failures after the reload: %r, before %r" % (fails2, fails))
 
     # 3. It comes back.
     srv[1] = server(ports[1], mports[1], M, secrets[1], "server1-again")
