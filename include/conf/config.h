@@ -246,6 +246,8 @@ enum redir_mode {
 struct config_upstream {
 	struct hostport server;
 	struct config_cipher cipher;
+	struct config_plugin plugin;  /* its SIP003 plugin, or none */
+	struct hostport tcp_server;   /* where its TCP goes: server, or its plugin's port */
 };
 
 struct config_local {

@@ -35,6 +35,7 @@ struct plugin_info {
 	char cmd[CONFIG_PLUGIN_MAX];
 	char listen[64];       /* the entry's listen address */
 	const char *role;      /* "server", "local", "tunnel" */
+	char upstream[272];    /* the upstream (host:port) it serves, or "" */
 	int pid;               /* 0: not running (waiting to restart) */
 	uint64_t starts;       /* restarts are starts - 1 */
 	uint64_t exits;        /* times it died while wanted */

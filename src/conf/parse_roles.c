@@ -488,7 +488,8 @@ static int link_upstream(struct ctx *x, const config_setting_t *s, const char *v
 	return ret;
 }
 
-static const char *const upstream_keys[] = { "server", "method", SECRET_KEYS, NULL };
+static const char *const upstream_keys[] = { "server", "method", SECRET_KEYS, "plugin",
+					     "plugin_opts", NULL };
 #define UPSTREAMS_MAX 32
 
 /*
@@ -516,8 +517,9 @@ static int get_upstreams(struct ctx *x, const config_setting_t *g, struct config
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
 		struct config_upstream *u = &(*ups)[i];
-		struct config_plugin plugin = { 0 };
+		struct config_plugin plugin;
 
+		memset(&plugin, 0, sizeof(plugin));
 		*n_ups = (size_t)i + 1; /* so that a failure frees what is parsed */
 		if (config_setting_type(e) == CONFIG_TYPE_STRING)
 			ret = strncasecmp(config_setting_get_string(e), "ss://", 5)
@@ -526,13 +528,14 @@ static int get_upstreams(struct ctx *x, const config_setting_t *g, struct config
 						      &u->cipher, &plugin);
 		else if (config_setting_is_group(e))
 			ret = cf_check_keys(x, e, upstream_keys) ||
-			      get_upstream(x, e, &u->server, &u->cipher, &plugin);
+			      get_upstream(x, e, &u->server, &u->cipher, &plugin) ||
+			      get_plugin(x, e, &plugin);
 		else
 			ret = fail(x, e, "an upstream is an ss:// link or a group");
-		if (!ret && plugin.cmd[0])
-			ret = fail(x, e, "plugins are not supported in upstreams yet");
 		if (ret)
 			return -EINVAL;
+		u->plugin = plugin;
+		u->tcp_server = u->server; /* until a plugin takes it (ctl/plugin.c) */
 	}
 	*server = (*ups)[0].server;
 	*cipher = (*ups)[0].cipher;

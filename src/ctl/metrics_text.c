@@ -354,23 +354,28 @@ static void plugins(struct out *o)
 	if (!n || !(pi = calloc(n, sizeof(*pi))))
 		return;
 	n = plugin_list(pi, n);
+	/* An upstream's plugin (several per local) is told apart by its upstream. */
+#define UPSTREAM_LABEL(p) (p).upstream[0] ? ",upstream=\"" : "", (p).upstream, \
+			  (p).upstream[0] ? "\"" : ""
 	family(o, "ssring_plugin_up", "gauge",
 	       "1 while the SIP003 plugin of an entry runs, 0 while it waits to start again.");
 	for (size_t i = 0; i < n; i++) {
 		char cmd[2 * CONFIG_PLUGIN_MAX];
 
-		put(o, "ssring_plugin_up{role=\"%s\",listen=\"%s\",plugin=\"%s\"} %d\n", pi[i].role,
-		    pi[i].listen, esc(pi[i].cmd, cmd, sizeof(cmd)), pi[i].pid > 0);
+		put(o, "ssring_plugin_up{role=\"%s\",listen=\"%s\",plugin=\"%s\"%s%s%s} %d\n",
+		    pi[i].role, pi[i].listen, esc(pi[i].cmd, cmd, sizeof(cmd)), UPSTREAM_LABEL(pi[i]),
+		    pi[i].pid > 0);
 	}
 	family(o, "ssring_plugin_restarts_total", "counter",
 	       "Times a SIP003 plugin ended while wanted (it is started again after a back-off).");
 	for (size_t i = 0; i < n; i++) {
 		char cmd[2 * CONFIG_PLUGIN_MAX];
 
-		put(o, "ssring_plugin_restarts_total{role=\"%s\",listen=\"%s\",plugin=\"%s\"} %llu\n",
-		    pi[i].role, pi[i].listen, esc(pi[i].cmd, cmd, sizeof(cmd)),
-		    (unsigned long long)pi[i].exits);
+		put(o, "ssring_plugin_restarts_total{role=\"%s\",listen=\"%s\",plugin=\"%s\"%s%s%s} "
+		    "%llu\n", pi[i].role, pi[i].listen, esc(pi[i].cmd, cmd, sizeof(cmd)),
+		    UPSTREAM_LABEL(pi[i]), (unsigned long long)pi[i].exits);
 	}
+#undef UPSTREAM_LABEL
 	free(pi);
 }
 

@@ -52,6 +52,7 @@ struct plug {
 	struct config_plugin p;
 	struct hostport listen;   /* the entry's listen address */
 	struct hostport server;   /* locals and tunnels: their server */
+	bool upstream;            /* the plugin of one of their upstreams */
 	uint16_t port;            /* the loopback port between ssring and the plugin */
 	pid_t pid;                /* 0: not running */
 	bool wanted;              /* in the current snapshot */
@@ -82,7 +83,20 @@ struct entry {
 	const struct hostport *listen, *server;
 	struct hostport *tcp;     /* what the port goes into */
 	int line;
+	bool upstream;
 };
+
+/* The upstreams with plugins of a local or tunnel. */
+static size_t upstream_entries(enum plug_role role, const struct hostport *listen,
+			       struct config_upstream *ups, size_t n_ups, int line,
+			       struct entry *out, size_t n, size_t max)
+{
+	for (size_t j = 0; j < n_ups; j++)
+		if (ups[j].plugin.cmd[0] && n < max)
+			out[n++] = (struct entry){ role, &ups[j].plugin, listen, &ups[j].server,
+						   &ups[j].tcp_server, line, true };
+	return n;
+}
 
 static size_t entries(struct config *cfg, struct entry *out, size_t max)
 {
@@ -100,26 +114,37 @@ static size_t entries(struct config *cfg, struct entry *out, size_t max)
 
 		if (c->plugin.cmd[0] && n < max)
 			out[n++] = (struct entry){ PR_LOCAL, &c->plugin, &c->listen, &c->server,
-						   &c->tcp_server, c->line };
+						   &c->tcp_server, c->line, false };
+		n = upstream_entries(PR_LOCAL, &c->listen, c->ups, c->n_ups, c->line, out, n, max);
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		struct config_tunnel *t = &cfg->tunnels[i];
 
 		if (t->plugin.cmd[0] && t->tcp && n < max)
 			out[n++] = (struct entry){ PR_TUNNEL, &t->plugin, &t->listen, &t->server,
-						   &t->tcp_server, t->line };
+						   &t->tcp_server, t->line, false };
+		if (t->tcp)
+			n = upstream_entries(PR_TUNNEL, &t->listen, t->ups, t->n_ups, t->line, out,
+					     n, max);
 	}
 	return n;
 }
 
 static size_t count_entries(const struct config *cfg)
 {
-	return cfg->n_servers + cfg->n_locals + cfg->n_tunnels;
+	size_t n = cfg->n_servers + cfg->n_locals + cfg->n_tunnels;
+
+	for (size_t i = 0; i < cfg->n_locals; i++)
+		n += cfg->locals[i].n_ups;
+	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		n += cfg->tunnels[i].n_ups;
+	return n;
 }
 
 static bool same(const struct plug *pl, const struct entry *e)
 {
-	if (pl->role != e->role || !config_same_listen(&pl->listen, e->listen) ||
+	if (pl->role != e->role || pl->upstream != e->upstream ||
+	    !config_same_listen(&pl->listen, e->listen) ||
 	    strcmp(pl->p.cmd, e->p->cmd) || strcmp(pl->p.opts, e->p->opts))
 		return false;
 	return !e->server ||
@@ -227,6 +252,7 @@ int plugin_assign(const struct config *old, struct config *cfg)
 				break;
 			}
 			pl->role = e[i].role;
+			pl->upstream = e[i].upstream;
 			pl->p = *e[i].p;
 			pl->listen = *e[i].listen;
 			if (e[i].server)
@@ -643,6 +669,10 @@ size_t plugin_list(struct plugin_info *out, size_t max)
 		hostport_format_addr((const struct sockaddr *)&pl->listen.addr, out[n].listen,
 				     sizeof(out[n].listen));
 		out[n].role = role_names[pl->role];
+		out[n].upstream[0] = '\0';
+		if (pl->upstream)
+			snprintf(out[n].upstream, sizeof(out[n].upstream), "%s:%u", pl->server.host,
+				 (unsigned)pl->server.port);
 		out[n].pid = (int)pl->pid;
 		out[n].starts = pl->starts;
 		out[n].exits = pl->exits;

@@ -80,13 +80,14 @@ static void each_entry(struct config *cfg, entry_fn fn, void *arg)
 }
 
 /*
- * A document with several usable servers without plugins: all of them
- * (up to 32, in the document's order) become the entry's upstreams
- * (relay/upstream.h); with one, or when the first needs a plugin, the
- * first alone is used. The entry's old upstreams go either way.
+ * A document with several usable servers: all of them (up to 32, in the
+ * document's order, each with its plugin) become the entry's upstreams
+ * (relay/upstream.h), and the entry's own plugin (the first server's) is
+ * dropped; with one, the first alone is used. The entry's old upstreams go
+ * either way.
  */
 static void take_upstreams(const struct sip008_doc *d, struct config_upstream **ups,
-			   size_t *n_ups, const struct config_plugin *p, int line, const char *url)
+			   size_t *n_ups, struct config_plugin *p, int line, const char *url)
 {
 	struct config_upstream *u;
 	struct config_plugin np;
@@ -96,16 +97,20 @@ static void take_upstreams(const struct sip008_doc *d, struct config_upstream **
 	config_upstreams_free(*ups, *n_ups);
 	*ups = NULL;
 	*n_ups = 0;
-	if (d->n_usable < 2 || p->cmd[0] || !(u = calloc(32, sizeof(*u))))
+	if (d->n_usable < 2 || !(u = calloc(32, sizeof(*u))))
 		return;
 	for (size_t i = 0; i < d->n && n < 32; i++) {
-		if (!d->s[i].usable || d->s[i].plugin[0])
+		if (!d->s[i].usable)
 			continue;
+		memset(&np, 0, sizeof(np));
 		if (config_take_sip008(&u[n].server, &u[n].cipher, &np, &d->s[i], err,
-				       sizeof(err)) == 0)
+				       sizeof(err)) == 0) {
+			u[n].plugin = np;
+			u[n].tcp_server = u[n].server;
 			n++;
-		else
+		} else {
 			log_warn("line %d: servers_url %s: %s", line, url, err);
+		}
 	}
 	if (n < 2) {
 		config_upstreams_free(u, n);
@@ -113,6 +118,7 @@ static void take_upstreams(const struct sip008_doc *d, struct config_upstream **
 	}
 	*ups = u;
 	*n_ups = n;
+	memset(p, 0, sizeof(*p));
 }
 
 static void fill_entry(void *arg, struct config_sip008 *sub, struct hostport *server,
@@ -220,8 +226,7 @@ static void on_document(struct loop *l, struct sub *s, const char *text, size_t 
 		 first->remarks[0] ? first->remarks : "", first->remarks[0] ? " at " : "",
 		 first->host, (unsigned)first->port, first->method,
 		 first->plugin[0] ? ", plugin " : "", first->plugin,
-		 d.n_usable > 1 && !first->plugin[0]
-			 ? " and the others without a plugin as upstreams (several servers)" : "",
+		 d.n_usable > 1 ? " and the others as upstreams (several servers)" : "",
 		 (unsigned long long)gen);
 	sip008_free(&d);
 }

@@ -71,7 +71,7 @@ static const struct hostport *server_of(const struct session *s)
 	const struct config_upstream *u = ups_of(s, &n, &rt, &retry);
 
 	if (s->up)
-		return &u[s->up - 1].server; /* no plugins with upstreams */
+		return &u[s->up - 1].tcp_server;
 	if (s->role == ROLE_TUNNEL)
 		return &((const struct config_tunnel *)s->conf)->tcp_server;
 	return &local_conf(s)->tcp_server;

@@ -200,6 +200,17 @@ def start_ssring(cfg_text, port_to_wait, name="ssring", extra=()):
     return pr
 
 
+def reload_with(pr, name, cfg_text, timeout=10):
+    """Write cfg_text as the config of start_ssring(..., name=name), SIGHUP
+    the process and wait for its "reloaded" line."""
+    with open(os.path.join(_tmp, name + ".cfg"), "w") as f:
+        f.write(cfg_text)
+    n = pr.output().count("reloaded")
+    pr.p.send_signal(signal.SIGHUP)
+    check(wait_until(lambda: pr.output().count("reloaded") > n, timeout=timeout),
+          "%s did not reload:\n%s" % (name, pr.output()[-2000:]))
+
+
 # Tests never query a real resolver: names go to a loopback port where
 # nothing answers (tests that need DNS start their own dnsmasq).
 NO_DNS = 'dns = { servers = [ "127.0.0.1:9" ]; };'

@@ -9,7 +9,9 @@ SIP003); a local given an ss:// link with ?plugin= does the same. Then the
 life cycle: a plugin killed mid-run is started again (logged) and new
 connections work; a reload that drops the entry stops its plugin and one
 that keeps it keeps the same process; SIGTERM stops every plugin; a
-plugin that does not exist is a start error that names it."""
+plugin that does not exist is a start error that names it. Last, a local
+with several upstreams, two of them behind plugins of their own."""
+import json
 import os
 import signal
 import socket
@@ -198,12 +200,7 @@ def restart_and_reload(echo, uecho):
             "\n".join(x for x in text.splitlines() if "plugin" in x))
     again = plugin_pids(pr, cplug)
     # a reload that keeps the entry keeps the process
-    with open(os.path.join(h._tmp, "local-life.cfg"), "w") as f:
-        f.write(cfg.replace('log_level = "debug";', 'log_level = "info";'))
-    n_reloads = pr.output().count("reloaded")
-    pr.p.send_signal(signal.SIGHUP)
-    h.check(h.wait_until(lambda: pr.output().count("reloaded") > n_reloads, timeout=10),
-            "reload did not finish:\n" + pr.output()[-2000:])
+    h.reload_with(pr, "local-life", cfg.replace('log_level = "debug";', 'log_level = "info";'))
     h.check(plugin_pids(pr, cplug) == again, "a reload that keeps the plugin restarted it")
     h.echo_tcp_udp(lport, echo, uecho, "after a reload", n=100000)
     # a reload that drops the entry stops its plugin
@@ -243,6 +240,97 @@ def missing_plugin():
             "a plugin ended while starting" in out, "a plugin that dies: %d %r" % (r.returncode, out))
 
 
+def upstreams_with_plugins(echo, uecho):
+    """A local with upstreams, each behind its own plugin (an ss:// link
+    with ?plugin=obfs-local, a group with plugin = "ss-v2ray-plugin") and a
+    third without: every one takes connections through its own plugin
+    process, /metrics tells the plugins apart by upstream, and a reload keeps
+    the processes."""
+    ports, procs = [], []
+    for name, splug, sopts in (("obfs", "obfs-server", "obfs=http"),
+                               ("v2ray", "ss-v2ray-plugin", "server"), ("plain", None, None)):
+        port = h.free_port()
+        args = ["-s", "127.0.0.1", "-p", str(port), "-k", PW, "-m", METHOD]
+        if splug:
+            args += ["--plugin", splug, "--plugin-opts", sopts]
+        procs.append(h.start_libev_udp("ss-server", args, port, "ss-server-up-" + name))
+        ports.append(port)
+    ui = urllib.parse.quote("%s:%s" % (METHOD, PW), safe=":")
+    q = urllib.parse.quote("obfs-local;obfs=http;obfs-host=www.example.com", safe="")
+    ups = ('"ss://%s@127.0.0.1:%d/?plugin=%s", '
+           '{ server = "127.0.0.1:%d"; method = "%s"; password = "%s"; plugin = "ss-v2ray-plugin"; }, '
+           '{ server = "127.0.0.1:%d"; method = "%s"; password = "%s"; }'
+           % (ui, ports[0], q, ports[1], METHOD, PW, ports[2], METHOD, PW))
+    lport, mport = h.free_port(), h.free_port()
+    cfg = f"""
+workers = 2;
+log_level = "debug";
+{h.NO_DNS}
+metrics = {{ listen = "127.0.0.1:{mport}"; }};
+locals = ( {{ listen = "127.0.0.1:{lport}"; upstreams = ( {ups} ); }} );
+"""
+    pr = h.start_ssring(cfg, lport, name="local-upstreams")
+    h.check(h.wait_until(lambda: len(plugin_pids(pr, "obfs-local")) == 1 and
+                         len(plugin_pids(pr, "ss-v2ray-plugin")) == 1, timeout=10),
+            "one obfs-local and one ss-v2ray-plugin expected:\n" + pr.output()[-2000:])
+    pids = plugin_pids(pr, "obfs-local") + plugin_pids(pr, "ss-v2ray-plugin")
+    for i in range(45):
+        data = h.pattern(3000 + i, seed=i)
+        h.check(h.echo_roundtrip(lport, echo.port, data) == data, "upstreams: echo %d failed" % i)
+    h.echo_tcp_udp(lport, echo, uecho, "ssring local with plugins on its upstreams", n=200000)
+    text = h.metrics_text(mport)
+    picks = [h.metric_sample(text, "ssring_upstream_picks_total", upstream="127.0.0.1:%d" % p)
+             for p in ports]
+    up = [h.metric_sample(text, "ssring_plugin_up", upstream="127.0.0.1:%d" % p) for p in ports]
+    print("upstreams behind obfs-local, ss-v2ray-plugin and none: picks %r, plugin up %r"
+          % (picks, up), flush=True)
+    h.check(all(p and p > 0 for p in picks), "an upstream got no connection: %r" % picks)
+    h.check(up == [1, 1, None], "plugin metrics by upstream: %r" % up)
+    # a reload that keeps the upstreams keeps their plugins
+    h.reload_with(pr, "local-upstreams", cfg.replace('log_level = "debug";', 'log_level = "info";'))
+    h.check(plugin_pids(pr, "obfs-local") + plugin_pids(pr, "ss-v2ray-plugin") == pids,
+            "a reload that keeps the upstreams restarted their plugins")
+    h.check(h.echo_roundtrip(lport, echo.port, b"after reload") == b"after reload",
+            "echo after the reload")
+    pr.stop()
+    h.check(not plugin_pids(pr, "obfs-local") and not plugin_pids(pr, "ss-v2ray-plugin"),
+            "upstream plugins left running after SIGTERM")
+    # The same servers from a SIP008 document (servers_url, a file): each
+    # server keeps its plugin as an upstream.
+    doc = os.path.join(h._tmp, "servers.json")
+    with open(doc, "w") as f:
+        json.dump({"version": 1, "servers": [
+            {"server": "127.0.0.1", "server_port": ports[0], "method": METHOD, "password": PW,
+             "plugin": "obfs-local", "plugin_opts": "obfs=http;obfs-host=www.example.com"},
+            {"server": "127.0.0.1", "server_port": ports[1], "method": METHOD, "password": PW,
+             "plugin": "ss-v2ray-plugin"}]}, f)
+    lport, mport = h.free_port(), h.free_port()
+    pr = h.start_ssring(f"""
+workers = 1;
+log_level = "debug";
+{h.NO_DNS}
+metrics = {{ listen = "127.0.0.1:{mport}"; }};
+locals = ( {{ listen = "127.0.0.1:{lport}"; servers_url = "{doc}"; refresh = 1; }} );
+""", lport, name="local-sip008-plugins")
+    h.check(h.wait_until(lambda: "as upstreams" in pr.output() and
+                         len(plugin_pids(pr, "obfs-local")) == 1 and
+                         len(plugin_pids(pr, "ss-v2ray-plugin")) == 1, timeout=15),
+            "the document's servers did not become upstreams with their plugins:\n"
+            + pr.output()[-2000:])
+    for i in range(20):
+        data = h.pattern(1000 + i, seed=i)
+        h.check(h.echo_roundtrip(lport, echo.port, data) == data, "SIP008: echo %d failed" % i)
+    text = h.metrics_text(mport)
+    picks = [h.metric_sample(text, "ssring_upstream_picks_total", upstream="127.0.0.1:%d" % p)
+             for p in ports[:2]]
+    print("SIP008 document with two plugin servers: upstreams, 20 connections echoed, "
+          "picks %r" % picks, flush=True)
+    h.check(all(p and p > 0 for p in picks), "a document's server got no connection: %r" % picks)
+    pr.stop()
+    for p in procs:
+        p.stop()
+
+
 def main():
     for tool in ("obfs-local", "obfs-server", "ss-v2ray-plugin", "ss-server", "ss-local"):
         h.need_tool(tool)
@@ -253,6 +341,7 @@ def main():
         to_libev(pair, echo, uecho)
         from_libev(pair, echo, uecho)
     restart_and_reload(echo, uecho)
+    upstreams_with_plugins(echo, uecho)
     print("ok")
 
 

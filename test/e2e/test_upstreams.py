@@ -10,7 +10,6 @@
   warm-up, the latency weighting sends it only a small share.
 - A UDP association keeps one server for all its datagrams."""
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -154,15 +153,9 @@ def main():
              for p in ports]
     fails = h.metric_sample(text, "ssring_upstream_failures_total",
                             upstream="127.0.0.1:%d" % ports[1])
-    path = os.path.join(h._tmp, "local.cfg")
-    with open(path) as f:
+    with open(os.path.join(h._tmp, "local.cfg")) as f:
         cfg = f.read()
-    with open(path, "w") as f:
-        f.write(cfg.replace('log_level = "debug";', 'log_level = "info";'))
-    n_reloads = loc.output().count("reloaded")
-    loc.p.send_signal(signal.SIGHUP)
-    h.check(h.wait_until(lambda: loc.output().count("reloaded") > n_reloads, timeout=10),
-            "the local did not reload:\n" + loc.output()[-2000:])
+    h.reload_with(loc, "local", cfg.replace('log_level = "debug";', 'log_level = "info";'))
     text = h.metrics_text(lmport)
     picks2 = [h.metric_sample(text, "ssring_upstream_picks_total", upstream="127.0.0.1:%d" % p)
               for p in ports]

@@ -458,6 +458,42 @@ static void test_redirs(void)
 #undef REDIR_HEAD
 }
 
+/* upstreams: links and groups, each with its own plugin. */
+static void test_upstreams(void)
+{
+	struct config cfg;
+
+#define UPS_HEAD "locals = ( { listen = \"127.0.0.1:1080\"; upstreams = ( "
+	/* ss://aes-256-gcm:pw@... as SIP002 base64 userinfo */
+	EXPECT_OK(UPS_HEAD "\"ss://YWVzLTI1Ni1nY206cHc@192.0.2.1:8388/?plugin=obfs-local%3Bobfs%3Dhttp\", "
+		  "{ server = \"192.0.2.2:8389\"; method = \"aes-256-gcm\"; password = \"pw\"; "
+		  "plugin = \"ss-v2ray-plugin\"; plugin_opts = \"host=example.com\"; }, "
+		  "{ server = \"192.0.2.3:8390\"; method = \"aes-256-gcm\"; password = \"pw\"; } "
+		  "); } );\n", &cfg);
+	CHECK_EQ(cfg.locals[0].n_ups, 3);
+	CHECK(!strcmp(cfg.locals[0].ups[0].plugin.cmd, "obfs-local"));
+	CHECK(!strcmp(cfg.locals[0].ups[0].plugin.opts, "obfs=http"));
+	CHECK(!strcmp(cfg.locals[0].ups[1].plugin.cmd, "ss-v2ray-plugin"));
+	CHECK(!strcmp(cfg.locals[0].ups[1].plugin.opts, "host=example.com"));
+	CHECK_EQ(cfg.locals[0].ups[2].plugin.cmd[0], 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(cfg.locals[0].ups[i].tcp_server.port, 8388 + i);
+		CHECK(!strcmp(cfg.locals[0].ups[i].tcp_server.host, cfg.locals[0].ups[i].server.host));
+	}
+	CHECK_EQ(cfg.locals[0].plugin.cmd[0], 0);
+	config_free(&cfg);
+	EXPECT_ERR(UPS_HEAD "{ server = \"192.0.2.2:8389\"; method = \"aes-256-gcm\"; "
+		   "password = \"pw\"; plugin_opts = \"x\"; } ); } );\n",
+		   "t.cfg:1: locals[0].upstreams[0].plugin_opts: only with plugin");
+	EXPECT_ERR(UPS_HEAD "{ server = \"192.0.2.2:8389\"; method = \"aes-256-gcm\"; "
+		   "password = \"pw\"; } ); plugin = \"obfs-local\"; } );\n",
+		   "t.cfg:1: locals[0].upstreams: upstreams replaces server");
+	EXPECT_ERR(UPS_HEAD "{ server = \"192.0.2.2:8389\"; method = \"aes-256-gcm\"; "
+		   "password = \"pw\"; acl = \"x\"; } ); } );\n",
+		   "t.cfg:1: locals[0].upstreams[0]: unknown key 'acl'");
+#undef UPS_HEAD
+}
+
 static void test_users(void)
 {
 	char text[4096], name[300];
@@ -1000,6 +1036,7 @@ int main(void)
 	test_nothing_to_run();
 	test_parse_errors();
 	test_redirs();
+	test_upstreams();
 	test_users();
 	test_units();
 	test_quota_periods();
