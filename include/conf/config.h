@@ -250,6 +250,20 @@ struct config_upstream {
 	struct hostport tcp_server;   /* where its TCP goes: server, or its plugin's port */
 };
 
+/*
+ * upstream_check = { ... }: each upstream is asked now and then, through
+ * the server, for target (relay/upcheck.c). interval 0 = no check.
+ */
+#define CONFIG_CHECK_REQUEST_MAX 1024
+struct config_upcheck {
+	uint32_t interval;        /* seconds between checks of one upstream (±50 %) */
+	uint32_t timeout;         /* seconds a check may take, connect to answer */
+	struct hostport target;   /* what the server is asked to connect to */
+	bool http;                /* url: the answer must begin with "HTTP/1." */
+	uint16_t request_len;     /* bytes sent to target; 0: it speaks first */
+	char request[CONFIG_CHECK_REQUEST_MAX];
+};
+
 struct config_local {
 	struct hostport listen;  /* IP literal required */
 	struct hostport server;  /* IP literal or host name */
@@ -264,6 +278,7 @@ struct config_local {
 	struct config_upstream *ups;
 	size_t n_ups;
 	uint32_t upstream_retry;  /* seconds a failed upstream stays out (first time) */
+	struct config_upcheck check; /* upstream_check (only with upstreams) */
 	bool udp;                /* default true */
 	struct config_acl *acl;  /* bypass/proxy lists (relay/tcp_local.c); NULL = all proxied */
 	struct config_outbound outbound;
@@ -284,6 +299,7 @@ struct config_tunnel {
 	struct config_upstream *ups; /* as for locals */
 	size_t n_ups;
 	uint32_t upstream_retry;
+	struct config_upcheck check;
 	/* redirs = (...) are tunnels whose target is each connection's original
 	 * destination (transparent proxy, like ss-redir): */
 	uint8_t redir;           /* enum redir_mode */

@@ -24,6 +24,14 @@ struct https_url {
 
 /* Parse an https:// URL (no userinfo, no fragment kept). 0 or -EINVAL with *why. */
 int https_url_parse(const char *url, size_t len, struct https_url *out, const char **why);
+/* The same for an http:// URL (port 80 unless given). */
+int http_url_parse(const char *url, size_t len, struct https_url *out, const char **why);
+/*
+ * A plain GET of u as one HTTP/1.1 request head (Host with the port unless
+ * it is 80, any type accepted, Connection: close) into out (NUL-terminated).
+ * Its length, or -E2BIG when it does not fit in cap bytes.
+ */
+int http_get_request(const struct https_url *u, char *out, size_t cap);
 
 /*
  * The response in buf[0..len) (everything received so far; eof: the peer

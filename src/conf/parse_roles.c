@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "proto/http_fetch.h"
 #include "proto/sip002.h"
 #include "proto/units.h"
 #include "parse_int.h"
@@ -26,13 +27,13 @@ static const char *const srv_user_keys[] = { "name", SECRET_KEYS, "limits", NULL
 #define SIP008_KEYS "servers_url", "refresh", "servers_cache", "servers_url_ca"
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS, "udp",
 					  "users", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
-					  "upstreams", "upstream_retry", SIP008_KEYS, NULL };
+					  "upstreams", "upstream_retry", "upstream_check", SIP008_KEYS, NULL };
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
 					   "tcp", "udp", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
-					   "upstreams", "upstream_retry", SIP008_KEYS, NULL };
+					   "upstreams", "upstream_retry", "upstream_check", SIP008_KEYS, NULL };
 static const char *const redir_keys[] = { "listen", "server", "method", SECRET_KEYS, "mode",
 					  "tcp", "udp", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
-					  "upstreams", "upstream_retry", NULL };
+					  "upstreams", "upstream_retry", "upstream_check", NULL };
 static const char *const redir_modes[] = { "redirect", "tproxy", NULL };
 static const char *const user_keys[] = { "name", "password", NULL };
 static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_sessions",
@@ -543,6 +544,79 @@ static int get_upstreams(struct ctx *x, const config_setting_t *g, struct config
 	return cf_get_u32(x, g, "upstream_retry", 1, 3600, retry);
 }
 
+static const char *const check_keys[] = { "url", "target", "request", "interval", "timeout",
+					  NULL };
+
+/* upstream_check's url: its host and port are the target, a GET the request. */
+static int check_url(struct ctx *x, const config_setting_t *s, const char *v,
+		     struct config_upcheck *c)
+{
+	struct https_url u;
+	const char *why = "";
+	char hp[HTTPS_HOST_MAX + 16];
+	int n;
+
+	if (!strncasecmp(v, "https://", 8))
+		return fail(x, s, "https is not supported: the check reads only the first bytes "
+			    "of the answer; give an http:// URL, or target (host:port)");
+	if (http_url_parse(v, strlen(v), &u, &why))
+		return fail(x, s, "not a usable http:// URL: %s", why);
+	n = http_get_request(&u, c->request, sizeof(c->request));
+	if (n < 0)
+		return fail(x, s, "the URL is too long for a check (at most about %d bytes)",
+			    CONFIG_CHECK_REQUEST_MAX - 100);
+	c->request_len = (uint16_t)n;
+	snprintf(hp, sizeof(hp), strchr(u.host, ':') ? "[%s]:%u" : "%s:%u", u.host,
+		 (unsigned)u.port);
+	if (hostport_parse(hp, false, &c->target))
+		return fail(x, s, "the URL's host '%s' is not a valid name or address", u.host);
+	c->http = true;
+	return 0;
+}
+
+/*
+ * upstream_check = { url = "http://..."; | target = "host:port"; [request = "..."];
+ * interval = 30; timeout = 5; }: only where there are upstreams.
+ */
+static int get_upcheck(struct ctx *x, const config_setting_t *g, size_t n_ups,
+		       struct config_upcheck *c)
+{
+	const config_setting_t *k;
+	const char *url = NULL, *req = NULL;
+	int ret;
+
+	if ((ret = cf_get_group(x, g, "upstream_check", check_keys, &k)) || !k)
+		return ret;
+	if (!n_ups)
+		return fail(x, k, "upstream_check goes with upstreams = (...): it checks each of "
+			    "several servers");
+	c->interval = 30;
+	c->timeout = 5;
+	if ((ret = cf_get_string(x, k, "url", false, &url)) ||
+	    (ret = cf_get_string(x, k, "request", false, &req)) ||
+	    (ret = cf_get_u32(x, k, "interval", 1, 86400, &c->interval)) ||
+	    (ret = cf_get_u32(x, k, "timeout", 1, 300, &c->timeout)))
+		return ret;
+	if (!url == !cf_member(k, "target"))
+		return fail(x, k, "give either url = \"http://host[:port]/path\" or target = "
+			    "\"host:port\" (with an optional request)");
+	if (url && req)
+		return fail(x, cf_member(k, "request"), "request goes with target: a url check "
+			    "sends its own GET");
+	if (url)
+		return check_url(x, cf_member(k, "url"), url, c);
+	if ((ret = cf_get_hostport(x, k, "target", false, &c->target)))
+		return ret;
+	if (req && strlen(req) >= sizeof(c->request))
+		return fail(x, cf_member(k, "request"), "at most %d bytes",
+			    CONFIG_CHECK_REQUEST_MAX - 1);
+	if (req) {
+		c->request_len = (uint16_t)strlen(req);
+		memcpy(c->request, req, c->request_len);
+	}
+	return 0;
+}
+
 /*
  * What locals, tunnels and redirs share: where their TCP goes (upstreams, a
  * SIP008 document unless sub is NULL, or one server), the plugin, the ACL
@@ -551,7 +625,8 @@ static int get_upstreams(struct ctx *x, const config_setting_t *g, struct config
 static int get_client_side(struct ctx *x, const config_setting_t *g, struct config_sip008 *sub,
 			   struct hostport *server, struct config_cipher *c,
 			   struct config_plugin *p, struct config_upstream **ups, size_t *n_ups,
-			   uint32_t *retry, struct config_acl **acl, struct config_outbound *o)
+			   uint32_t *retry, struct config_upcheck *chk, struct config_acl **acl,
+			   struct config_outbound *o)
 {
 	int ret;
 
@@ -559,7 +634,8 @@ static int get_client_side(struct ctx *x, const config_setting_t *g, struct conf
 			   get_upstreams(x, g, ups, n_ups, server, c, retry) :
 			   sub && cf_member(g, "servers_url") ? get_sip008(x, g, sub, server, c, p) :
 								get_upstream(x, g, server, c, p)) ||
-	    (ret = get_plugin(x, g, p)) || (ret = get_acl(x, g, acl)))
+	    (ret = get_upcheck(x, g, *n_ups, chk)) || (ret = get_plugin(x, g, p)) ||
+	    (ret = get_acl(x, g, acl)))
 		return ret;
 	return get_outbound(x, g, o);
 }
@@ -576,7 +652,7 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_hostport(x, g, "listen", true, &lc->listen)) ||
 	    (ret = cf_note_listen(x, g, &lc->listen)) ||
 	    (ret = get_client_side(x, g, &lc->sub, &lc->server, &lc->cipher, &lc->plugin,
-				   &lc->ups, &lc->n_ups, &lc->upstream_retry, &lc->acl,
+				   &lc->ups, &lc->n_ups, &lc->upstream_retry, &lc->check, &lc->acl,
 				   &lc->outbound)) ||
 	    (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
 	    (ret = parse_users(x, g, lc)))
@@ -599,7 +675,8 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_note_listen(x, g, &t->listen)) ||
 	    (ret = cf_get_hostport(x, g, "forward", false, &t->forward)) ||
 	    (ret = get_client_side(x, g, &t->sub, &t->server, &t->cipher, &t->plugin, &t->ups,
-				   &t->n_ups, &t->upstream_retry, &t->acl, &t->outbound)) ||
+				   &t->n_ups, &t->upstream_retry, &t->check, &t->acl,
+				   &t->outbound)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
 		return ret;
@@ -628,7 +705,8 @@ int cf_parse_redir(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
 	    (ret = cf_note_listen(x, g, &t->listen)) ||
 	    (ret = get_client_side(x, g, NULL, &t->server, &t->cipher, &t->plugin, &t->ups,
-				   &t->n_ups, &t->upstream_retry, &t->acl, &t->outbound)) ||
+				   &t->n_ups, &t->upstream_retry, &t->check, &t->acl,
+				   &t->outbound)) ||
 	    (ret = cf_get_enum(x, g, "mode", redir_modes, &mode)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
 	    (ret = cf_get_bool(x, g, "udp", &t->udp)))

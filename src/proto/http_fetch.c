@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -22,15 +23,19 @@ static int no(const char **why, const char *msg)
 	return -EINVAL;
 }
 
-int https_url_parse(const char *url, size_t len, struct https_url *out, const char **why)
+/* A URL of scheme (with "://", skip bytes) whose default port is port. */
+static int url_parse(const char *url, size_t len, const char *scheme, uint16_t port,
+		     struct https_url *out, const char **why)
 {
-	const char *p = url + 8, *end = url + len, *host_end, *auth_end;
+	size_t skip = strlen(scheme);
+	const char *p = url + skip, *end = url + len, *host_end, *auth_end;
 	bool bracketed = false;
 	size_t hl;
 
 	memset(out, 0, sizeof(*out));
-	if (len < 9 || strncasecmp(url, "https://", 8))
-		return no(why, "the URL must start with https://");
+	if (len <= skip || strncasecmp(url, scheme, skip))
+		return no(why, port == 443 ? "the URL must start with https://"
+					   : "the URL must start with http://");
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
 			return no(why, "the URL has spaces, control or non-ASCII characters");
@@ -60,7 +65,7 @@ int https_url_parse(const char *url, size_t len, struct https_url *out, const ch
 			return no(why, "the host is empty or too long");
 		memcpy(out->host, p, hl);
 	}
-	out->port = 443;
+	out->port = port;
 	if (host_end < auth_end) {
 		unsigned long v = 0;
 		const char *q = host_end + 1;
@@ -110,6 +115,31 @@ int https_url_parse(const char *url, size_t len, struct https_url *out, const ch
 		}
 	}
 	return 0;
+}
+
+int https_url_parse(const char *url, size_t len, struct https_url *out, const char **why)
+{
+	return url_parse(url, len, "https://", 443, out, why);
+}
+
+int http_url_parse(const char *url, size_t len, struct https_url *out, const char **why)
+{
+	return url_parse(url, len, "http://", 80, out, why);
+}
+
+int http_get_request(const struct https_url *u, char *out, size_t cap)
+{
+	bool v6 = strchr(u->host, ':') != NULL;
+	char port[8] = "";
+	int n;
+
+	if (u->port != 80)
+		snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
+	n = snprintf(out, cap,
+		     "GET %s HTTP/1.1\r\nHost: %s%s%s%s\r\nAccept: */*\r\n"
+		     "Connection: close\r\n\r\n",
+		     u->path, v6 ? "[" : "", u->host, v6 ? "]" : "", port);
+	return n < 0 || (size_t)n >= cap ? -E2BIG : n;
 }
 
 /* A header line "Name: value" matching name (case-insensitive); value trimmed. */

@@ -1023,6 +1023,87 @@ static void test_plugins(void)
 		   "t.cfg:2: servers[0].plugin: must be a command");
 }
 
+/* upstream_check: both forms, defaults, and every error. */
+#define UPS "  upstreams = ( \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888\" );\n"
+static void test_upstream_check(void)
+{
+	struct config cfg;
+
+	EXPECT_OK("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		  "  upstream_check = { url = \"http://check.example:8080/ok?x\"; }; } );\n"
+		  "redirs = ( { listen = \"127.0.0.1:1081\";\n" UPS
+		  "  upstream_check = { target = \"[::1]:7\"; request = \"ping\\r\\n\";\n"
+		  "                     interval = 2; timeout = 1; }; } );\n",
+		  &cfg);
+	CHECK_EQ(cfg.locals[0].check.interval, 30);
+	CHECK_EQ(cfg.locals[0].check.timeout, 5);
+	CHECK(cfg.locals[0].check.http);
+	CHECK(!strcmp(cfg.locals[0].check.target.host, "check.example") &&
+	      cfg.locals[0].check.target.port == 8080 && !cfg.locals[0].check.target.is_ip);
+	CHECK(!strcmp(cfg.locals[0].check.request,
+		      "GET /ok?x HTTP/1.1\r\nHost: check.example:8080\r\nAccept: */*\r\n"
+		      "Connection: close\r\n\r\n"));
+	CHECK_EQ(cfg.locals[0].check.request_len, strlen(cfg.locals[0].check.request));
+	CHECK_EQ(cfg.tunnels[0].check.interval, 2);
+	CHECK_EQ(cfg.tunnels[0].check.timeout, 1);
+	CHECK(!cfg.tunnels[0].check.http && cfg.tunnels[0].check.target.is_ip);
+	CHECK_EQ(cfg.tunnels[0].check.request_len, 6);
+	CHECK_MEM(cfg.tunnels[0].check.request, "ping\r\n", 6);
+	config_free(&cfg);
+	/* Without upstream_check: no check. */
+	EXPECT_OK("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS "} );\n", &cfg);
+	CHECK_EQ(cfg.locals[0].check.interval, 0);
+	config_free(&cfg);
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\";\n"
+		   "  upstream_check = { target = \"1.1.1.1:80\"; }; } );\n",
+		   "t.cfg:3: locals[0].upstream_check: upstream_check goes with upstreams");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"pw\";\n"
+		   "  upstream_check = { target = \"1.1.1.1:80\"; }; } );\n",
+		   "t.cfg:2: servers[0]: unknown key 'upstream_check'");
+	EXPECT_ERR("tunnels = ( { listen = \"127.0.0.1:5300\"; forward = \"9.9.9.9:53\";\n" UPS
+		   "  upstream_check = { target = \"1.1.1.1:80\"; intervall = 3; }; } );\n",
+		   "t.cfg:3: tunnels[0].upstream_check: unknown key 'intervall'");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		   "  upstream_check = { interval = 3; }; } );\n",
+		   "t.cfg:3: locals[0].upstream_check: give either url");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		   "  upstream_check = { url = \"http://a.example/\"; target = \"b.example:80\"; }; } );\n",
+		   "t.cfg:3: locals[0].upstream_check: give either url");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		   "  upstream_check = { url = \"http://a.example/\"; request = \"x\"; }; } );\n",
+		   "t.cfg:3: locals[0].upstream_check.request: request goes with target");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		   "  upstream_check = { url = \"https://a.example/\"; }; } );\n",
+		   "t.cfg:3: locals[0].upstream_check.url: https is not supported");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		   "  upstream_check = { url = \"http://a.example:0/\"; }; } );\n",
+		   "t.cfg:3: locals[0].upstream_check.url: not a usable http:// URL: the port");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		   "  upstream_check = { target = \"no port\"; }; } );\n",
+		   "t.cfg:3: locals[0].upstream_check.target:");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		   "  upstream_check = { target = \"a.example:80\"; interval = 0; }; } );\n",
+		   "t.cfg:3: locals[0].upstream_check.interval:");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		   "  upstream_check = { target = \"a.example:80\"; timeout = 301; }; } );\n",
+		   "t.cfg:3: locals[0].upstream_check.timeout:");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+		   "  upstream_check = \"a.example:80\"; } );\n",
+		   "t.cfg:3: locals[0].upstream_check: must be a group");
+	{
+		static char big[CONFIG_CHECK_REQUEST_MAX + 300];
+		int n = snprintf(big, sizeof(big), "locals = ( { listen = \"127.0.0.1:1080\";\n" UPS
+				 "  upstream_check = { target = \"a.example:80\"; request = \"");
+
+		memset(big + n, 'x', CONFIG_CHECK_REQUEST_MAX);
+		snprintf(big + n + CONFIG_CHECK_REQUEST_MAX, sizeof(big) - (size_t)n -
+			 CONFIG_CHECK_REQUEST_MAX, "\"; }; } );\n");
+		EXPECT_ERR(big, "t.cfg:3: locals[0].upstream_check.request: at most 1023 bytes");
+	}
+}
+#undef UPS
+
 int main(void)
 {
 	test_defaults();
@@ -1045,6 +1126,7 @@ int main(void)
 	test_secret_sources();
 	test_links();
 	test_plugins();
+	test_upstream_check();
 	test_load_file_errors();
 	test_shipped_configs();
 	printf("test_config: OK\n");

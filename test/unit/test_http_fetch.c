@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for proto/http_fetch: https URLs (ports, IPv6, paths and
- * queries, every error), and responses framed by Content-Length, by
+ * queries, every error), http URLs and the check's GET made from one, and responses framed by Content-Length, by
  * chunked coding (RFC 9112 7.1, with extensions and trailers) and by the
  * end of the connection, fed whole and a byte at a time.
  */
@@ -41,6 +41,44 @@ static void test_urls(void)
 	CHECK_EQ(URL("https://[nope]/"), -EINVAL);
 	CHECK_EQ(URL("https://bad_host!/"), -EINVAL);
 	CHECK_EQ(URL("https://h.example/a b"), -EINVAL);
+#undef URL
+}
+
+static bool starts(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* http:// URLs (the upstream check) and the GET made from one. */
+static void test_http_get(void)
+{
+	struct https_url u;
+	const char *why = NULL;
+	char req[256];
+
+#define URL(s) http_url_parse((s), strlen(s), &u, &why)
+	CHECK_EQ(URL("http://detectportal.example/success.txt"), 0);
+	CHECK(!strcmp(u.host, "detectportal.example") && u.port == 80 &&
+	      !strcmp(u.path, "/success.txt"));
+	CHECK_EQ(http_get_request(&u, req, sizeof(req)), (int)strlen(req));
+	CHECK(!strcmp(req, "GET /success.txt HTTP/1.1\r\nHost: detectportal.example\r\n"
+			   "Accept: */*\r\nConnection: close\r\n\r\n"));
+	CHECK_EQ(URL("HTTP://[::1]:8080"), 0);
+	CHECK(u.host_is_ip && u.port == 8080 && !strcmp(u.path, "/"));
+	CHECK(http_get_request(&u, req, sizeof(req)) > 0);
+	CHECK(starts(req, "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n"));
+	CHECK_EQ(URL("http://127.0.0.1:81?q"), 0);
+	CHECK(http_get_request(&u, req, sizeof(req)) > 0);
+	CHECK(starts(req, "GET /?q HTTP/1.1\r\nHost: 127.0.0.1:81\r\n"));
+	/* Too small a buffer: -E2BIG, never a cut request. */
+	CHECK_EQ(http_get_request(&u, req, 20), -E2BIG);
+	CHECK_EQ(URL("https://example.com/"), -EINVAL);
+	CHECK(strstr(why, "http://"));
+	CHECK_EQ(URL("http://"), -EINVAL);
+	CHECK_EQ(URL("http://h.example:0/"), -EINVAL);
+	CHECK(strstr(why, "port"));
+	CHECK_EQ(URL("http://u@h.example/"), -EINVAL);
+	CHECK_EQ(URL("http://h.example/a\nb"), -EINVAL);
 #undef URL
 }
 
@@ -125,6 +163,7 @@ static void test_responses(void)
 int main(void)
 {
 	test_urls();
+	test_http_get();
 	test_responses();
 	printf("test_http_fetch: ok\n");
 	return 0;
