@@ -25,6 +25,7 @@
 #include "relay/tcp.h"
 #include "relay/udp.h"
 #include "relay/limits.h"
+#include "relay/upstream.h"
 #include "relay/users.h"
 
 #ifndef SSRING_VERSION
@@ -36,7 +37,8 @@
  * torn down while the relays that wait on it still exist (loop.h).
  */
 static struct loop_module *const worker_modules[] = { &dns_module,   &relay_module, &users_module,
-						      &limits_module, &tcp_module, &udp_module };
+						      &limits_module, &tcp_module, &udp_module,
+						      &upcheck_module };
 
 /* What the control loop runs besides its own module. */
 static struct loop_module *const ctl_modules[] = { &metrics_module, &api_module, &plugin_module,

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "conf/config.h"
+#include "core/loop.h"
 
 struct upstream_health {
 	_Atomic uint64_t down_until_ms; /* out until then (CLOCK_MONOTONIC ms); 0 = in */
@@ -31,6 +32,8 @@ struct upstream_health {
 	_Atomic uint32_t latency_us;    /* smoothed time to the first answer byte; 0 = none yet */
 	_Atomic uint64_t failures;      /* counted (metrics) */
 	_Atomic uint64_t picks;
+	_Atomic uint64_t checks_ok;     /* upstream_check results (upcheck.c) */
+	_Atomic uint64_t checks_failed;
 };
 
 /* The health array of every local and tunnel with upstreams in cfg (main
@@ -50,5 +53,15 @@ void upstream_answered(const struct config_rt *rt, int i, uint64_t latency_us);
 /* Is upstream i in (not taken out) now? */
 bool upstream_up(const struct config_rt *rt, int i, uint64_t now_ms);
 uint64_t upstream_now_ms(void);
+/*
+ * The active check (upstream_check, relay/upcheck.c): a module on worker
+ * 0's loop that asks each upstream of its current snapshot, every interval
+ * seconds ±50 % (each upstream on its own draw), for a real relayed
+ * request. A failed check is a failed connect (upstream_failed), a good
+ * one a connect and an answer (upstream_connected, upstream_answered).
+ */
+extern struct loop_module upcheck_module;
+/* The wait before a check: interval_s ±50 % (r: a random draw), in ms. */
+uint64_t upstream_check_delay_ms(uint32_t interval_s, uint64_t r);
 
 #endif

@@ -402,13 +402,21 @@ static void servers_url(struct out *o, const struct config *c)
 	put(o, "ssring_servers_url_changes_total %llu\n", (unsigned long long)st.changes);
 }
 
-/* One role entry's upstreams: health, latency, failures, picks. */
+/*
+ * One role entry's upstreams: health, latency, failures, picks, and with
+ * upstream_check its checks by result (part 4: passed, 5: failed).
+ */
 static void upstreams_of(struct out *o, const char *role, const struct hostport *listen,
 			 const struct config_upstream *u, size_t n, const struct config_rt *rt,
-			 int part, uint64_t now)
+			 const struct config_upcheck *chk, int part, uint64_t now)
 {
+	static const char *const names[] = { "ssring_upstream_up", "ssring_upstream_latency_seconds",
+					     "ssring_upstream_failures_total",
+					     "ssring_upstream_picks_total" };
 	char l[300], el[300];
 
+	if (part >= 4 && !chk->interval)
+		return;
 	snprintf(l, sizeof(l), strchr(listen->host, ':') ? "[%s]:%u" : "%s:%u", listen->host,
 		 (unsigned)listen->port);
 	esc(l, el, sizeof(el));
@@ -419,10 +427,14 @@ static void upstreams_of(struct out *o, const char *role, const struct hostport 
 		snprintf(s, sizeof(s), strchr(u[i].server.host, ':') ? "[%s]:%u" : "%s:%u",
 			 u[i].server.host, (unsigned)u[i].server.port);
 		esc(s, es, sizeof(es));
-		put(o, "%s{role=\"%s\",listen=\"%s\",upstream=\"%s\"} ",
-		    part == 0 ? "ssring_upstream_up" : part == 1 ? "ssring_upstream_latency_seconds"
-			  : part == 2 ? "ssring_upstream_failures_total" : "ssring_upstream_picks_total",
-		    role, el, es);
+		if (part >= 4) {
+			put(o, "ssring_upstream_checks_total{role=\"%s\",listen=\"%s\",upstream=\"%s\","
+			    "result=\"%s\"} %llu\n", role, el, es, part == 4 ? "ok" : "failed",
+			    (unsigned long long)atomic_load(part == 4 ? &h->checks_ok
+								 : &h->checks_failed));
+			continue;
+		}
+		put(o, "%s{role=\"%s\",listen=\"%s\",upstream=\"%s\"} ", names[part], role, el, es);
 		if (part == 0)
 			put(o, "%d\n", upstream_up(rt, (int)i, now));
 		else if (part == 1)
@@ -439,26 +451,35 @@ static void upstreams(struct out *o, const struct config *c)
 		{ "ssring_upstream_up", "gauge", "Is the upstream in (1) or taken out after failures (0)?" },
 		{ "ssring_upstream_latency_seconds", "gauge",
 		  "Smoothed time from the connect to the first answer byte." },
-		{ "ssring_upstream_failures_total", "counter", "Connects to the upstream that failed." },
+		{ "ssring_upstream_failures_total", "counter", "Connects to the upstream (and checks of it) that failed." },
 		{ "ssring_upstream_picks_total", "counter", "Connections and associations it was chosen for." },
+		{ "ssring_upstream_checks_total", "counter",
+		  "Active checks (upstream_check) of the upstream, by result (ok, failed)." },
 	};
 	uint64_t now = upstream_now_ms();
-	bool any = false;
+	bool any = false, checks = false;
 
-	for (size_t i = 0; i < c->n_locals; i++)
+	for (size_t i = 0; i < c->n_locals; i++) {
 		any |= c->locals[i].n_ups > 0;
-	for (size_t i = 0; i < c->n_tunnels; i++)
+		checks |= c->locals[i].n_ups && c->locals[i].check.interval;
+	}
+	for (size_t i = 0; i < c->n_tunnels; i++) {
 		any |= c->tunnels[i].n_ups > 0;
+		checks |= c->tunnels[i].n_ups && c->tunnels[i].check.interval;
+	}
 	if (!any)
 		return;
-	for (int part = 0; part < 4; part++) {
-		family(o, names[part][0], names[part][1], names[part][2]);
+	for (int part = 0; part < (checks ? 6 : 4); part++) {
+		if (part < 5)
+			family(o, names[part][0], names[part][1], names[part][2]);
 		for (size_t i = 0; i < c->n_locals; i++)
 			upstreams_of(o, "local", &c->locals[i].listen, c->locals[i].ups,
-				     c->locals[i].n_ups, &c->locals[i].rt, part, now);
+				     c->locals[i].n_ups, &c->locals[i].rt, &c->locals[i].check,
+				     part, now);
 		for (size_t i = 0; i < c->n_tunnels; i++)
 			upstreams_of(o, "tunnel", &c->tunnels[i].listen, c->tunnels[i].ups,
-				     c->tunnels[i].n_ups, &c->tunnels[i].rt, part, now);
+				     c->tunnels[i].n_ups, &c->tunnels[i].rt, &c->tunnels[i].check,
+				     part, now);
 	}
 }
 

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -22,6 +21,7 @@
 #include "proto/http_proxy.h"
 #include "proto/socks5.h"
 #include "relay/session.h"
+#include "relay/ssclient.h"
 #include "relay/udp.h"
 #include "relay/upstream.h"
 
@@ -127,17 +127,6 @@ void local_first_answer(struct loop *l, struct session *s)
 	upstream_answered(rt, s->up - 1, (uint64_t)(uint32_t)((uint32_t)l->now_ms - s->up_t0) * 1000);
 }
 
-static void target_from_hostport(struct ssaddr *a, const struct hostport *hp)
-{
-	if (hp->is_ip && ssaddr_from_sockaddr((const struct sockaddr *)&hp->addr, a) == 0)
-		return;
-	memset(a, 0, sizeof(*a));
-	a->atyp = SSADDR_ATYP_DOMAIN;
-	a->u.domain.len = (uint8_t)strlen(hp->host);
-	memcpy(a->u.domain.name, hp->host, a->u.domain.len + 1);
-	a->port = hp->port;
-}
-
 /*
  * A redir's target: where the client meant to go. REDIRECT: the address
  * the NAT rule rewrote (SO_ORIGINAL_DST, IP6T_SO_ORIGINAL_DST); TPROXY: the
@@ -233,7 +222,7 @@ void local_session_start(struct loop *l, struct session *s)
 			if (original_dst(l, s, tc) < 0)
 				return;
 		} else {
-			target_from_hostport(&s->hs->target, &tc->forward);
+			ssclient_target(&s->hs->target, &tc->forward);
 		}
 		route_target(l, s);
 		return;
@@ -602,35 +591,13 @@ void local_on_reply_sent(struct loop *l, struct session *s)
 int local_request_prefix(struct loop *l, struct session *s, const uint8_t *early,
 			 size_t early_len, uint8_t *out, size_t *n)
 {
-	const struct aead_method *m = s->cipher->method;
-	const struct ss2022_method *m2 = s->cipher->m2022;
-	uint8_t addr[SSADDR_MAX_BYTES], salt[AEAD_MAX_SALT_BYTES];
-	size_t alen = ssaddr_encode(&s->hs->target, addr), head;
-	int r;
+	int r = ssclient_request(s->cipher, &s->hs->target, early, early_len, &s->wr, &s->rd2,
+				 out, TX_BYTES, n);
 
 	(void)l;
-	if (m2) {
-		/* salt | [EIH] | fixed header | variable header with the address,
-		 * padding (only when there is no early data) and early data. */
-		head = early_len < 60000 ? early_len : 60000;
-		r = ss2022_build_request(m2, &s->cipher->keys2022, NULL, (uint64_t)time(NULL), addr,
-					 alen, early, head, ss2022_pick_padding(head), NULL, &s->wr,
-					 out, TX_BYTES);
-		if (r < 0)
-			return r;
-		s->v2022 = 1;
-		ss2022_reader_init_client(&s->rd2, m2, s->cipher->keys2022.psk, out);
-		*n = (size_t)r;
-		if (early_len > head)
-			*n += session_seal_chunks(s, out + r, early + head, early_len - head);
-		return 0;
-	}
-	if (aead_random(salt, m->salt_len) || aead_ctx_init(&s->wr, m, s->cipher->key, salt))
-		return -EIO;
-	memcpy(out, salt, m->salt_len);
-	*n = m->salt_len + aead_seal_chunks(&s->wr, out + m->salt_len, addr, alen);
-	if (early_len)
-		*n += aead_seal_chunks(&s->wr, out + *n, early, early_len);
+	if (r < 0)
+		return r;
+	s->v2022 = (uint8_t)r;
 	return 0;
 }
 

@@ -181,3 +181,10 @@ void upstream_answered(const struct config_rt *rt, int i, uint64_t latency_us)
 	atomic_store_explicit(&h->latency_us, old ? (uint32_t)(old - old / 8 + v / 8) : (uint32_t)v,
 			      memory_order_relaxed);
 }
+
+uint64_t upstream_check_delay_ms(uint32_t interval_s, uint64_t r)
+{
+	uint64_t ms = (uint64_t)interval_s * 1000;
+
+	return ms / 2 + r % (ms + 1);
+}

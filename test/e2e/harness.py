@@ -234,6 +234,19 @@ servers = ( {{ listen = "127.0.0.1:{port}"; method = "{method}";
 """
 
 
+def start_server_with_metrics(port, mport, method, secret, name, udp=True):
+    """One ssring server (secret: 'password = "...";' or 'key = "...";') with
+    /metrics on mport: the upstreams of the several-servers tests."""
+    return start_ssring(f"""
+workers = 1;
+log_level = "debug";
+{NO_DNS}
+metrics = {{ listen = "127.0.0.1:{mport}"; }};
+servers = ( {{ listen = "127.0.0.1:{port}"; method = "{method}"; {secret}
+             allow_private = true; udp = {"true" if udp else "false"}; }} );
+""", port, name)
+
+
 def start_ss_local(server_port, method, password, name="ss-local"):
     need_tool("ss-local")
     lport = free_port()

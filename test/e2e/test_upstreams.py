@@ -72,14 +72,7 @@ def sessions(mport):
 
 
 def server(port, mport, method, secret, name):
-    return h.start_ssring(f"""
-workers = 1;
-log_level = "debug";
-{h.NO_DNS}
-metrics = {{ listen = "127.0.0.1:{mport}"; }};
-servers = ( {{ listen = "127.0.0.1:{port}"; method = "{method}"; {secret}
-             allow_private = true; udp = true; }} );
-""", port, name)
+    return h.start_server_with_metrics(port, mport, method, secret, name)
 
 
 def local(lport, mport, ups, name):

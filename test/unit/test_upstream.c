@@ -6,7 +6,8 @@
  * failing; a connect that gets through brings it back at once; tried ones
  * are never picked again by the same connection, and -1 says all were;
  * with every one out, the one due back first; latency weights the draw
- * (a server 100 times slower gets about a hundredth of the picks).
+ * (a server 100 times slower gets about a hundredth of the picks); the wait
+ * before an active check is its interval ±50 %.
  */
 #include "relay/upstream.h"
 
@@ -22,6 +23,30 @@ static void counts(const struct config_rt *rt, size_t n, uint64_t now, int draws
 		CHECK(i >= 0 && (size_t)i < n);
 		c[i]++;
 	}
+}
+
+/* The wait before a check: interval ±50 %, ends included, spread over the range. */
+static void check_delays(void)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, x = 88172645463325252ull, below = 0;
+
+	CHECK_EQ(upstream_check_delay_ms(30, 0), 15000);
+	CHECK_EQ(upstream_check_delay_ms(30, 30000), 45000);
+	CHECK_EQ(upstream_check_delay_ms(30, 30001), 15000);
+	CHECK_EQ(upstream_check_delay_ms(1, UINT64_MAX), 500 + UINT64_MAX % 1001);
+	CHECK_EQ(upstream_check_delay_ms(86400, UINT64_MAX), 43200000 + UINT64_MAX % 86400001);
+	for (int i = 0; i < 100000; i++) {
+		uint64_t d;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		d = upstream_check_delay_ms(10, x);
+		CHECK(d >= 5000 && d <= 15000);
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+		below += d < 10000;
+	}
+	CHECK(lo < 5100 && hi > 14900);
+	CHECK(below > 48000 && below < 52000); /* centred on the interval */
 }
 
 int main(void)
@@ -68,6 +93,7 @@ int main(void)
 	upstream_answered(&rt, 0, 1000); /* one fast sample moves it an eighth */
 	CHECK(atomic_load(&h[0].latency_us) == 100000 - 100000 / 8 + 1000 / 8);
 	CHECK(atomic_load(&h[0].picks) > 0 && atomic_load(&h[1].failures) == 4);
+	check_delays();
 	printf("test_upstream: ok\n");
 	return 0;
 }
