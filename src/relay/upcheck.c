@@ -146,16 +146,18 @@ static void report(struct check *c, const char *why)
 	if (why) {
 		upstream_failed(c->rt, c->idx, c->retry, now);
 		atomic_fetch_add_explicit(&h->checks_failed, 1, memory_order_relaxed);
-		log_msg(was_up ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "%s %s:%u: upstream %s:%u failed its check (%s)%s",
-			c->role, c->listen->host, (unsigned)c->listen->port, c->u->server.host,
+		log_msg(was_up ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+			"%s %s:%u: upstream %s:%u failed its check (%s)%s", c->role,
+			c->listen->host, (unsigned)c->listen->port, c->u->server.host,
 			(unsigned)c->u->server.port, why, was_up ? ": it is out" : "");
 		return;
 	}
 	upstream_connected(c->rt, c->idx);
 	upstream_answered(c->rt, c->idx, (now - c->t_conn) * 1000);
 	atomic_fetch_add_explicit(&h->checks_ok, 1, memory_order_relaxed);
-	log_msg(was_up ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "%s %s:%u: upstream %s:%u passed its check in %llu ms%s",
-		c->role, c->listen->host, (unsigned)c->listen->port, c->u->server.host,
+	log_msg(was_up ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+		"%s %s:%u: upstream %s:%u passed its check in %llu ms%s", c->role,
+		c->listen->host, (unsigned)c->listen->port, c->u->server.host,
 		(unsigned)c->u->server.port, (unsigned long long)(now - c->t_conn),
 		was_up ? "" : ": it is in again");
 }
