@@ -59,6 +59,7 @@ struct check {
 	uint8_t *buf;             /* CHECK_BUF bytes while an attempt runs */
 	size_t len, off;          /* sending: buf[off..len); reading: len bytes held */
 	uint8_t head[8];          /* the answer's first plaintext bytes */
+	uint8_t salt[AEAD_MAX_SALT_BYTES]; /* AEAD-2017: the request's salt */
 	struct aead_ctx wr;
 	union {
 		struct aead_reader rd;    /* AEAD-2017 */
@@ -291,8 +292,10 @@ static void on_connect(struct loop *l, struct check *c, int res)
 		return;
 	}
 	c->v2022 = (uint8_t)r;
-	if (!r)
+	if (!r) {
 		aead_reader_init(&c->rd, c->u->cipher.method, c->u->cipher.key);
+		memcpy(c->salt, c->buf, c->u->cipher.method->salt_len);
+	}
 	c->off = 0;
 	c->state = CK_SENDING;
 	send_more(l, c);
@@ -316,7 +319,9 @@ static void on_send(struct loop *l, struct check *c, int res)
 
 /*
  * Open the records held in buf. 1: the answer's first bytes are in head
- * (enough of them); 0: more is needed; -1: the answer does not open.
+ * (enough of them); 0: more is needed; -1: the answer does not open; -2:
+ * it is the request sent back (AEAD-2017 opens its own request with the
+ * same key: an echo would pass; the 2022 edition's header tells them apart).
  */
 static int open_answer(struct check *c)
 {
@@ -341,6 +346,9 @@ static int open_answer(struct check *c)
 			return -1;
 		if (ret == 0) /* NEED_MORE in both editions */
 			break;
+		if (!c->v2022 && ret == AEAD_RD_GOT_SALT &&
+		    !memcmp(c->rd.salt, c->salt, c->u->cipher.method->salt_len))
+			return -2;
 		pos += used;
 		k = data ? plen < want - c->head_len ? plen : want - c->head_len : 0;
 		if (k) {
@@ -364,7 +372,8 @@ static void on_recv(struct loop *l, struct check *c, int res)
 	c->len += (size_t)res;
 	ret = open_answer(c);
 	if (ret < 0)
-		finish(l, c, "the answer does not open: a wrong key, or not this server");
+		finish(l, c, ret == -1 ? "the answer does not open: a wrong key, or not this server"
+				       : "the answer is the request sent back: not an ss server");
 	else if (ret > 0)
 		finish(l, c, !c->cc->http || !memcmp(c->head, "HTTP/1.", 7) ? NULL
 			     : "the answer is not HTTP/1.x");

@@ -293,6 +293,36 @@ class EchoServer:
             c.close()
 
 
+class TcpListener:
+    """A TCP listener on 127.0.0.1 (port 0: any) whose handle(conn) runs in
+    a thread of its own for every connection; close() frees the port."""
+
+    def __init__(self, port=0):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.s.bind(("127.0.0.1", port))
+        self.s.listen(256)
+        self.port = self.s.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.s.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.handle, args=(c,), daemon=True).start()
+
+    def handle(self, c):
+        c.close()
+
+    def close(self):
+        # shutdown first: it wakes the accept() in progress, which would
+        # otherwise keep the port listening after close().
+        self.s.shutdown(socket.SHUT_RDWR)
+        self.s.close()
+
+
 class DnsResponder:
     """A name server on 127.0.0.1 for tests: answer(label, qtype) gets the
     first label of each query's name (str) and its QTYPE and returns None

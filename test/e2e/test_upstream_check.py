@@ -3,7 +3,9 @@
 upstreams, two real ssring servers (AEAD-2017 and the 2022 edition) and a
 black hole (a listener of this test that accepts and never answers, which
 a failed connect can never show), checked every second (timeout 1 s) with
-a url; a tunnel with a target check (request bytes to an echo server).
+a url; a tunnel with a target check (request bytes to an echo server)
+whose upstreams also include an echo server (AEAD-2017's request sent
+back opens with the same key: it must fail) and a server of garbage.
 - The checks are real relayed requests: the HTTP server sees each check's
   GET, through both real servers; the echo server sees the tunnel's.
 - Within a few seconds the black hole is out (ssring_upstream_up 0, its
@@ -33,53 +35,32 @@ M22 = "2022-blake3-aes-256-gcm"
 PATH = "/generate_204"
 
 
-class BlackHole:
+class BlackHole(h.TcpListener):
     """Accepts TCP connections on port and holds them: never reads, never answers."""
 
     def __init__(self, port):
-        self.s = socket.socket()
-        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.s.bind(("127.0.0.1", port))
-        self.s.listen(256)
         self.conns, self.accepted = [], 0
-        threading.Thread(target=self.run, daemon=True).start()
+        super().__init__(port)
 
-    def run(self):
-        while True:
-            try:
-                c, _ = self.s.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            self.accepted += 1
+    def handle(self, c):
+        self.conns.append(c)
+        self.accepted += 1
 
     def close(self):
-        # shutdown first: it wakes the accept() in progress, which would
-        # otherwise keep the port listening after close().
-        self.s.shutdown(socket.SHUT_RDWR)
-        self.s.close()
+        super().close()
         for c in self.conns:
             c.close()
 
 
-class CheckTarget:
+class CheckTarget(h.TcpListener):
     """A minimal HTTP server: answers each request with 204 and keeps the
     request heads it saw."""
 
     def __init__(self):
-        self.s = socket.socket()
-        self.s.bind(("127.0.0.1", 0))
-        self.s.listen(256)
-        self.port = self.s.getsockname()[1]
         self.heads, self.lock = [], threading.Lock()
-        threading.Thread(target=self.run, daemon=True).start()
+        super().__init__()
 
-    def run(self):
-        while True:
-            c, _ = self.s.accept()
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
-
-    def serve(self, c):
+    def handle(self, c):
         buf = b""
         try:
             c.settimeout(10)
@@ -99,6 +80,18 @@ class CheckTarget:
     def count(self):
         with self.lock:
             return len(self.heads)
+
+
+class Garbage(h.TcpListener):
+    """Answers every connection with bytes that are no ss stream."""
+
+    def handle(self, c):
+        try:
+            c.sendall(os.urandom(256))
+            c.recv(65536)
+        except OSError:
+            pass
+        c.close()
 
 
 class CountingEcho(h.EchoServer):
@@ -160,7 +153,11 @@ def main():
     link = "ss://%s:%s@127.0.0.1:%d" % (M22, urllib.parse.quote(key, safe=""), ports[1])
     group = '{ server = "127.0.0.1:%d"; method = "%s"; password = "%s"; }'
     ups = [group % (ports[0], M, PW), '"%s"' % link, group % (ports[2], M, PW)]
-    tups = [group % (ports[0], M, PW), group % (ports[2], M, PW)]
+    # The tunnel also has an echo server (which sends AEAD-2017's request
+    # back: it would open with the same key) and a server of garbage.
+    reflector, garbage = h.EchoServer(), Garbage()
+    tups = [group % (ports[0], M, PW), group % (ports[2], M, PW),
+            group % (reflector.port, M, PW), group % (garbage.port, M, PW)]
     lport, tport, lmport = h.free_port(), h.free_port(), h.free_port()
     t0 = time.time()
     loc = h.start_ssring(local_cfg(lport, tport, lmport, ups, tups, target.port, echo.port),
@@ -199,6 +196,11 @@ def main():
                                         role="tunnel") == 0 and echo.pings >= 1, timeout=10),
             "the tunnel's target check: black hole not out, or no ping echoed (%d)"
             % echo.pings)
+    for port, why in ((reflector.port, "the answer is the request sent back"),
+                      (garbage.port, "the answer does not open")):
+        h.check(h.wait_until(lambda: sample(h.metrics_text(lmport), "ssring_upstream_up", port,
+                                            role="tunnel") == 0 and why in loc.output()),
+                "the tunnel's upstream %d is not out for '%s'" % (port, why))
     text = h.metrics_text(lmport)
     p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                        capture_output=True, timeout=30)

@@ -25,28 +25,22 @@ M22 = "2022-blake3-aes-128-gcm"
 RETRY = 5  # seconds out after a failure: longer than a batch of connections takes
 
 
-class SlowProxy:
+class SlowProxy(h.TcpListener):
     """TCP proxy to port that holds the first answer chunk of each
     connection for delay seconds."""
 
     def __init__(self, port, delay):
         self.port_to, self.delay = port, delay
-        self.s = socket.socket()
-        self.s.bind(("127.0.0.1", 0))
-        self.s.listen(256)
-        self.port = self.s.getsockname()[1]
-        threading.Thread(target=self.run, daemon=True).start()
+        super().__init__()
 
-    def run(self):
-        while True:
-            c, _ = self.s.accept()
-            try:
-                u = socket.create_connection(("127.0.0.1", self.port_to), timeout=10)
-            except OSError:
-                c.close()
-                continue
-            threading.Thread(target=self.pipe, args=(c, u, 0), daemon=True).start()
-            threading.Thread(target=self.pipe, args=(u, c, self.delay), daemon=True).start()
+    def handle(self, c):
+        try:
+            u = socket.create_connection(("127.0.0.1", self.port_to), timeout=10)
+        except OSError:
+            c.close()
+            return
+        threading.Thread(target=self.pipe, args=(c, u, 0), daemon=True).start()
+        self.pipe(u, c, self.delay)
 
     @staticmethod
     def pipe(a, b, delay):
