@@ -59,6 +59,8 @@ uint64_t upstream_now_ms(void);
  * seconds ±50 % (each upstream on its own draw), for a real relayed
  * request. A failed check is a failed connect (upstream_failed), a good
  * one a connect and an answer (upstream_connected, upstream_answered).
+ * With a check, connections no longer call upstream_connected: a black
+ * hole accepts connects too, so only a check brings a server back early.
  */
 extern struct loop_module upcheck_module;
 /* The wait before a check: interval_s ±50 % (r: a random draw), in ms. */

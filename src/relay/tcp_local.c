@@ -678,9 +678,14 @@ void local_on_connect(struct loop *l, struct session *s, int res)
 		size_t n;
 		const struct config_rt *rt;
 		uint32_t retry;
+		const struct config_upcheck *chk = s->role == ROLE_TUNNEL
+			? &((const struct config_tunnel *)s->conf)->check : &local_conf(s)->check;
 
 		ups_of(s, &n, &rt, &retry);
-		upstream_connected(rt, s->up - 1);
+		/* With upstream_check only a passed check brings a server back
+		 * early: a black hole accepts connections too. */
+		if (!chk->interval)
+			upstream_connected(rt, s->up - 1);
 		s->up_wait = 1;
 	}
 	s->state = SESS_ST_RELAY;

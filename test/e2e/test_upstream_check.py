@@ -8,6 +8,7 @@ whose upstreams also include an echo server (AEAD-2017's request sent
 back opens with the same key: it must fail) and a server of garbage.
 - The checks are real relayed requests: the HTTP server sees each check's
   GET, through both real servers; the echo server sees the tunnel's.
+- A connection that gets through does not bring a failing server back.
 - Within a few seconds the black hole is out (ssring_upstream_up 0, its
   failed checks counted); new SOCKS5 connections all succeed and none is
   given to it (its picks stay put, the real servers' picks grow by exactly
@@ -118,7 +119,7 @@ def server(port, mport, method, secret, name):
     return h.start_server_with_metrics(port, mport, method, secret, name, udp=False)
 
 
-def local_cfg(lport, tport, mport, ups, tups, hport, eport):
+def local_cfg(lport, tport, t2port, mport, ups, tups, t2ups, hport, eport):
     return f"""
 workers = 2;
 log_level = "debug";
@@ -131,7 +132,11 @@ locals = ( {{ listen = "127.0.0.1:{lport}"; upstreams = ( {", ".join(ups)} );
 tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{eport}"; udp = false;
               upstreams = ( {", ".join(tups)} );
               upstream_check = {{ target = "127.0.0.1:{eport}"; request = "ping\\r\\n";
-                                  interval = 1; timeout = 1; }}; }} );
+                                  interval = 1; timeout = 1; }}; }},
+            {{ listen = "127.0.0.1:{t2port}"; forward = "127.0.0.1:{eport}"; udp = false;
+              upstreams = ( {", ".join(t2ups)} );
+              upstream_check = {{ target = "127.0.0.1:{eport}"; interval = 1; timeout = 1; }};
+            }} );
 """
 
 
@@ -158,10 +163,13 @@ def main():
     reflector, garbage = h.EchoServer(), Garbage()
     tups = [group % (ports[0], M, PW), group % (ports[2], M, PW),
             group % (reflector.port, M, PW), group % (garbage.port, M, PW)]
-    lport, tport, lmport = h.free_port(), h.free_port(), h.free_port()
+    # A second tunnel with only servers that fail their checks.
+    t2ups = [group % (ports[2], M, PW), group % (reflector.port, M, PW)]
+    lport, tport, t2port, lmport = h.free_port(), h.free_port(), h.free_port(), h.free_port()
+    tun, tun2 = "127.0.0.1:%d" % tport, "127.0.0.1:%d" % t2port
     t0 = time.time()
-    loc = h.start_ssring(local_cfg(lport, tport, lmport, ups, tups, target.port, echo.port),
-                         lport, "local")
+    loc = h.start_ssring(local_cfg(lport, tport, t2port, lmport, ups, tups, t2ups, target.port,
+                                   echo.port), lport, "local")
     h.check(h.wait_port(lmport, loc.p), "the local's /metrics did not come up")
 
     # 1. The black hole is out within a few seconds; the checks were real.
@@ -193,13 +201,15 @@ def main():
             "\r\nHost: 127.0.0.1:%d\r\n" % target.port in head, "check request: %r" % head)
     h.check(hole.accepted >= 1, "the black hole saw no check connection")
     h.check(h.wait_until(lambda: sample(h.metrics_text(lmport), "ssring_upstream_up", ports[2],
-                                        role="tunnel") == 0 and echo.pings >= 1, timeout=10),
+                                        role="tunnel", listen=tun) == 0 and echo.pings >= 1,
+                         timeout=10),
             "the tunnel's target check: black hole not out, or no ping echoed (%d)"
             % echo.pings)
     for port, why in ((reflector.port, "the answer is the request sent back"),
                       (garbage.port, "the answer does not open")):
         h.check(h.wait_until(lambda: sample(h.metrics_text(lmport), "ssring_upstream_up", port,
-                                            role="tunnel") == 0 and why in loc.output()),
+                                            role="tunnel", listen=tun) == 0 and
+                             why in loc.output()),
                 "the tunnel's upstream %d is not out for '%s'" % (port, why))
     text = h.metrics_text(lmport)
     p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
@@ -223,6 +233,29 @@ def main():
     h.check(got[0] + got[1] == n, "the real servers were picked %r times for %d" % (got, n))
     h.check(sample(text, "ssring_upstream_up", ports[2], role="local") == 0,
             "the black hole came back while it does not answer")
+
+    # With checks, a connection that gets through does not bring a server
+    # back (a black hole accepts connections too): the second tunnel has
+    # every server out, so a connection goes to the one due back first,
+    # whose connect succeeds; it stays out.
+    def t2(name, port):
+        return sample(h.metrics_text(lmport), name, port, role="tunnel", listen=tun2)
+    h.check(h.wait_until(lambda: t2("ssring_upstream_up", ports[2]) == 0 and
+                         t2("ssring_upstream_up", reflector.port) == 0, timeout=10),
+            "the second tunnel's servers are not out")
+    picks = t2("ssring_upstream_picks_total", ports[2]) + t2("ssring_upstream_picks_total",
+                                                            reflector.port)
+    c = socket.create_connection(("127.0.0.1", t2port), timeout=5)
+    h.check(h.wait_until(lambda: t2("ssring_upstream_picks_total", ports[2]) +
+                         t2("ssring_upstream_picks_total", reflector.port) == picks + 1,
+                         timeout=5), "the second tunnel's connection picked no server")
+    time.sleep(0.3)  # its connect completes (loopback); the checks fail every 0.5-1.5 s
+    ups2 = [t2("ssring_upstream_up", p) for p in (ports[2], reflector.port)]
+    c.close()
+    print("a connection through the second tunnel (every server out): up %r" % ups2,
+          flush=True)
+    h.check(ups2 == [0, 0], "a connect that got through brought a failing server back: %r"
+            % ups2)
 
     # 3. A reload: checks go on on the new snapshot (fresh health and counters).
     before = loc.output().count("reloaded ")
@@ -255,7 +288,7 @@ def main():
     took2 = time.time() - t2
     h.check(back, "the server on the black hole's port did not come back within 10 s")
     h.check(h.wait_until(lambda: sample(h.metrics_text(lmport), "ssring_upstream_up",
-                                        ports[2], role="tunnel") == 1, timeout=10),
+                                        ports[2], role="tunnel", listen=tun) == 1, timeout=10),
             "the tunnel's third upstream did not come back")
     picks = sample(h.metrics_text(lmport), "ssring_upstream_picks_total", ports[2], role="local")
     total = 0
