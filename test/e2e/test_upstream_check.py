@@ -3,7 +3,8 @@
 upstreams, two real ssring servers (AEAD-2017 and the 2022 edition) and a
 black hole (a listener of this test that accepts and never answers, which
 a failed connect can never show), checked every second (timeout 1 s) with
-a url; a tunnel with a target check (request bytes to an echo server)
+a url; a tunnel with a target check (request bytes to an echo server;
+its first server given by name, resolved on the ring)
 whose upstreams also include an echo server (AEAD-2017's request sent
 back opens with the same key: it must fail) and a server of garbage.
 - The checks are real relayed requests: the HTTP server sees each check's
@@ -119,11 +120,11 @@ def server(port, mport, method, secret, name):
     return h.start_server_with_metrics(port, mport, method, secret, name, udp=False)
 
 
-def local_cfg(lport, tport, t2port, mport, ups, tups, t2ups, hport, eport):
+def local_cfg(lport, tport, t2port, mport, ups, tups, t2ups, hport, eport, dport):
     return f"""
 workers = 2;
 log_level = "debug";
-{h.NO_DNS}
+dns = {{ servers = [ "127.0.0.1:{dport}" ]; }};
 metrics = {{ listen = "127.0.0.1:{mport}"; }};
 locals = ( {{ listen = "127.0.0.1:{lport}"; upstreams = ( {", ".join(ups)} );
              upstream_retry = 5; udp = false;
@@ -161,7 +162,13 @@ def main():
     # The tunnel also has an echo server (which sends AEAD-2017's request
     # back: it would open with the same key) and a server of garbage.
     reflector, garbage = h.EchoServer(), Garbage()
-    tups = [group % (ports[0], M, PW), group % (ports[2], M, PW),
+    # Its first server by name: the check resolves it on the ring (the
+    # name server of this test says 127.0.0.1).
+    names = []
+    dns = h.DnsResponder(lambda label, qtype: names.append(label) or
+                         ("127.0.0.1" if qtype == 1 else 0))
+    tups = ['{ server = "server0.test:%d"; method = "%s"; password = "%s"; }' % (ports[0], M, PW),
+            group % (ports[2], M, PW),
             group % (reflector.port, M, PW), group % (garbage.port, M, PW)]
     # A second tunnel with only servers that fail their checks.
     t2ups = [group % (ports[2], M, PW), group % (reflector.port, M, PW)]
@@ -169,7 +176,7 @@ def main():
     tun, tun2 = "127.0.0.1:%d" % tport, "127.0.0.1:%d" % t2port
     t0 = time.time()
     loc = h.start_ssring(local_cfg(lport, tport, t2port, lmport, ups, tups, t2ups, target.port,
-                                   echo.port), lport, "local")
+                                   echo.port, dns.port), lport, "local")
     h.check(h.wait_port(lmport, loc.p), "the local's /metrics did not come up")
 
     # 1. The black hole is out within a few seconds; the checks were real.
@@ -205,6 +212,12 @@ def main():
                          timeout=10),
             "the tunnel's target check: black hole not out, or no ping echoed (%d)"
             % echo.pings)
+    h.check("server0" in names, "the tunnel's server name was not resolved: %r" % names)
+    named = {"upstream": "server0.test:%d" % ports[0], "role": "tunnel", "listen": tun}
+    text = h.metrics_text(lmport)
+    h.check(h.metric_sample(text, "ssring_upstream_up", **named) == 1 and
+            h.metric_sample(text, "ssring_upstream_checks_total", result="ok", **named) >= 1,
+            "the tunnel's server by name is not in, or passed no check")
     for port, why in ((reflector.port, "the answer is the request sent back"),
                       (garbage.port, "the answer does not open")):
         h.check(h.wait_until(lambda: sample(h.metrics_text(lmport), "ssring_upstream_up", port,
