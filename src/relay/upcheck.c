@@ -210,9 +210,9 @@ static void connect_entry(struct loop *l, struct check *c, const struct dns_entr
 	union dns_addr a = e->addr[0];
 
 	if (a.sa.sa_family == AF_INET)
-		a.v4.sin_port = htons(c->u->server.port);
+		a.v4.sin_port = htons(c->u->tcp_server.port);
 	else
-		a.v6.sin6_port = htons(c->u->server.port);
+		a.v6.sin6_port = htons(c->u->tcp_server.port);
 	connect_to(l, c, &a.sa, a.sa.sa_family == AF_INET ? sizeof(a.v4) : sizeof(a.v6));
 }
 
@@ -231,11 +231,16 @@ static void dns_done(struct loop *l, const struct dns_waiter *w, const struct dn
 
 static void start(struct loop *l, struct check *c)
 {
-	const struct hostport *hp = &c->u->server;
+	const struct hostport *hp = &c->u->tcp_server; /* the server, or its plugin */
 	struct dns_waiter w = { .done = dns_done, .slot = c->slot };
 	const struct dns_entry *e;
 	int ret;
 
+	if (!hp->port) { /* its plugin has no port yet: not the server's fault */
+		c->state = CK_CLOSING;
+		settle(l, c);
+		return;
+	}
 	c->gen = w.gen = ++state_of(l)->gen;
 	c->state = CK_RESOLVING;
 	c->head_len = 0;

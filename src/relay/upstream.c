@@ -58,6 +58,8 @@ static void carry_over(const struct config *old, const struct config_upstream *u
 				COPY(latency_us);
 				COPY(failures);
 				COPY(picks);
+				COPY(checks_ok);
+				COPY(checks_failed);
 #undef COPY
 				break;
 			}

@@ -14,8 +14,8 @@ back opens with the same key: it must fail) and a server of garbage.
   failed checks counted); new SOCKS5 connections all succeed and none is
   given to it (its picks stay put, the real servers' picks grow by exactly
   as many); the real servers have a latency (from the checks alone).
-- A reload: the checks go on on the new snapshot (fresh health and
-  counters; the black hole is out again).
+- A reload: the health (check counts too) carries over, the black hole
+  stays out, and the checks go on on the new snapshot.
 - The black hole turns into a real server on the same port: it comes back
   (ssring_upstream_up 1, passed checks) and takes connections again.
 - /metrics passes promtool; the local stops cleanly with checks in flight."""
@@ -270,27 +270,37 @@ def main():
     h.check(ups2 == [0, 0], "a connect that got through brought a failing server back: %r"
             % ups2)
 
-    # 3. A reload: checks go on on the new snapshot (fresh health and counters).
+    # 3. A reload: the health (check counts included) carries over to the
+    # new snapshot, and the checks go on on it.
+    text = h.metrics_text(lmport)
+    pre = [sample(text, "ssring_upstream_checks_total", ports[0], role="local", result="ok"),
+           sample(text, "ssring_upstream_checks_total", ports[2], role="local",
+                  result="failed")]
     before = loc.output().count("reloaded ")
     loc.p.send_signal(signal.SIGHUP)
     h.check(h.wait_until(lambda: loc.output().count("reloaded ") > before, timeout=10),
             "the reload was not logged")
     t1 = time.time()
-
-    def fresh_and_out():
-        t = h.metrics_text(lmport)
-        return (h.metric_sample(t, "ssring_config_generation") == 2 and
-                sample(t, "ssring_upstream_up", ports[2], role="local") == 0 and
-                (sample(t, "ssring_upstream_checks_total", ports[0], role="local",
-                        result="ok") or 0) >= 1)
-    # /metrics shows the current snapshot's health arrays, made afresh for
-    # it: counts there come from checks on the new snapshot.
-    h.check(h.wait_until(fresh_and_out, timeout=10, step=0.1),
-            "after the reload the checks did not go on")
     text = h.metrics_text(lmport)
-    oks2 = sample(text, "ssring_upstream_checks_total", ports[0], role="local", result="ok")
-    print("reload: black hole out again %.1f s later; server 0 passed %r checks on the new "
-          "snapshot (%r before)" % (time.time() - t1, oks2, oks[0]), flush=True)
+    h.check(h.metric_sample(text, "ssring_config_generation") == 2,
+            "the reload did not make generation 2")
+    h.check(sample(text, "ssring_upstream_up", ports[2], role="local") == 0,
+            "the black hole is not out right after the reload (its health carries over)")
+
+    def counts():
+        t = h.metrics_text(lmport)
+        return [sample(t, "ssring_upstream_checks_total", ports[0], role="local", result="ok"),
+                sample(t, "ssring_upstream_checks_total", ports[2], role="local",
+                       result="failed")]
+    # /metrics shows the current snapshot's health: counts that grow there
+    # come from checks on the new snapshot.
+    h.check(h.wait_until(lambda: all(n >= p + 2 for n, p in zip(counts(), pre)), timeout=10,
+                         step=0.1), "after the reload the checks did not go on: %r then %r"
+            % (pre, counts()))
+    print("reload: checks (server 0 passed, black hole failed) %r before, %r %.1f s after"
+          % (pre, counts(), time.time() - t1), flush=True)
+    h.check(sample(h.metrics_text(lmport), "ssring_upstream_up", ports[2], role="local") == 0,
+            "the black hole came back after the reload")
 
     # 4. The black hole answers now (a real server on its port): it comes back.
     hole.close()
