@@ -267,7 +267,9 @@ workers = 2;
 log_level = "debug";
 {h.NO_DNS}
 metrics = {{ listen = "127.0.0.1:{mport}"; }};
-locals = ( {{ listen = "127.0.0.1:{lport}"; upstreams = ( {ups} ); }} );
+locals = ( {{ listen = "127.0.0.1:{lport}"; upstreams = ( {ups} );
+             upstream_check = {{ target = "127.0.0.1:{echo.port}"; request = "check";
+                                 interval = 1; timeout = 2; }}; }} );
 """
     pr = h.start_ssring(cfg, lport, name="local-upstreams")
     h.check(h.wait_until(lambda: len(plugin_pids(pr, "obfs-local")) == 1 and
@@ -286,6 +288,14 @@ locals = ( {{ listen = "127.0.0.1:{lport}"; upstreams = ( {ups} ); }} );
           % (picks, up), flush=True)
     h.check(all(p and p > 0 for p in picks), "an upstream got no connection: %r" % picks)
     h.check(up == [1, 1, None], "plugin metrics by upstream: %r" % up)
+    # upstream_check goes through each upstream's plugin to libev's ss-server.
+    def checks():
+        t = h.metrics_text(mport)
+        return [h.metric_sample(t, "ssring_upstream_checks_total", upstream="127.0.0.1:%d" % p,
+                                result="ok") for p in ports]
+    h.check(h.wait_until(lambda: all(c and c >= 1 for c in checks()), timeout=10),
+            "upstream checks through the plugins: %r passed" % checks())
+    print("upstream checks passed, by upstream: %r" % checks(), flush=True)
     # a reload that keeps the upstreams keeps their plugins
     h.reload_with(pr, "local-upstreams", cfg.replace('log_level = "debug";', 'log_level = "info";'))
     h.check(plugin_pids(pr, "obfs-local") + plugin_pids(pr, "ss-v2ray-plugin") == pids,
