@@ -103,6 +103,17 @@ static void tag(struct loop *l, struct io_uring_sqe *sqe, enum uc_op op, struct 
 	(void)l;
 }
 
+/* The attempt's keys go (as a session's do). */
+static void wipe_keys(struct check *c)
+{
+	if (c->v2022)
+		ss2022_reader_wipe(&c->rd2);
+	else
+		aead_ctx_wipe(&c->rd.ctx);
+	aead_ctx_wipe(&c->wr);
+	c->v2022 = 0;
+}
+
 static void free_check(struct loop *l, struct check *c)
 {
 	struct upcheck_state *st = state_of(l);
@@ -111,7 +122,7 @@ static void free_check(struct loop *l, struct check *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->buf);
-	aead_ctx_wipe(&c->wr);
+	wipe_keys(c);
 	st->tab[c->slot] = NULL;
 	config_unref(c->cfg);
 	free(c);
@@ -132,7 +143,7 @@ static void settle(struct loop *l, struct check *c)
 	}
 	free(c->buf);
 	c->buf = NULL;
-	aead_ctx_wipe(&c->wr);
+	wipe_keys(c);
 	c->state = CK_IDLE;
 	timer_arm(&l->wheel, &c->timer,
 		  l->now_ms + upstream_check_delay_ms(c->cc->interval, rnd64()));
