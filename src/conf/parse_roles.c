@@ -576,9 +576,10 @@ static int check_url(struct ctx *x, const config_setting_t *s, const char *v,
 
 /*
  * upstream_check = { url = "http://..."; | target = "host:port"; [request = "..."];
- * interval = 30; timeout = 5; }: only where there are upstreams.
+ * interval = 30; timeout = 5; }: only where there are upstreams (or a SIP008
+ * document, whose servers become upstreams when it has several).
  */
-static int get_upcheck(struct ctx *x, const config_setting_t *g, size_t n_ups,
+static int get_upcheck(struct ctx *x, const config_setting_t *g, bool several,
 		       struct config_upcheck *c)
 {
 	const config_setting_t *k;
@@ -587,9 +588,9 @@ static int get_upcheck(struct ctx *x, const config_setting_t *g, size_t n_ups,
 
 	if ((ret = cf_get_group(x, g, "upstream_check", check_keys, &k)) || !k)
 		return ret;
-	if (!n_ups)
-		return fail(x, k, "upstream_check goes with upstreams = (...): it checks each of "
-			    "several servers");
+	if (!several)
+		return fail(x, k, "upstream_check goes with upstreams = (...) or servers_url: it "
+			    "checks each of several servers");
 	c->interval = 30;
 	c->timeout = 5;
 	if ((ret = cf_get_string(x, k, "url", false, &url)) ||
@@ -634,7 +635,7 @@ static int get_client_side(struct ctx *x, const config_setting_t *g, struct conf
 			   get_upstreams(x, g, ups, n_ups, server, c, retry) :
 			   sub && cf_member(g, "servers_url") ? get_sip008(x, g, sub, server, c, p) :
 								get_upstream(x, g, server, c, p)) ||
-	    (ret = get_upcheck(x, g, *n_ups, chk)) || (ret = get_plugin(x, g, p)) ||
+	    (ret = get_upcheck(x, g, *n_ups || (sub && sub->url[0]), chk)) || (ret = get_plugin(x, g, p)) ||
 	    (ret = get_acl(x, g, acl)))
 		return ret;
 	return get_outbound(x, g, o);

@@ -236,6 +236,31 @@ tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{echo.port}";
     h.check("upstream 127.0.0.1:%d failed" % dead in tun.output(),
             "the dead upstream's failure is not logged")
     tun.stop()
+    # The same document with upstream_check: its servers are checked too.
+    tport, mport = h.free_port(), h.free_port()
+    tun = h.start_ssring(f"""
+workers = 1;
+{h.NO_DNS}
+metrics = {{ listen = "127.0.0.1:{mport}"; }};
+tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{echo.port}";
+              servers_url = "file.json"; refresh = 1; udp = false;
+              upstream_check = {{ target = "127.0.0.1:{echo.port}"; request = "ping";
+                                 interval = 1; timeout = 1; }}; }} );
+""", tport, name="tunnel-file-check")
+
+    def checks(port, result):
+        return h.metric_sample(h.metrics_text(mport), "ssring_upstream_checks_total",
+                               upstream="127.0.0.1:%d" % port, result=result) or 0
+    h.check(h.wait_until(lambda: checks(dead, "failed") >= 1 and checks(pb, "ok") >= 1,
+                         timeout=15),
+            "the document's servers were not checked: dead %r failed, live %r ok:\n%s"
+            % (checks(dead, "failed"), checks(pb, "ok"), tun.output()[-1500:]))
+    up = h.metric_sample(h.metrics_text(mport), "ssring_upstream_up",
+                         upstream="127.0.0.1:%d" % dead)
+    h.check(up == 0, "the dead server is not out after its failed check: %r" % up)
+    print("servers_url with upstream_check: the dead server failed its check and is out, "
+          "the live one passed", flush=True)
+    tun.stop()
 
     # configuration mistakes
     for text, want in (

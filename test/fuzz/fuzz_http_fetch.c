@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for proto/http_fetch. Byte 0 picks the codec: URL or
- * response. Inputs are copied to buffers of exactly their size. A parsed
+ * libFuzzer target for proto/http_fetch. Byte 0 picks the codec: URL (https
+ * and http, and the GET an http URL makes, in a buffer of a size the rest
+ * of byte 0 picks) or response. Inputs are copied to buffers of exactly their size. A parsed
  * URL has a host, a port and a path starting with '/'; a response that
  * parses without eof parses the same with eof; a body never exceeds its
  * buffer; every prefix of a complete response is incomplete, complete
@@ -30,10 +31,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data + 1, size - 1);
 	if (data[0] & 1) {
 		struct https_url u;
+		char req[1024];
+		int n;
 
 		if (https_url_parse((const char *)buf, size - 1, &u, &why) == 0 &&
 		    (!u.host[0] || !u.port || u.path[0] != '/'))
 			abort();
+		/* http:// too; a parsed one makes a GET that fits or says it does not */
+		if (http_url_parse((const char *)buf, size - 1, &u, &why) == 0) {
+			if (!u.host[0] || !u.port || u.path[0] != '/')
+				abort();
+			n = http_get_request(&u, req, (size_t)(data[0] >> 1) * 8 + 1);
+			if (n != -E2BIG && (n < 0 || (size_t)n != strlen(req) ||
+					    strncmp(req, "GET /", 5) ||
+					    memcmp(req + n - 4, "\r\n\r\n", 4)))
+				abort();
+		}
 		free(buf);
 		return 0;
 	}

@@ -1057,7 +1057,8 @@ static void test_upstream_check(void)
 	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
 		   "  method = \"aes-256-gcm\"; password = \"pw\";\n"
 		   "  upstream_check = { target = \"1.1.1.1:80\"; }; } );\n",
-		   "t.cfg:3: locals[0].upstream_check: upstream_check goes with upstreams");
+		   "t.cfg:3: locals[0].upstream_check: upstream_check goes with upstreams = (...) "
+		   "or servers_url");
 	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"pw\";\n"
 		   "  upstream_check = { target = \"1.1.1.1:80\"; }; } );\n",
 		   "t.cfg:2: servers[0]: unknown key 'upstream_check'");
