@@ -10,7 +10,8 @@ connection, /metrics labels the redirs role="redir", and a connection made
 straight to the redir's port (no rule sent it) is refused, not looped.
 Then TPROXY (mode = "tproxy", and ss-redir -T): a client in a namespace of
 its own behind a veth pair, nftables' tproxy in prerouting and a policy
-route for marked packets; 1 MiB through each, byte-exact. UDP (always
+route for marked packets; 1 MiB through each, byte-exact, and through
+ssring's redir over IPv6 to a target namespace. UDP (always
 TPROXY, as ss-redir's): from the same client namespace, DNS queries to
 dnsmasq and datagrams to a UDP echo in a target namespace of their own
 (10.98.0.5, fd98::5), through ssring's redir over IPv4 and IPv6 and through
@@ -208,8 +209,8 @@ for name, host, want_a, biggest in spec["udp"]:
                           "DNS answer and %d datagrams byte-exact, from %s" % (len(sizes), host)),
           flush=True)
     bad += bool(errs)
-for port in spec["tcp"]:
-    s = socket.create_connection(("10.99.0.5", port), timeout=20)
+for host, port in spec["tcp"]:
+    s = socket.create_connection((host, port), timeout=20)
     t = threading.Thread(target=s.sendall, args=(payload,))
     t.start()
     got = b""
@@ -220,7 +221,8 @@ for port in spec["tcp"]:
         got += b
     t.join()
     s.close()
-    print("port %d: %s" % (port, "ok" if got == payload else "%d bytes" % len(got)), flush=True)
+    print("TCP %s port %d: %s" % (host, port, "ok" if got == payload else "%d bytes" % len(got)),
+          flush=True)
     bad += got != payload
 sys.exit(1 if bad else 0)
 """
@@ -249,9 +251,27 @@ def echo(fam, host):
         s.sendto(d, a)
 
 
+def tcp_echo(conn):
+    while True:
+        d = conn.recv(1 << 16)
+        if not d:
+            break
+        conn.sendall(d)
+    conn.close()
+
+
+def tcp_echo_server():
+    ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    ls.bind(("fd98::5", 7))
+    ls.listen(8)
+    while True:
+        threading.Thread(target=tcp_echo, args=(ls.accept()[0],), daemon=True).start()
+
+
 for fam, host in ((socket.AF_INET, "10.98.0.5"), (socket.AF_INET, "10.98.0.6"),
                   (socket.AF_INET, "10.98.0.7"), (socket.AF_INET6, "fd98::5")):
     threading.Thread(target=echo, args=(fam, host), daemon=True).start()
+threading.Thread(target=tcp_echo_server, daemon=True).start()
 dns = subprocess.Popen(["dnsmasq", "-k", "-C", "/dev/null", "--no-resolv", "--no-hosts",
                         "--bind-interfaces", "--listen-address=10.98.0.5,10.98.0.6,10.98.0.7,fd98::5",
                         "--port=53", "--host-record=redir.test,10.1.2.3,fd00::1:2:3",
@@ -316,6 +336,7 @@ table ip6 tp6 {{
   chain pre {{
     type filter hook prerouting priority -150;
     iifname "tp0" ip6 daddr fd98::5 udp dport {{ 53, 7 }} tproxy to :{r6} meta mark set 1 accept
+    iifname "tp0" ip6 daddr fd98::5 tcp dport 7 tproxy to :{r6} meta mark set 1 accept
   }}
 }}
 """
@@ -330,7 +351,7 @@ log_level = "debug";
 redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{M}";
              password = "{PW}"; mode = "tproxy"; udp = true; acl = "{acl}"; }},
            {{ listen = "[::]:{r6}"; server = "127.0.0.1:{sport}"; method = "{M}";
-             password = "{PW}"; tcp = false; udp = true; }} );
+             password = "{PW}"; mode = "tproxy"; udp = true; }} );
 """, rt, "redir-tproxy")
     libev = h.Proc(["ss-redir", "-s", "127.0.0.1", "-p", str(sport), "-l", str(rl), "-b",
                     "0.0.0.0", "-k", PW, "-m", M, "-t", "30", "-T", "-u"], "ss-redir-tproxy")
@@ -343,7 +364,7 @@ redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{
     h.check(h.wait_log(libev, "listening at"), "ss-redir -T did not come up")
     before = sessions(smport)
     uassoc = h.metric_sample(h.metrics_text(smport), "ssring_udp_associations_total") or 0
-    spec = {"tcp": [e1.port, e2.port],
+    spec = {"tcp": [["10.99.0.5", e1.port], ["10.99.0.5", e2.port], ["fd98::5", 7]],
             # ss-redir drops a datagram whose sealed form is over twice its
             # 1,397-byte packet size: it gets up to 1,400 bytes
             "udp": [["ssring redir, IPv4", "10.98.0.5", "10.1.2.3", 30000],
@@ -385,7 +406,7 @@ redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{
         pass
     h.check(h.wait_log(red, "was not redirected here"), "the tproxy refusal is not logged")
     before += sessions(smport) - before2
-    h.check(sessions(smport) == before + 2, "the server saw %d connections, not 2:\n%s"
+    h.check(sessions(smport) == before + 3, "the server saw %d connections, not 3:\n%s"
             % (sessions(smport) - before, "\n".join(red.output().splitlines()[-15:])))
     libev.stop()
     h.check(red.stop() == 0, "tproxy redir exit code")
