@@ -121,7 +121,7 @@ int privs_drop(const struct config *cfg)
 	}
 	log_info("running as user %s (uid %u, gid %u), keeping CAP_NET_BIND_SERVICE%s%s",
 		 cfg->user, (unsigned)cfg->uid, (unsigned)cfg->gid,
-		 caps & (1u << CAP_NET_ADMIN) ? ", CAP_NET_ADMIN (outbound_fwmark)" : "",
+		 caps & (1u << CAP_NET_ADMIN) ? ", CAP_NET_ADMIN (outbound_fwmark, TPROXY)" : "",
 		 caps & (1u << CAP_NET_RAW) ? ", CAP_NET_RAW (outbound_interface)" : "");
 	return 0;
 }

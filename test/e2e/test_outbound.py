@@ -155,7 +155,7 @@ table inet ob {{
     h.check(ss_echo(sport3, "127.0.0.1", echo.port, b"as nobody") == b"as nobody",
             "echo through a server running as nobody")
     h.check(nft_counters()["server tcp"] > before, "no marked packet after the privilege drop")
-    h.check("CAP_NET_ADMIN (outbound_fwmark)" in srv3.output(), "kept capabilities not logged")
+    h.check("CAP_NET_ADMIN (outbound_fwmark, TPROXY)" in srv3.output(), "kept capabilities not logged")
     h.check(srv3.stop() == 0, "server exit code")
 
     # outbound_interface: ob0 routes its own address, not 127.0.0.1.

@@ -345,9 +345,12 @@ table ip6 tp6 {{
     acl = os.path.join(h._tmp, "redir.acl")
     with open(acl, "w") as f:
         f.write("[proxy_all]\n[bypass_list]\n10.98.0.7/32\n")
+    # As nobody: the UDP replies bind each original destination
+    # (IP_TRANSPARENT) after the drop, so CAP_NET_ADMIN must have been kept.
     red = h.start_ssring(f"""
 workers = 2;
 log_level = "debug";
+user = "nobody";
 redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{M}";
              password = "{PW}"; mode = "tproxy"; udp = true; acl = "{acl}"; }},
            {{ listen = "[::]:{r6}"; server = "127.0.0.1:{sport}"; method = "{M}";
@@ -360,6 +363,9 @@ redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{
     target.stdin.flush()
     line = target.stdout.readline()
     h.check(line.strip() == "serving", "the target namespace did not start: %r" % line)
+    h.check(h.wait_log(red, "running as user nobody") and
+            "CAP_NET_ADMIN" in red.output(), "the redir did not drop to nobody keeping "
+            "CAP_NET_ADMIN:\n" + red.output()[-1500:])
     # Not wait_port: ss-redir -T would relay that probe to itself, forever.
     h.check(h.wait_log(libev, "listening at"), "ss-redir -T did not come up")
     before = sessions(smport)
