@@ -177,11 +177,13 @@ void upstream_answered(const struct config_rt *rt, int i, uint64_t latency_us)
 {
 	struct upstream_health *h = &rt->health[i];
 	uint32_t old = atomic_load_explicit(&h->latency_us, memory_order_relaxed);
-	uint64_t v = latency_us > UINT32_MAX ? UINT32_MAX : latency_us;
+	/* 0 means "not measured": a sample within the clock's resolution counts
+	 * as 1 µs, and the smoothed value never decays to 0 either. */
+	uint64_t v = latency_us > UINT32_MAX ? UINT32_MAX : latency_us ? latency_us : 1;
 
 	/* Workers may race here: a lost sample changes nothing that matters. */
-	atomic_store_explicit(&h->latency_us, old ? (uint32_t)(old - old / 8 + v / 8) : (uint32_t)v,
-			      memory_order_relaxed);
+	v = old ? old - old / 8 + v / 8 : v;
+	atomic_store_explicit(&h->latency_us, v ? (uint32_t)v : 1, memory_order_relaxed);
 }
 
 uint64_t upstream_check_delay_ms(uint32_t interval_s, uint64_t r)

@@ -93,6 +93,12 @@ int main(void)
 	upstream_answered(&rt, 0, 1000); /* one fast sample moves it an eighth */
 	CHECK(atomic_load(&h[0].latency_us) == 100000 - 100000 / 8 + 1000 / 8);
 	CHECK(atomic_load(&h[0].picks) > 0 && atomic_load(&h[1].failures) == 4);
+	/* An answer within the clock's resolution is a sample (1 µs), not "none". */
+	atomic_store(&h[2].latency_us, 0);
+	upstream_answered(&rt, 2, 0);
+	CHECK(atomic_load(&h[2].latency_us) == 1);
+	upstream_answered(&rt, 2, 0);
+	CHECK(atomic_load(&h[2].latency_us) == 1);
 	check_delays();
 	printf("test_upstream: ok\n");
 	return 0;
