@@ -681,7 +681,10 @@ void local_on_connect(struct loop *l, struct session *s, int res)
 		const struct config_upcheck *chk = s->role == ROLE_TUNNEL
 			? &((const struct config_tunnel *)s->conf)->check : &local_conf(s)->check;
 
-		ups_of(s, &n, &rt, &retry);
+		const struct config_upstream *u = ups_of(s, &n, &rt, &retry);
+
+		log_debug("session %u: connected to upstream %s:%u", s->slot,
+			  u[s->up - 1].server.host, (unsigned)u[s->up - 1].server.port);
 		/* With upstream_check only a passed check brings a server back
 		 * early: a black hole accepts connections too. */
 		if (!chk->interval)

@@ -258,11 +258,14 @@ def main():
             "the second tunnel's servers are not out")
     picks = t2("ssring_upstream_picks_total", ports[2]) + t2("ssring_upstream_picks_total",
                                                             reflector.port)
+    conns = loc.output().count("connected to upstream")
     c = socket.create_connection(("127.0.0.1", t2port), timeout=5)
     h.check(h.wait_until(lambda: t2("ssring_upstream_picks_total", ports[2]) +
                          t2("ssring_upstream_picks_total", reflector.port) == picks + 1,
                          timeout=5), "the second tunnel's connection picked no server")
-    time.sleep(0.3)  # its connect completes (loopback); the checks fail every 0.5-1.5 s
+    # its connect completes (the local logs it); the checks fail every 0.5-1.5 s
+    h.check(h.wait_log(loc, "connected to upstream", count=conns + 1, timeout=5),
+            "the second tunnel's connection did not connect:\n" + loc.output()[-1500:])
     ups2 = [t2("ssring_upstream_up", p) for p in (ports[2], reflector.port)]
     c.close()
     print("a connection through the second tunnel (every server out): up %r" % ups2,
