@@ -131,12 +131,13 @@ static int tp_open(const struct sockaddr *src)
 	return fd;
 }
 
-/* The reply socket for src: found, or opened in a free (or the least
- * recently used idle) entry. Its index, or -errno. */
+/* The reply socket for src: found, or opened in a free entry (or in place
+ * of the least recently used one without sends in flight). Its index, or
+ * -errno. */
 static int tp_get(struct loop *l, const struct sockaddr *src)
 {
 	struct udp_state *u = udp_of(l);
-	uint32_t h = udp_hash_addr(0, src), pick = UDP_NONE;
+	uint32_t h = udp_hash_addr(0, src), free_i = UDP_NONE, lru = UDP_NONE;
 	int fd;
 
 	if (!u->tps) {
@@ -149,35 +150,30 @@ static int tp_get(struct loop *l, const struct sockaddr *src)
 	for (uint32_t i = 0; i < u->n_tps; i++) {
 		struct udp_tp *t = &u->tps[i];
 
-		if (t->fd >= 0 && t->hash == h && same_addr(src, (struct sockaddr *)&t->addr, true)) {
+		if (t->fd < 0) {
+			if (free_i == UDP_NONE)
+				free_i = i;
+		} else if (t->hash == h && same_addr(src, (struct sockaddr *)&t->addr, true)) {
 			t->used_ms = l->now_ms;
 			return (int)i;
+		} else if (!t->inflight && (lru == UDP_NONE || t->used_ms < u->tps[lru].used_ms)) {
+			lru = i;
 		}
-		if (t->fd < 0 && pick == UDP_NONE)
-			pick = i;
 	}
-	if (pick == UDP_NONE && u->n_tps < UDP_TP_MAX)
-		pick = u->n_tps;
-	for (uint32_t i = 0; pick == UDP_NONE && i < u->n_tps; i++)
-		if (!u->tps[i].inflight)
-			pick = i; /* the oldest idle one instead */
-	if (pick == UDP_NONE)
+	if (free_i == UDP_NONE)
+		free_i = u->n_tps < UDP_TP_MAX ? u->n_tps : lru;
+	if (free_i == UDP_NONE)
 		return -EBUSY;
 	fd = tp_open(src);
 	if (fd < 0)
 		return fd;
-	if (u->tps[pick].fd >= 0) {
-		for (uint32_t i = 0; i < u->n_tps; i++)
-			if (u->tps[i].fd >= 0 && !u->tps[i].inflight &&
-			    u->tps[i].used_ms < u->tps[pick].used_ms)
-				pick = i;
-		close(u->tps[pick].fd);
-	}
-	if (pick == u->n_tps)
+	if (u->tps[free_i].fd >= 0)
+		close(u->tps[free_i].fd); /* the least recently used, idle */
+	if (free_i == u->n_tps)
 		u->n_tps++;
-	u->tps[pick] = (struct udp_tp){ .fd = fd, .hash = h, .used_ms = l->now_ms };
-	memcpy(&u->tps[pick].addr, src, sa_len(src));
-	return (int)pick;
+	u->tps[free_i] = (struct udp_tp){ .fd = fd, .hash = h, .used_ms = l->now_ms };
+	memcpy(&u->tps[free_i].addr, src, sa_len(src));
+	return (int)free_i;
 }
 
 int udp_redir_reply(struct loop *l, struct udp_assoc *a, uint16_t bid, const struct sockaddr *src,
