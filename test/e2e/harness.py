@@ -145,6 +145,21 @@ def need_tool(name):
     return path
 
 
+def need_nft_tproxy():
+    """Skip (a failure under CI) unless nftables' tproxy expression works
+    here: a throwaway table with one tproxy rule is loaded and deleted.
+    Call it inside a network namespace of the test's own."""
+    rules = ("table ip ssring_probe {\n chain pre {\n"
+             "  type filter hook prerouting priority -150;\n"
+             "  meta l4proto tcp tproxy to :1 accept\n }\n}\n")
+    r = subprocess.run(["nft", "-f", "-"], input=rules, text=True, capture_output=True)
+    if r.returncode != 0:
+        why = [x for x in r.stderr.splitlines() if "Error" in x] or [r.stderr.strip() or "?"]
+        skip("the kernel lacks nftables' tproxy expression (nft_tproxy, "
+             "CONFIG_NFT_TPROXY): " + why[0])
+    subprocess.run(["nft", "delete", "table", "ip", "ssring_probe"], check=True)
+
+
 class Proc:
     def __init__(self, args, name):
         self.name = name

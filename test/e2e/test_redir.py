@@ -151,6 +151,7 @@ redirs = ( {{ listen = "127.0.0.1:{r1}"; server = "127.0.0.1:{sport}"; method = 
     print("a connection straight to the redir's port: refused, logged", flush=True)
     libev.stop()
     h.check(red.stop() == 0, "redir exit code")
+    h.need_nft_tproxy()  # REDIRECT passed; TPROXY (and all UDP) needs nft_tproxy
     tproxy(sport, smport)
     h.check(srv.stop() == 0, "server exit code")
     print("test_redir: ok")

@@ -140,7 +140,7 @@ def main():
     mport = h.free_port()
     loc = h.start_ssring(local_cfg(lport, url, top='metrics = { listen = "127.0.0.1:%d"; };'
                                    % mport), lport, name="local")
-    h.check("no server until %s is fetched" % url in loc.output(), "no note of the wait")
+    h.check(h.wait_log(loc, "no server until %s is fetched" % url), "no note of the wait")
     try:
         h.socks5_connect(lport, "127.0.0.1", echo.port, timeout=5)
         got_conn = True
@@ -233,7 +233,7 @@ tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{echo.port}";
         s.sendall(b"upstream %d" % i)
         h.check(h.recv_exact(s, 10) == b"upstream %d" % i, "connection %d via upstreams" % i)
         s.close()
-    h.check("upstream 127.0.0.1:%d failed" % dead in tun.output(),
+    h.check(h.wait_log(tun, "upstream 127.0.0.1:%d failed" % dead),
             "the dead upstream's failure is not logged")
     tun.stop()
     # The same document with upstream_check: its servers are checked too.
