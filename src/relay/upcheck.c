@@ -6,6 +6,7 @@
  * struct check, which runs one attempt at a time:
  *
  *   idle --timer--> resolving (the server's name, on the ring) -> connecting
+ *   (to each of up to four of its addresses in turn while refused)
  *   -> sending (the request: salt, header for target, the request bytes)
  *   -> reading (until a record of the answer opens) -> closing -> idle
  *
@@ -56,6 +57,8 @@ struct check {
 	struct timer timer;       /* the next attempt, or the running one's deadline */
 	uint64_t t_conn_us;       /* when the connect began (monotonic µs) */
 	struct sockaddr_storage peer;
+	union dns_addr addrs[4];  /* the server name's addresses, tried in turn */
+	uint8_t n_addrs, addr_i;
 	uint8_t *buf;             /* CHECK_BUF bytes while an attempt runs */
 	size_t len, off;          /* sending: buf[off..len); reading: len bytes held */
 	uint8_t head[8];          /* the answer's first plaintext bytes */
@@ -226,15 +229,34 @@ static void connect_to(struct loop *l, struct check *c, const struct sockaddr *s
 	tag(l, sqe, UC_OP_CONNECT, c);
 }
 
-static void connect_entry(struct loop *l, struct check *c, const struct dns_entry *e)
+/* The next of the name's addresses; false when none is left. */
+static bool connect_next(struct loop *l, struct check *c)
 {
-	union dns_addr a = e->addr[0];
+	union dns_addr a;
 
+	if (c->addr_i >= c->n_addrs)
+		return false;
+	a = c->addrs[c->addr_i++];
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
 	if (a.sa.sa_family == AF_INET)
 		a.v4.sin_port = htons(c->u->tcp_server.port);
 	else
 		a.v6.sin6_port = htons(c->u->tcp_server.port);
 	connect_to(l, c, &a.sa, a.sa.sa_family == AF_INET ? sizeof(a.v4) : sizeof(a.v6));
+	return true;
+}
+
+/* Up to four of the name's addresses, in the resolver's order (as a
+ * session connecting to the server tries them). */
+static void connect_entry(struct loop *l, struct check *c, const struct dns_entry *e)
+{
+	c->n_addrs = c->addr_i = 0;
+	for (int i = 0; i < e->n && c->n_addrs < 4; i++)
+		c->addrs[c->n_addrs++] = e->addr[i];
+	connect_next(l, c);
 }
 
 static void dns_done(struct loop *l, const struct dns_waiter *w, const struct dns_entry *e,
@@ -265,6 +287,7 @@ static void start(struct loop *l, struct check *c)
 	c->gen = w.gen = ++state_of(l)->gen;
 	c->state = CK_RESOLVING;
 	c->head_len = 0;
+	c->n_addrs = c->addr_i = 0;
 	timer_arm(&l->wheel, &c->timer, l->now_ms + (uint64_t)c->cc->timeout * 1000);
 	if (hp->is_ip) {
 		connect_to(l, c, (const struct sockaddr *)&hp->addr, hp->addr_len);
@@ -302,6 +325,10 @@ static void on_connect(struct loop *l, struct check *c, int res)
 	int r;
 
 	if (res < 0) {
+		/* refused or unreachable: the name's next address, if any (the
+		 * attempt's timeout covers them all) */
+		if (res != -ECANCELED && connect_next(l, c))
+			return;
 		finish(l, c, strerror(-res));
 		return;
 	}

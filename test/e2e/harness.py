@@ -341,8 +341,8 @@ class TcpListener:
 class DnsResponder:
     """A name server on 127.0.0.1 for tests: answer(label, qtype) gets the
     first label of each query's name (str) and its QTYPE and returns None
-    (no answer at all), an RCODE (no records), or an IPv4 address string
-    (one A record, TTL 60)."""
+    (no answer at all), an RCODE (no records), an IPv4 address string
+    (one A record, TTL 60) or a list of them (A records in that order)."""
 
     def __init__(self, answer):
         self.answer = answer
@@ -364,9 +364,11 @@ class DnsResponder:
             a = self.answer(q[13:13 + q[12]].decode(errors="replace"), qtype)
             if a is None:
                 continue
-            if isinstance(a, str):
-                head = struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0)
-                rr = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(a)
+            if isinstance(a, (str, list)):
+                addrs = [a] if isinstance(a, str) else a
+                head = struct.pack(">HHHHH", 0x8180, 1, len(addrs), 0, 0)
+                rr = b"".join(b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) +
+                              socket.inet_aton(x) for x in addrs)
             else:
                 head = struct.pack(">HHHHH", 0x8180 | a, 1, 0, 0, 0)  # response, RD, RA
                 rr = b""

@@ -162,11 +162,12 @@ def main():
     # The tunnel also has an echo server (which sends AEAD-2017's request
     # back: it would open with the same key) and a server of garbage.
     reflector, garbage = h.EchoServer(), Garbage()
-    # Its first server by name: the check resolves it on the ring (the
-    # name server of this test says 127.0.0.1).
+    # Its first server by name: the check resolves it on the ring. The
+    # name server of this test says 127.0.0.2 first, where nothing listens
+    # (refused), then 127.0.0.1: checks and sessions try the next address.
     names = []
     dns = h.DnsResponder(lambda label, qtype: names.append(label) or
-                         ("127.0.0.1" if qtype == 1 else 0))
+                         (["127.0.0.2", "127.0.0.1"] if qtype == 1 else 0))
     tups = ['{ server = "server0.test:%d"; method = "%s"; password = "%s"; }' % (ports[0], M, PW),
             group % (ports[2], M, PW),
             group % (reflector.port, M, PW), group % (garbage.port, M, PW)]
@@ -216,8 +217,10 @@ def main():
     named = {"upstream": "server0.test:%d" % ports[0], "role": "tunnel", "listen": tun}
     text = h.metrics_text(lmport)
     h.check(h.metric_sample(text, "ssring_upstream_up", **named) == 1 and
-            h.metric_sample(text, "ssring_upstream_checks_total", result="ok", **named) >= 1,
-            "the tunnel's server by name is not in, or passed no check")
+            h.metric_sample(text, "ssring_upstream_checks_total", result="ok", **named) >= 1 and
+            not h.metric_sample(text, "ssring_upstream_checks_total", result="failed", **named),
+            "the tunnel's server by name (its first address refuses) is not in, passed no "
+            "check or failed one")
     for port, why in ((reflector.port, "the answer is the request sent back"),
                       (garbage.port, "the answer does not open")):
         h.check(h.wait_until(lambda: sample(h.metrics_text(lmport), "ssring_upstream_up", port,
