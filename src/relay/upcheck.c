@@ -250,10 +250,9 @@ static bool connect_next(struct loop *l, struct check *c)
 }
 
 /* Up to four of the name's addresses, in the resolver's order (as a
- * session connecting to the server tries them). */
+ * session connecting to the server tries them); start() emptied the list. */
 static void connect_entry(struct loop *l, struct check *c, const struct dns_entry *e)
 {
-	c->n_addrs = c->addr_i = 0;
 	for (int i = 0; i < e->n && c->n_addrs < 4; i++)
 		c->addrs[c->n_addrs++] = e->addr[i];
 	connect_next(l, c);
@@ -326,8 +325,9 @@ static void on_connect(struct loop *l, struct check *c, int res)
 
 	if (res < 0) {
 		/* refused or unreachable: the name's next address, if any (the
-		 * attempt's timeout covers them all) */
-		if (res != -ECANCELED && connect_next(l, c))
+		 * attempt's timeout covers them all; a cancelled connect is not
+		 * seen here, the attempt is closing) */
+		if (connect_next(l, c))
 			return;
 		finish(l, c, strerror(-res));
 		return;

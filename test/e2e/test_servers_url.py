@@ -231,7 +231,7 @@ tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{echo.port}";
     # Each connection draws its server (by latency; unmeasured counts as
     # 1 ms): at least 6, and on until the dead one was drawn, failed (it is
     # logged before the connection moves on) and the connection still got
-    # through; 40 all to the live one would have odds below 1e-12.
+    # through; 40 all to the live one would have odds around 1e-12.
     failed = "upstream 127.0.0.1:%d failed" % dead
     for i in range(40):
         s = socket.create_connection(("127.0.0.1", tport), timeout=10)
