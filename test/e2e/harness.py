@@ -60,6 +60,16 @@ def skip(msg):
     sys.exit(SKIP)
 
 
+def skip_part(msg):
+    """A part of a test that cannot run here while the rest does: a failure
+    where skips are (CI=true, SSRING_REQUIRE_URING=1), as skip() is;
+    otherwise noted, and msg returned for the test's own line."""
+    if REQUIRE:
+        fail("would skip a part, but skips are failures here: " + msg)
+    print("SKIP (part): " + msg, flush=True)
+    return msg
+
+
 def check(cond, msg):
     if not cond:
         fail(msg)
@@ -493,7 +503,7 @@ def hkdf_sha1(ikm, salt, info, length):
 
 
 PY_CIPHERS = {"aes-128-gcm": 16, "aes-192-gcm": 24, "aes-256-gcm": 32,
-              "chacha20-ietf-poly1305": 32}
+              "chacha20-ietf-poly1305": 32, "xchacha20-ietf-poly1305": 32}
 
 
 class SsStream:
@@ -501,14 +511,17 @@ class SsStream:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
         self.klen = PY_CIPHERS[method]
         self.key = evp_bytes_to_key(password.encode(), self.klen)
-        self.cls = ChaCha20Poly1305 if method.startswith("chacha") else AESGCM
+        self.cls = (_XChaCha20Poly1305 if method.startswith("xchacha") else
+                    ChaCha20Poly1305 if method.startswith("chacha") else AESGCM)
+        # the nonce: a little-endian counter over all its bytes (24 for XChaCha)
+        self.nlen = 24 if method.startswith("xchacha") else 12
 
     def start(self, salt):
         self.aead = self.cls(hkdf_sha1(self.key, salt, b"ss-subkey", self.klen))
         self.n = 0
 
     def _nonce(self):
-        v = self.n.to_bytes(12, "little")
+        v = self.n.to_bytes(self.nlen, "little")
         self.n += 1
         return v
 
@@ -524,7 +537,8 @@ class SsStream:
         """Decrypt whole chunks from buf; returns (plaintext, rest)."""
         out = b""
         while len(buf) >= 18:
-            ln = int.from_bytes(self.aead.decrypt(self.n.to_bytes(12, "little"), buf[:18], None), "big")
+            ln = int.from_bytes(self.aead.decrypt(self.n.to_bytes(self.nlen, "little"), buf[:18],
+                                                  None), "big")
             if len(buf) < 18 + ln + 16:
                 break
             self.n += 1

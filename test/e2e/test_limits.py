@@ -195,6 +195,8 @@ def quota(sport, echo_port, mport):
             if started:
                 out, raw = down.open(raw)
                 got += len(out)
+    except socket.timeout:
+        closed = False  # still open, silent: not closed by the quota
     except OSError:
         closed = True
     s.close()

@@ -64,6 +64,29 @@ def plugin_pids(pr, name):
     return pids
 
 
+def running(pids):
+    """Those of pids that still run (a zombie does not): once ssring is gone
+    its plugins are no longer its children, so plugin_pids() cannot tell."""
+    out = []
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if st[st.rindex(")") + 2] != "Z":
+            out.append(pid)
+    return out
+
+
+def stopped_with(pr, pids, what):
+    """Stop pr (SIGTERM); pids (its plugins, non-empty) must end with it."""
+    h.check(pids, "%s: no plugin process to watch before the stop" % what)
+    pr.stop()
+    h.check(h.wait_until(lambda: not running(pids), timeout=5),
+            "%s: plugins %r left running after SIGTERM" % (what, running(pids)))
+
+
 def answers(lport, echo):
     """One small echo through the SOCKS5 port, or False on any error."""
     try:
@@ -120,8 +143,7 @@ def to_libev(pair, echo, uecho):
                            sport, "ss-server-" + name)
     pr, lport, _ = ssring_local(sport, cplug, copts, "local-" + name)
     h.echo_tcp_udp(lport, echo, uecho, "ssring local -> %s -> ss-server" % name, n=1 << 20)
-    pr.stop()
-    h.check(not plugin_pids(pr, cplug), "plugin left running after SIGTERM")
+    stopped_with(pr, plugin_pids(pr, cplug), "local-" + name)
     if name == "obfs-http":
         pr, lport, _ = ssring_local(sport, cplug, copts, "link-" + name, link=True)
         h.echo_tcp_udp(lport, echo, uecho, "ssring local by link -> %s" % name, n=100000)
@@ -222,8 +244,7 @@ tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{echo.port}";
     h.check(h.wait_until(lambda: len(plugin_pids(pr, cplug)) == 1, timeout=10),
             "the new tunnel's plugin did not start")
     sp.stop()
-    pr.stop()
-    h.check(not plugin_pids(pr, cplug), "plugins left after SIGTERM")
+    stopped_with(pr, plugin_pids(pr, cplug), "local-life")
 
 
 def missing_plugin():
@@ -299,9 +320,8 @@ locals = ( {{ listen = "127.0.0.1:{lport}"; upstreams = ( {ups} );
             "a reload that keeps the upstreams restarted their plugins")
     h.check(h.echo_roundtrip(lport, echo.port, b"after reload") == b"after reload",
             "echo after the reload")
-    pr.stop()
-    h.check(not plugin_pids(pr, "obfs-local") and not plugin_pids(pr, "ss-v2ray-plugin"),
-            "upstream plugins left running after SIGTERM")
+    stopped_with(pr, plugin_pids(pr, "obfs-local") + plugin_pids(pr, "ss-v2ray-plugin"),
+                 "local-upstreams")
     # The same servers from a SIP008 document (servers_url, a file): each
     # server keeps its plugin as an upstream.
     doc = os.path.join(h._tmp, "servers.json")

@@ -121,11 +121,12 @@ class Relay:
 def metric(mport, name, labels=""):
     body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read()
     pat = re.compile(r"^%s(\{[^}]*\})? (\d+)$" % re.escape(name), re.M)
-    total = 0
+    total, found = 0, False
     for m in pat.finditer(body.decode()):
         if all(x in (m.group(1) or "") for x in labels.split(",") if x):
             total += int(m.group(2))
-    return total
+            found = True
+    return total if found else None  # None: no such sample (never equal to 0)
 
 
 def exchange(s, data):

@@ -306,7 +306,7 @@ def source_filter(lport, echo):
         a.close()
         sb.close()
     if sc is None:
-        return "127.0.0.2 unavailable: other-IP check skipped"
+        return h.skip_part("127.0.0.2 unavailable: other-IP check skipped")
     a = h.Socks5Udp(lport)
     sd = h.udp_socket("127.0.0.1")
     try:
@@ -330,7 +330,7 @@ def wrong_key(sport, method, echo, server_host="127.0.0.1"):
     """m: a packet sealed with the wrong password gets no reply (also a
     truncated one and random bytes); the server keeps serving."""
     if method not in h.UDP_PY_CIPHERS:
-        return "python has no %s: skipped" % method
+        return h.skip_part("python has no %s: skipped" % method)
     s = h.udp_socket(server_host)
     server = (server_host, sport)
     try:
@@ -633,7 +633,7 @@ def ssring_cipher(method, echo, echoes, echo6, seed):
 
     def v6_():
         if echo6 is None:
-            return "::1 unavailable: skipped"
+            return h.skip_part("::1 unavailable: skipped")
         pr, sport = ring_server(method, host="::1", name="server6")
         P.add(pr)
         pr, lport = ring_local(sport, method, host="::1", server_host="::1", name="local6")
@@ -768,7 +768,7 @@ def libev_cipher(method, echo, echoes, echo6, seed):
 
         def l1v6():
             if echo6 is None:
-                return "::1 unavailable: skipped"
+                return h.skip_part("::1 unavailable: skipped")
             a = h.Socks5Udp(lport)
             try:
                 socks_roundtrip(a, "::1", echo6.port, b"v6-target", first=True)
