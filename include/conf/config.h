@@ -42,8 +42,8 @@ enum dns_prefer {
 
 /* What a server does with a connection that fails authentication. */
 enum probe_policy {
-	PROBE_DRAIN = 0,  /* keep reading, say nothing, close after a random delay */
-	PROBE_CLOSE,      /* reset at once */
+	PROBE_DRAIN = 0,  /* keep reading, say nothing, close at a deadline drawn at accept */
+	PROBE_CLOSE,      /* the same, at accept + timeouts.handshake exactly */
 	PROBE_FORWARD     /* relay the bytes to a decoy and back, as a plain proxy */
 };
 
@@ -333,6 +333,9 @@ struct config {
 	struct {                 /* seconds */
 		uint32_t connect;    /* default 10 */
 		uint32_t handshake;  /* default 10 */
+		/* servers: unauthenticated connections end at accept + handshake
+		 * + a draw from 0 to this (probe = "drain"); default 60 */
+		uint32_t probe_window;
 		uint32_t tcp_idle;   /* default 300 */
 		uint32_t udp_idle;   /* default 300 */
 		uint32_t shutdown;   /* graceful shutdown deadline; default 5 */

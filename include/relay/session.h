@@ -111,6 +111,11 @@ struct session_hs {
 	uint8_t bypass_name;    /* local: the ACL lists the target's name to bypass */
 	uint32_t up_tried;      /* local/tunnel: upstreams tried by this connection */
 	uint16_t dns_port;      /* port for the resolved addresses */
+	/* server, until it authenticates (probe.c) */
+	struct list unauth_node; /* on tcp_state.unauth, oldest first */
+	struct session *owner;
+	uint8_t *kept;          /* probe = "forward": every byte received so far */
+	uint32_t kept_blk, kept_len, kept_cap;
 };
 
 struct session {
@@ -123,6 +128,7 @@ struct session {
 	uint8_t closing_abort;  /* reset both sides on close */
 	uint8_t salt_checked;   /* server: request salt went through the replay filter */
 	uint8_t probe_fwd;      /* server: a failed request relayed to the decoy */
+	uint8_t unauth;         /* server: not authenticated yet (on tcp_state.unauth) */
 	uint8_t direct;         /* local/tunnel: the ACL bypasses the server */
 	const void *conf;       /* its role entry (config_server/_local/_tunnel) in cfg */
 	const struct config *cfg; /* the snapshot it started on (held until freed) */
@@ -282,13 +288,30 @@ void session_dir_next(struct loop *l, struct session *s, int di);
  */
 uint8_t *session_tx_block(struct loop *l, size_t need, uint32_t *blk);
 void session_tx_free(struct loop *l, uint32_t blk);
+/* The bytes a send block holds. */
+size_t session_tx_block_size(uint32_t blk);
 /* The outbound options of the session's role entry. */
 const struct config_outbound *session_outbound(const struct session *s);
 /* Queue p/len (inside send block blk, or POOL_NONE) for sending on di. */
 void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size_t len,
 		     uint32_t blk);
-/* The request could not be authenticated (why, counted as reason): the probe policy. */
+/*
+ * The probe policy (probe.c). probe_start: a server session was accepted;
+ * its deadline is drawn and it joins the unauthenticated. probe_keep: raw
+ * bytes of a receive before authentication (kept for the decoy).
+ * probe_authenticated: the request's first record opened and its salt is
+ * fresh. probe_end: the session closes. session_auth_failed: the request
+ * could not be authenticated (why, counted as reason). probe_deadline,
+ * probe_peer_closed: the deadline passed or the peer sent FIN before a
+ * decision; true if the policy took the session (to the decoy).
+ */
+void probe_start(struct loop *l, struct session *s);
+void probe_keep(struct loop *l, struct session *s, const uint8_t *in, size_t n);
+void probe_authenticated(struct loop *l, struct session *s);
+void probe_end(struct loop *l, struct session *s);
 void session_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, const char *why);
+bool probe_deadline(struct loop *l, struct session *s);
+bool probe_peer_closed(struct loop *l, struct session *s);
 /* n plaintext payload bytes went through direction di (counted for stats). */
 void session_count(struct session *s, int di, size_t n);
 

@@ -41,6 +41,7 @@ struct tcp_stats {
 	uint64_t bytes_in_out;    /* relayed inbound -> outbound (plaintext) */
 	uint64_t bytes_out_in;
 	uint64_t timeouts;
+	uint64_t unauth_evicted;  /* unauthenticated sessions closed to make room */
 };
 
 struct throttle;
@@ -54,7 +55,10 @@ struct tcp_state {
 	struct pool txsmall;      /* small send blocks (TX_SMALL_BYTES) */
 	struct list listeners;    /* struct tcp_listener, open or closing */
 	unsigned n_open;          /* listeners whose last CQE is not in yet */
-	uint32_t draining;        /* sessions absorbing a failed handshake */
+	struct list unauth;       /* server sessions not authenticated yet, oldest first */
+	uint32_t n_unauth;
+	uint64_t rng;             /* deadlines of unauthenticated connections (probe.c) */
+	bool rng_seeded;
 	uint64_t trim_ms;         /* last pool_trim of the block pools */
 	bool running;             /* start ran: the exit statistics mean something */
 	struct tcp_stats st;

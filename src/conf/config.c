@@ -31,6 +31,7 @@ void config_defaults(struct config *cfg)
 	cfg->limits.sessions_per_source = 0;
 	cfg->timeouts.connect = 10;
 	cfg->timeouts.handshake = 10;
+	cfg->timeouts.probe_window = 60;
 	cfg->timeouts.tcp_idle = 300;
 	cfg->timeouts.udp_idle = 300;
 	cfg->timeouts.shutdown = 5;

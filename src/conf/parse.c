@@ -30,8 +30,8 @@ static const char *const top_keys[] = { "workers", "log_level", "limits",  "time
 					"state_file", NULL };
 static const char *const limits_keys[] = { "tcp_sessions", "udp_associations",
 					   "handshakes_per_source", "sessions_per_source", NULL };
-static const char *const timeouts_keys[] = { "connect",	 "handshake", "tcp_idle",
-					     "udp_idle", "shutdown",  NULL };
+static const char *const timeouts_keys[] = { "connect",  "handshake", "tcp_idle", "udp_idle",
+					     "shutdown", "probe_window", NULL };
 static const char *const dns_keys[] = { "servers", "cache_entries", "prefer", NULL };
 static const char *const prefer_names[] = { "ipv4", "ipv6", NULL };
 
@@ -434,6 +434,8 @@ static int parse_globals(struct ctx *x, const config_setting_t *root, struct con
 				      &cfg->limits.sessions_per_source))) ||
 	    (ret = cf_get_group(x, root, "timeouts", timeouts_keys, &to)) ||
 	    (ret = get_u32s(x, to, timeouts, sizeof(timeouts) / sizeof(timeouts[0]))) ||
+	    (to && (ret = cf_get_u32(x, to, "probe_window", 0, CONFIG_MAX_TIMEOUT_S,
+				     &cfg->timeouts.probe_window))) ||
 	    (ret = cf_get_group(x, root, "dns", dns_keys, &dns)))
 		return ret;
 	if (dns && ((ret = parse_dns_servers(x, dns, cfg)) ||

@@ -2,8 +2,7 @@
 /*
  * connect — a session's outbound side: connect to an address (with a
  * deadline on the session timer), resolve a name on the ring and try its addresses in
- * turn, and the server's answer to a request that fails authentication
- * (the probe policy: drain, close, or forward to a decoy).
+ * turn. (The answer to a request that fails authentication is probe.c's.)
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -142,100 +141,3 @@ void session_dns_done(struct loop *l, const struct dns_waiter *w, const struct d
 			local_on_connect(l, s, err);
 	}
 }
-
-static void peer_name(const struct session *s, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-
-	if (getpeername(s->fd[SIDE_IN], (struct sockaddr *)&ss, &sl) == 0)
-		hostport_format_addr((struct sockaddr *)&ss, buf, len);
-	else
-		snprintf(buf, len, "?");
-}
-
-/*
- * probe = "forward": from now on this is a plain TCP proxy to the decoy, and
- * what the prober sent in this receive goes there first. The decoy answers
- * as whatever service it is; nothing tells the prober a Shadowsocks server
- * looked at its bytes. Bytes of earlier receives are not replayed.
- */
-static int start_decoy(struct loop *l, struct session *s)
-{
-	const struct hostport *hp = &((const struct config_server *)s->conf)->probe_forward;
-	struct relay_dir *d = &s->d[DIR_IN_OUT];
-	uint32_t blk, n;
-	uint8_t *out = session_tx_block(l, TX_BYTES, &blk);
-
-	if (!out)
-		return -ENOMEM;
-	/* Copy and return the receive while d->bgid still names its group. */
-	n = d->bid != BID_NONE ? d->buf_len : 0;
-	if (n)
-		memcpy(out, loop_buf_data(l, d->bgid, d->bid), n);
-	dir_release_buf(l, d);
-	for (int i = 0; i < 2; i++) {
-		dir_release_carry(l, &s->d[i]);
-		while (s->d[i].nq)
-			dir_tx_pop(l, &s->d[i]);
-		s->d[i].codec = CODEC_PLAIN;
-		s->d[i].bgid = BG_PLAIN;
-	}
-	session_tx_push(l, s, DIR_IN_OUT, out, n, blk);
-	s->probe_fwd = 1;
-	return session_connect(l, s, (const struct sockaddr *)&hp->addr, hp->addr_len);
-}
-
-void session_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, const char *why)
-{
-	const struct config_server *cs = s->conf;
-	char peer[80];
-	uint8_t r[2];
-	uint64_t jitter_ms;
-
-	struct tcp_state *t = tcp_of(l);
-
-	t->st.auth_fail++;
-	ctr_add(&s->ctr[reason], 1);
-	peer_name(s, peer, sizeof(peer));
-	log_info("auth failure from %s: %s (%llu so far)", peer, why,
-		 (unsigned long long)t->st.auth_fail);
-	ctr_add(&s->ctr[cs->probe == PROBE_CLOSE	  ? EPC_PROBE_CLOSE
-			: cs->probe == PROBE_FORWARD ? EPC_PROBE_FORWARD
-						     : EPC_PROBE_DRAIN],
-		1);
-	if (cs->probe == PROBE_CLOSE) {
-		session_close(l, s, true, "probe policy: close");
-		return;
-	}
-	if (cs->probe == PROBE_FORWARD) {
-		if (start_decoy(l, s) == 0)
-			return;
-		session_close(l, s, true, "cannot reach the decoy");
-		return;
-	}
-	/* Absorbing a probe costs a session slot: past a quarter of the pool,
-	 * reset instead of holding more. */
-	if (t->draining >= t->sessions.cap / 4 + 1) {
-		stats_worker_add(l->id, WC_REFUSED_DRAINING, 1);
-		session_close(l, s, true, "too many absorbed connections");
-		return;
-	}
-	for (int i = 0; i < 2; i++) {
-		dir_release_buf(l, &s->d[i]);
-		dir_release_carry(l, &s->d[i]);
-		while (s->d[i].nq)
-			dir_tx_pop(l, &s->d[i]);
-	}
-	s->state = SESS_ST_DRAIN;
-	t->draining++;
-	/* Say nothing, keep reading, and close at a time that does not tell
-	 * the prober which byte failed. */
-	if (aead_random(r, sizeof(r)))
-		r[0] = r[1] = 0;
-	jitter_ms = 30000 + (uint64_t)(r[0] << 8 | r[1]) * 60000 / 65536;
-	timer_arm(&l->wheel, &s->timer,
-		  l->now_ms + (uint64_t)s->cfg->timeouts.handshake * 1000 + jitter_ms);
-	session_arm_recv(l, s, DIR_IN_OUT);
-}
-

@@ -141,6 +141,7 @@ void dir_tx_pop(struct loop *l, struct relay_dir *d)
 void session_hs_release(struct loop *l, struct session *s)
 {
 	if (s->hs) {
+		probe_end(l, s);
 		pool_free(&tcp_of(l)->hs, s->hs_idx);
 		s->hs = NULL;
 		if (s->v2022 && s->role == ROLE_SERVER)
@@ -196,8 +197,13 @@ void session_close(struct loop *l, struct session *s, bool abort, const char *wh
 		return;
 	}
 	log_debug("session %u: closing (%s)%s", s->slot, why, abort ? ", reset" : "");
-	if (s->state == SESS_ST_DRAIN)
-		tcp_of(l)->draining--;
+	/* Before the request was in (a probe's deadline, the peer's FIN, a
+	 * handshake timeout): the FIN goes out now. Bytes that arrive between
+	 * the last receive and the close below would turn that close into a
+	 * reset; after a FIN the peer has seen the FIN first. */
+	if (!abort && (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN))
+		shutdown(s->fd[SIDE_IN], SHUT_WR);
+	probe_end(l, s);
 	s->state = SESS_ST_CLOSING;
 	s->closing_abort = abort;
 	if (s->udp_gen) {
@@ -372,6 +378,11 @@ uint8_t *session_tx_block(struct loop *l, size_t need, uint32_t *blk)
 	return *blk == POOL_NONE ? NULL : pool_at(&t->txbufs, *blk);
 }
 
+size_t session_tx_block_size(uint32_t blk)
+{
+	return blk & TXB_SMALL ? TX_SMALL_BYTES : TX_BYTES;
+}
+
 void session_tx_free(struct loop *l, uint32_t blk)
 {
 	if (blk == POOL_NONE)
@@ -454,8 +465,11 @@ static void handle_recv(struct loop *l, struct session *s, int di, const struct 
 	dir_release_buf(l, d);
 	if (res == 0) {
 		d->flags |= DIR_F_EOF;
-		if (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN ||
-		    s->state == SESS_ST_UDP_CTRL) {
+		if (s->state == SESS_ST_HANDSHAKE && s->role == ROLE_SERVER &&
+		    probe_peer_closed(l, s)) {
+			/* probe = "forward": the decoy gets the bytes and the FIN */
+		} else if (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN ||
+			   s->state == SESS_ST_UDP_CTRL) {
 			session_close(l, s, false, "peer closed");
 		} else if (d->codec == CODEC_OPEN &&
 			   (d->carry_len || (!s->v2022 && s->rd.state == AEAD_RD_DATA) ||
@@ -526,6 +540,8 @@ void session_timeout(struct loop *l, struct timer *t)
 	tcp_of(l)->st.timeouts++;
 	switch (s->state) {
 	case SESS_ST_HANDSHAKE:
+		if (s->role == ROLE_SERVER && probe_deadline(l, s))
+			break; /* probe = "forward": handed to the decoy */
 		session_close(l, s, false, "handshake timeout");
 		break;
 	case SESS_ST_CONNECTING:
@@ -540,7 +556,7 @@ void session_timeout(struct loop *l, struct timer *t)
 		session_close(l, s, false, "connect timeout"); /* still resolving */
 		break;
 	case SESS_ST_DRAIN:
-		session_close(l, s, false, "drain period over");
+		session_close(l, s, false, "probe deadline");
 		break;
 	default:
 		session_close(l, s, false, "idle timeout");

@@ -87,6 +87,10 @@ void relay_log_roles(const struct config *cfg)
 						    (const struct sockaddr *)&s->tcp_listen.addr, b,
 						    sizeof(b)) : "");
 	}
+	if (cfg->n_servers && !cfg->limits.handshakes_per_source)
+		log_warn("limits.handshakes_per_source = 0: one source can hold a quarter of the "
+			 "session pool with connections that never authenticate, and the oldest "
+			 "are then closed early (a reaction a prober could provoke)");
 	for (size_t i = 0; i < cfg->n_locals; i++)
 		log_info("local (SOCKS5 + HTTP proxy) listening on %s -> server %s:%u, method %s%s%s%s%s",
 			 hostport_format_addr((const struct sockaddr *)&cfg->locals[i].listen.addr,

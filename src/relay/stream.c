@@ -55,6 +55,7 @@ static int check_record(struct loop *l, struct session *s, int ret)
 			session_auth_failed(l, s, EPC_AUTH_REPLAY, "replayed salt");
 			return -1;
 		}
+		probe_authenticated(l, s);
 	}
 	return 0;
 }
@@ -145,6 +146,8 @@ static int record2022(struct loop *l, struct session *s, int ret, const uint8_t 
 			return -1;
 		}
 	}
+	if (ret == SS2022_RD_GOT_FIXED && s->role == ROLE_SERVER)
+		probe_authenticated(l, s);
 	if (ret == SS2022_RD_GOT_VARHDR || ret == SS2022_RD_GOT_DATA) {
 		if (plain != out + *n) /* payload records are already there */
 			memcpy(out + *n, plain, plen);
@@ -301,6 +304,8 @@ void session_pump(struct loop *l, struct session *s, int di)
 		http_local_pump(l, s);
 		return;
 	}
+	if (s->unauth)
+		probe_keep(l, s, in, d->buf_len); /* before 2022 opens it in place */
 	/* Output: the receive plus a carried record, salt, headers, tags. */
 	out = session_tx_block(l, (size_t)d->buf_len + d->carry_len + TX_OVERHEAD, &blk);
 	if (!out) {

@@ -189,6 +189,7 @@ static int tcp_init(struct loop *l)
 		return -ENOMEM;
 	loop_set_state(l, &tcp_module, t);
 	list_init(&t->listeners);
+	list_init(&t->unauth);
 	per_loop = (cfg->limits.tcp_sessions + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
 	if (pool_init(&t->sessions, sizeof(struct session), per_loop) ||
 	    pool_init(&t->hs, sizeof(struct session_hs), per_loop) ||

@@ -40,7 +40,7 @@ void server_session_start(struct loop *l, struct session *s)
 	s->d[DIR_OUT_IN].codec = CODEC_SEAL;
 	s->d[DIR_OUT_IN].bgid = BG_PLAIN;
 	s->state = SESS_ST_HANDSHAKE;
-	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.handshake * 1000);
+	probe_start(l, s); /* the deadline of an unauthenticated connection */
 	session_arm_recv(l, s, DIR_IN_OUT);
 }
 

@@ -12,7 +12,7 @@
  * operation on its fd). The modules themselves (dns, stats, users, limits,
  * tcp, udp) are the real ones, set up and prepared as ssring does.
  *
- * Input: byte 0 picks the server (method); then operations, each an opcode
+ * Input: byte 0 picks the server (method and probe policy); then operations, each an opcode
  * byte and its arguments:
  *   0 seal: u8 n, n plaintext bytes -> sealed as a valid client would (the
  *     first seal carries the salt, and for 2022 the request header with a
@@ -257,7 +257,13 @@ static const char *const METHODS[] = {
 	"aes-128-gcm", "chacha20-ietf-poly1305", "2022-blake3-aes-128-gcm",
 	"2022-blake3-chacha20-poly1305",
 };
-#define N_SERVERS (sizeof(METHODS) / sizeof(METHODS[0]))
+#define N_METHODS (sizeof(METHODS) / sizeof(METHODS[0]))
+/* Each method under each probe policy: drain, close, forward (to a port
+ * where nothing listens: the decoy's connect is one of the input's). */
+static const char *const POLICIES[] = {
+	"", "probe = \"close\";", "probe = \"forward\"; probe_forward = \"127.0.0.1:9\";",
+};
+#define N_SERVERS (N_METHODS * sizeof(POLICIES) / sizeof(POLICIES[0]))
 static const char *const KEYS2022[] = {
 	"AAECAwQFBgcICQoLDA0ODw==", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 };
@@ -282,7 +288,7 @@ static int free_port(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char text[4096], err[CONFIG_ERR_BYTES], *p = text;
+	char text[8192], err[CONFIG_ERR_BYTES], *p = text;
 	struct config *cfg = malloc(sizeof(*cfg));
 	struct tcp_state *t;
 	struct list *n;
@@ -293,12 +299,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	log_set_level(trace ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
 	p += sprintf(p, "workers = 1;\nlog_level = \"error\";\n"
 		     "dns = { servers = [ \"127.0.0.1:9\" ]; };\n"
-		     "limits = { handshakes_per_source = 0; };\nservers = (\n");
-	for (i = 0; i < N_SERVERS; i++)
+		     "limits = { handshakes_per_source = 0; };\n"
+		     "timeouts = { handshake = 2; probe_window = 3; };\nservers = (\n");
+	for (i = 0; i < N_SERVERS; i++) {
+		size_t m = i % N_METHODS;
+
 		p += sprintf(p, "%s{ listen = \"127.0.0.1:%d\"; method = \"%s\"; %s%s%s; "
-			     "allow_private = true; udp = false; }\n", i ? "," : "", free_port(),
-			     METHODS[i], i < 2 ? "password = \"fuzz\"" : "key = \"",
-			     i < 2 ? "" : KEYS2022[i == 2 ? 0 : 1], i < 2 ? "" : "\"");
+			     "allow_private = true; udp = false; %s }\n", i ? "," : "", free_port(),
+			     METHODS[m], m < 2 ? "password = \"fuzz\"" : "key = \"",
+			     m < 2 ? "" : KEYS2022[m == 2 ? 0 : 1], m < 2 ? "" : "\"",
+			     POLICIES[i / N_METHODS]);
+	}
 	sprintf(p, ");\n");
 	if (!cfg || config_load_string(text, "fuzz.cfg", cfg, err, sizeof(err))) {
 		fprintf(stderr, "fuzz_session: config: %s\n", err);

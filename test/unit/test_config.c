@@ -82,6 +82,7 @@ static void test_defaults(void)
 	CHECK_EQ(cfg.timeouts.tcp_idle, 300);
 	CHECK_EQ(cfg.timeouts.udp_idle, 300);
 	CHECK_EQ(cfg.timeouts.shutdown, 5);
+	CHECK_EQ(cfg.timeouts.probe_window, 60);
 	CHECK_EQ(cfg.dns.n_servers, 0);
 	CHECK_EQ(cfg.dns.cache_entries, 4096);
 	CHECK_EQ(cfg.dns.prefer, DNS_PREFER_IPV4);
@@ -121,7 +122,7 @@ static const char full_config[] =
 	"workers = 3;\n"
 	"log_level = \"debug\";\n"
 	"limits = { tcp_sessions = 100; udp_associations = 200; };\n"
-	"timeouts = { connect = 1; handshake = 2; tcp_idle = 3; udp_idle = 4; shutdown = 6; };\n"
+	"timeouts = { connect = 1; handshake = 2; tcp_idle = 3; udp_idle = 4; shutdown = 6; probe_window = 0; };\n"
 	"dns = { servers = [ \"127.0.0.1:53\", \"[::1]:5353\" ]; cache_entries = 7;\n"
 	"        prefer = \"ipv6\"; };\n"
 	"servers = (\n"
@@ -157,6 +158,7 @@ static void test_every_key(void)
 	CHECK_EQ(cfg.timeouts.tcp_idle, 3);
 	CHECK_EQ(cfg.timeouts.udp_idle, 4);
 	CHECK_EQ(cfg.timeouts.shutdown, 6);
+	CHECK_EQ(cfg.timeouts.probe_window, 0); /* 0: no spread */
 	CHECK_EQ(cfg.dns.n_servers, 2);
 	CHECK_EQ(cfg.dns.servers[0].port, 53);
 	CHECK_EQ(cfg.dns.servers[1].port, 5353);
@@ -270,6 +272,8 @@ static void test_types(void)
 		   "t.cfg:3: timeouts.handshake: must be an integer from 1 to");
 	EXPECT_ERR(SERVER_OK "timeouts = { tcp_idle = 1.5; };\n",
 		   "t.cfg:2: timeouts.tcp_idle: must be an integer");
+	EXPECT_ERR(SERVER_OK "timeouts = { probe_window = -1; };\n",
+		   "t.cfg:2: timeouts.probe_window: must be an integer from 0 to");
 	EXPECT_ERR("dns = { prefer = \"ipv5\"; };\n" SERVER_OK,
 		   "t.cfg:1: dns.prefer: must be one of ipv4, ipv6, not 'ipv5'");
 	EXPECT_ERR("dns = { cache_entries = -1; };\n" SERVER_OK,
