@@ -148,6 +148,7 @@ enum core_op {
 	CORE_OP_STOP,       /* a message: stop gracefully */
 	CORE_OP_POSTED,     /* our side of a message that needs no completion */
 	CORE_OP_CONFIG,     /* a message: ptr = struct loop_cfg_msg */
+	CORE_OP_CANCEL,     /* a cancel whose outcome needs nothing (a listener's accept) */
 	CORE_OP_COUNT
 };
 

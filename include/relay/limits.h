@@ -65,13 +65,15 @@ void limits_release(uint32_t uid);
 const char *limits_refusal_name(enum limits_refusal r);
 
 /*
- * n payload bytes of user uid went (or, for UDP, would go) one way.
+ * n payload bytes of user uid are to go (TCP) or would go (UDP) one way.
  * Returns how many nanoseconds the direction must wait before it reads
- * more (0: none), -EDQUOT when the quota is used up (close), or for udp
- * -EAGAIN when the datagram is over the rate (drop; nothing was taken).
+ * more (0: none), -EDQUOT when the quota is used up (the last of it was
+ * charged: *allowed, if not NULL, says how many of the n bytes it covers;
+ * they may still go, then the session ends), or for udp -EAGAIN when the
+ * datagram is over the rate (drop; nothing was taken).
  */
 int64_t limits_charge(struct loop *l, uint32_t uid, const struct user_limits *lim, bool up,
-		      size_t n, bool udp);
+		      size_t n, bool udp, size_t *allowed);
 
 /* Does lim limit the data path (rate or quota)? */
 static inline bool limits_on_data(const struct user_limits *lim)

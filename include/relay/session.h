@@ -129,6 +129,7 @@ struct session {
 	uint8_t salt_checked;   /* server: request salt went through the replay filter */
 	uint8_t probe_fwd;      /* server: a failed request relayed to the decoy */
 	uint8_t unauth;         /* server: not authenticated yet (on tcp_state.unauth) */
+	uint8_t quota_end;      /* its user's quota ran out: what is queued goes, then FIN */
 	uint8_t direct;         /* local/tunnel: the ACL bypasses the server */
 	const void *conf;       /* its role entry (config_server/_local/_tunnel) in cfg */
 	const struct config *cfg; /* the snapshot it started on (held until freed) */
@@ -222,13 +223,15 @@ void dir_tx_pop(struct loop *l, struct relay_dir *d);
 /*
  * Users (throttle.c). session_set_user: the request is user's (index in
  * conf's users); its limits admit it (0) or not (-1: fail it like a bad
- * key). session_user_end: it no longer counts as open. session_charge: n
- * bytes relayed in direction di; the direction waits if over the rate;
- * -1 when the quota is used up (the session is closed).
+ * key). session_user_end: it no longer counts as open. session_charge: *n
+ * bytes are to be relayed in direction di, charged before they are queued;
+ * the direction waits if over the rate; 1 when the quota ran out (*n is
+ * cut to what it still covered; the session ends with FIN once those are
+ * sent), else 0.
  */
 int session_set_user(struct loop *l, struct session *s, int user);
 void session_user_end(struct session *s);
-int session_charge(struct loop *l, struct session *s, int di, size_t n);
+int session_charge(struct loop *l, struct session *s, int di, size_t *n);
 /* The throttle's timeout completed. */
 void throttle_cqe(struct loop *l, const struct io_uring_cqe *cqe);
 void throttle_free(struct tcp_state *t);

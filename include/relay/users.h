@@ -15,10 +15,13 @@
  *
  * Cold trials cost a key derivation and a small decryption per user, and
  * anyone who can reach the port can ask for them with random bytes from
- * ever new addresses. A worker therefore spends at most the server's
- * trial_budget milliseconds of CPU per second on them; once it is spent,
- * a request the hint does not open is an authentication failure without a
- * trial (counted: reason "trial_budget").
+ * ever new addresses. The first 8 users of the order are always tried
+ * (the active ones: a flood cannot lock them out, and behind a plugin,
+ * where there is no address hint, they are how users get in); past them a
+ * worker spends at most the server's trial_budget milliseconds of its
+ * thread's CPU time per second, and one source (an IPv4 address, an IPv6
+ * /64, or the plugin) at most a quarter of that. Once either is spent, the
+ * rest is not tried: an authentication failure (reason "trial_budget").
  */
 #ifndef SSRING_USERS_H
 #define SSRING_USERS_H

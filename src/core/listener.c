@@ -103,9 +103,18 @@ void listener_close(struct loop *l, struct loop_listener *ls)
 		finish_close(l, ls);
 		return;
 	}
-	/* shutdown() ends the pending multishot accept with an error; the fd
-	 * is closed when that last CQE is in, so no CQE names a reused fd. */
+	/* shutdown() ends the pending multishot accept of a TCP listener with
+	 * an error; a Unix one it does not wake, so the accept is cancelled as
+	 * well (whichever comes first ends it). The fd is closed when that
+	 * last CQE is in, so no CQE names a reused fd. */
 	shutdown(ls->fd, SHUT_RDWR);
+	{
+		struct io_uring_sqe *sqe = loop_sqe(l);
+
+		io_uring_prep_cancel64(sqe, ud_pack_ptr(loop_tag(&core_module, CORE_OP_ACCEPT), ls),
+				       0);
+		io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&core_module, CORE_OP_CANCEL), 0, 0));
+	}
 }
 
 void listener_handle_cqe(struct loop *l, const struct io_uring_cqe *cqe)

@@ -194,6 +194,8 @@ static void core_cqe(struct loop *l, unsigned op, const struct io_uring_cqe *cqe
 			  ud_pack(loop_tag(&core_module, CORE_OP_POSTED), 0, 0));
 		break;
 	}
+	case CORE_OP_CANCEL:
+		break; /* the cancelled operation's own CQE says what happened */
 	default: /* CORE_OP_POSTED */
 		if (cqe->res < 0)
 			log_warn("message to another loop failed: %s", strerror(-cqe->res));

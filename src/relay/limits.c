@@ -237,7 +237,7 @@ static int64_t charge_rate(counter_t *sl, counter_t *us, const struct user_limit
 }
 
 static int64_t charge_quota(counter_t *sl, counter_t *us, const struct user_limits *lim,
-			    size_t n)
+			    size_t n, size_t *allowed)
 {
 	int64_t now = (int64_t)time(NULL);
 	uint64_t start = (uint64_t)config_quota_period_start(lim->quota_period, now);
@@ -267,7 +267,11 @@ static int64_t charge_quota(counter_t *sl, counter_t *us, const struct user_limi
 		take = left;
 	}
 	if (take < need) {
+		/* The last of the quota: what the slice held and what was left
+		 * are charged, and that much may still go. */
 		atomic_store_explicit(&sl[SL_QUOTA], 0, memory_order_relaxed);
+		if (allowed)
+			*allowed = (size_t)(have + take);
 		return -EDQUOT;
 	}
 	atomic_store_explicit(&sl[SL_QUOTA], take - need, memory_order_relaxed);
@@ -275,7 +279,7 @@ static int64_t charge_quota(counter_t *sl, counter_t *us, const struct user_limi
 }
 
 int64_t limits_charge(struct loop *l, uint32_t uid, const struct user_limits *lim, bool up,
-		      size_t n, bool udp)
+		      size_t n, bool udp, size_t *allowed)
 {
 	struct limits_worker *w = loop_state(l, &limits_module);
 	counter_t *us = ushared(uid), *sl;
@@ -289,7 +293,7 @@ int64_t limits_charge(struct loop *l, uint32_t uid, const struct user_limits *li
 		if (wait < 0)
 			return wait;
 	}
-	if (lim->quota && (q = charge_quota(sl, us, lim, n)) < 0)
+	if (lim->quota && (q = charge_quota(sl, us, lim, n, allowed)) < 0)
 		return q;
 	return wait;
 }

@@ -304,6 +304,13 @@ void session_pump(struct loop *l, struct session *s, int di)
 		http_local_pump(l, s);
 		return;
 	}
+	if (s->quota_end) {
+		/* Past the quota: nothing more is relayed; the direction ends
+		 * (DIR_F_EOF is set) once its queue is sent. */
+		dir_release_buf(l, d);
+		session_dir_next(l, s, di);
+		return;
+	}
 	if (s->unauth)
 		probe_keep(l, s, in, d->buf_len); /* before 2022 opens it in place */
 	/* Output: the receive plus a carried record, salt, headers, tags. */
@@ -316,9 +323,13 @@ void session_pump(struct loop *l, struct session *s, int di)
 		memcpy(out, in, d->buf_len);
 		n = d->buf_len;
 	} else if (d->codec == CODEC_SEAL) {
-		session_count(s, di, d->buf_len);
 		counted = d->buf_len;
-		seal_into(s, d, in, d->buf_len, out, &n);
+		/* Charged before it is sealed: past the quota only what it
+		 * still covers is sealed and sent. */
+		if (s->limited)
+			session_charge(l, s, di, &counted);
+		session_count(s, di, counted);
+		seal_into(s, d, in, counted, out, &n);
 	} else {
 		struct opening o = { .out = out, .now = s->v2022 ? (uint64_t)time(NULL) : 0 };
 
@@ -332,12 +343,10 @@ void session_pump(struct loop *l, struct session *s, int di)
 		return; /* the session is closing or absorbing a probe */
 	}
 	if (d->codec == CODEC_OPEN) {
-		session_count(s, di, n - skip);
 		counted = n - skip;
-	}
-	if (s->limited && session_charge(l, s, di, counted) < 0) {
-		session_tx_free(l, blk);
-		return; /* quota used up: closed */
+		if (s->limited && session_charge(l, s, di, &counted))
+			n = skip + counted; /* the rest is past the quota */
+		session_count(s, di, counted);
 	}
 	dir_release_buf(l, d);
 	session_tx_push(l, s, di, out + skip, n - skip, blk);

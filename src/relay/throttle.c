@@ -229,16 +229,26 @@ void session_user_end(struct session *s)
 	s->admitted = 0;
 }
 
-int session_charge(struct loop *l, struct session *s, int di, size_t n)
+int session_charge(struct loop *l, struct session *s, int di, size_t *n)
 {
 	const struct config_server *cs = s->conf;
 	const struct config_srv_user *u = &cs->users->u[s->user];
-	int64_t w = limits_charge(l, cs->rt.uids[s->user], &u->limits, di == DIR_IN_OUT, n, false);
+	size_t allowed = 0;
+	int64_t w = limits_charge(l, cs->rt.uids[s->user], &u->limits, di == DIR_IN_OUT, *n, false,
+				  &allowed);
 
 	if (w == -EDQUOT) {
-		log_info("user %s: quota used up: session closed", u->name);
-		session_close(l, s, true, "quota used up");
-		return -1;
+		/* The bytes the quota still covered go out, then both
+		 * directions end as if their sources had sent FIN: what was
+		 * charged is delivered, and the close is a FIN, not a reset
+		 * that would drop what the kernel still holds. */
+		log_info("user %s: quota used up: the session ends once %zu more bytes are sent",
+			 u->name, allowed);
+		*n = allowed < *n ? allowed : *n;
+		s->quota_end = 1;
+		s->d[0].flags |= DIR_F_EOF;
+		s->d[1].flags |= DIR_F_EOF;
+		return 1;
 	}
 	if (w > 0)
 		pause_dir(l, s, di, (uint64_t)w);

@@ -236,7 +236,7 @@ bool udp_assoc_charge(struct loop *l, struct udp_assoc *a, bool up, size_t n)
 
 	if (!a->lim)
 		return true;
-	w = limits_charge(l, a->uid, a->lim, up, n, true);
+	w = limits_charge(l, a->uid, a->lim, up, n, true, NULL);
 	if (w == -EDQUOT)
 		udp_assoc_close(l, a, "quota used up");
 	return w >= 0;

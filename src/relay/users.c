@@ -21,6 +21,17 @@
 /* Cold trials look at the clock every this many keys. */
 #define CLOCK_EVERY 16
 #define MRU_NONE UINT32_MAX
+/*
+ * The most recently successful users of a worker are tried outside the
+ * budget: a flood of junk that spends the budget cannot lock out the users
+ * who are active (behind a plugin, where no address hint exists, that is
+ * what lets them in). A junk request costs WARM_KEYS tries outside it.
+ */
+#define WARM_KEYS 8
+/* A source (IPv4 address, IPv6 /64; behind a plugin: the plugin) may spend
+ * at most 1/SRC_SHARE of a worker's budget in a second. */
+#define SRC_SHARE 4
+#define SRC_SLOTS 256
 
 struct users_trial_stats *users_trial_stats;
 static _Atomic uint64_t *hints;
@@ -35,12 +46,22 @@ struct mru {
 	uint32_t *uid;         /* the uid of each index (to carry the order over) */
 };
 
+/* What one source spent of the budget in the second sec (a slot of a
+ * direct-mapped table: sources that share a slot share a share). */
+struct src_use {
+	uint64_t key;
+	uint64_t sec;
+	uint64_t used_ns;
+};
+
 struct users_worker {
 	uint64_t gen;          /* the snapshot generation the orders are for */
 	struct mru *mru;
 	size_t n_mru;
 	uint64_t sec;          /* the second the budget counts for */
-	uint64_t used_ns;      /* cold-trial time spent in it */
+	uint64_t used_ns;      /* cold-trial CPU time spent in it */
+	uint64_t seed;         /* keys the source table (random per worker) */
+	struct src_use src[SRC_SLOTS];
 };
 
 static struct users_worker *uw(const struct loop *l)
@@ -48,12 +69,19 @@ static struct users_worker *uw(const struct loop *l)
 	return loop_state(l, &users_module);
 }
 
-static uint64_t mono_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The budget is CPU time of the worker's thread: time the thread was
+ * preempted (a busy machine) does not count against it. */
+static uint64_t cpu_ns(void)
+{
+	return clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 /* ---- uid -> index in a snapshot ------------------------------------------------ */
@@ -242,19 +270,50 @@ static struct mru *mru_of(struct loop *l, const struct config_server *cs)
 
 typedef int (*try_fn)(void *arg, size_t idx);
 
+/* The budget slot of a source, for the second sec (key 0: no address). */
+static struct src_use *src_slot(struct users_worker *w, const struct sockaddr *peer,
+				uint64_t sec)
+{
+	struct sockaddr_in6 p64;
+	uint64_t key = 1; /* behind a plugin: one source */
+	struct src_use *u;
+
+	if (peer && peer->sa_family == AF_INET6 &&
+	    memcmp(((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr,
+		   "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		/* An IPv6 client owns its /64, as for the per-source limits. */
+		memset(&p64, 0, sizeof(p64));
+		p64.sin6_family = AF_INET6;
+		memcpy(p64.sin6_addr.s6_addr,
+		       ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr, 8);
+		peer = (const struct sockaddr *)&p64;
+	}
+	if (peer)
+		key = relay_ip_hash(w->seed, peer) | 2;
+	u = &w->src[(key ^ (key >> 29)) % SRC_SLOTS];
+	if (u->key != key || u->sec != sec) {
+		u->key = key;
+		u->sec = sec;
+		u->used_ns = 0;
+	}
+	return u;
+}
+
 /*
- * Try every user but skip, most recent first, within the budget. The index
- * that opened it, -EACCES, or -EBUSY.
+ * Try every user but skip, most recent first: the first WARM_KEYS of them
+ * freely, the rest within the worker's budget and the source's share of
+ * it. The index that opened it, -EACCES, or -EBUSY.
  */
 static int cold(struct loop *l, const struct config_server *cs, struct mru *m, int skip,
-		try_fn try, void *arg)
+		const struct sockaddr *peer, try_fn try, void *arg)
 {
 	struct users_worker *w = uw(l);
 	struct users_trial_stats *st = &users_trial_stats[l->id];
-	uint64_t budget = (uint64_t)cs->trial_budget_ms * 1000000u, t0 = mono_ns(), t = t0;
-	uint64_t sec = t0 / 1000000000u, tried = 0;
-	size_t n = cs->users->n, k = 0;
+	uint64_t budget = (uint64_t)cs->trial_budget_ms * 1000000u, share = budget / SRC_SHARE;
+	uint64_t sec = clock_ns(CLOCK_MONOTONIC) / 1000000000u, t0 = 0, t, tried = 0, spent;
+	size_t n = cs->users->n, pos = 0, k = 0;
 	uint32_t i = m ? m->head : 0;
+	struct src_use *su = src_slot(w, peer, sec);
 	int found = -EACCES;
 
 	if (w->sec != sec) {
@@ -263,13 +322,17 @@ static int cold(struct loop *l, const struct config_server *cs, struct mru *m, i
 	}
 	while (m ? i != MRU_NONE : i < n) {
 		if ((int)i != skip) {
-			if (k++ % CLOCK_EVERY == 0) {
-				t = mono_ns();
-				if (w->used_ns + (t - t0) >= budget) {
+			if (pos == WARM_KEYS)
+				t0 = cpu_ns(); /* from here on the budget counts */
+			if (pos >= WARM_KEYS && k++ % CLOCK_EVERY == 0) {
+				t = cpu_ns();
+				if (w->used_ns + (t - t0) >= budget ||
+				    su->used_ns + (t - t0) >= share) {
 					found = -EBUSY;
 					break;
 				}
 			}
+			pos++;
 			tried++;
 			if (try(arg, i) == 0) {
 				found = (int)i;
@@ -278,12 +341,15 @@ static int cold(struct loop *l, const struct config_server *cs, struct mru *m, i
 		}
 		i = m ? m->next[i] : i + 1;
 	}
-	t = mono_ns();
-	w->used_ns += t - t0;
+	if (pos > WARM_KEYS || found == -EBUSY) {
+		spent = cpu_ns() - t0;
+		w->used_ns += spent;
+		su->used_ns += spent;
+		atomic_store_explicit(&st->cold_ns, atomic_load_explicit(&st->cold_ns,
+				      memory_order_relaxed) + spent, memory_order_relaxed);
+	}
 	atomic_store_explicit(&st->keys, atomic_load_explicit(&st->keys, memory_order_relaxed) +
 			      tried, memory_order_relaxed);
-	atomic_store_explicit(&st->cold_ns, atomic_load_explicit(&st->cold_ns,
-			      memory_order_relaxed) + (t - t0), memory_order_relaxed);
 	return found;
 }
 
@@ -309,7 +375,7 @@ static int identify(struct loop *l, const struct config_server *cs, const struct
 		idx = hint;
 	} else {
 		m = mru_of(l, cs);
-		idx = cold(l, cs, m, hint, try, arg);
+		idx = cold(l, cs, m, hint, peer, try, arg);
 		if (idx == -EBUSY)
 			bump(&st->budget);
 		if (idx < 0)
@@ -458,6 +524,10 @@ static int users_init(struct loop *l)
 
 	if (!w)
 		return -ENOMEM;
+	/* Keyed at random: which sources share a budget slot is not known
+	 * outside this process. */
+	if (aead_random((uint8_t *)&w->seed, sizeof(w->seed)))
+		w->seed = (uint64_t)(uintptr_t)w ^ clock_ns(CLOCK_MONOTONIC);
 	loop_set_state(l, &users_module, w);
 	return 0;
 }

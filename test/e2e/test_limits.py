@@ -2,8 +2,11 @@
 """Per-user limits on one server with two workers: a user limited to
 2 MB/s each way, measured over 5 s, is within 10% of it while an unlimited
 user on the same server at the same time is not slowed; UDP datagrams
-over the rate are dropped and counted; a quota closes the session that
-uses it up and refuses new ones; max_sessions and max_ips refuse the one
+over the rate are dropped and counted; a quota ends the session that
+uses it up (with FIN, once the bytes it still covered are sent: a 3 MB
+download through ss-local as a user with a 2,000,000-byte quota is counted
+by the API and /metrics within 64 KiB of what the client got) and refuses
+new ones; max_sessions and max_ips refuse the one
 too many (closed the same way as an unknown key) and admit again when
 one ends; the log and /metrics say which limit it was."""
 import os
@@ -209,6 +212,67 @@ def quota(sport, echo_port, mport):
             "the refusal is not counted as user_limit")
 
 
+def quota_delivered(tmp):
+    """A 3 MB download through shadowsocks-libev's ss-local as a user with a
+    2,000,000-byte quota: the session ends with FIN once the quota is used
+    up, and what the API (downlinkBytes) and /metrics count for the user is
+    within 64 KiB of what the client got (headers and body)."""
+    import json
+    import subprocess
+    web = os.path.join(tmp, "web")
+    os.makedirs(web, exist_ok=True)
+    with open(os.path.join(web, "big"), "wb") as f:
+        f.write(h.pattern(3_000_000, seed=5))
+    httpd = h.HttpServer(web)
+    sport, mport = h.free_port(), h.free_port()
+    sock = os.path.join(tmp, "api.sock")
+    cfg = f"""
+workers = 2;
+log_level = "info";
+{h.NO_DNS}
+metrics = {{ listen = "127.0.0.1:{mport}"; }};
+api = {{ listen = "unix:{sock}"; }};
+servers = ( {{ name = "qd"; listen = "127.0.0.1:{sport}"; method = "{M}"; allow_private = true;
+  users = ( {{ name = "dl"; password = "pw-dl"; limits = {{ quota = 2000000; }}; }} ); }} );
+"""
+    pr = h.start_ssring(cfg, sport, name="quota-delivered")
+    loc, lport = h.start_ss_local(sport, M, "pw-dl", name="ss-local-quota")
+    s = h.socks5_connect(lport, "127.0.0.1", httpd.port)
+    s.settimeout(30)
+    s.sendall(b"GET /big HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    got, how = 0, "FIN"
+    try:
+        while True:
+            b = s.recv(1 << 16)
+            if not b:
+                break
+            got += len(b)
+    except socket.timeout:
+        how = "nothing for 30 s"
+    except OSError as e:
+        how = "error %s" % e
+    s.close()
+    h.check(how == "FIN", "the download ended by %s after %d bytes" % (how, got))
+    h.check(1_500_000 < got < 2_000_000, "the client got %d bytes of a 2,000,000-byte quota"
+            % got)
+    r = subprocess.run(["curl", "-s", "--max-time", "10", "--unix-socket", sock,
+                        "http://localhost/qd/users/dl"], capture_output=True, text=True,
+                       timeout=30)
+    doc = json.loads(r.stdout)
+    down = doc["downlinkBytes"]
+    metric = h.metric_sample(h.metrics_text(mport), "ssring_user_bytes_total", user="dl",
+                             proto="tcp", direction="down")
+    print("quota: the client got %d bytes; downlinkBytes %d, /metrics %s, quotaUsed %d"
+          % (got, down, metric, doc["quotaUsed"]))
+    h.check(abs(down - got) <= 65536, "downlinkBytes %d, the client got %d" % (down, got))
+    h.check(metric is not None and abs(metric - got) <= 65536,
+            "/metrics says %s, the client got %d" % (metric, got))
+    h.check(doc["quotaUsed"] <= 2_000_000, "quotaUsed %d past the quota" % doc["quotaUsed"])
+    h.check("quota used up" in pr.output(), "the log does not say the quota ran out")
+    loc.stop()
+    h.check(pr.stop() == 0, "exit code")
+
+
 def sessions(sport, echo_port):
     a = one_echo(sport, echo_port, "s", keep=True)
     b = one_echo(sport, echo_port, "s", keep=True)
@@ -238,6 +302,7 @@ def main():
     quota(sport, echo.port, mport)
     udp_rate(sport, uecho, mport)
     rate(sport, echo)
+    quota_delivered(h.tmpdir())
     out = pr.output()
     for want in ("quota used up", "max_sessions open", "max_ips addresses in use"):
         h.check(want in out, "the log does not say %r" % want)

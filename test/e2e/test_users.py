@@ -7,8 +7,10 @@ an address is found by the hint (warm) while the first needed a search
 (cold); per-user bytes in /metrics equal what each user sent; a wrong
 password is an authentication failure; UDP replies are sealed with the
 user's key; with a 1 ms trial budget and 20,000 users a search is cut
-short and counted (reason trial_budget); configuration errors name the
-line."""
+short and counted (reason trial_budget); with 10,000 users a flood of junk
+handshakes from one address and through a plugin does not keep users who
+connected before from connecting, from their address, a new one or through
+the plugin; configuration errors name the line."""
 import os
 import socket
 import subprocess
@@ -164,6 +166,110 @@ servers = ( {{ listen = "127.0.0.1:{sport}"; method = "aes-256-gcm"; allow_priva
     pr.stop()
 
 
+def flood(echo):
+    """10,000 users and the default budget (100 ms a second, a quarter of
+    it for any one source): junk handshakes from one address, and through
+    a plugin, spend what they may, while users who connected before still
+    get in, from their own address (the hint), from a new one and through
+    the plugin (the most recent users are tried outside the budget)."""
+    import random
+    import threading
+    rnd = random.Random(11)
+    sport, pport, mport, lport = h.free_port(), h.free_port(), h.free_port(), h.free_port()
+    names = ["f%d" % i for i in range(10000)]
+    known = ["f%d" % i for i in (17, 4242, 9999)]
+    cfg = f"""
+workers = 1;
+log_level = "warn";
+{h.NO_DNS}
+metrics = {{ listen = "127.0.0.1:{mport}"; }};
+servers = ( {{ listen = "127.0.0.1:{sport}"; method = "aes-256-gcm"; allow_private = true;
+               users = ( {users_block(names)} ); }},
+            {{ listen = "127.0.0.1:{pport}"; method = "aes-256-gcm"; allow_private = true;
+               plugin = "obfs-server"; plugin_opts = "obfs=http";
+               users = ( {users_block(names)} ); }} );
+"""
+    pr = h.start_ssring(cfg, sport, name="ssring-flood")
+    h.check(h.wait_until(lambda: h.tcp_listening(pport), timeout=20), "the plugin does not listen")
+    obfs = h.Proc(["obfs-local", "-s", "127.0.0.1", "-p", str(pport), "-l", str(lport),
+                   "-b", "127.0.0.1", "--obfs", "http"], "obfs-local-flood")
+    h.check(h.wait_port(lport, obfs.p), "obfs-local did not come up")
+
+    def echo_as(user, port, src="127.0.0.1"):
+        payload = ("%s %d" % (user, rnd.randrange(1 << 30))).encode()
+        s, up, down = h.ss_connect_from(port, "aes-256-gcm", "pw-" + user, "127.0.0.1",
+                                        echo.port, payload, source=src)
+        s.settimeout(30)
+        # No half-close: simple-obfs ends the whole connection on it.
+        buf, got, started = b"", b"", False
+        try:
+            while len(got) < len(payload):
+                b = s.recv(65536)
+                if not b:
+                    break
+                buf += b
+                if not started:
+                    if len(buf) < down.klen:
+                        continue
+                    down.start(buf[:down.klen])
+                    buf, started = buf[down.klen:], True
+                out, buf = down.open(buf)
+                got += out
+        except OSError:
+            pass
+        s.close()
+        return got == payload
+
+    # Known: each connected once, directly from 127.0.6.6 and through the plugin.
+    for u in known:
+        h.check(echo_as(u, sport, "127.0.6.6"), "%s before the flood (direct)" % u)
+        h.check(echo_as(u, lport), "%s before the flood (plugin)" % u)
+    before = h.metric_sample(h.metrics_text(mport), "ssring_user_trials_total",
+                             result="budget") or 0
+    stop = threading.Event()
+    sent = [0]
+
+    def junk(port, src):
+        for _ in range(20000):
+            if stop.is_set():
+                return
+            try:
+                c = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                             source_address=(src, 0))
+                c.sendall(os.urandom(100))
+                c.close()
+                sent[0] += 1
+            except OSError:
+                pass
+    floods = [threading.Thread(target=junk, args=(sport, "127.0.5.5")),
+              threading.Thread(target=junk, args=(lport, "127.0.0.1"))]
+    for t in floods:
+        t.start()
+    try:
+        # The budget is being spent: the flood is real.
+        h.check(h.wait_until(lambda: (h.metric_sample(h.metrics_text(mport),
+                                                      "ssring_user_trials_total",
+                                                      result="budget") or 0) > before + 20,
+                             timeout=20),
+                "the junk never spent the budget")
+        for rnd_pass in range(3):
+            for i, u in enumerate(known):
+                h.check(echo_as(u, sport, "127.0.6.6"),
+                        "during the flood: %s from its own address" % u)
+                h.check(echo_as(u, sport, "127.0.%d.%d" % (7 + rnd_pass, 10 + i)),
+                        "during the flood: %s from a new address" % u)
+                h.check(echo_as(u, lport), "during the flood: %s through the plugin" % u)
+    finally:
+        stop.set()
+        for t in floods:
+            t.join()
+    after = h.metric_sample(h.metrics_text(mport), "ssring_user_trials_total", result="budget")
+    print("flood: %d junk handshakes, %d cut short by the budget; known users got in"
+          % (sent[0], after - before))
+    obfs.stop()
+    h.check(pr.stop() == 0, "exit code")
+
+
 def config_errors(tmp):
     bad = {
         "both": ('servers = ( { listen = "127.0.0.1:1"; method = "aes-256-gcm"; password = "x";\n'
@@ -224,6 +330,7 @@ servers = ( {",".join(servers)} );
     udp_user_key(sport, uecho)
     pr.stop()
     budget(echo)
+    flood(echo)
     print("ok")
 
 
