@@ -276,7 +276,21 @@ threading.Thread(target=tcp_echo_server, daemon=True).start()
 dns = subprocess.Popen(["dnsmasq", "-k", "-C", "/dev/null", "--no-resolv", "--no-hosts",
                         "--bind-interfaces", "--listen-address=10.98.0.5,10.98.0.6,10.98.0.7,fd98::5",
                         "--port=53", "--host-record=redir.test,10.1.2.3,fd00::1:2:3",
-                        "--user=root", "--pid-file", "--log-queries", "--log-facility=-"])
+                        "--user=root", "--pid-file", "--log-queries", "--log-facility=-"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+# dnsmasq says "started" once its sockets are bound: serve only then; its
+# later lines (the query log the test reads) follow ours.
+started = dns.stdout.readline()
+if "started" not in started:
+    print("dnsmasq did not start: %r" % started, flush=True)
+
+
+def relay_log():
+    for ln in dns.stdout:
+        print(ln, end="", flush=True)
+
+
+threading.Thread(target=relay_log, daemon=True).start()
 print("serving", flush=True)
 sys.stdin.readline()  # until the test is done
 dns.terminate()
@@ -362,8 +376,13 @@ redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{
     target = in_namespace(TARGET, [], "dn1")
     target.stdin.write("go\n")
     target.stdin.flush()
-    line = target.stdout.readline()
-    h.check(line.strip() == "serving", "the target namespace did not start: %r" % line)
+    # The target's own line, past any of dnsmasq's (they share the pipe).
+    dlog_head, line = [], target.stdout.readline()
+    while line and line.strip() != "serving" and len(dlog_head) < 100:
+        dlog_head.append(line)
+        line = target.stdout.readline()
+    h.check(line.strip() == "serving", "the target namespace did not start: %r"
+            % "".join(dlog_head + [line]))
     h.check(h.wait_log(red, "running as user nobody") and
             "CAP_NET_ADMIN" in red.output(), "the redir did not drop to nobody keeping "
             "CAP_NET_ADMIN:\n" + red.output()[-1500:])
@@ -386,7 +405,7 @@ redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{
             % (out, "\n".join(red.output().splitlines()[-20:]),
                "\n".join(x for x in libev.output().splitlines() if "udp" in x.lower())))
     target.stdin.close()
-    dlog = target.stdout.read()
+    dlog = "".join(dlog_head) + target.stdout.read()
     target.wait(timeout=10)
     queries = dlog.count("query[A] redir.test") + dlog.count("query[AAAA] redir.test")
     h.check(queries == 4, "dnsmasq answered %d queries, not 4:\n%s" % (queries, dlog))
