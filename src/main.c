@@ -21,6 +21,7 @@
 #include "ctl/plugin.h"
 #include "ctl/sip008.h"
 #include "relay/relay.h"
+#include "relay/sources.h"
 #include "relay/stats.h"
 #include "relay/tcp.h"
 #include "relay/udp.h"
@@ -112,6 +113,12 @@ int main(int argc, char **argv)
 	}
 	log_detect_journal();
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : quiet ? LOG_LEVEL_ERROR : cfg->log_level);
+	/* Once, before any worker counts a source: which sources share slots is ours alone. */
+	if (sources_seed()) {
+		fprintf(stderr, "ssring: no random bytes for the per-source limits (getrandom)\n");
+		config_unref(cfg);
+		return 2;
+	}
 	ctl.config_path = path;
 	ctl.log_level_fixed = verbose || quiet;
 	ctl.worker_mods = worker_modules;

@@ -24,6 +24,7 @@
 #define CONFIG_ERR_BYTES 512
 #define CONFIG_NAME_MAX 64
 #define CONFIG_TOKEN_MAX 256
+#define CONFIG_API_HOSTS_MAX 8
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_PLUGIN_MAX 256       /* a SIP003 plugin's command */
 #define CONFIG_PLUGIN_OPTS_MAX 1024 /* its SS_PLUGIN_OPTIONS */
@@ -57,6 +58,18 @@ struct config_plugin {
 };
 
 /*
+ * plugins_allowed: the programs a remote source (a SIP008 document, its
+ * servers_cache) may have ssring run as a plugin — bare names found through
+ * PATH, never a path. Plugins in the operator's own file are not limited.
+ */
+#define CONFIG_PLUGINS_ALLOWED_MAX 16
+#define CONFIG_PLUGIN_NAME_MAX 64
+struct config_plugins_allowed {
+	size_t n;
+	char name[CONFIG_PLUGINS_ALLOWED_MAX][CONFIG_PLUGIN_NAME_MAX];
+};
+
+/*
  * A local's or tunnel's server list from a SIP008 document (ctl/sip008.c
  * fetches it): url "" = not used. The loader fills the entry's server from
  * a file url, or from the cache of an https one; without either the entry
@@ -68,7 +81,8 @@ struct config_sip008 {
 	char ca[CONFIG_PATH_MAX];    /* CA file for https; "" = the system's */
 	uint32_t refresh;            /* seconds between fetches */
 	char remarks[256];           /* of the server in use */
-	char note[256];              /* what the loader could not use (a bad cache) */
+	char note[512];              /* what the loader could not use (a bad cache, a
+				      * server whose plugin is not allowed) */
 };
 
 /* Cipher + master key: what every ss endpoint (server, local, tunnel) needs. */
@@ -354,14 +368,19 @@ struct config {
 	struct {
 		bool enabled;
 		struct hostport listen;  /* GET /metrics (Prometheus text format) */
+		char token[CONFIG_TOKEN_MAX]; /* Authorization: Bearer; "" = none */
 	} metrics;
 	struct {
 		bool enabled;            /* the management API (ctl/api.c) */
 		struct hostport listen;  /* TCP, or ... */
 		char unix_path[108];     /* ... a Unix socket ("unix:/run/ssring/api.sock") */
-		char token[CONFIG_TOKEN_MAX]; /* Authorization: Bearer; "" = none */
+		char token[CONFIG_TOKEN_MAX]; /* Authorization: Bearer; "" = none (Unix only) */
+		/* Host names a request's Host and Origin may carry (besides IPs, localhost). */
+		char allowed_hosts[CONFIG_API_HOSTS_MAX][HOSTPORT_HOST_MAX + 1];
+		size_t n_allowed_hosts;
 	} api;
 	char state_file[CONFIG_PATH_MAX]; /* API users and quota usage; "" = none */
+	struct config_plugins_allowed plugins_allowed; /* default: config_plugins_default */
 	struct config_server *servers;
 	size_t n_servers;
 	struct config_local *locals;
@@ -401,21 +420,36 @@ int config_cipher_method(struct config_cipher *c, const char *method, char *err,
 int config_cipher_secret(struct config_cipher *c, const char *buf, size_t len, bool is_key,
 			 char *err, size_t err_len);
 struct sip008_server;
+struct sip008_doc;
+/* The default plugins_allowed: well-known client plugins, NULL-terminated. */
+extern const char *const config_plugins_default[];
+/* May a remote source name plugin cmd? "" (none) may always be named. */
+bool config_plugin_allowed(const struct config_plugins_allowed *pa, const char *cmd);
 /*
- * Take an entry's server, cipher and plugin from a SIP008 server entry.
- * 0, or -EINVAL with the reason in err (the entry is then unchanged but
- * for its cipher text).
+ * Vet a document from a remote source: each usable server whose plugin pa
+ * does not allow loses its usable mark (the others still serve), and
+ * skipped(arg, why) hears why ("servers[1] (remarks at host:port) names
+ * the plugin '/bin/sh', ..."). Returns how many were skipped.
  */
-int config_take_sip008(struct hostport *server, struct config_cipher *c,
-		       struct config_plugin *p, const struct sip008_server *s, char *err,
-		       size_t err_len);
+size_t config_sip008_vet(const struct config_plugins_allowed *pa, struct sip008_doc *d,
+			 void (*skipped)(void *arg, const char *why), void *arg);
 /*
- * Read a SIP008 document file (bounded) and use its first usable server
- * for the entry. 0, or -errno with the reason in err.
+ * Take an entry's server, cipher and plugin from a SIP008 server entry
+ * whose plugin pa allows. 0, or -EINVAL/-EPERM with the reason in err (the
+ * entry is then unchanged but for its cipher text).
  */
-int config_sip008_file(const char *path, struct hostport *server, struct config_cipher *c,
-		       struct config_plugin *p, char *remarks, size_t remarks_len, char *err,
-		       size_t err_len);
+int config_take_sip008(const struct config_plugins_allowed *pa, struct hostport *server,
+		       struct config_cipher *c, struct config_plugin *p,
+		       const struct sip008_server *s, char *err, size_t err_len);
+/*
+ * Read a SIP008 document file (bounded), vet it (config_sip008_vet) and use
+ * its first usable server for the entry: sub's remarks are that server's,
+ * sub's note says which servers were skipped. 0, or -errno with the reason
+ * in err.
+ */
+int config_sip008_file(const char *path, const struct config_plugins_allowed *pa,
+		       struct hostport *server, struct config_cipher *c, struct config_plugin *p,
+		       struct config_sip008 *sub, char *err, size_t err_len);
 /* Is a role entry the same listener (role and address) in two snapshots? */
 bool config_same_listen(const struct hostport *a, const struct hostport *b);
 /* Every key at its default; no roles. */

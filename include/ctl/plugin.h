@@ -7,10 +7,11 @@
  * loopback port picked here (SS_REMOTE_*); UDP stays on `listen`. A local
  * or tunnel with `plugin`: its TCP goes to the plugin's loopback port
  * (SS_LOCAL_*), which forwards to the server (SS_REMOTE_*); UDP goes to the
- * server directly. Plugins are started with posix_spawn from the control
- * loop (the first ones before privileges are dropped), restarted with
- * back-off when they die, stopped when a reload or an API change drops
- * them and after the workers have ended on shutdown.
+ * server directly. Plugins are direct children of the control loop, each
+ * its own process group with a parent-death signal, started only once
+ * privileges are dropped (plugin_launch), restarted with back-off when
+ * they die, stopped (the group: SIGTERM, then SIGKILL) when a reload or an
+ * API change drops them and after the workers have ended on shutdown.
  */
 #ifndef SSRING_PLUGIN_H
 #define SSRING_PLUGIN_H
@@ -30,6 +31,15 @@ extern struct loop_module plugin_module;
  * any module's prepare hook binds a socket. 0 or -errno (logged).
  */
 int plugin_assign(const struct config *old, struct config *cfg);
+
+/*
+ * Start the first plugins of the control loop's snapshot and wait (up to
+ * 10 s, on this thread) until each listens. The module's init starts none:
+ * this is called after the privilege drop, before the workers serve, so
+ * that no plugin ever runs with ssring's start-up privileges. 0, or -errno
+ * when one cannot be started or ends at once (logged).
+ */
+int plugin_launch(struct loop *l);
 
 struct plugin_info {
 	char cmd[CONFIG_PLUGIN_MAX];

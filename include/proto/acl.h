@@ -11,7 +11,9 @@
  *
  * One entry per line: an IPv4/IPv6 address with an optional /prefix, or
  * else a regular expression matched unanchored against a host name
- * (PCRE2). '#' starts a comment anywhere; blank lines are skipped; lines
+ * (PCRE2). Unlike libev, names match without regard to case or to one
+ * trailing dot (as DNS treats them), so "BLOCKED.example." is
+ * "blocked.example" to every list. '#' starts a comment anywhere; blank lines are skipped; lines
  * before any section belong to the bypass/black list, as in libev; a line
  * of 255 characters or more is discarded (libev reads 255 at a time).
  *
@@ -47,7 +49,8 @@ struct acl_stats {
 
 /*
  * Parse len bytes of ACL text. 0 with *out set, or -EINVAL (a regular
- * expression that does not compile: err names its line) / -ENOMEM.
+ * expression that does not compile, alone or combined with its list's
+ * others: err starts "line N: " and quotes it) / -ENOMEM.
  */
 int acl_parse(const char *text, size_t len, struct acl **out, char *err, size_t err_len);
 void acl_free(struct acl *a);
@@ -56,7 +59,13 @@ void acl_get_stats(const struct acl *a, struct acl_stats *out);
 
 /* Is the address (AF_INET/AF_INET6; v4-mapped as IPv4) in list l? */
 bool acl_has_addr(const struct acl *a, enum acl_list l, const struct sockaddr *sa);
-/* Does a rule of list l match the host name (len bytes)? */
+/*
+ * Does a rule of list l match the host name (len bytes)? Each match is
+ * bounded (PCRE2 match and depth limits); a lookup that cannot be decided
+ * (a limit hit, a name over 255 bytes) counts as a match for the block and
+ * proxy lists and as none for the bypass list: a server refuses such a
+ * target, a local sends it through the server.
+ */
 bool acl_has_name(const struct acl *a, enum acl_list l, const char *name, size_t len);
 
 /*

@@ -54,4 +54,13 @@ int sip002_format(const struct sip002 *l, char *out, size_t cap);
 /* Does the method name belong to the 2022 edition (percent-encoded userinfo)? */
 bool sip002_is_2022(const char *method);
 
+/*
+ * SIP003 plugin options are "name=value" pairs separated by ';', in which a
+ * backslash escapes the next character ("\;", "\=", "\\"). Of the option
+ * that starts at opts (len bytes): its length, up to the first unescaped
+ * ';' (or len), and in *name_len that of its name, up to the first
+ * unescaped '=' (or the whole option). Escapes are kept as they are.
+ */
+size_t sip003_opt_len(const char *opts, size_t len, size_t *name_len);
+
 #endif

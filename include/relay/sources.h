@@ -7,8 +7,10 @@
  * all of them. Lock-free and without keys: two arrays of counters indexed
  * by two independent hashes of the source (a count-min sketch); a source
  * is over a limit only when both its counters are, so another source can
- * only be held back if it shares both slots with heavy ones. One atomic
- * add per counter per connection event, none per packet.
+ * only be held back if it shares both slots with heavy ones. The slots come
+ * from a hash keyed at random at start (sources_seed), so which sources
+ * share them cannot be worked out from outside. One atomic add per counter
+ * per connection event, none per packet.
  */
 #ifndef SSRING_SOURCES_H
 #define SSRING_SOURCES_H
@@ -31,6 +33,15 @@ enum source_verdict {
 	SOURCE_TOO_MANY_HANDSHAKES,
 	SOURCE_TOO_MANY_SESSIONS,
 };
+
+/*
+ * Key the slots' hash with random bytes: once per process, on the main
+ * thread before any worker starts (later calls do nothing). 0, or -EIO if
+ * no random bytes could be read (the key is then a fixed one).
+ */
+int sources_seed(void);
+/* Key it with k (tests: two keys place a source in different slots). */
+void sources_set_key(const uint8_t k[16]);
 
 /*
  * Count a new connection from peer against the limits (0 = no limit). On

@@ -105,18 +105,20 @@ static int emit(struct sip002 *l, bool qr)
 	return 0;
 }
 
-/* Keep the ';'-separated options of in whose name (before '=') passes keep(). */
+/*
+ * Keep the options of in whose name (before '=') passes keep(). SIP003
+ * escapes ';' and '=' inside names and values with a backslash: an escaped
+ * ';' does not end an option (sip003_opt_len), and kept ones are copied
+ * with their escapes.
+ */
 static void filter_opts(const char *in, char *out, size_t cap, bool (*keep)(const char *, size_t))
 {
-	size_t o = 0;
+	size_t o = 0, left = strlen(in);
 
 	out[0] = '\0';
-	while (*in) {
-		const char *end = strchr(in, ';'), *eq;
-		size_t n = end ? (size_t)(end - in) : strlen(in), name;
+	while (left) {
+		size_t name, n = sip003_opt_len(in, left, &name);
 
-		eq = memchr(in, '=', n);
-		name = eq ? (size_t)(eq - in) : n;
 		if (n && keep(in, name) && o + n + 2 < cap) {
 			if (o)
 				out[o++] = ';';
@@ -124,7 +126,9 @@ static void filter_opts(const char *in, char *out, size_t cap, bool (*keep)(cons
 			o += n;
 			out[o] = '\0';
 		}
-		in += n + (end != NULL);
+		n += n < left; /* and its ';' */
+		in += n;
+		left -= n;
 	}
 }
 
@@ -281,6 +285,15 @@ static void put_cfg_string(const char *s)
 	putchar('"');
 }
 
+/* Is cmd one of the default plugins_allowed (a bare name, never a path)? */
+static bool default_plugin(const char *cmd)
+{
+	for (size_t i = 0; config_plugins_default[i]; i++)
+		if (!strcmp(config_plugins_default[i], cmd))
+			return true;
+	return false;
+}
+
 static int local_of_link(const char *link, const char *listen)
 {
 	const char *why = "";
@@ -319,11 +332,22 @@ static int local_of_link(const char *link, const char *listen)
 	put_cfg_string(l.secret);
 	printf(";\n");
 	if (l.plugin[0]) {
-		printf("    plugin = ");
+		/* The link's author named a program this entry would run: one that is not a
+		 * well-known client plugin stays commented out until the operator says so. */
+		const char *off = "";
+
+		if (!default_plugin(l.plugin)) {
+			fprintf(stderr, "ssring url: warning: the link names the plugin '%s', "
+				"which is not a well-known client plugin (a program ssring would "
+				"run); the entry has it commented out: uncomment it only if it is "
+				"the program you mean\n", l.plugin);
+			off = "# ";
+		}
+		printf("    %splugin = ", off);
 		put_cfg_string(l.plugin);
 		printf(";\n");
 		if (l.plugin_opts[0]) {
-			printf("    plugin_opts = ");
+			printf("    %splugin_opts = ", off);
 			put_cfg_string(l.plugin_opts);
 			printf(";\n");
 		}

@@ -14,9 +14,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 const char *const config_log_level_names[] = { "error", "warn", "info", "debug", NULL };
+
+/*
+ * The client halves of the plugins phone and desktop clients know (and
+ * Debian's name for v2ray-plugin). None of them runs another program or
+ * writes a file its options name; kcptun's client, whose "log" option
+ * writes to a path, is left for the operator to add.
+ */
+const char *const config_plugins_default[] = { "obfs-local", "v2ray-plugin", "ss-v2ray-plugin",
+					       "xray-plugin", NULL };
 
 void config_defaults(struct config *cfg)
 {
@@ -37,6 +47,9 @@ void config_defaults(struct config *cfg)
 	cfg->timeouts.shutdown = 5;
 	cfg->dns.cache_entries = 4096;
 	cfg->dns.prefer = DNS_PREFER_IPV4;
+	for (struct config_plugins_allowed *pa = &cfg->plugins_allowed;
+	     config_plugins_default[pa->n]; pa->n++)
+		snprintf(pa->name[pa->n], sizeof(pa->name[0]), "%s", config_plugins_default[pa->n]);
 }
 
 static void free_rt(struct config_rt *rt, int workers)
@@ -545,14 +558,57 @@ int config_cipher_secret(struct config_cipher *c, const char *buf, size_t len, b
 	return 0;
 }
 
-int config_take_sip008(struct hostport *server, struct config_cipher *c,
-		       struct config_plugin *p, const struct sip008_server *s, char *err,
-		       size_t err_len)
+bool config_plugin_allowed(const struct config_plugins_allowed *pa, const char *cmd)
+{
+	if (!cmd[0])
+		return true;
+	if (!pa)
+		return false;
+	/* The list holds bare names only: a path is never one of them. */
+	for (size_t i = 0; i < pa->n; i++)
+		if (!strcmp(pa->name[i], cmd))
+			return true;
+	return false;
+}
+
+size_t config_sip008_vet(const struct config_plugins_allowed *pa, struct sip008_doc *d,
+			 void (*skipped)(void *arg, const char *why), void *arg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		struct sip008_server *s = &d->s[i];
+		char why[CONFIG_PLUGIN_NAME_MAX + sizeof(s->remarks) + sizeof(s->host) +
+			 sizeof(s->plugin) + 128];
+
+		if (!s->usable || config_plugin_allowed(pa, s->plugin))
+			continue;
+		s->usable = false;
+		d->n_usable--;
+		n++;
+		if (!skipped)
+			continue;
+		snprintf(why, sizeof(why), "servers[%zu] (%s%s%s:%u) names the plugin '%s', which "
+			 "plugins_allowed does not list: skipped", i, s->remarks,
+			 s->remarks[0] ? " at " : "", s->host, (unsigned)s->port, s->plugin);
+		skipped(arg, why);
+	}
+	return n;
+}
+
+int config_take_sip008(const struct config_plugins_allowed *pa, struct hostport *server,
+		       struct config_cipher *c, struct config_plugin *p,
+		       const struct sip008_server *s, char *err, size_t err_len)
 {
 	struct config_cipher nc = { 0 };
 	struct hostport hp;
 	char buf[sizeof(s->host) + 16];
 
+	/* Callers vet the document first; this is the last line all of them pass. */
+	if (!config_plugin_allowed(pa, s->plugin)) {
+		snprintf(err, err_len, "the plugin '%.200s' is not in plugins_allowed", s->plugin);
+		return -EPERM;
+	}
 	snprintf(buf, sizeof(buf), strchr(s->host, ':') ? "[%s]:%u" : "%s:%u", s->host,
 		 (unsigned)s->port);
 	if (hostport_parse(buf, false, &hp)) {
@@ -576,20 +632,45 @@ int config_take_sip008(struct hostport *server, struct config_cipher *c,
 	return 0;
 }
 
-int config_sip008_file(const char *path, struct hostport *server, struct config_cipher *c,
-		       struct config_plugin *p, char *remarks, size_t remarks_len, char *err,
-		       size_t err_len)
+/* The first skipped server in full, then how many more (sub->note). */
+struct skip_note {
+	char *buf;
+	size_t len, n;
+};
+
+static void note_skip(void *arg, const char *why)
 {
+	struct skip_note *sn = arg;
+
+	size_t n = strnlen(why, sn->len - 1);
+
+	if (!sn->n++) {
+		memcpy(sn->buf, why, n);
+		sn->buf[n] = '\0';
+	}
+}
+
+int config_sip008_file(const char *path, const struct config_plugins_allowed *pa,
+		       struct hostport *server, struct config_cipher *c, struct config_plugin *p,
+		       struct config_sip008 *sub, char *err, size_t err_len)
+{
+	char why[sizeof(sub->note)], skips[sizeof(sub->note) - 64];
+	struct skip_note sn = { skips, sizeof(skips), 0 };
 	struct sip008_doc d;
-	char why[256];
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *f = fopen(path, "re");
+	/* The cache is ssring's own file: never read through a link someone
+	 * put in its place (an operator's document file may be one). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (path == sub->cache ? O_NOFOLLOW : 0));
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
 	int ret;
 
 	if (!f) {
 		ret = -errno;
-		snprintf(err, err_len, "cannot open '%s': %s", path, strerror(errno));
+		snprintf(err, err_len, "cannot open '%s': %s", path,
+			 errno == ELOOP ? "a symbolic link, refused" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return ret;
 	}
 	buf = malloc(SIP008_DOC_MAX + 1);
@@ -609,11 +690,25 @@ int config_sip008_file(const char *path, struct hostport *server, struct config_
 		snprintf(err, err_len, "'%s': %s", path, why);
 		return ret;
 	}
-	ret = config_take_sip008(server, c, p, sip008_first(&d), why, sizeof(why));
-	if (ret)
-		snprintf(err, err_len, "'%s': the first usable server: %s", path, why);
-	else if (remarks_len)
-		snprintf(remarks, remarks_len, "%s", sip008_first(&d)->remarks);
+	skips[0] = '\0';
+	config_sip008_vet(pa, &d, note_skip, &sn);
+	if (sn.n > 1)
+		snprintf(why, sizeof(why), "%s (and %zu more)", skips, sn.n - 1);
+	else
+		snprintf(why, sizeof(why), "%s", skips);
+	if (!d.n_usable) {
+		snprintf(err, err_len, "'%s': no server left: %s", path, why);
+		sip008_free(&d);
+		return -EPERM;
+	}
+	ret = config_take_sip008(pa, server, c, p, sip008_first(&d), skips, sizeof(skips));
+	if (ret) {
+		snprintf(err, err_len, "'%s': the first usable server: %s", path, skips);
+	} else {
+		snprintf(sub->remarks, sizeof(sub->remarks), "%s", sip008_first(&d)->remarks);
+		if (sn.n)
+			snprintf(sub->note, sizeof(sub->note), "'%.160s': %.340s", path, why);
+	}
 	sip008_free(&d);
 	return ret;
 }
@@ -643,7 +738,11 @@ struct config_acl *config_acl_load(const char *path, char *err, size_t err_len)
 		goto fail;
 	}
 	if (acl_parse(buf, len, &a->acl, why, sizeof(why))) {
-		snprintf(err, err_len, "'%s': %s", path, why);
+		/* "line 3: ..." becomes "FILE:3: ...", as configuration errors read */
+		if (!strncmp(why, "line ", 5))
+			snprintf(err, err_len, "%s:%s", path, why + 5);
+		else
+			snprintf(err, err_len, "'%s': %s", path, why);
 		goto fail;
 	}
 	fclose(f);

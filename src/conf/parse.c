@@ -27,7 +27,7 @@
 static const char *const top_keys[] = { "workers", "log_level", "limits",  "timeouts",
 					"dns",	   "servers",	"locals", "tunnels", "redirs",
 					"user",	   "group",	"metrics", "api",
-					"state_file", NULL };
+					"state_file", "plugins_allowed", NULL };
 static const char *const limits_keys[] = { "tcp_sessions", "udp_associations",
 					   "handshakes_per_source", "sessions_per_source", NULL };
 static const char *const timeouts_keys[] = { "connect",  "handshake", "tcp_idle", "udp_idle",

@@ -35,6 +35,8 @@ struct ctx {
 	size_t err_len;
 	struct seen_listen *listens;
 	size_t n_listens, cap_listens;
+	/* plugins_allowed, parsed before the roles (SIP008 documents read at load) */
+	const struct config_plugins_allowed *plugins;
 };
 
 typedef int (*parse_elem_fn)(struct ctx *x, const config_setting_t *g, void *elem);
@@ -102,7 +104,7 @@ int cf_get_token(struct ctx *x, const config_setting_t *g, char *out, size_t cap
 int cf_get_user_limits(struct ctx *x, const config_setting_t *g, const char *key,
 		       struct user_limits *l, bool *given);
 
-/* user, group, metrics (parse_control.c). */
+/* user, group, metrics, api, state_file, plugins_allowed (parse_control.c). */
 int cf_parse_control(struct ctx *x, const config_setting_t *root, struct config *cfg);
 /* One element of servers / locals / tunnels (parse_roles.c). */
 int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem);

@@ -417,18 +417,17 @@ static int get_sip008(struct ctx *x, const config_setting_t *g, struct config_si
 		snprintf(sub->url, sizeof(sub->url), "%s", url);
 		/* A restart works offline: the last good copy, if there is one. */
 		if (sub->cache[0] &&
-		    config_sip008_file(sub->cache, server, c, p, sub->remarks, sizeof(sub->remarks),
-				       err, sizeof(err)) &&
+		    config_sip008_file(sub->cache, x->plugins, server, c, p, sub, err,
+				       sizeof(err)) &&
 		    access(sub->cache, F_OK) == 0)
-			snprintf(sub->note, sizeof(sub->note), "servers_cache %.200s", err);
+			snprintf(sub->note, sizeof(sub->note), "servers_cache %.400s", err);
 		return 0;
 	}
 	if (cf_member(g, "servers_url_ca"))
 		return fail(x, cf_member(g, "servers_url_ca"), "only with an https:// servers_url");
 	if ((ret = cf_get_path(x, g, "servers_url", sub->url, sizeof(sub->url))))
 		return ret;
-	if (config_sip008_file(sub->url, server, c, p, sub->remarks, sizeof(sub->remarks), err,
-			       sizeof(err)))
+	if (config_sip008_file(sub->url, x->plugins, server, c, p, sub, err, sizeof(err)))
 		return fail(x, u, "%s", err);
 	return 0;
 }

@@ -5,6 +5,12 @@
  * variable. They are turned into the master key here and the copies this
  * file controls are wiped; libconfig's own scanner buffers are freed
  * unwiped, which is one reason to prefer *_file or *_env.
+ *
+ * A *_env variable is read once and then removed from the environment
+ * (nothing ssring starts later may inherit it) and wiped where the kernel
+ * put it (what /proc/PID/environ shows); the value is kept here, by name,
+ * for the reloads that name it again. So a variable changed outside takes
+ * a restart (as any environment change does).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* explicit_bzero, O_CLOEXEC */
@@ -20,6 +26,71 @@
 #include "parse_int.h"
 
 static const char *const secret_keys[] = { SECRET_KEYS, NULL };
+
+extern char **environ;
+
+/* The values of the *_env variables read so far, by name (loader thread only). */
+struct env_secret {
+	struct env_secret *next;
+	char *val;
+	char name[];
+};
+
+static struct env_secret *env_secrets;
+/* The environment's strings as the kernel laid them out, above the stack. */
+static const char *initial_env_lo, *initial_env_hi;
+
+/* Before main: the strings environ points at now are the kernel's block. */
+__attribute__((constructor)) static void note_initial_env(void)
+{
+	for (char **e = environ; e && *e; e++) {
+		const char *end = *e + strlen(*e) + 1;
+
+		if (!initial_env_lo || *e < initial_env_lo)
+			initial_env_lo = *e;
+		if (end > initial_env_hi)
+			initial_env_hi = end;
+	}
+}
+
+/*
+ * The secret in environment variable name, or NULL when it is neither set
+ * nor was read before. Once read it is the copy kept here: the variable
+ * is unset, and its value wiped in the kernel's block (a string setenv
+ * made is left alone: the C library still owns it).
+ */
+static const char *env_secret(const char *name)
+{
+	char *e = getenv(name), *val;
+	struct env_secret *s;
+
+	for (s = env_secrets; s && strcmp(s->name, name); s = s->next)
+		;
+	if (!e || !e[0])
+		return s ? s->val : e;
+	val = strdup(e);
+	if (!val)
+		return NULL;
+	if (!s) {
+		s = calloc(1, sizeof(*s) + strlen(name) + 1);
+		if (!s) {
+			explicit_bzero(val, strlen(val));
+			free(val);
+			return NULL;
+		}
+		strcpy(s->name, name);
+		s->next = env_secrets;
+		env_secrets = s;
+	} else {
+		explicit_bzero(s->val, strlen(s->val));
+		free(s->val);
+	}
+	s->val = val;
+	unsetenv(name);
+	if (e >= initial_env_lo && e < initial_env_hi)
+		explicit_bzero(e, strlen(e));
+	return s->val;
+}
 
 /* Read a secret file; trailing whitespace (the usual newline) is not part of it. */
 static int read_secret_file(struct ctx *x, const config_setting_t *s, const char *path,
@@ -94,7 +165,7 @@ static int fetch_secret(struct ctx *x, const config_setting_t *s, char *buf, siz
 		if (len == 0)
 			return fail(x, s, "file '%s' is empty", v);
 	} else if (has_suffix(name, "_env")) {
-		const char *e = getenv(v);
+		const char *e = env_secret(v);
 
 		if (!e || !e[0])
 			return fail(x, s, "environment variable '%s' is %s", v,

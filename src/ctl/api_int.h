@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * api_int — what api.c (the HTTP side) and state.c (the overlay of API
- * users and the state file) share.
+ * api_int — what api.c (the module), api_routes.c (the requests) and
+ * state.c (the overlay of API users and the state file) share.
  */
 #ifndef SSRING_API_INT_H
 #define SSRING_API_INT_H
@@ -15,6 +15,10 @@
 
 /* The users added through the API, by server name (what the state file keeps). */
 extern struct ssm_state api_overlay;
+/* An API change not yet in the state file (the periodic save retries it). */
+extern bool api_dirty;
+/* Free api_routes.c's memory (the ?clear=true baselines). */
+void api_routes_free(void);
 
 /* The overlay's entry for a server, made if create; NULL if none (or no memory). */
 struct ssm_state_server *overlay_server(const char *name, bool create);

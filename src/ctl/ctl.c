@@ -345,7 +345,9 @@ int ctl_main(struct config *cfg, const struct ctl_opts *opts)
 	cfg = NULL; /* the loop holds it now */
 	if (ret == 0) {
 		ctl_of(&l)->opts = opts;
-		ret = privs_drop(l.cfg) ? 1 : run(&l, l.cfg);
+		/* Listeners are bound (above); nothing is spawned before the drop,
+		 * so no plugin runs with the privileges ssring started with. */
+		ret = privs_drop(l.cfg) || plugin_launch(&l) ? 1 : run(&l, l.cfg);
 	} else {
 		ret = 1;
 	}

@@ -52,8 +52,10 @@ void ctl_reload_ack(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)
 int ctl_publish(struct loop *l, struct config *cfg, bool reload);
 
 /*
- * state.c: replace path with data atomically (write a .tmp, fsync, keep
- * the old one as .prev if asked, rename, fsync the folder). 0 or -errno.
+ * safefile.c: replace path with data atomically: a fresh PATH.tmp (an old
+ * one, or a link planted there, is removed first; created O_EXCL |
+ * O_NOFOLLOW, mode 0600 whatever the umask), fsync, keep the old file as
+ * PATH.prev if asked, rename, fsync the folder. 0 or -errno.
  */
 int ctl_replace_file(const char *path, const void *data, size_t len, bool keep_prev);
 

@@ -86,6 +86,7 @@ struct fetch {
 	size_t req_len, req_off;
 	uint8_t *plain;            /* the response so far */
 	size_t plain_len, plain_cap, body_max;
+	struct http_response_state resp; /* how far plain is parsed: each byte once */
 	uint8_t *body;
 	struct timer deadline;
 	bool fail_pending;         /* could not start: report err_msg from the timer */
@@ -327,8 +328,8 @@ static bool try_response(struct fetch *f, bool eof)
 	size_t blen = 0;
 	int status = 0, r;
 
-	r = http_response_parse(f->plain, f->plain_len, eof, &status, f->body, f->body_max, &blen,
-				&why);
+	r = http_response_feed(&f->resp, f->plain, f->plain_len, eof, &status, f->body,
+			       f->body_max, &blen, &why);
 	if (r == -EAGAIN)
 		return false;
 	if (r == -E2BIG) {
@@ -522,6 +523,7 @@ struct fetch *fetch_start(struct loop *l, const char *url, const char *ca, size_
 	f->arg = arg;
 	f->fd = f->efd = -1;
 	f->body_max = body_max;
+	http_response_init(&f->resp);
 	timer_init_fn(&f->deadline, on_deadline);
 	f->next = fetches;
 	fetches = f;

@@ -7,6 +7,7 @@
 #include "ctl/httpd.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct httpd {
 	void *arg;
 	struct list conns;
 	unsigned n_conns;
+	uint64_t refused;          /* connections closed at accept (over a cap) */
 	bool stopping;
 	bool listening;
 };
@@ -39,12 +41,12 @@ struct hconn {
 	struct httpd *h;
 	struct list node;
 	int fd;
+	bool has_addr;             /* an IP peer (not a Unix socket client) */
+	uint8_t addr[16];          /* its address, IPv4 as ::ffff:a.b.c.d */
 	bool busy;                 /* an operation is in flight */
 	bool closing;
 	struct timer deadline;
 	size_t len, cap;           /* bytes received, room in `in` */
-	size_t head_len;           /* once the head is parsed */
-	size_t need;               /* head + body */
 	uint8_t *in;
 	char *out;
 	size_t out_len, out_off;
@@ -112,119 +114,23 @@ static void arm_send(struct loop *l, struct hconn *c)
 	c->busy = true;
 }
 
-static const char *reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Unknown";
-	}
-}
-
-bool httpd_text(struct httpd_resp *resp, int status, const char *type, const char *text)
-{
-	resp->status = status;
-	resp->content_type = type;
-	resp->len = strlen(text);
-	resp->body = malloc(resp->len + 1);
-	if (!resp->body)
-		return false;
-	memcpy(resp->body, text, resp->len + 1);
-	return true;
-}
-
-/* Queue the answer (status line, headers, body) and start sending it. */
-static void respond(struct loop *l, struct hconn *c, struct httpd_resp *r)
-{
-	char head[512];
-	int n;
-
-	/* No body with 204 (RFC 9110 §15.3.5). */
-	if (r->status == 204)
-		r->len = 0;
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-		     r->status, reason(r->status), r->content_type ? "Content-Type: " : "",
-		     r->content_type ? r->content_type : "", r->content_type ? "\r\n" : "", r->len,
-		     r->extra_headers ? r->extra_headers : "");
-	c->out = malloc((size_t)n + r->len);
-	if (!c->out || n <= 0 || (size_t)n >= sizeof(head)) {
-		free(r->body);
-		conn_close(l, c);
-		return;
-	}
-	memcpy(c->out, head, (size_t)n);
-	if (r->len)
-		memcpy(c->out + n, r->body, r->len);
-	free(r->body);
-	c->out_len = (size_t)n + r->len;
-	c->out_off = 0;
-	arm_send(l, c);
-}
-
-static void respond_status(struct loop *l, struct hconn *c, int status)
-{
-	struct httpd_resp r = { 0 };
-	char text[128];
-
-	snprintf(text, sizeof(text), "%d %s\n", status, reason(status));
-	if (!httpd_text(&r, status, "text/plain; charset=utf-8", text)) {
-		conn_close(l, c);
-		return;
-	}
-	respond(l, c, &r);
-}
-
-/* What is received so far: wait, answer an error, or hand the request over. */
+/* What is received so far: wait, or send the answer (the handler's or an error). */
 static void consider(struct loop *l, struct hconn *c)
 {
 	struct httpd *h = c->h;
-	struct http_request r;
-	struct httpd_resp resp = { 0 };
-	int n = http_parse_server_request(c->in, c->len < h->lim.max_head ? c->len : h->lim.max_head,
-					   &r);
+	int r = httpd_consider(l, &h->lim, h->handler, h->arg, c->in, c->len, &c->out, &c->out_len);
 
-	if (n == -EAGAIN && c->len < h->lim.max_head) {
+	/* A full buffer is always a whole request or an error; never wait on zero bytes. */
+	if (r == -EAGAIN && c->len < c->cap) {
 		arm_recv(l, c);
 		return;
 	}
-	if (n == -EAGAIN || n == -E2BIG) {
-		respond_status(l, c, 431);
+	if (r) {
+		conn_close(l, c); /* no memory for an answer */
 		return;
 	}
-	if (n < 0) {
-		respond_status(l, c, 400);
-		return;
-	}
-	if (r.chunked) {
-		respond_status(l, c, 411);
-		return;
-	}
-	if (r.content_length > 0 && (uint64_t)r.content_length > h->lim.max_body) {
-		respond_status(l, c, 413);
-		return;
-	}
-	c->need = (size_t)n + (size_t)(r.content_length > 0 ? r.content_length : 0);
-	if (c->len < c->need) {
-		arm_recv(l, c);
-		return;
-	}
-	struct httpd_req req = { .buf = c->in, .head = &r, .body = c->in + n,
-				 .body_len = c->need - (size_t)n };
-
-	h->handler(l, h->arg, &req, &resp);
-	respond(l, c, &resp);
+	c->out_off = 0;
+	arm_send(l, c);
 }
 
 static void on_recv(struct loop *l, struct hconn *c, int res)
@@ -276,15 +182,65 @@ static void on_deadline(struct loop *l, struct timer *t)
 	conn_close(l, c);
 }
 
+/* The peer's IP address as 16 bytes; false for a Unix socket client. */
+static bool peer_addr(int fd, uint8_t out[16])
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		memset(out, 0, 10);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		return true;
+	}
+	if (ss.ss_family == AF_INET6) {
+		memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+/* Would one more connection from addr pass the per-address cap? */
+static bool addr_has_room(const struct httpd *h, const uint8_t addr[16])
+{
+	unsigned n = 0;
+
+	if (!h->lim.max_per_addr)
+		return true;
+	for (const struct list *p = h->conns.next; p != &h->conns; p = p->next) {
+		const struct hconn *o = list_entry(p, struct hconn, node);
+
+		if (o->has_addr && !memcmp(o->addr, addr, 16) && ++n >= h->lim.max_per_addr)
+			return false;
+	}
+	return true;
+}
+
 static void on_accept(struct loop *l, struct loop_listener *ll, int fd)
 {
 	struct httpd *h = (struct httpd *)ll;
+	uint8_t addr[16];
+	bool has_addr = peer_addr(fd, addr);
 	struct hconn *c;
 
-	if (h->n_conns >= h->lim.max_conns || !(c = calloc(1, sizeof(*c)))) {
+	if (h->n_conns >= h->lim.max_conns || (has_addr && !addr_has_room(h, addr))) {
+		h->refused++;
+		log_debug("%s: connection refused at accept (%s)", h->name,
+			  h->n_conns >= h->lim.max_conns ? "all slots taken"
+							 : "this address has its share of slots");
 		close(fd);
 		return;
 	}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		close(fd);
+		return;
+	}
+	c->has_addr = has_addr;
+	if (has_addr)
+		memcpy(c->addr, addr, 16);
 	c->cap = h->lim.max_head + h->lim.max_body;
 	c->in = malloc(c->cap);
 	if (!c->in) {
@@ -347,6 +303,11 @@ void httpd_stop(struct loop *l, struct httpd *h)
 unsigned httpd_conns(const struct httpd *h)
 {
 	return h ? h->n_conns : 0;
+}
+
+uint64_t httpd_refused(const struct httpd *h)
+{
+	return h ? h->refused : 0;
 }
 
 static bool httpd_busy(const struct loop *l)

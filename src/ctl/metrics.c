@@ -15,9 +15,14 @@
 #include "ctl/httpd.h"
 #include "proto/hostport.h"
 
-/* A scrape is small and quick; anything slow or big is not Prometheus. */
-static const struct httpd_limits limits = {
+/*
+ * A scrape is small and quick; anything slow or big is not Prometheus. One
+ * address holds at most 4 of the 16 slots, so a client that reconnects
+ * every 10 s cannot keep every scraper out.
+ */
+const struct httpd_limits metrics_limits = {
 	.max_conns = 16,
+	.max_per_addr = 4,
 	.max_head = 8192,
 	.max_body = 0,
 	.timeout_ms = 10000,
@@ -25,8 +30,8 @@ static const struct httpd_limits limits = {
 
 static struct httpd *server;
 
-static void handle(struct loop *l, void *arg, const struct httpd_req *req,
-		   struct httpd_resp *resp)
+void metrics_handle(struct loop *l, void *arg, const struct httpd_req *req,
+		    struct httpd_resp *resp)
 {
 	const struct http_request *r = req->head;
 	const char *path = (const char *)req->buf + r->path_off;
@@ -34,6 +39,13 @@ static void handle(struct loop *l, void *arg, const struct httpd_req *req,
 	const char *q = memchr(path, '?', plen);
 
 	(void)arg;
+	/* The figures name users and upstream addresses: with a token, only for its holder. */
+	if (!httpd_token_ok(req, l->cfg->metrics.token)) {
+		if (httpd_text(resp, 401, "text/plain; charset=utf-8",
+			       "401 Unauthorized: Authorization: Bearer <metrics.token>\n"))
+			resp->extra_headers = "WWW-Authenticate: Bearer\r\n";
+		return;
+	}
 	if (q)
 		plen = (size_t)(q - path); /* Prometheus may add query parameters */
 	if (strcmp(r->method, "GET") || plen != 8 || memcmp(path, "/metrics", 8)) {
@@ -60,11 +72,12 @@ static int metrics_init(struct loop *l)
 	fd = listener_socket((const struct sockaddr *)&hp->addr, hp->addr_len, false);
 	if (fd < 0)
 		return fd;
-	server = httpd_start(l, fd, "metrics", &limits, handle, NULL);
+	server = httpd_start(l, fd, "metrics", &metrics_limits, metrics_handle, NULL);
 	if (!server)
 		return -ENOMEM;
-	log_info("metrics on http://%s/metrics",
-		 hostport_format_addr((const struct sockaddr *)&hp->addr, a, sizeof(a)));
+	log_info("metrics on http://%s/metrics%s",
+		 hostport_format_addr((const struct sockaddr *)&hp->addr, a, sizeof(a)),
+		 l->cfg->metrics.token[0] ? " (token required)" : "");
 	return 0;
 }
 

@@ -331,11 +331,15 @@ static void api(struct out *o, const struct config *c)
 	if (!c->api.enabled && !c->state_file[0])
 		return;
 	family(o, "ssring_api_requests_total", "counter",
-	       "Management API requests, by result (unauthorized: no or a wrong token).");
+	       "Management API requests, by result (unauthorized: no or a wrong token; "
+	       "forbidden: a Host, Origin or Content-Type a browser's page could have sent).");
 	put(o, "ssring_api_requests_total{result=\"authorized\"} %llu\n",
-	    (unsigned long long)(api_stats.requests - api_stats.unauthorized));
+	    (unsigned long long)(api_stats.requests - api_stats.unauthorized -
+				 api_stats.forbidden));
 	put(o, "ssring_api_requests_total{result=\"unauthorized\"} %llu\n",
 	    (unsigned long long)api_stats.unauthorized);
+	put(o, "ssring_api_requests_total{result=\"forbidden\"} %llu\n",
+	    (unsigned long long)api_stats.forbidden);
 	family(o, "ssring_api_changes_total", "counter",
 	       "Users added, changed or deleted through the management API.");
 	put(o, "ssring_api_changes_total %llu\n", (unsigned long long)api_stats.changes);
@@ -351,8 +355,12 @@ static void plugins(struct out *o)
 	struct plugin_info *pi;
 	size_t n = plugin_list(NULL, 0);
 
-	if (!n || !(pi = calloc(n, sizeof(*pi))))
+	if (!n)
 		return;
+	if (!(pi = calloc(n, sizeof(*pi)))) {
+		o->failed = true; /* a 500, not figures with the plugins silently missing */
+		return;
+	}
 	n = plugin_list(pi, n);
 	/* An upstream's plugin (several per local) is told apart by its upstream. */
 #define UPSTREAM_LABEL(p) (p).upstream[0] ? ",upstream=\"" : "", (p).upstream, \

@@ -11,10 +11,15 @@
  * while wanted is started again after a back-off (0.5 s doubling to 30 s,
  * back to 0.5 s once a run lasted 30 s). Whether a plugin listens is read
  * from /proc/net/tcp{,6}, which costs the plugin no connection.
+ *
+ * Stopping: a plugin is its own process group (plugin_proc.c), and every
+ * stop — a reload or an API change that drops it, the shutdown — sends
+ * SIGTERM to the group and SIGKILL KILL_AFTER_MS later; when the leader
+ * ends, whatever it left in its group is killed before it is reaped (the
+ * leader's pid, the group's id, stays ours until then). A group that cannot
+ * be signalled, or that outlives SIGKILL by GIVE_UP_MS, is given up on
+ * (logged once), so that a shutdown always ends.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np */
-#endif
 #include "ctl/plugin.h"
 
 #include <arpa/inet.h>
@@ -22,7 +27,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +38,14 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "ctl_int.h"
-
-extern char **environ;
+#include "plugin_int.h"
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 #define STABLE_RUN_MS 30000
 #define START_WAIT_MS 10000
 #define KILL_AFTER_MS 3000
+#define GIVE_UP_MS 2000
 
 enum plug_role { PR_SERVER = 0, PR_LOCAL, PR_TUNNEL };
 static const char *const role_names[] = { "server", "local", "tunnel" };
@@ -54,11 +58,15 @@ struct plug {
 	struct hostport server;   /* locals and tunnels: their server */
 	bool upstream;            /* the plugin of one of their upstreams */
 	uint16_t port;            /* the loopback port between ssring and the plugin */
-	pid_t pid;                /* 0: not running */
+	pid_t pid;                /* 0: not running; also its process group's id */
+	int tty;                  /* master end of its terminal (plugin_proc.c), or -1 */
 	bool wanted;              /* in the current snapshot */
 	bool listening;           /* seen listening since its last start */
+	bool killed;              /* SIGKILL went to its group (at kill_ms) */
+	bool lost;                /* cannot be signalled or will not end: not waited for */
 	uint64_t starts, exits;
 	uint64_t started_ms, restart_at_ms;
+	uint64_t term_ms, kill_ms; /* when SIGTERM and SIGKILL went; 0: not yet */
 	unsigned backoff_ms;
 };
 
@@ -66,7 +74,6 @@ static struct plug *plugs;      /* adopted: running or waiting to restart */
 static struct plug *pending;    /* ports assigned for a snapshot not yet adopted */
 static struct timer watch;
 static bool stopping, terminated;
-static uint64_t terminated_ms;
 
 static uint64_t mono_ms(void)
 {
@@ -162,27 +169,9 @@ static struct plug *find(struct plug *list, const struct entry *e)
 /* Is cmd an executable file, by path or through PATH? */
 static bool command_exists(const char *cmd)
 {
-	const char *path = getenv("PATH");
-	char buf[4096];
+	char path[4096];
 
-	if (strchr(cmd, '/'))
-		return access(cmd, X_OK) == 0;
-	if (!path || !path[0])
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		const char *colon = strchr(path, ':');
-		size_t n = colon ? (size_t)(colon - path) : strlen(path);
-
-		if (n && n + 1 + strlen(cmd) < sizeof(buf)) {
-			memcpy(buf, path, n);
-			buf[n] = '/';
-			strcpy(buf + n + 1, cmd);
-			if (access(buf, X_OK) == 0)
-				return true;
-		}
-		path += n + (colon != NULL);
-	}
-	return false;
+	return plugin_resolve(cmd, path, sizeof(path)) == 0;
 }
 
 /* A free loopback TCP port, by binding port 0 and letting it go. */
@@ -258,6 +247,7 @@ int plugin_assign(const struct config *old, struct config *cfg)
 			if (e[i].server)
 				pl->server = *e[i].server;
 			pl->port = (uint16_t)port;
+			pl->tty = -1;
 			pl->backoff_ms = BACKOFF_MIN_MS;
 			pl->next = pending;
 			pending = pl;
@@ -269,90 +259,110 @@ int plugin_assign(const struct config *old, struct config *cfg)
 	return ret;
 }
 
-static void put_env(char **env, size_t *n, const char *key, const char *val)
-{
-	size_t len = strlen(key) + strlen(val) + 2;
-
-	env[*n] = malloc(len);
-	if (env[*n])
-		snprintf(env[(*n)++], len, "%s=%s", key, val);
-}
-
-/* posix_spawn the plugin with the SIP003 environment. 0 or -errno. */
+/* Start pl's plugin with the SIP003 environment (plugin_proc.c). 0 or -errno. */
 static int spawn(struct plug *pl, uint64_t now)
 {
-	size_t n_env = 0, cap = 8;
-	char **env, port_l[8], port_r[8];
-	const char *lhost, *rhost;
-	char *argv[2] = { pl->p.cmd, NULL };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, defaults;
-	int ret;
+	char port_l[8], port_r[8];
+	struct plugin_exec x = { .cmd = pl->p.cmd, .opts = pl->p.opts, .local_host = "127.0.0.1" };
+	pid_t pid;
 
-	for (char **e = environ; *e; e++)
-		cap++;
-	env = calloc(cap, sizeof(*env));
-	if (!env)
-		return -ENOMEM;
-	for (char **e = environ; *e; e++)
-		if (strncmp(*e, "SS_", 3))
-			env[n_env++] = strdup(*e);
 	/* SIP003: REMOTE is the plugin service on the public side, LOCAL the
 	 * Shadowsocks end on loopback; for a server the plugin listens on
 	 * REMOTE (our listen address), for a client on LOCAL. */
+	snprintf(port_l, sizeof(port_l), "%u", (unsigned)pl->port);
 	if (pl->role == PR_SERVER) {
-		lhost = "127.0.0.1";
-		snprintf(port_l, sizeof(port_l), "%u", (unsigned)pl->port);
-		rhost = pl->listen.host;
+		x.remote_host = pl->listen.host;
 		snprintf(port_r, sizeof(port_r), "%u", (unsigned)pl->listen.port);
 	} else {
-		lhost = "127.0.0.1";
-		snprintf(port_l, sizeof(port_l), "%u", (unsigned)pl->port);
-		rhost = pl->server.host;
+		x.remote_host = pl->server.host;
 		snprintf(port_r, sizeof(port_r), "%u", (unsigned)pl->server.port);
 	}
-	put_env(env, &n_env, "SS_LOCAL_HOST", lhost);
-	put_env(env, &n_env, "SS_LOCAL_PORT", port_l);
-	put_env(env, &n_env, "SS_REMOTE_HOST", rhost);
-	put_env(env, &n_env, "SS_REMOTE_PORT", port_r);
-	put_env(env, &n_env, "SS_PLUGIN_OPTIONS", pl->p.opts);
-	/* The control thread blocks the signals it reads from its signalfd and
-	 * ignores SIGPIPE: the plugin starts with neither. Its own process group
-	 * keeps a terminal's ^C for ssring, which stops it in order. */
-	sigemptyset(&none);
-	sigemptyset(&defaults);
-	sigaddset(&defaults, SIGPIPE);
-	sigaddset(&defaults, SIGINT);
-	sigaddset(&defaults, SIGTERM);
-	sigaddset(&defaults, SIGHUP);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &defaults);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-					      POSIX_SPAWN_SETPGROUP);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	ret = posix_spawnp(&pl->pid, pl->p.cmd, &fa, &at, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	for (size_t i = 0; i < n_env; i++)
-		free(env[i]);
-	free(env);
-	if (ret) {
+	x.local_port = port_l;
+	x.remote_port = port_r;
+	pid = plugin_spawn(&x, &pl->tty);
+	if (pid < 0) {
 		pl->pid = 0;
-		return -ret;
+		return (int)pid;
 	}
+	pl->pid = pid;
 	pl->starts++;
 	pl->started_ms = now;
 	pl->listening = false;
+	pl->killed = pl->lost = false;
+	pl->term_ms = pl->kill_ms = 0;
 	log_info("plugin %s (pid %d) for the %s on %s:%u: SS_LOCAL %s:%s, SS_REMOTE %s:%s%s%s",
 		 pl->p.cmd, (int)pl->pid, role_names[pl->role], pl->listen.host,
-		 (unsigned)pl->listen.port, lhost, port_l, rhost, port_r,
+		 (unsigned)pl->listen.port, x.local_host, port_l, x.remote_host, port_r,
 		 pl->p.opts[0] ? ", options " : "", pl->p.opts);
 	return 0;
+}
+
+/*
+ * Signal pl's process group (its id is the leader's pid). One we may not
+ * signal (EPERM: the plugin changed its user) is given up on, said once.
+ */
+static void signal_group(struct plug *pl, int sig)
+{
+	if (pl->pid <= 0 || pl->lost)
+		return;
+	if (kill(-pl->pid, sig) == 0)
+		return;
+	/* No group of that id: the leader left it (setpgid); it is still ours. */
+	if (errno == ESRCH && (kill(pl->pid, sig) == 0 || errno == ESRCH))
+		return;
+	log_error("plugin %s (pid %d) cannot be sent signal %d: %s; not waiting for it",
+		  pl->p.cmd, (int)pl->pid, sig, strerror(errno));
+	pl->lost = true;
+}
+
+/* Begin stopping pl: SIGTERM to its group now, SIGKILL later (escalate). */
+static void stop_plug(struct plug *pl, uint64_t now)
+{
+	if (pl->pid <= 0 || pl->term_ms)
+		return;
+	pl->term_ms = now ? now : 1;
+	signal_group(pl, SIGTERM);
+}
+
+/* A stopping plugin that has not ended: SIGKILL, then stop waiting. */
+static void escalate(struct plug *pl, uint64_t now)
+{
+	if (pl->pid <= 0 || !pl->term_ms || pl->lost)
+		return;
+	if (!pl->killed && now - pl->term_ms >= KILL_AFTER_MS) {
+		log_warn("plugin %s (pid %d) did not stop within %d s of SIGTERM: killing its "
+			 "process group", pl->p.cmd, (int)pl->pid, KILL_AFTER_MS / 1000);
+		pl->killed = true;
+		pl->kill_ms = now;
+		signal_group(pl, SIGKILL);
+	} else if (pl->killed && now - pl->kill_ms >= GIVE_UP_MS) {
+		log_error("plugin %s (pid %d) has not ended %d s after SIGKILL; not waiting for it",
+			  pl->p.cmd, (int)pl->pid, GIVE_UP_MS / 1000);
+		pl->lost = true;
+	}
+}
+
+/*
+ * Has pl's leader ended? Then kill what it left in its group and reap it
+ * (status into *st). Seen with WNOWAIT first: until it is reaped its pid,
+ * and so its group's id, cannot be taken by another process.
+ */
+static bool reap(struct plug *pl, int *st)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)pl->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+	    si.si_pid != pl->pid)
+		return false;
+	kill(-pl->pid, SIGKILL);
+	while (waitpid(pl->pid, st, 0) < 0)
+		if (errno != EINTR)
+			break;
+	if (pl->tty >= 0)
+		close(pl->tty);
+	pl->tty = -1;
+	return true;
 }
 
 /*
@@ -424,7 +434,8 @@ static void describe_status(int st, char *buf, size_t len)
 		snprintf(buf, len, "status %d", st);
 }
 
-/* Reap, restart, notice listening. Returns false if a child died (for start). */
+/* Reap, escalate stops, restart, notice listening. Returns false if a
+ * child died (for start). */
 static bool check(uint64_t now)
 {
 	bool all_alive = true;
@@ -433,7 +444,7 @@ static bool check(uint64_t now)
 		struct plug *pl = *pp;
 		int st = 0;
 
-		if (pl->pid > 0 && waitpid(pl->pid, &st, WNOHANG) == pl->pid) {
+		if (pl->pid > 0 && reap(pl, &st)) {
 			char why[48];
 
 			describe_status(st, why, sizeof(why));
@@ -455,6 +466,7 @@ static bool check(uint64_t now)
 					 (unsigned)pl->listen.port, why);
 			}
 		}
+		escalate(pl, now);
 		if (!pl->wanted && pl->pid == 0) {
 			*pp = pl->next;
 			free(pl);
@@ -533,7 +545,7 @@ static int reconcile(struct loop *l, bool at_start)
 			log_info("plugin %s (for the %s on %s:%u) is no longer configured: stopping "
 				 "it", pl->p.cmd, role_names[pl->role], pl->listen.host,
 				 (unsigned)pl->listen.port);
-			kill(pl->pid, SIGTERM);
+			stop_plug(pl, now);
 		}
 	while (pending) {
 		struct plug *pl = pending;
@@ -549,24 +561,23 @@ static void on_watch(struct loop *l, struct timer *t)
 	uint64_t now = mono_ms();
 
 	check(now);
-	if (terminated && now - terminated_ms >= KILL_AFTER_MS)
-		for (struct plug *pl = plugs; pl; pl = pl->next)
-			if (pl->pid > 0) {
-				log_warn("plugin %s (pid %d) did not stop: killing it", pl->p.cmd,
-					 (int)pl->pid);
-				kill(pl->pid, SIGKILL);
-			}
 	timer_arm(&l->wheel, t, l->now_ms + TIMER_TICK_MS);
 }
 
 static int plugin_init(struct loop *l)
 {
+	(void)l;
+	stopping = terminated = false;
+	timer_init_fn(&watch, on_watch);
+	return 0;
+}
+
+int plugin_launch(struct loop *l)
+{
 	uint64_t start = mono_ms();
 	bool waiting = true;
 	int ret;
 
-	stopping = terminated = false;
-	timer_init_fn(&watch, on_watch);
 	ret = reconcile(l, true);
 	if (ret || !plugs)
 		return ret;
@@ -616,37 +627,52 @@ static void plugin_stop(struct loop *l)
 static void plugin_tick(struct loop *l)
 {
 	const struct ctl_state *c = ctl_of(l);
+	uint64_t now;
 
 	if (!stopping || terminated || c->exited < workers_count(c->workers))
 		return;
 	terminated = true;
-	terminated_ms = mono_ms();
+	now = mono_ms();
 	for (struct plug *pl = plugs; pl; pl = pl->next)
-		if (pl->pid > 0)
-			kill(pl->pid, SIGTERM);
+		stop_plug(pl, now);
 }
 
+/* The stop waits for every plugin but those given up on (escalate()): at
+ * most KILL_AFTER_MS + GIVE_UP_MS after the workers have ended. */
 static bool plugin_busy(const struct loop *l)
 {
 	(void)l;
 	for (struct plug *pl = plugs; pl; pl = pl->next)
-		if (pl->pid > 0)
+		if (pl->pid > 0 && !pl->lost)
 			return true;
 	return false;
 }
 
 static void plugin_destroy(struct loop *l)
 {
+	uint64_t deadline = mono_ms() + GIVE_UP_MS;
+
 	(void)l;
 	timer_cancel(&watch);
-	/* Whatever is still running (a failed start) goes now. */
+	/* Whatever still runs (a failed start, one given up on) goes now; the
+	 * wait for it is bounded, as the stop's. */
+	for (struct plug *pl = plugs; pl; pl = pl->next)
+		signal_group(pl, SIGKILL);
+	for (struct plug *pl = plugs; pl; pl = pl->next) {
+		int st;
+
+		while (pl->pid > 0 && !pl->lost && !reap(pl, &st) && mono_ms() < deadline) {
+			struct timespec ts = { 0, 10 * 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
 	while (plugs) {
 		struct plug *pl = plugs;
 
-		if (pl->pid > 0) {
-			kill(pl->pid, SIGKILL);
-			waitpid(pl->pid, NULL, 0);
-		}
+		/* One given up on gets the hang-up (SIGHUP) as well. */
+		if (pl->tty >= 0)
+			close(pl->tty);
 		plugs = pl->next;
 		free(pl);
 	}

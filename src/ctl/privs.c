@@ -90,6 +90,12 @@ int privs_drop(const struct config *cfg)
 	uint32_t caps;
 	int err;
 
+	/* Plugins run as our user and may be a provider's choice: not dumpable,
+	 * we cannot be traced or have our memory or environment read by them.
+	 * (A uid change below does this too; started as the user, nothing
+	 * would.) No core dump either: it would hold the keys. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_warn("cannot make the process non-dumpable: %s", strerror(errno));
 	if (!cfg->user[0]) {
 		if (geteuid() == 0 && serves_outside(cfg))
 			log_warn("running as root with a listener outside loopback: set user (and "

@@ -86,8 +86,9 @@ static void each_entry(struct config *cfg, entry_fn fn, void *arg)
  * dropped; with one, the first alone is used. The entry's old upstreams go
  * either way.
  */
-static void take_upstreams(const struct sip008_doc *d, struct config_upstream **ups,
-			   size_t *n_ups, struct config_plugin *p, int line, const char *url)
+static void take_upstreams(const struct config *cfg, const struct sip008_doc *d,
+			   struct config_upstream **ups, size_t *n_ups, struct config_plugin *p,
+			   int line, const char *url)
 {
 	struct config_upstream *u;
 	struct config_plugin np;
@@ -103,8 +104,8 @@ static void take_upstreams(const struct sip008_doc *d, struct config_upstream **
 		if (!d->s[i].usable)
 			continue;
 		memset(&np, 0, sizeof(np));
-		if (config_take_sip008(&u[n].server, &u[n].cipher, &np, &d->s[i], err,
-				       sizeof(err)) == 0) {
+		if (config_take_sip008(&cfg->plugins_allowed, &u[n].server, &u[n].cipher, &np,
+				       &d->s[i], err, sizeof(err)) == 0) {
 			u[n].plugin = np;
 			u[n].tcp_server = u[n].server;
 			n++;
@@ -126,19 +127,24 @@ static void fill_entry(void *arg, struct config_sip008 *sub, struct hostport *se
 		       struct config_plugin *p, struct config_upstream **ups, size_t *n_ups,
 		       int line)
 {
+	const struct config *cfg = arg;
 	const struct sub *s = find(sub);
 	struct sip008_doc d;
 	char err[256];
 
-	(void)arg;
 	if (!s || !s->doc)
 		return;
 	if (sip008_parse(s->doc, s->doc_len, &d, err, sizeof(err)) == 0) {
-		if (config_take_sip008(server, c, p, sip008_first(&d), err, sizeof(err)) == 0) {
+		/* Vetted again: plugins_allowed may have changed with a reload (on_document
+		 * logged what it skipped). A document with nothing left was never kept. */
+		config_sip008_vet(&cfg->plugins_allowed, &d, NULL, NULL);
+		if (d.n_usable &&
+		    config_take_sip008(&cfg->plugins_allowed, server, c, p, sip008_first(&d), err,
+				       sizeof(err)) == 0) {
 			*tcp_server = *server;
 			snprintf(sub->remarks, sizeof(sub->remarks), "%s", sip008_first(&d)->remarks);
-			take_upstreams(&d, ups, n_ups, p, line, sub->url);
-		} else {
+			take_upstreams(cfg, &d, ups, n_ups, p, line, sub->url);
+		} else if (d.n_usable) {
 			log_warn("line %d: servers_url %s: %s", line, sub->url, err);
 		}
 		sip008_free(&d);
@@ -147,7 +153,7 @@ static void fill_entry(void *arg, struct config_sip008 *sub, struct hostport *se
 
 void sip008_fill(struct config *cfg)
 {
-	each_entry(cfg, fill_entry, NULL);
+	each_entry(cfg, fill_entry, cfg);
 }
 
 void sip008_get_stats(struct sip008_stats *out)
@@ -179,9 +185,17 @@ static uint64_t publish(struct loop *l)
 	return gen;
 }
 
+static void log_skip(void *arg, const char *why)
+{
+	const struct sub *s = arg;
+
+	log_warn("servers_url %s: %s", s->c.url, why);
+}
+
 static void on_document(struct loop *l, struct sub *s, const char *text, size_t len)
 {
 	const struct sip008_server *first;
+	bool same = s->doc && s->doc_len == len && !memcmp(s->doc, text, len);
 	struct sip008_doc d;
 	char err[256];
 	uint64_t gen;
@@ -193,9 +207,19 @@ static void on_document(struct loop *l, struct sub *s, const char *text, size_t 
 			 "use", s->c.url, err);
 		return;
 	}
+	/* The provider names programs: only those the operator allows run (said once
+	 * per document, not at every refresh). */
+	config_sip008_vet(&l->cfg->plugins_allowed, &d, same ? NULL : log_skip, s);
+	if (!d.n_usable) {
+		stats.fetch_failed++;
+		log_warn("servers_url %s: no server left once those whose plugin is not allowed "
+			 "are skipped; keeping the servers in use", s->c.url);
+		sip008_free(&d);
+		return;
+	}
 	stats.fetch_ok++;
 	first = sip008_first(&d);
-	if (s->doc && s->doc_len == len && !memcmp(s->doc, text, len)) {
+	if (same) {
 		log_debug("servers_url %s: unchanged", s->c.url);
 		sip008_free(&d);
 		return;

@@ -3,18 +3,21 @@
  * state — the users added through the management API (the overlay) and the
  * state file that keeps them and every user's quota usage across restarts.
  *
- * The file is JSON (proto/ssm.h), written by the control loop only: to
- * FILE.tmp, fsync'd, the current FILE kept as FILE.prev (a hard link), then
- * renamed over FILE and the directory fsync'd. A file that cannot be read
- * as a state file stops the start with a message naming it; nothing
- * overwrites it (FILE.prev is the copy before the last write).
+ * The file is JSON (proto/ssm.h), written by the control loop only, by
+ * ctl_replace_file (safefile.c): a fresh FILE.tmp of mode 0600, fsync'd,
+ * renamed over FILE, the directory fsync'd. No FILE.prev is kept: it would
+ * hold a deleted or re-keyed user's secret until some later write, and the
+ * atomic rename already leaves a whole file after a crash (one left by an
+ * older ssring is removed at the first write). The file is read once, at
+ * start, and never through a symbolic link (ssring may be root then). A
+ * file that cannot be read as a state file stops the start with a message
+ * naming it; nothing overwrites it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* explicit_bzero */
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +195,9 @@ int overlay_apply_server(struct config_server *sv, char *err, size_t err_len)
 		else
 			u->limits = sv->user_limits;
 	}
-	us->n = n;
+	/* After a failure us->n still counts the half-made user, for the free below. */
+	if (!ret)
+		us->n = n;
 	if (!ret && config_users_index(us, NULL)) {
 		snprintf(err, err_len, "out of memory");
 		ret = -ENOMEM;
@@ -237,10 +242,16 @@ int state_load(const char *path, char *err, size_t err_len)
 	char *buf, why[SSM_ERR_BYTES];
 	ssize_t r = 0;
 	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), ret;
 
 	if (fd < 0 && errno == ENOENT)
 		return 0; /* the first start */
+	if (fd < 0 && errno == ELOOP) {
+		/* A link could have root read (and replace) a file of someone else's choosing. */
+		snprintf(err, err_len, "%s: the state file is a symbolic link; refused: give "
+			 "state_file the real path", path);
+		return -ELOOP;
+	}
 	if (fd < 0) {
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
 		return -errno;
@@ -270,7 +281,7 @@ int state_load(const char *path, char *err, size_t err_len)
 	free(buf);
 	if (ret) {
 		snprintf(err, err_len, "%s is not a valid state file (%s); it is left as it is: fix "
-			 "or remove it (%s.prev is the copy before the last write)", path, why, path);
+			 "or remove it", path, why);
 		return ret;
 	}
 	/* The overlay takes the users; the usage waits for ids. */
@@ -327,21 +338,6 @@ void state_restore_usage(const struct config *cfg)
 	ssm_state_free(&loaded);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The state now: the overlay, and the usage of every user with a quota. */
 static int build(const struct config *cfg, struct ssm_state *st)
 {
@@ -386,39 +382,19 @@ static int build(const struct config *cfg, struct ssm_state *st)
 	return 0;
 }
 
-int ctl_replace_file(const char *path, const void *data, size_t len, bool keep_prev)
+/* A FILE.prev of an older ssring holds removed users' secrets: gone at the first write. */
+static void drop_prev(const char *path)
 {
-	char tmp[CONFIG_PATH_MAX + 8], prev[CONFIG_PATH_MAX + 8], dir[CONFIG_PATH_MAX];
-	int fd, ret = 0;
+	static bool done;
+	char prev[CONFIG_PATH_MAX + 8];
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, data, len) || fsync(fd)) {
-		ret = -errno;
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		return ret;
-	}
-	close(fd);
-	if (keep_prev) {
-		snprintf(prev, sizeof(prev), "%s.prev", path);
-		unlink(prev);
-		if (link(path, prev) < 0 && errno != ENOENT)
-			log_warn("cannot keep %s: %s", prev, strerror(errno));
-	}
-	if (rename(tmp, path) < 0) {
-		ret = -errno;
-		unlink(tmp);
-		return ret;
-	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	return 0;
+	if (done)
+		return;
+	done = true;
+	snprintf(prev, sizeof(prev), "%s.prev", path);
+	if (unlink(prev) == 0)
+		log_info("state: removed %s (the previous state, with secrets of removed users; "
+			 "no longer kept)", prev);
 }
 
 int state_save(const struct config *cfg)
@@ -442,7 +418,9 @@ int state_save(const struct config *cfg)
 		if (t) {
 			json = t;
 			json[len++] = '\n';
-			ret = ctl_replace_file(cfg->state_file, json, len, true);
+			ret = ctl_replace_file(cfg->state_file, json, len, false);
+			if (!ret)
+				drop_prev(cfg->state_file);
 		}
 		explicit_bzero(json, len);
 		free(json);

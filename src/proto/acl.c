@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * acl — libev ACL files (proto/acl.h). The only file that includes PCRE2.
+ *
+ * Names are compared as DNS compares them: without regard to case and to
+ * one trailing dot ("BLOCKED.example." is "blocked.example"). Literal
+ * names are stored in lower case, the name asked about is brought to lower
+ * case without its trailing dot, and regular expressions are compiled
+ * caseless — otherwise a client reaches a blocked name by spelling it
+ * differently.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "proto/acl.h"
@@ -9,12 +16,25 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LINE_MAX_LIBEV 255 /* libev's fgets(buf, 256): longer lines are dropped */
+#define NAME_MAX_ACL 255   /* a longer name is no host name: the error rule decides */
+/*
+ * Bounds on one pcre2_match: a pattern that backtracks without end (a
+ * "(a+)+$" line, by mistake or on purpose) gives up with an error instead
+ * of holding a worker (about 1.5 ms with JIT at this limit, a tenth of
+ * PCRE2's default). Names are at most 255 bytes: 3,000 unanchored patterns
+ * against a 253-byte name stay far below it. JIT code honours the match
+ * limit, not the depth limit (its stack is bounded by itself:
+ * PCRE2_ERROR_JIT_STACKLIMIT, an error like the others).
+ */
+#define MATCH_LIMIT 1000000
+#define DEPTH_LIMIT 10000
 
 /* Addresses as 16 bytes (IPv4 as ::ffff:a.b.c.d, its prefix + 96). */
 struct prefix_set {
@@ -41,12 +61,14 @@ struct list {
 	char *alt;                 /* the alternation being built */
 	size_t alt_len, n_alt;
 	size_t *alt_off;           /* where each of its patterns starts */
+	int *alt_line;             /* and the line it came from */
 };
 
 struct acl {
 	enum acl_mode mode;
 	struct list l[ACL_LISTS];
 	struct acl_stats st;
+	pcre2_match_context *mctx; /* the limits; read-only once made, shared by workers */
 };
 
 static uint64_t str_hash(const char *s, size_t n)
@@ -229,7 +251,7 @@ static bool literal_domain(const char *p, size_t n, char *out, size_t *out_len)
 			out[o++] = '.';
 			i++;
 		} else if (label_char(p[i])) {
-			out[o++] = p[i];
+			out[o++] = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
 		} else {
 			return false;
 		}
@@ -278,8 +300,9 @@ static int add_regex(struct list *l, const char *p, size_t n, int line, char *er
 {
 	int ec;
 	PCRE2_SIZE off;
-	pcre2_code *c = pcre2_compile((PCRE2_SPTR)p, n, 0, &ec, &off, NULL);
+	pcre2_code *c = pcre2_compile((PCRE2_SPTR)p, n, PCRE2_CASELESS, &ec, &off, NULL);
 	size_t *offs;
+	int *lines;
 	char *alt;
 
 	if (!c) {
@@ -314,6 +337,11 @@ static int add_regex(struct list *l, const char *p, size_t n, int line, char *er
 	if (!offs)
 		return -ENOMEM;
 	l->alt_off = offs;
+	lines = realloc(l->alt_line, (l->n_alt + 1) * sizeof(*lines));
+	if (!lines)
+		return -ENOMEM;
+	l->alt_line = lines;
+	l->alt_line[l->n_alt] = line;
 	if (l->n_alt)
 		l->alt[l->alt_len++] = '|';
 	l->alt_off[l->n_alt] = l->alt_len;
@@ -327,21 +355,37 @@ static int add_regex(struct list *l, const char *p, size_t n, int line, char *er
 
 /*
  * Compile patterns [from, to) of the alternation as one expression, or, if
- * PCRE2 refuses that (too large), each half on its own, and so on.
+ * PCRE2 refuses that (too large), each half on its own, and so on. A
+ * pattern refused even alone compiled by itself (add_regex), but not as a
+ * part of the alternation: start-of-pattern items such as (*UTF) or an
+ * unterminated \Q cannot be wrapped in (?:...). That is the line's fault,
+ * and the message names it.
  */
-static int compile_alts(struct list *l, size_t from, size_t to)
+static int compile_alts(struct list *l, size_t from, size_t to, char *err, size_t err_len)
 {
 	size_t start = l->alt_off[from], end = to < l->n_alt ? l->alt_off[to] - 1 : l->alt_len;
 	pcre2_code *c, **nc;
 	PCRE2_SIZE eoff;
-	int ec;
+	int ec, r;
 
-	c = pcre2_compile((PCRE2_SPTR)l->alt + start, end - start, 0, &ec, &eoff, NULL);
+	c = pcre2_compile((PCRE2_SPTR)l->alt + start, end - start, PCRE2_CASELESS, &ec, &eoff,
+			  NULL);
 	if (!c) {
-		if (to - from == 1)
-			return -ENOMEM; /* it compiled alone: only memory is left to fail */
-		return compile_alts(l, from, from + (to - from) / 2) ||
-		       compile_alts(l, from + (to - from) / 2, to) ? -ENOMEM : 0;
+		if (to - from == 1) {
+			PCRE2_UCHAR msg[120];
+			int n = (int)(end - start - 4); /* without "(?:" and ")" */
+
+			if (ec == PCRE2_ERROR_HEAP_FAILED)
+				return -ENOMEM;
+			pcre2_get_error_message(ec, msg, sizeof(msg));
+			snprintf(err, err_len, "line %d: '%.*s' compiles alone but not combined "
+				 "with the list's other patterns (start-of-pattern items such as "
+				 "(*UTF) or an unterminated \\Q cannot be): %s", l->alt_line[from],
+				 n > 80 ? 80 : n, l->alt + start + 3, (const char *)msg);
+			return -EINVAL;
+		}
+		r = compile_alts(l, from, from + (to - from) / 2, err, err_len);
+		return r ? r : compile_alts(l, from + (to - from) / 2, to, err, err_len);
 	}
 	nc = realloc(l->combined, (l->n_combined + 1) * sizeof(*nc));
 	if (!nc) {
@@ -355,9 +399,9 @@ static int compile_alts(struct list *l, size_t from, size_t to)
 }
 
 /* Compile the alternation of a list's other patterns. */
-static int finish_list(struct list *l)
+static int finish_list(struct list *l, char *err, size_t err_len)
 {
-	return l->n_alt ? compile_alts(l, 0, l->n_alt) : 0;
+	return l->n_alt ? compile_alts(l, 0, l->n_alt, err, err_len) : 0;
 }
 
 int acl_parse(const char *text, size_t len, struct acl **out, char *err, size_t err_len)
@@ -448,7 +492,13 @@ int acl_parse(const char *text, size_t len, struct acl **out, char *err, size_t 
 	}
 	for (int l = 0; l < ACL_LISTS && !ret; l++) {
 		ip_sort(&a->l[l].ip);
-		ret = finish_list(&a->l[l]);
+		ret = finish_list(&a->l[l], err, err_len);
+	}
+	if (!ret && !(a->mctx = pcre2_match_context_create(NULL)))
+		ret = -ENOMEM;
+	if (!ret) {
+		pcre2_set_match_limit(a->mctx, MATCH_LIMIT);
+		pcre2_set_depth_limit(a->mctx, DEPTH_LIMIT);
 	}
 	if (ret) {
 		if (ret == -ENOMEM && err_len)
@@ -475,11 +525,13 @@ void acl_free(struct acl *a)
 			pcre2_code_free(li->combined[k]);
 		free(li->combined);
 		free(li->alt_off);
+		free(li->alt_line);
 		for (size_t k = 0; k < li->n_single; k++)
 			pcre2_code_free(li->single[k]);
 		free(li->single);
 		free(li->alt);
 	}
+	pcre2_match_context_free(a->mctx);
 	free(a);
 }
 
@@ -515,38 +567,112 @@ bool acl_has_addr(const struct acl *a, enum acl_list l, const struct sockaddr *s
 	return to16(sa, k) && ip_has(&a->l[l].ip, k);
 }
 
-/* One match data per thread: workers match at the same time. */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static bool md_key_ok;
+
+static void md_free(void *md)
+{
+	pcre2_match_data_free(md);
+}
+
+static void md_key_make(void)
+{
+	md_key_ok = pthread_key_create(&md_key, md_free) == 0;
+}
+
+/*
+ * One match data per thread: workers match at the same time. The key frees
+ * it when its thread ends (a __thread pointer alone would leak it). NULL
+ * without memory: the lookup is then undecided.
+ */
 static pcre2_match_data *match_data(void)
 {
 	static __thread pcre2_match_data *md;
 
-	if (!md)
-		md = pcre2_match_data_create(1, NULL);
+	if (md)
+		return md;
+	pthread_once(&md_once, md_key_make);
+	if (!md_key_ok)
+		return NULL;
+	md = pcre2_match_data_create(1, NULL);
+	if (md && pthread_setspecific(md_key, md)) {
+		pcre2_match_data_free(md);
+		md = NULL;
+	}
 	return md;
+}
+
+/*
+ * What a name lookup that cannot be decided (the match limit hit, no
+ * memory for match data, a name too long to be one) counts as: a match for
+ * the block list (refused: fail closed) and for the proxy list, none for
+ * the bypass list — so an undecided name is never let out by a server and
+ * never sent around the server by a local.
+ */
+static bool undecided(enum acl_list l)
+{
+	return l != ACL_BYPASS;
+}
+
+/* The name as the lists hold names: lower case, one trailing dot dropped. */
+static bool normalise(const char *name, size_t len, char out[NAME_MAX_ACL + 1], size_t *out_len)
+{
+	if (len && name[len - 1] == '.')
+		len--;
+	if (len > NAME_MAX_ACL)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		out[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
+	out[len] = '\0';
+	*out_len = len;
+	return true;
+}
+
+/* pcre2_match: 1 a match, 0 none, -1 an error (a limit). */
+static int re_match(const pcre2_code *re, const char *name, size_t len, pcre2_match_data *md,
+		    pcre2_match_context *mctx)
+{
+	int rc = pcre2_match(re, (PCRE2_SPTR)name, len, 0, 0, md, mctx);
+
+	return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 
 bool acl_has_name(const struct acl *a, enum acl_list l, const char *name, size_t len)
 {
 	const struct list *li = &a->l[l];
+	char n[NAME_MAX_ACL + 1];
 	pcre2_match_data *md;
+	bool failed = false;
 
-	if (set_has(&li->exact, name, len) || set_has(&li->suffix, name, len))
+	if (!normalise(name, len, n, &len))
+		return undecided(l);
+	if (set_has(&li->exact, n, len) || set_has(&li->suffix, n, len))
 		return true;
 	for (size_t i = 1; li->suffix.n && i < len; i++)
-		if (name[i - 1] == '.' && set_has(&li->suffix, name + i, len - i))
+		if (n[i - 1] == '.' && set_has(&li->suffix, n + i, len - i))
 			return true;
 	if (!li->n_combined && !li->n_single)
 		return false;
 	md = match_data();
 	if (!md)
-		return false;
-	for (size_t k = 0; k < li->n_combined; k++)
-		if (pcre2_match(li->combined[k], (PCRE2_SPTR)name, len, 0, 0, md, NULL) >= 0)
+		return undecided(l);
+	/* An error does not end the search: a later expression may still match. */
+	for (size_t k = 0; k < li->n_combined; k++) {
+		int r = re_match(li->combined[k], n, len, md, a->mctx);
+
+		if (r > 0)
 			return true;
-	for (size_t k = 0; k < li->n_single; k++)
-		if (pcre2_match(li->single[k], (PCRE2_SPTR)name, len, 0, 0, md, NULL) >= 0)
+		failed |= r < 0;
+	}
+	for (size_t k = 0; k < li->n_single; k++) {
+		int r = re_match(li->single[k], n, len, md, a->mctx);
+
+		if (r > 0)
 			return true;
-	return false;
+		failed |= r < 0;
+	}
+	return failed && undecided(l);
 }
 
 int acl_match_addr(const struct acl *a, const struct sockaddr *sa)

@@ -175,94 +175,40 @@ static bool token_in(const uint8_t *v, size_t n, const char *tok)
 	return false;
 }
 
-/* De-chunk buf[0..len); -EAGAIN until the last chunk and its trailers are there. */
-static int dechunk(const uint8_t *buf, size_t len, uint8_t *body, size_t cap, size_t *out,
-		   const char **why)
+enum { PH_HEAD = 0, PH_LENGTH, PH_CHUNKED, PH_CLOSE, PH_DONE };
+enum { CH_SIZE = 0, CH_EXT, CH_DATA, CH_DATA_END, CH_DATA_LF, CH_TRAILER };
+
+void http_response_init(struct http_response_state *st)
 {
-	size_t i = 0, o = 0;
-
-	for (;;) {
-		uint64_t size = 0;
-		int digits = 0;
-
-		while (i < len && text_hex_value(buf[i]) >= 0) {
-			if (++digits > 15)
-				return no(why, "a chunk size is too large");
-			size = size << 4 | (uint64_t)text_hex_value(buf[i++]);
-		}
-		if (i == len)
-			return -EAGAIN;
-		if (!digits)
-			return no(why, "a chunk does not start with its size");
-		/* chunk extensions up to CRLF */
-		while (i < len && buf[i] != '\n')
-			i++;
-		if (i == len)
-			return -EAGAIN;
-		i++;
-		if (size == 0) {
-			/* trailers, then an empty line */
-			for (;;) {
-				size_t s = i;
-
-				while (i < len && buf[i] != '\n')
-					i++;
-				if (i == len)
-					return -EAGAIN;
-				if (i - s == 0 || (i - s == 1 && buf[s] == '\r')) {
-					*out = o;
-					return 0;
-				}
-				i++;
-			}
-		}
-		if (size > cap - o)
-			return -E2BIG;
-		if (len - i < size + 1)
-			return -EAGAIN;
-		memcpy(body + o, buf + i, (size_t)size);
-		o += (size_t)size;
-		i += (size_t)size;
-		if (buf[i] == '\r') {
-			if (len - i < 2)
-				return -EAGAIN;
-			i++;
-		}
-		if (buf[i] != '\n')
-			return no(why, "a chunk is longer than its size says");
-		i++;
-	}
+	memset(st, 0, sizeof(*st));
+	st->ret = -EAGAIN;
 }
 
-int http_response_parse(const uint8_t *buf, size_t len, bool eof, int *status, uint8_t *body,
-			size_t body_cap, size_t *body_len, const char **why)
+/* The end of the parse: its result, kept for any later call. */
+static int end(struct http_response_state *st, int ret, const char *why)
 {
-	const uint8_t *head_end = NULL, *v;
-	size_t head_len, vn, i, line_end;
+	st->phase = PH_DONE;
+	st->ret = ret;
+	st->why = why;
+	return ret;
+}
+
+/* The head in buf[0..head_len): status and framing. Runs once per response. */
+static int parse_head(struct http_response_state *st, const uint8_t *buf, size_t head_len,
+		      size_t body_cap)
+{
+	const uint8_t *v;
+	size_t vn, i, line_end;
 	bool chunked = false, have_cl = false;
 	uint64_t cl = 0;
-	int code;
 
-	*body_len = 0;
-	for (i = 0; i + 1 < len && i < HEAD_MAX; i++)
-		if (buf[i] == '\n' && (buf[i + 1] == '\n' ||
-				       (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n'))) {
-			head_end = buf + i + (buf[i + 1] == '\n' ? 2 : 3);
-			break;
-		}
-	if (!head_end) {
-		if (len >= HEAD_MAX)
-			return -E2BIG;
-		return eof ? no(why, "the response ended inside its head") : -EAGAIN;
-	}
-	head_len = (size_t)(head_end - buf);
 	/* HTTP/1.x SP 3DIGIT */
 	if (head_len < 12 || memcmp(buf, "HTTP/1.", 7) || (buf[7] != '0' && buf[7] != '1') ||
 	    buf[8] != ' ' || buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' ||
 	    buf[11] < '0' || buf[11] > '9' || (head_len > 12 && buf[12] != ' ' && buf[12] != '\r' &&
 					       buf[12] != '\n'))
-		return no(why, "not an HTTP/1.x status line");
-	code = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+		return end(st, -EINVAL, "not an HTTP/1.x status line");
+	st->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
 	for (i = 0; i < head_len; i = line_end + 1) {
 		const uint8_t *nl = memchr(buf + i, '\n', head_len - i);
 		size_t n;
@@ -279,38 +225,193 @@ int http_response_parse(const uint8_t *buf, size_t len, bool eof, int *status, u
 			uint64_t x = 0;
 
 			if (!vn || vn > 15)
-				return no(why, "a bad Content-Length");
+				return end(st, -EINVAL, "a bad Content-Length");
 			for (size_t k = 0; k < vn; k++) {
 				if (v[k] < '0' || v[k] > '9')
-					return no(why, "a bad Content-Length");
+					return end(st, -EINVAL, "a bad Content-Length");
 				x = x * 10 + (uint64_t)(v[k] - '0');
 			}
 			if (have_cl && x != cl)
-				return no(why, "two different Content-Lengths");
+				return end(st, -EINVAL, "two different Content-Lengths");
 			have_cl = true;
 			cl = x;
 		}
 	}
-	*status = code;
-	buf = head_end;
-	len -= head_len;
-	if (chunked)
-		return dechunk(buf, len, body, body_cap, body_len, why);
-	if (have_cl) {
+	st->steps += head_len;
+	if (chunked) {
+		st->phase = PH_CHUNKED;
+	} else if (have_cl) {
 		if (cl > body_cap)
-			return -E2BIG;
-		if (len < cl)
-			return eof ? no(why, "the body is shorter than its Content-Length") : -EAGAIN;
-		memcpy(body, buf, (size_t)cl);
-		*body_len = (size_t)cl;
-		return 0;
+			return end(st, -E2BIG, NULL);
+		st->phase = PH_LENGTH;
+		st->left = cl;
+	} else {
+		st->phase = PH_CLOSE; /* framed by the end of the connection */
 	}
-	/* Framed by the end of the connection. */
-	if (len > body_cap)
-		return -E2BIG;
-	if (!eof)
+	return -EAGAIN;
+}
+
+/* Find the end of the head from where the last call stopped. */
+static int find_head(struct http_response_state *st, const uint8_t *buf, size_t len, bool eof,
+		     size_t body_cap)
+{
+	size_t i = st->pos;
+
+	/* A blank line ends the head: "\n\n" or "\n\r\n". An undecided '\n' waits. */
+	for (; i < len && i < HEAD_MAX; i++) {
+		st->steps++;
+		if (buf[i] != '\n')
+			continue;
+		if (i + 1 >= len)
+			break;
+		if (buf[i + 1] == '\n' ||
+		    (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')) {
+			st->pos = i + (buf[i + 1] == '\n' ? 2 : 3);
+			return parse_head(st, buf, st->pos, body_cap);
+		}
+		if (buf[i + 1] == '\r' && i + 2 >= len)
+			break;
+	}
+	st->pos = i;
+	/* Every place a head could end within HEAD_MAX bytes was ruled out. */
+	if (i >= HEAD_MAX)
+		return end(st, -E2BIG, NULL);
+	return eof ? end(st, -EINVAL, "the response ended inside its head") : -EAGAIN;
+}
+
+/* Chunked coding (RFC 9112 7.1), byte by byte from st->pos; -EAGAIN for more. */
+static int dechunk(struct http_response_state *st, const uint8_t *buf, size_t len,
+		   uint8_t *body, size_t cap)
+{
+	while (st->pos < len) {
+		uint8_t c = buf[st->pos];
+
+		st->steps++;
+		switch (st->ch) {
+		case CH_SIZE:
+			if (text_hex_value(c) >= 0) {
+				if (++st->digits > 15)
+					return end(st, -EINVAL, "a chunk size is too large");
+				st->left = st->left << 4 | (uint64_t)text_hex_value(c);
+				st->pos++;
+				continue;
+			}
+			if (!st->digits)
+				return end(st, -EINVAL, "a chunk does not start with its size");
+			st->ch = CH_EXT; /* c is looked at again there */
+			continue;
+		case CH_EXT: /* chunk extensions up to LF */
+			st->pos++;
+			if (c != '\n')
+				continue;
+			if (!st->left) {
+				st->ch = CH_TRAILER; /* trailers, then an empty line */
+				st->line = 0;
+				continue;
+			}
+			if (st->left > cap - st->body_len)
+				return end(st, -E2BIG, NULL);
+			st->ch = CH_DATA;
+			continue;
+		case CH_DATA: {
+			size_t n = len - st->pos < st->left ? len - st->pos : (size_t)st->left;
+
+			memcpy(body + st->body_len, buf + st->pos, n);
+			st->body_len += n;
+			st->pos += n;
+			st->left -= n;
+			st->steps += n - 1;
+			if (!st->left)
+				st->ch = CH_DATA_END;
+			continue;
+		}
+		case CH_DATA_END:
+		case CH_DATA_LF:
+			if (c == '\r' && st->ch == CH_DATA_END) {
+				st->ch = CH_DATA_LF;
+			} else if (c == '\n') {
+				st->ch = CH_SIZE;
+				st->digits = 0;
+				st->left = 0;
+			} else {
+				return end(st, -EINVAL, "a chunk is longer than its size says");
+			}
+			st->pos++;
+			continue;
+		default: /* CH_TRAILER */
+			st->pos++;
+			if (c != '\n') {
+				if (!st->line++)
+					st->line_cr = c == '\r';
+				continue;
+			}
+			if (!st->line || (st->line == 1 && st->line_cr))
+				return end(st, 0, NULL);
+			st->line = 0;
+			continue;
+		}
+	}
+	return -EAGAIN;
+}
+
+static int feed(struct http_response_state *st, const uint8_t *buf, size_t len, bool eof,
+		uint8_t *body, size_t body_cap)
+{
+	size_t n;
+	int r;
+
+	if (st->phase == PH_HEAD && (r = find_head(st, buf, len, eof, body_cap)) != -EAGAIN)
+		return r;
+	switch (st->phase) {
+	case PH_HEAD:
 		return -EAGAIN;
-	memcpy(body, buf, len);
-	*body_len = len;
-	return 0;
+	case PH_CHUNKED:
+		return dechunk(st, buf, len, body, body_cap);
+	case PH_LENGTH:
+		n = len - st->pos < st->left ? len - st->pos : (size_t)st->left;
+		memcpy(body + st->body_len, buf + st->pos, n);
+		st->body_len += n;
+		st->pos += n;
+		st->left -= n;
+		st->steps += n;
+		if (!st->left)
+			return end(st, 0, NULL);
+		if (!eof)
+			return -EAGAIN;
+		return end(st, -EINVAL, "the body is shorter than its Content-Length");
+	case PH_CLOSE:
+		n = len - st->pos;
+		if (n > body_cap - st->body_len)
+			return end(st, -E2BIG, NULL);
+		memcpy(body + st->body_len, buf + st->pos, n);
+		st->body_len += n;
+		st->pos += n;
+		st->steps += n;
+		return eof ? end(st, 0, NULL) : -EAGAIN;
+	default:
+		return st->ret;
+	}
+}
+
+int http_response_feed(struct http_response_state *st, const uint8_t *buf, size_t len,
+		       bool eof, int *status, uint8_t *body, size_t body_cap, size_t *body_len,
+		       const char **why)
+{
+	int r = st->phase == PH_DONE ? st->ret : feed(st, buf, len, eof, body, body_cap);
+
+	if (st->phase != PH_HEAD)
+		*status = st->status;
+	*body_len = r == 0 ? st->body_len : 0;
+	if (r == -EINVAL && why)
+		*why = st->why;
+	return r;
+}
+
+int http_response_parse(const uint8_t *buf, size_t len, bool eof, int *status, uint8_t *body,
+			size_t body_cap, size_t *body_len, const char **why)
+{
+	struct http_response_state st;
+
+	http_response_init(&st);
+	return http_response_feed(&st, buf, len, eof, status, body, body_cap, body_len, why);
 }

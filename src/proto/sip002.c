@@ -524,3 +524,23 @@ int sip002_parse(const char *uri, size_t len, struct sip002 *out, const char **w
 		memset(out, 0, sizeof(*out));
 	return ret;
 }
+
+size_t sip003_opt_len(const char *opts, size_t len, size_t *name_len)
+{
+	size_t i;
+
+	*name_len = (size_t)-1;
+	for (i = 0; i < len && opts[i] != ';'; i++) {
+		if (opts[i] == '\\') {
+			i++; /* skip the escaped character; a trailing backslash ends the option */
+			continue;
+		}
+		if (opts[i] == '=' && *name_len == (size_t)-1)
+			*name_len = i;
+	}
+	if (i > len)
+		i = len;
+	if (*name_len == (size_t)-1)
+		*name_len = i;
+	return i;
+}

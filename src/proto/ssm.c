@@ -170,13 +170,73 @@ fail:
 
 /* ---- responses ---------------------------------------------------------------- */
 
+/* The text of a dump as it is written, and whether any part of it could not be. */
+struct dumpbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static int dump_part(const char *buf, size_t size, void *data)
+{
+	struct dumpbuf *d = data;
+
+	if (d->failed)
+		return -1;
+	if (d->len + size + 1 > d->cap) {
+		size_t cap = d->cap ? d->cap : 1024;
+		char *n;
+
+		while (cap < d->len + size + 1)
+			cap *= 2;
+		/* Not realloc: the old buffer may hold secrets, and is wiped before it goes. */
+		n = malloc(cap);
+		if (!n) {
+			d->failed = true;
+			return -1;
+		}
+		if (d->p) {
+			memcpy(n, d->p, d->len);
+			wipe(d->p, d->len);
+			free(d->p);
+		}
+		d->p = n;
+		d->cap = cap;
+	}
+	memcpy(d->p + d->len, buf, size);
+	d->len += size;
+	d->p[d->len] = '\0';
+	return 0;
+}
+
+/*
+ * o as text, or NULL. Not json_dumps: jansson (2.14, dump.c) ignores a
+ * failure to write an object's key and still returns the text, without
+ * the key or its quotes, which would be a state file that does not load
+ * again. Our own writer remembers any failure.
+ */
+static char *dumps_checked(json_t *o, size_t flags, size_t *len)
+{
+	struct dumpbuf d = { 0 };
+
+	if (!o)
+		return NULL;
+	if (json_dump_callback(o, dump_part, &d, flags) || d.failed || !d.p) {
+		if (d.p) {
+			wipe(d.p, d.len);
+			free(d.p);
+		}
+		return NULL;
+	}
+	*len = d.len;
+	return d.p;
+}
+
 static char *dump(json_t *o, size_t *len)
 {
-	char *s = o ? json_dumps(o, DUMP_FLAGS) : NULL;
+	char *s = dumps_checked(o, DUMP_FLAGS, len);
 
 	json_decref(o);
-	if (s)
-		*len = strlen(s);
 	return s;
 }
 
@@ -512,10 +572,8 @@ char *ssm_state_build(const struct ssm_state *st, size_t *len)
 		json_decref(root);
 		return NULL;
 	}
-	s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	s = dumps_checked(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER, len);
 	json_decref(root);
-	if (s)
-		*len = strlen(s);
 	return s;
 }
 

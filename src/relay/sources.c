@@ -4,49 +4,115 @@
  */
 #include "relay/sources.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <netinet/in.h>
 
-#include "relay/relay.h"
+#include "proto/aead.h"
 
-/* Two independent hashes: different seeds. */
-static const uint64_t seeds[2] = { 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full };
+/*
+ * The slots are chosen by a keyed hash (SipHash-2-4) under a key drawn at
+ * start: with a fixed, public hash anyone can compute offline which of
+ * their addresses share both slots with a victim's, and the holder of an
+ * IPv6 /48 (65,536 /64 sources) could pick those to hold the victim at its
+ * limit. Keyed, which addresses collide is unknown outside the process.
+ * Written once before the workers start, read-only after.
+ */
+static uint64_t key[2] = { 0x736f6d6570736575ull, 0x646f72616e646f6dull };
+static bool keyed;
 
 static _Atomic uint32_t hs_ctr[2][SOURCES_SLOTS];
 static _Atomic uint32_t sess_ctr[2][SOURCES_SLOTS];
 
+static uint64_t rotl(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+static void sipround(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = rotl(v[1], 13) ^ v[0];
+	v[0] = rotl(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = rotl(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = rotl(v[1], 17) ^ v[2];
+	v[2] = rotl(v[2], 32);
+}
+
+/* SipHash-2-4 of the two words m[0], m[1] (a 16-byte message). */
+static uint64_t siphash16(const uint64_t m[2])
+{
+	uint64_t v[4] = { key[0] ^ 0x736f6d6570736575ull, key[1] ^ 0x646f72616e646f6dull,
+			  key[0] ^ 0x6c7967656e657261ull, key[1] ^ 0x7465646279746573ull };
+	const uint64_t last = (uint64_t)16 << 56;
+
+	for (int i = 0; i < 2; i++) {
+		v[3] ^= m[i];
+		sipround(v);
+		sipround(v);
+		v[0] ^= m[i];
+	}
+	v[3] ^= last;
+	sipround(v);
+	sipround(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	for (int i = 0; i < 4; i++)
+		sipround(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+void sources_set_key(const uint8_t k[16])
+{
+	memcpy(key, k, 16);
+}
+
+int sources_seed(void)
+{
+	uint8_t k[16];
+
+	if (keyed)
+		return 0;
+	if (aead_random(k, sizeof(k)))
+		return -EIO;
+	sources_set_key(k);
+	memset(k, 0, sizeof(k));
+	keyed = true;
+	return 0;
+}
+
 /* The source's two slots; false for what is not IP. */
 static bool slots(const struct sockaddr *peer, uint16_t idx[2])
 {
-	struct sockaddr_in6 p64;
-	const struct sockaddr *sa = peer;
+	uint64_t m[2] = { 0, 0 }, h;
 
 	if (peer->sa_family == AF_INET6) {
 		const uint8_t *a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
 
-		/* An IPv6 client owns its /64; IPv4-mapped ones stay whole. */
 		if (memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
-			memset(&p64, 0, sizeof(p64));
-			p64.sin6_family = AF_INET6;
-			memcpy(p64.sin6_addr.s6_addr, a, 8);
-			sa = (const struct sockaddr *)&p64;
+			/* An IPv6 client owns its /64. */
+			m[0] = 6;
+			memcpy(&m[1], a, 8);
+		} else {
+			/* An IPv4-mapped one is its IPv4 client. */
+			m[0] = 4;
+			memcpy(&m[1], a + 12, 4);
 		}
-	} else if (peer->sa_family != AF_INET) {
+	} else if (peer->sa_family == AF_INET) {
+		m[0] = 4;
+		memcpy(&m[1], &((const struct sockaddr_in *)peer)->sin_addr, 4);
+	} else {
 		return false;
 	}
-	for (int k = 0; k < 2; k++) {
-		/* FNV alone barely moves the middle bits for neighbouring
-		 * addresses: finish with a full 64-bit mix (MurmurHash3's fmix64). */
-		uint64_t h = relay_ip_hash(seeds[k], sa);
-
-		h ^= h >> 33;
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 33;
-		h *= 0xc4ceb9fe1a85ec53ull;
-		h ^= h >> 33;
-		idx[k] = (uint16_t)(h % SOURCES_SLOTS);
-	}
+	/* One PRF output is two independent slot numbers. */
+	h = siphash16(m);
+	idx[0] = (uint16_t)(h % SOURCES_SLOTS);
+	idx[1] = (uint16_t)((h >> 32) % SOURCES_SLOTS);
 	return true;
 }
 

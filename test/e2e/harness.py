@@ -955,6 +955,30 @@ def proc_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def proc_status(pid):
+    """/proc/PID/status as {field: [words]} (Uid, Gid, CapEff, ...)."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, v = line.split(":", 1)
+            out[k] = v.split()
+    return out
+
+
+def stop_within(pr, secs, what):
+    """SIGTERM pr and wait at most secs (scaled) for it to end: its exit
+    code and the seconds it took; a failure naming what if it does not."""
+    t0 = time.monotonic()
+    pr.p.send_signal(signal.SIGTERM)
+    try:
+        rc = pr.p.wait(secs * SCALE)
+    except subprocess.TimeoutExpired:
+        fail("%s still runs %d s after SIGTERM:\n%s" % (what, secs, pr.output()[-1500:]))
+    took = time.monotonic() - t0
+    pr.check_sanitizers()
+    return rc, took
+
+
 # ---------------------------------------------------------------- metrics
 
 def metrics_text(mport):

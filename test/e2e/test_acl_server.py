@@ -3,9 +3,11 @@
 meaning): with [reject_all] only [white_list] clients connect (TCP and a new
 UDP client alike), with [accept_all] the [black_list] ones are refused; the
 refusals are counted; [outbound_block_list] refuses targets by address, by
-name rule before any lookup, and by the resolved address of a name
-("localhost" from /etc/hosts); a missing ACL file or a bad pattern is a
-configuration error naming the line; a reload takes a changed ACL."""
+name rule before any lookup (whatever the name's case, with or without
+one trailing dot: BLOCKED.example, blocked.example. and x.REGEX.example are
+refused), and by the resolved address of a name ("localhost" from
+/etc/hosts); a missing ACL file or a bad pattern is a configuration error
+naming FILE:LINE; a reload takes a changed ACL."""
 import os
 import signal
 import socket
@@ -70,7 +72,8 @@ def main():
     d = h.tmpdir()
     with open(os.path.join(d, "white.acl"), "w") as f:
         f.write("# only these clients\n[reject_all]\n[white_list]\n127.0.0.1\n127.0.0.3/32\n"
-                "[outbound_block_list]\n(^|\\.)blocked\\.test$\n127.0.0.9\n")
+                "[outbound_block_list]\n(^|\\.)blocked\\.test$\n127.0.0.9\n"
+                "^blocked\\.example$\n\\.regex\\.example$\n")
     sport, mport = h.free_port(), h.free_port()
     srv = server("white.acl", sport, mport)
     p = b"through the acl"
@@ -91,6 +94,20 @@ def main():
     h.check(echo_from(sport, "127.0.0.1", "127.0.0.9", echo.port) == b"" and
             "target 127.0.0.9:%d refused" % echo.port in srv.output(),
             "a blocked address was not refused")
+    # Spelt another way, a blocked name is still blocked (exact and regex rules).
+    # Without the ACL these would fail at the lookup (no DNS here): the log says which.
+    for name in ("BLOCKED.example", "blocked.example.", "x.REGEX.example", "Blocked.Test."):
+        h.check(echo_from(sport, "127.0.0.1", name, 80) == b"", "%s was served" % name)
+        want = "target %s:80 refused: in the ACL's outbound_block_list" % name
+        h.check(h.wait_until(lambda: want in srv.output(), timeout=5),
+                "%s was not refused by the ACL:\n%s" % (name, srv.output()[-1500:]))
+    # ... while a name no rule lists goes on to its lookup (which fails here)
+    lookups = srv.output().count("cannot resolve the name")
+    echo_from(sport, "127.0.0.1", "unblocked.example", 80)
+    h.check(h.wait_until(lambda: srv.output().count("cannot resolve the name") > lookups,
+                         timeout=15) and
+            "target unblocked.example:80 refused" not in srv.output(),
+            "a name no rule lists was refused by the ACL:\n" + srv.output()[-1500:])
 
     # a reload with [accept_all] and a black list; the resolved address of a name
     with open(os.path.join(d, "white.acl"), "w") as f:
@@ -111,7 +128,7 @@ def main():
     # mistakes are configuration errors with the line
     with open(os.path.join(d, "bad.acl"), "w") as f:
         f.write("[proxy_list]\nfine\\.example\nbroken(\n")
-    for acl, want in (("missing.acl", "cannot open"), ("bad.acl", "line 3")):
+    for acl, want in (("missing.acl", "cannot open"), ("bad.acl", "bad.acl:3: 'broken('")):
         path = h.write_config(f"""
 servers = ( {{ listen = "127.0.0.1:1"; method = "{M}"; password = "x"; acl = "{acl}"; }} );
 """, "check.cfg")

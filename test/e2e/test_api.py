@@ -8,13 +8,27 @@ stats equal the bytes relayed, and ?clear=true starts them again; users
 and quota usage survive a restart (state file), a corrupt state file stops
 the start and is left as it was; a wrong token is refused (401) and
 counted; garbage JSON, huge bodies and slow clients are refused and the
-server keeps serving; the Unix socket listener works."""
+server keeps serving; the Unix socket listener works.
+
+What a web page in a browser on the host could send is refused: a
+text/plain "simple" POST (415, no user added), Host evil.example and a
+DNS-rebinding Host (421), Origin http://evil.example (403); a token-less
+TCP api.listen is a configuration error naming its line (--check). One
+address holds at most 8 connections. The state file is written through a
+fresh FILE.tmp (a symlink planted there is not followed, an old 0666 one
+does not lend its mode), no FILE.prev is kept, and a state file that is a
+symlink stops the start. The Unix socket of a `user = "nobody"` process
+belongs to nobody, has mode 0660, and nobody can use it."""
 import base64
 import json
 import os
+import pwd
+import shutil
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -25,22 +39,25 @@ M17 = "aes-256-gcm"
 M22 = "2022-blake3-aes-128-gcm"
 
 
-def curl(port, method, path, body=None, token=TOKEN, unix=None):
-    """(status, parsed JSON or None) of one request made by curl."""
+def curl(port, method, path, body=None, token=TOKEN, unix=None, headers=(), ctype=True,
+         user=None):
+    """(status, parsed JSON or None) of one request made by curl (as user, if given)."""
     args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "--max-time", "10"]
     if token:
         args += ["-H", "Authorization: Bearer " + token]
+    for hd in headers:
+        args += ["-H", hd]
     if body is not None:
         text = body if isinstance(body, str) else json.dumps(body)
-        path_ = os.path.join(h.tmpdir(), "body.json")
-        with open(path_, "w") as f:
-            f.write(text)
-        args += ["-H", "Content-Type: application/json", "--data-binary", "@" + path_]
+        if ctype:
+            args += ["-H", "Content-Type: application/json"]
+        args += ["--data-binary", "@-"]
     if unix:
         args += ["--unix-socket", unix, "http://localhost" + path]
     else:
         args += ["http://127.0.0.1:%d%s" % (port, path)]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=30,
+                       input=text if body is not None else None, user=user)
     out, _, code = r.stdout.rpartition("\n")
     try:
         doc = json.loads(out) if out else None
@@ -70,7 +87,8 @@ log_level = "info";
 {h.NO_DNS}
 state_file = "{state}";
 metrics = {{ listen = "127.0.0.1:{ports['metrics']}"; }};
-api = {{ listen = "127.0.0.1:{ports['api']}"; token = "{TOKEN}"; }};
+api = {{ listen = "127.0.0.1:{ports['api']}"; token = "{TOKEN}";
+        allowed_hosts = [ "relay.example.com" ]; }};
 servers = (
   {{ name = "edge"; listen = "127.0.0.1:{ports['s17']}"; method = "{M17}"; allow_private = true;
      user_limits = {{ quota = "1 GB"; }};
@@ -122,7 +140,7 @@ def endpoints(p):
     expect(p, "GET", "/solo/users", 404)          # one secret, no users
     expect(p, "GET", "/solo/stats", 200)
     expect(p, "GET", "/edge/other", 404)
-    expect(p, "PUT", "/edge/users", 405)
+    expect(p, "PUT", "/edge/users", 405, {})
     expect(p, "POST", "/edge/stats", 405)
     users = expect(p, "GET", "/edge/users", 200)["users"]
     h.check([u["username"] for u in users] == ["cfguser"] and users[0]["password"] == "pw-cfg",
@@ -144,6 +162,142 @@ def endpoints(p):
     h.check(code == 401, "no token: %d" % code)
     code, doc = curl(p, "GET", "/", token=TOKEN[:-1] + "X")
     h.check(code == 401, "wrong token: %d" % code)
+
+
+def user_names(p, server="edge"):
+    return [u["username"] for u in expect(p, "GET", "/%s/users" % server, 200)["users"]]
+
+
+def browser(p, mport):
+    """What a web page in a browser on this host could send, refused."""
+    # A cross-site "simple" POST (text/plain needs no CORS preflight); even with the token.
+    bob = json.dumps({"username": "bob", "password": "pw-bob"})
+    code, doc = curl(p, "POST", "/edge/users", bob, ctype=False,
+                     headers=["Content-Type: text/plain;charset=UTF-8"])
+    h.check(code == 415, "a text/plain POST: %d %r" % (code, doc))
+    # curl -d alone: form encoding.
+    code, doc = curl(p, "POST", "/edge/users", bob, ctype=False,
+                     headers=["Content-Type: application/x-www-form-urlencoded"])
+    h.check(code == 415, "a form-encoded POST: %d %r" % (code, doc))
+    # As a browser sends it: Origin of the page, no token.
+    code, doc = curl(p, "POST", "/edge/users", bob, ctype=False, token=None,
+                     headers=["Content-Type: text/plain", "Origin: http://evil.example"])
+    h.check(code in (403, 415), "a browser's cross-site POST: %d %r" % (code, doc))
+    h.check("bob" not in user_names(p), "a refused POST added its user")
+    # DNS rebinding: the page's own name resolves to 127.0.0.1; its Host says so.
+    for host in ("evil.example", "evil.example:%d" % p, "rebind.127.0.0.1.evil.example:%d" % p):
+        code, doc = curl(p, "GET", "/edge/users", headers=["Host: " + host])
+        h.check(code == 421 and "pw-cfg" not in json.dumps(doc),
+                "Host %s: %d %r" % (host, code, doc))
+    code, doc = curl(p, "GET", "/edge/users", headers=["Origin: http://evil.example"])
+    h.check(code == 403 and "pw-cfg" not in json.dumps(doc), "Origin evil: %d %r" % (code, doc))
+    # What the operator's own tools send passes: literals, localhost, allowed_hosts.
+    for host in ("127.0.0.1:%d" % p, "localhost:%d" % p, "relay.example.com"):
+        code, _ = curl(p, "GET", "/edge/users", headers=["Host: " + host,
+                                                         "Origin: http://" + host])
+        h.check(code == 200, "Host %s: %d" % (host, code))
+    n = h.metric_sample(h.metrics_text(mport), "ssring_api_requests_total", result="forbidden")
+    h.check(n is not None and n >= 7, "refusals are not counted: %r" % n)
+
+
+def per_address(p):
+    """One address holds at most 8 of the 32 connections; others still get in."""
+    idle = [socket.create_connection(("127.0.0.1", p), timeout=5) for _ in range(8)]
+    time.sleep(0.3)
+    extra = socket.create_connection(("127.0.0.1", p), timeout=5)
+    extra.settimeout(2)
+    try:
+        got = extra.recv(10)
+    except ConnectionResetError:
+        got = b""
+    except socket.timeout:
+        got = None      # still open: no cap
+    h.check(got == b"", "a 9th connection from one address was not closed: %r" % got)
+    extra.close()
+    other = socket.create_connection(("127.0.0.1", p), timeout=5, source_address=("127.0.0.2", 0))
+    other.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                  TOKEN.encode() + b"\r\n\r\n")
+    other.settimeout(5)
+    h.check(h.recv_all(other).startswith(b"HTTP/1.1 200"), "another address was kept out")
+    other.close()
+    for c in idle:
+        c.close()
+    h.check(h.wait_until(lambda: curl(p, "GET", "/")[0] == 200, timeout=5),
+            "no answer once the idle connections went")
+
+
+def state_files(p, state):
+    """The state file is written safely and not kept as FILE.prev."""
+    tmp = state + ".tmp"
+    victim = os.path.join(h.tmpdir(), "victim")
+    with open(victim, "w") as f:
+        f.write("victim\n")
+    os.symlink(victim, tmp)
+    with open(state + ".prev", "w") as f:        # an older ssring's, with old secrets
+        f.write('{"old": "secrets"}\n')
+    expect(p, "POST", "/edge/users", 201, {"username": "eve", "password": "pw-eve"})
+    h.check(open(victim).read() == "victim\n", "the state was written through a symlink "
+            "at FILE.tmp into another file")
+    h.check(not os.path.islink(state) and "eve" in open(state).read(), "state file not written")
+    h.check(not os.path.exists(tmp) and not os.path.exists(state + ".prev"),
+            "FILE.tmp or FILE.prev left behind")
+    # An old FILE.tmp of mode 0666 does not give the state file its mode.
+    with open(tmp, "w") as f:
+        f.write("old")
+    os.chmod(tmp, 0o666)
+    expect(p, "DELETE", "/edge/users/eve", 204)
+    mode = stat.S_IMODE(os.stat(state).st_mode)
+    h.check(mode == 0o600, "state file mode %o after an old 0666 FILE.tmp" % mode)
+    h.check("pw-eve" not in open(state).read() and not os.path.exists(state + ".prev"),
+            "a deleted user's secret stays on disk")
+
+
+def must_not_start(path, what):
+    """Run ssring -f path: (exit code, stderr); a process still running after 10 s fails."""
+    p = subprocess.Popen([h.BIN, "-f", path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        _, err = p.communicate(timeout=10 * h.SCALE)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        h.fail("%s: ssring started anyway" % what)
+    return p.returncode, err
+
+
+def state_symlink(ports, ipsk):
+    """A state file that is a symbolic link stops the start, with a clear message."""
+    real = os.path.join(h.tmpdir(), "real-state.json")
+    link = os.path.join(h.tmpdir(), "link-state.json")
+    with open(real, "w") as f:
+        f.write('{"version": 1, "servers": {}}\n')
+    os.symlink(real, link)
+    path = h.write_config(cfg(ports, link, ipsk, None), "state-link.cfg")
+    rc, err = must_not_start(path, "a state file that is a symlink")
+    h.check(rc != 0 and link in err and "symbolic link" in err,
+            "a symlinked state file: exit %d, %r" % (rc, err[-500:]))
+
+
+def tokenless(sport):
+    """A TCP api.listen without a token is refused by --check, with its line."""
+    def text(listen):
+        return f"""{h.NO_DNS}
+servers = ( {{ listen = "127.0.0.1:{sport}"; method = "{M17}"; password = "x"; }} );
+api = {{
+  listen = "{listen}";
+}};
+"""
+    path = h.write_config(text("127.0.0.1:%d" % h.free_port()), "tokenless.cfg")
+    r = subprocess.run([h.BIN, "--check", "-f", path], capture_output=True, text=True,
+                       timeout=30)
+    h.check(r.returncode != 0 and (path + ":4:") in r.stderr and "token" in r.stderr,
+            "--check of a token-less TCP api: exit %d, %r" % (r.returncode, r.stderr))
+    r = subprocess.run([h.BIN, "-f", path], capture_output=True, text=True, timeout=30)
+    h.check(r.returncode != 0 and "token" in r.stderr, "a token-less TCP api started")
+    path = h.write_config(text("unix:/run/ssring-check.sock"), "tokenless-unix.cfg")
+    r = subprocess.run([h.BIN, "--check", "-f", path], capture_output=True, text=True,
+                       timeout=30)
+    h.check(r.returncode == 0, "--check of a Unix api without a token: %r" % r.stderr)
 
 
 def aead_user(p, sport, echo, mport):
@@ -274,7 +428,8 @@ def corrupt_state(ports, state, ipsk, unix):
     h.check(r.returncode != 0 and state in r.stderr and "not a valid state file" in r.stderr,
             "a corrupt state file: exit %d, %r" % (r.returncode, r.stderr[-500:]))
     h.check(open(state).read() == before, "the corrupt state file was overwritten")
-    h.check(os.path.exists(state + ".prev"), "no previous copy kept")
+    # No FILE.prev: it would keep deleted and re-keyed users' secrets.
+    h.check(not os.path.exists(state + ".prev"), "a FILE.prev was kept")
 
 
 def unix_api(tmp):
@@ -287,7 +442,56 @@ def unix_api(tmp):
     h.check(code == 201, "API on a Unix socket: %d %r" % (code, doc))
     code, doc = curl(0, "GET", "/u/users", token=None, unix=sock)
     h.check(code == 200 and doc["users"][0]["username"] == "dave", "unix GET: %r" % doc)
+    # Clients on a socket send all kinds of Host; no browser reaches it. Origin still counts.
+    code, _ = curl(0, "GET", "/u/users", token=None, unix=sock, headers=["Host: api.sock"])
+    h.check(code == 200, "unix GET with Host api.sock: %d" % code)
+    code, _ = curl(0, "GET", "/u/users", token=None, unix=sock,
+                   headers=["Origin: http://evil.example"])
+    h.check(code == 403, "unix GET with Origin evil: %d" % code)
     pr.stop()
+
+
+def unix_api_nobody():
+    """user = "nobody": the socket is nobody's from the start, mode 0660, and nobody uses it."""
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        h.skip_part("no user nobody")
+        return
+    if os.geteuid() != 0:
+        h.skip_part("not root: cannot run as nobody")
+        return
+    d = tempfile.mkdtemp(prefix="ssring-api-sock-")
+    try:
+        # nobody's folder, as /run/ssring is the ssring user's: the socket is made there
+        # before the privileges are dropped (and would be after, too).
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(d, 0o700)
+        sock = os.path.join(d, "api.sock")
+        sport = h.free_port()
+        pr = h.start_ssring('user = "nobody";\n' + unix_cfg(sport, sock), sport, "ssring-nobody")
+        h.check(h.wait_until(lambda: os.path.exists(sock)), "no socket")
+        st = os.lstat(sock)
+        h.check(stat.S_ISSOCK(st.st_mode) and st.st_uid == nobody.pw_uid and
+                st.st_gid == nobody.pw_gid and stat.S_IMODE(st.st_mode) == 0o660,
+                "socket owner %d:%d mode %o, want %d:%d 660" % (
+                    st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), nobody.pw_uid,
+                    nobody.pw_gid))
+        code, doc = curl(0, "POST", "/u/users", {"username": "fred", "password": "p"},
+                         token=None, unix=sock, user="nobody")
+        h.check(code == 201, "a client running as nobody: %d %r" % (code, doc))
+        h.check(pr.stop() == 0, "exit code")
+        # A file that is not a socket at the path is an error, and stays.
+        if os.path.lexists(sock):
+            os.unlink(sock)         # the socket of the run above
+        with open(sock, "w") as f:
+            f.write("not a socket")
+        path = h.write_config('user = "nobody";\n' + unix_cfg(sport, sock), "unix-busy.cfg")
+        rc, err = must_not_start(path, "a file at the socket path")
+        h.check(rc != 0 and "not a socket" in err and open(sock).read() == "not a socket",
+                "a file at the socket path: exit %d, %r" % (rc, err[-300:]))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def main():
@@ -298,16 +502,22 @@ def main():
     ports = {k: h.free_port() for k in ("metrics", "api", "s17", "s22", "solo")}
     state = os.path.join(tmp, "state.json")
     ipsk = genkey(M22)
+    tokenless(ports["s17"])
     pr = h.start_ssring(cfg(ports, state, ipsk, None), ports["s17"])
     h.wait_until(lambda: h.tcp_listening(ports["api"]))
     endpoints(ports["api"])
+    browser(ports["api"], ports["metrics"])
+    per_address(ports["api"])
+    state_files(ports["api"], state)
     aead_user(ports["api"], ports["s17"], echo, ports["metrics"])
     upsk2 = eih_user(ports["api"], ports["s22"], ipsk, echo)
     abuse(ports["api"], ports["s17"], echo)
     h.check(pr.p.poll() is None, "ssring died")
     restart(ports, state, ipsk, ports["metrics"], pr, None, upsk2, echo)
     corrupt_state(ports, state, ipsk, None)
+    state_symlink(ports, ipsk)
     unix_api(tmp)
+    unix_api_nobody()
     print("ok")
 
 

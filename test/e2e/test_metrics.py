@@ -4,7 +4,9 @@ real Prometheus (Debian's prometheus 2.42) scrapes ssring every second, and
 the values it stores, read back through its query API, equal the payload
 bytes this test relayed (exactly) and the sessions it opened; the endpoint
 answers 404 off /metrics and stays bounded against slow and greedy
-clients."""
+clients: one address holds at most 4 connections while another still
+scrapes. With metrics.token, a scrape needs it (401 without, or with the
+wrong one)."""
 import json
 import os
 import shutil
@@ -127,7 +129,7 @@ def relay_known_traffic(lport, echo, udp_echo):
 
 def bounded(mport):
     """404 elsewhere, 431 for a huge head, a slow client cut off, and at most
-    16 connections at once."""
+    4 connections at once from one address (of 16)."""
     try:
         scrape(mport, "/nope")
         h.fail("/nope answered 200")
@@ -148,12 +150,44 @@ def bounded(mport):
                 closed += 1
         except socket.timeout:
             pass
-    h.check(closed >= 4, "over the connection limit: only %d of 20 closed" % closed)
+    h.check(closed == 16, "one address, 20 connections: %d closed, want 16" % closed)
+    # Another address is not kept out by them.
+    s = socket.create_connection(("127.0.0.1", mport), timeout=5, source_address=("127.0.0.2", 0))
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    h.check(h.recv_all(s).startswith(b"HTTP/1.1 200"), "127.0.0.2 kept out by 127.0.0.1's 4")
+    s.close()
     for c in idle:
         c.close()
     # Their slots come back: the endpoint answers again.
     h.check(h.wait_until(lambda: scrape_ok(mport), timeout=10), "no scrape after the flood")
-    return "404 elsewhere, 431 for a 20 KB head, %d of 20 idle connections refused" % closed
+    return ("404 elsewhere, 431 for a 20 KB head, %d of 20 idle connections from one "
+            "address refused, another address served" % closed)
+
+
+def token():
+    """metrics.token: 401 without it or with another, 200 with it."""
+    tok = "metrics-token-0123456789abcdef"
+    sport, mport = h.free_port(), h.free_port()
+    srv = h.start_ssring(f"""{h.NO_DNS}
+metrics = {{ listen = "127.0.0.1:{mport}"; token = "{tok}"; }};
+servers = ( {{ listen = "127.0.0.1:{sport}"; method = "{METHOD}"; password = "{PW}"; }} );
+""", mport, "metrics-token")
+    for hdr in (None, "Bearer wrong-token-wrong-token-wrong", "Bearer " + tok[:-1],
+                "Basic " + tok):
+        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % mport)
+        if hdr:
+            req.add_header("Authorization", hdr)
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            h.fail("/metrics with Authorization %r answered 200" % hdr)
+        except urllib.error.HTTPError as e:
+            h.check(e.code == 401 and e.headers.get("WWW-Authenticate") == "Bearer",
+                    "/metrics with Authorization %r: %d" % (hdr, e.code))
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % mport,
+                                 headers={"Authorization": "Bearer " + tok})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        h.check(r.status == 200 and b"ssring_build_info" in r.read(), "with the token")
+    h.check(srv.stop() == 0, "exit code")
 
 
 def main():
@@ -194,6 +228,7 @@ def main():
     info = prom.query("ssring_build_info")
     h.check(info and info[0][0].get("version"), "build info %r" % info)
     note = bounded(mport)
+    token()
     text = scrape(mport)[2]
     p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                        capture_output=True, timeout=30)

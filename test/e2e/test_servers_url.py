@@ -9,7 +9,11 @@ certificate, a document that is not SIP008) keeps the servers in use and
 the log says why; a restart with the HTTPS server down starts from
 servers_cache; a document file works as servers_url too, and a document
 with several servers gives the choice among them (upstreams, with
-failover); configuration mistakes name the line."""
+failover); configuration mistakes name the line. A document's server whose
+plugin is a path or a name plugins_allowed does not list is skipped with
+a log line naming it and the plugin, never run, while the document's
+other server serves; a servers_cache edited to name such a plugin is
+refused the same way at the next start."""
 import datetime
 import json
 import os
@@ -119,6 +123,66 @@ def applied(loc, text):
     import re
     m = re.search(re.escape(text) + r".*configuration generation (\d+)", loc.output())
     return bool(m) and ("[w0] snapshot %s in use" % m.group(1)) in loc.output()
+
+
+def plugins_allowed_part(d, hport, pb, echo, uecho):
+    """A provider chooses no program ssring runs: only plugins_allowed's names."""
+    marker = os.path.join(d, "plugin-ran")
+    evil = os.path.join(d, "evil-plugin.sh")
+    with open(evil, "w") as f:
+        f.write("#!/bin/sh\ntouch '%s'\nexec sleep 30\n" % marker)
+    os.chmod(evil, 0o755)
+    key = "AAECAwQFBgcICQoLDA0ODw=="
+
+    def server(remarks, plugin=None):
+        e = entry(pb, "2022-blake3-aes-128-gcm", key, remarks)
+        if plugin:
+            e["plugin"], e["plugin_opts"] = plugin, "mode=x"
+        return e
+
+    def skipped(remarks, plugin, i):
+        return ("servers[%d] (%s at 127.0.0.1:%d) names the plugin '%s', which "
+                "plugins_allowed does not list: skipped" % (i, remarks, pb, plugin))
+
+    # a path (any file the provider names) and a name not in the list, then a plain one
+    write_doc(d, [server("evil", evil), server("unlisted", "sh"), server("plain")])
+    https = Https(d, hport, "good")
+    url = "https://localhost:%d/servers.json" % hport
+    lport = h.free_port()
+    loc = h.start_ssring(local_cfg(lport, url), lport, name="local-plugins")
+    h.check(h.wait_until(lambda: applied(loc, "using plain at 127.0.0.1:%d" % pb), timeout=15),
+            "the plain server was not applied:\n" + loc.output()[-3000:])
+    for want in (skipped("evil", evil, 0), skipped("unlisted", "sh", 1)):
+        h.check(want in loc.output(), "no log line naming the skipped server: %r\n%s"
+                % (want, loc.output()[-3000:]))
+    h.echo_tcp_udp(lport, echo, uecho, "through the document's plain server", n=10000)
+    using = [x for x in loc.output().splitlines() if "using plain at" in x][-1]
+    h.check(not os.path.exists(marker) and ", plugin " not in using,
+            "the provider's plugin ran:\n" + loc.output()[-2000:])
+    loc.stop()
+    https.stop()
+
+    # servers_cache edited to name the program: refused at the next start the same way
+    cache = os.path.join(d, "cache.json")
+    with open(cache) as f:
+        h.check(json.load(f)["servers"][2]["remarks"] == "plain", "the cache is not the document")
+    with open(cache, "w") as f:
+        json.dump({"version": 1, "servers": [server("edited", evil), server("plain")]}, f)
+    loc = h.start_ssring(local_cfg(lport, url), lport, name="local-plugins-cache")
+    h.check(h.wait_log(loc, skipped("edited", evil, 0)),
+            "the edited cache's server was not refused:\n" + loc.output()[-2000:])
+    h.echo_tcp_udp(lport, echo, uecho, "from an edited servers_cache's plain server", n=10000)
+    loc.stop()
+    with open(cache, "w") as f:
+        json.dump({"version": 1, "servers": [server("edited", "sh")]}, f)
+    loc = h.start_ssring(local_cfg(lport, url), lport, name="local-plugins-cache2")
+    h.check(h.wait_log(loc, skipped("edited", "sh", 0)) and
+            h.wait_log(loc, "no server until %s is fetched" % url),
+            "a cache with only a refused server was used:\n" + loc.output()[-2000:])
+    loc.stop()
+    h.check(not os.path.exists(marker), "a refused plugin ran")
+    print("plugins_allowed: the provider's /bin/sh-like plugins were skipped and named, "
+          "the plain server served", flush=True)
 
 
 def main():
@@ -282,6 +346,7 @@ tunnels = ( {{ listen = "127.0.0.1:{tport}"; forward = "127.0.0.1:{echo.port}";
         r = subprocess.run([h.BIN, "--check", "-f", path], capture_output=True, text=True,
                            timeout=30)
         h.check(r.returncode == 1 and want in r.stderr, "config %r: %r" % (text, r.stderr))
+    plugins_allowed_part(d, hport, pb, echo, uecho)
     sb.stop()
     print("ok")
 

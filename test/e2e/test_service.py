@@ -100,14 +100,6 @@ def journal_format():
     return "journal: %d lines with <N> priorities, no timestamps" % len(lines)
 
 
-def proc_status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, v = line.split(":", 1)
-            out[k] = v.split()
-    return out
-
 
 def low_port():
     for port in range(600, 1000):
@@ -141,7 +133,7 @@ def drop_privileges(echo):
     pr = h.Proc([h.BIN, "-f", path], "privs")
     h.check(h.wait_port(lport, pr.p), "did not come up:\n" + pr.output())
     h.check(h.wait_log(pr, "ready:"), "not ready")
-    st = proc_status(pr.p.pid)
+    st = h.proc_status(pr.p.pid)
     nobody = int(subprocess.check_output(["id", "-u", "nobody"]).strip())
     h.check(all(int(x) == nobody for x in st["Uid"]), "Uid %r" % st["Uid"])
     h.check(int(st["Gid"][0]) != 0, "Gid %r" % st["Gid"])

@@ -8,8 +8,11 @@ the links work: an ssring local with `server = "ss://..."` and
 shadowsocks-libev's ss-local given the link's method and password (decoded
 here, not by ssring) both relay TCP and UDP through the ssring server, and
 an ssring local reaches libev's ss-server by a link; `ssring url --config`
-turns a link into a locals entry that passes --check and relays; a broken
-link in a config is an error naming the line."""
+turns a link into a locals entry that passes --check and relays (a plugin
+that is not a well-known client plugin stays commented out, with a
+warning); a server's plugin_opts keep SIP003's backslash escapes in its
+link ("a\\;b" is one option); a broken link in a config is an error naming
+the line."""
 import base64
 import os
 import subprocess
@@ -175,6 +178,51 @@ def broken_link_in_config():
             "the port is missing" in c.stderr, "broken link: %r" % c.stderr)
 
 
+def plugin_of(link):
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
+    return q.get("plugin", [""])[0]
+
+
+def plugin_opts_escapes():
+    """The client half of a server's plugin_opts: split at unescaped ';' only."""
+    p = [h.free_port(), h.free_port()]
+    # libconfig strings in the file: each doubled backslash there is one in the option
+    obfs = "obfs=http;obfs-host=a\\\\;b.example;failover=1.2.3.4:80"
+    v2ray = "server;host=x\\\\;y.example;cert=/c\\\\;d;path=/p\\\\=q"
+    cfg = h.write_config(f"""
+servers = (
+  {{ listen = "127.0.0.1:{p[0]}"; method = "aes-128-gcm"; password = "pw";
+     plugin = "obfs-server"; plugin_opts = "{obfs}"; }},
+  {{ listen = "127.0.0.1:{p[1]}"; method = "aes-128-gcm"; password = "pw";
+     plugin = "ss-v2ray-plugin"; plugin_opts = "{v2ray}"; }}
+);
+""", "escapes.cfg")
+    got = [plugin_of(x) for x in ssring_url("-f", cfg).stdout.split()]
+    want = ["obfs-local;obfs=http;obfs-host=a\\;b.example",
+            "v2ray-plugin;host=x\\;y.example;path=/p\\=q"]
+    h.check(got == want, "plugin options with escapes: %r, wanted %r" % (got, want))
+
+
+def link_plugin_not_run_blindly():
+    """A link's plugin that is not a well-known client plugin is not switched on."""
+    base = link_2017("aes-256-gcm", "pw", "127.0.0.1", 8388)
+    for plugin, on in (("obfs-local;obfs=http", True), ("/bin/sh;-c x", False),
+                       ("evil-plugin", False)):
+        link = base + "/?plugin=" + urllib.parse.quote(plugin, safe="")
+        r = ssring_url("--config", link)
+        name = plugin.split(";")[0]
+        line = [x for x in r.stdout.splitlines() if "plugin = " in x][0]
+        h.check(line.strip().startswith("plugin =") == on and ('"%s"' % name) in line,
+                "plugin %s: %r" % (name, r.stdout))
+        h.check(("not a well-known client plugin" in r.stderr) != on,
+                "plugin %s: warning %r" % (name, r.stderr))
+        path = h.write_config("workers = 1;\n%s\n%s" % (h.NO_DNS, r.stdout), "linkplugin.cfg")
+        c = subprocess.run([h.BIN, "--check", "-f", path], capture_output=True, text=True,
+                           timeout=30)
+        h.check(c.returncode == 0, "the entry for %s does not pass --check: %s"
+                % (name, c.stderr))
+
+
 def main():
     h.need_tool("qrencode")
     h.need_tool("ss-local")
@@ -186,6 +234,8 @@ def main():
     qr(cfg_path, got)
     wildcard(tmp)
     broken_link_in_config()
+    plugin_opts_escapes()
+    link_plugin_not_run_blindly()
     echo = h.EchoServer()
     uecho = h.UdpEcho(tag=b"echo:")
     srv = h.start_ssring(cfg_text, p[2], name="servers")

@@ -3,7 +3,9 @@
  * libFuzzer target for the ACL codec: any text parses or fails with a
  * message (no crash, no leak; the text is copied to a buffer of exactly its
  * size); a parsed ACL answers name and address queries drawn from the
- * input, and the answers agree with the per-list queries.
+ * input, and the answers agree with the per-list queries; a name in upper
+ * case with a trailing dot gets the answers of the name itself, from every
+ * list.
  */
 #include "proto/acl.h"
 
@@ -40,6 +42,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (m != (b ? 1 : p ? -1 : 0))
 				abort();
+			if (t[i - 1] != '.') {
+				char up[257];
+				size_t n = i - s;
+
+				for (size_t k = 0; k < n; k++) {
+					char c = t[s + k];
+
+					up[k] = c >= 'a' && c <= 'z' ? c - 32 : c;
+				}
+				up[n] = '.';
+				for (int l = 0; l < ACL_LISTS; l++)
+					if (acl_has_name(a, l, up, n + 1) !=
+					    acl_has_name(a, l, t + s, n))
+						abort();
+			}
 		}
 		s = i + 1;
 	}

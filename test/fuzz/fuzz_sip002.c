@@ -4,7 +4,9 @@
  * is copied to a buffer of exactly its size, so ASan sees any read past
  * it), a parsed link must format, and the formatted link must parse back
  * to the same fields (unless it grew past SIP002_URI_MAX); a failed parse
- * must give a reason and leave the result empty.
+ * must give a reason and leave the result empty. The input also goes
+ * through sip003_opt_len as plugin options: every option and name stays
+ * within what is left, and the options with their ';' cover it exactly.
  */
 #include "proto/sip002.h"
 
@@ -26,6 +28,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!s)
 		abort();
 	memcpy(s, data, size);
+	for (size_t off = 0; off < size;) {
+		size_t name, k = sip003_opt_len(s + off, size - off, &name);
+
+		if (k > size - off || name > k || (off + k < size && s[off + k] != ';'))
+			abort();
+		off += k + (off + k < size);
+	}
 	if (sip002_parse(s, size, &a, &why) != 0) {
 		if (!why || a.method[0] || a.host[0] || a.port)
 			abort();

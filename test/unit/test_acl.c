@@ -3,10 +3,13 @@
  * Unit tests for proto/acl against shadowsocks-libev's meaning (its
  * src/acl.c): sections and their aliases, entries before any section,
  * CIDRs of both families (IPv4-mapped as IPv4), literal-suffix, exact and
- * general regular expressions (unanchored, case-sensitive like libev's
- * PCRE), comments anywhere, long lines discarded, acl_match_* order
- * (bypass/black first, then proxy/white), a bad regex naming its line, and
- * a 10,000-line list.
+ * general regular expressions (unanchored), comments anywhere, long lines
+ * discarded, acl_match_* order (bypass/black first, then proxy/white), a
+ * bad regex naming its line, and a 10,000-line list. Unlike libev, names
+ * match whatever their case and with one trailing dot, in every list and
+ * for every kind of rule; a match that hits PCRE2's limits counts as listed
+ * for the block and proxy lists and not for the bypass list; a line that
+ * compiles alone but not in its list's combined expression is named.
  */
 #include "proto/acl.h"
 
@@ -91,7 +94,7 @@ static void test_sections(void)
 	CHECK_EQ(mname(a, "mail.google.com"), -1);
 	CHECK_EQ(mname(a, "tw12.example"), -1);
 	CHECK_EQ(mname(a, "x.tw12.example.org"), -1); /* unanchored */
-	CHECK_EQ(mname(a, "MAIL.GOOGLE.COM"), 0);     /* case-sensitive, as libev */
+	CHECK_EQ(mname(a, "MAIL.GOOGLE.COM"), -1);    /* any case (libev: case-sensitive) */
 	CHECK_EQ(mname(a, "example.net"), 0);
 	{
 		struct sockaddr_storage lo = ip("127.0.0.1");
@@ -254,9 +257,111 @@ static void test_routes(void)
 	}
 }
 
+/* Upper case and a trailing dot name the same host: no rule kind may miss it. */
+static void test_case_and_dot(void)
+{
+	struct acl *a = parse("[outbound_block_list]\n"
+			      "^blocked\\.example$\n"          /* exact */
+			      "(^|\\.)Suffix\\.example$\n"   /* suffix, upper case in the file */
+			      "\\.regex\\.example\n"          /* a general regex */
+			      "(a)\\1\\.backref\\.example$\n"  /* one compiled alone */
+			      "[bypass_list]\n(^|\\.)direct\\.example$\n"
+			      "fast[0-9]+\\.cdn\\.example\n"
+			      "[proxy_list]\n^via\\.example$\nthrough\\d\\.example\n");
+	static const char *const blocked[] = { "BLOCKED.example", "blocked.example.",
+					       "Blocked.Example.", "www.SUFFIX.example",
+					       "suffix.example.", "x.REGEX.example",
+					       "x.regex.example.", "AA.backref.example." };
+
+	for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
+		if (!acl_has_name(a, ACL_BLOCK, blocked[i], strlen(blocked[i]))) {
+			fprintf(stderr, "FAIL: %s is not blocked\n", blocked[i]);
+			exit(1);
+		}
+	}
+	/* one dot only, and nothing else changes */
+	CHECK(!acl_has_name(a, ACL_BLOCK, "blocked.example..", 17));
+	CHECK(!acl_has_name(a, ACL_BLOCK, "xblocked.example", 16));
+	CHECK(!acl_has_name(a, ACL_BLOCK, "unsuffix.example", 16));
+	CHECK(!acl_has_name(a, ACL_BLOCK, "ab.backref.example", 18));
+	/* a local's lists: bypass and proxy, by exact, suffix and regex rules */
+	CHECK_EQ(mname(a, "WWW.DIRECT.EXAMPLE."), 1);
+	CHECK_EQ(mname(a, "Fast12.CDN.example"), 1);
+	CHECK_EQ(mname(a, "VIA.example."), -1);
+	CHECK_EQ(mname(a, "Through7.EXAMPLE"), -1);
+	CHECK(acl_route_name(a, "A.Direct.Example.", 17) == ACL_ROUTE_BYPASS);
+	CHECK(acl_route_name(a, "Via.Example", 11) == ACL_ROUTE_PROXY);
+	acl_free(a);
+}
+
+/*
+ * A pattern that backtracks without end hits the match limit: the block
+ * list refuses (fails closed), the proxy list proxies, the bypass list does
+ * not bypass; other names are decided as ever, and quickly.
+ */
+static void test_match_limit(void)
+{
+	static const char evil[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!";
+	struct timespec t0, t1;
+	struct acl *a;
+	double ms;
+
+	a = parse("[outbound_block_list]\n^(a+)+$\nother\\.example\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(acl_has_name(a, ACL_BLOCK, evil, strlen(evil)));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	printf("a match at the limit took %.2f ms\n", ms);
+	CHECK(ms < 1000);
+	CHECK(acl_has_name(a, ACL_BLOCK, "aaaa", 4));          /* a real match */
+	CHECK(!acl_has_name(a, ACL_BLOCK, "fine.example", 12)); /* a real miss */
+	acl_free(a);
+	a = parse("[bypass_list]\n^(a+)+$\n[proxy_list]\n^(b+)+$\n");
+	CHECK(!acl_has_name(a, ACL_BYPASS, evil, strlen(evil)));
+	CHECK(acl_has_name(a, ACL_BYPASS, "aaa", 3));
+	/* the bypass list's error is no match; the proxy list's pattern fails at once */
+	CHECK_EQ(mname(a, evil), 0);
+	CHECK_EQ(mname(a, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb!"), -1);
+	CHECK(acl_route_name(a, evil, strlen(evil)) != ACL_ROUTE_BYPASS);
+	acl_free(a);
+	/* a name longer than any host name cannot be decided either */
+	{
+		char big[400];
+
+		memset(big, 'x', sizeof(big));
+		a = parse("[outbound_block_list]\n^nothing$\n[bypass_list]\n.\n");
+		CHECK(acl_has_name(a, ACL_BLOCK, big, sizeof(big)));
+		CHECK(!acl_has_name(a, ACL_BYPASS, big, sizeof(big)));
+		acl_free(a);
+	}
+}
+
+/* A line that compiles alone but not inside its list's combined expression. */
+static void test_uncombinable(void)
+{
+	static const char *const lines[] = { "(*UTF)abc\\.example", "\\Qunterminated.example" };
+
+	for (size_t i = 0; i < 2; i++) {
+		char t[256];
+		struct acl *b = NULL;
+
+		snprintf(t, sizeof(t),
+			 "[outbound_block_list]\nfirst\\.example\n\n%s\nlast\\.example\n", lines[i]);
+		CHECK_EQ(acl_parse(t, strlen(t), &b, err, sizeof(err)), -EINVAL);
+		if (!b && strstr(err, "line 4: ") == err && strstr(err, lines[i]) &&
+		    !strstr(err, "out of memory"))
+			continue;
+		fprintf(stderr, "FAIL: '%s': %s\n", lines[i], err);
+		exit(1);
+	}
+}
+
 int main(void)
 {
 	test_sections();
+	test_case_and_dot();
+	test_match_limit();
+	test_uncombinable();
 	test_routes();
 	test_modes_and_aliases();
 	test_lines();

@@ -630,12 +630,21 @@ static void test_secret_sources(void)
 	CHECK_EQ(cfg.servers[0].cipher.key[0], 0);
 	check_password_key(&cfg.locals[0].cipher, "aes-256-gcm", "env secret");
 	config_free(&cfg);
-	/* The environment is left as it was, for a later reload. */
-	CHECK(!strcmp(getenv("SSRING_TEST_PW"), "env secret"));
+	/* Read, the variables leave the environment (nothing started later
+	 * inherits them); a reload that names them again finds the values. */
+	CHECK(getenv("SSRING_TEST_PW") == NULL);
+	CHECK(getenv("SSRING_TEST_KEY") == NULL);
+	EXPECT_OK("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		  "  password_env = \"SSRING_TEST_PW\"; } );\n",
+		  &cfg);
+	check_password_key(&cfg.servers[0].cipher, "aes-256-gcm", "env secret");
+	config_free(&cfg);
+	CHECK(getenv("SSRING_TEST_PW") == NULL);
 	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
 		   "  password_env = \"SSRING_TEST_UNSET\"; } );\n",
 		   "t.cfg:2: servers[0].password_env: environment variable 'SSRING_TEST_UNSET' "
 		   "is not set");
+	/* Set again (by this process: nothing else can), the new value wins. */
 	CHECK_EQ(setenv("SSRING_TEST_KEY", "AAEC", 1), 0);
 	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
 		   "  key_env = \"SSRING_TEST_KEY\"; } );\n",
@@ -741,7 +750,8 @@ static void test_control_keys(void)
 	EXPECT_ERR("metrics = { listen = \"localhost:9810\"; };\n" SERVER_OK,
 		   "t.cfg:1: metrics.listen: 'localhost:9810' must be an IP address");
 	EXPECT_ERR("metrics = { port = 9810; };\n" SERVER_OK,
-		   "t.cfg:1: metrics: unknown key 'port' (expected one of: listen)");
+		   "t.cfg:1: metrics: unknown key 'port' (expected one of: listen, token, "
+		   "token_file, token_env)");
 	EXPECT_ERR("metrics = { };\n" SERVER_OK, "t.cfg:1: metrics: missing required key 'listen'");
 	/* The metrics port may not be a relay's port. */
 	EXPECT_ERR("metrics = { listen = \"127.0.0.1:8388\"; };\n" SERVER_OK,

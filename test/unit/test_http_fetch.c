@@ -3,11 +3,16 @@
  * Unit tests for proto/http_fetch: https URLs (ports, IPv6, paths and
  * queries, every error), http URLs and the check's GET made from one, and responses framed by Content-Length, by
  * chunked coding (RFC 9112 7.1, with extensions and trailers) and by the
- * end of the connection, fed whole and a byte at a time.
+ * end of the connection, fed whole and a byte at a time; parsed as it
+ * arrives (one state across calls), the result is the same wherever the
+ * response is cut, and the work stays linear: 64 KiB of one-byte chunks
+ * given one byte per call look at each byte about once.
  */
 #include "proto/http_fetch.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "../check.h"
 
@@ -160,11 +165,122 @@ static void test_responses(void)
 	}
 }
 
+static uint8_t body2[4096];
+
+/*
+ * r fed in two calls to one state, cut at every position (and once a byte
+ * per call), gives what r whole gives.
+ */
+static void split_everywhere(const char *r, bool eof)
+{
+	size_t n = strlen(r), blen = 0, blen2 = 0;
+	int status = 0, status2 = 0, want, got;
+	const char *why = NULL, *why2 = NULL;
+	const uint8_t *u = (const uint8_t *)r;
+	struct http_response_state st;
+
+	want = http_response_parse(u, n, eof, &status, body, sizeof(body), &blen, &why);
+	for (size_t cut = 0; cut <= n + 1; cut++) {
+		http_response_init(&st);
+		status2 = 0;
+		if (cut <= n) {
+			got = http_response_feed(&st, u, cut, false, &status2, body2, sizeof(body2),
+						 &blen2, &why2);
+			if (got == -EAGAIN)
+				got = http_response_feed(&st, u, n, eof, &status2, body2,
+							 sizeof(body2), &blen2, &why2);
+		} else {
+			got = -EAGAIN;
+			for (size_t k = 1; k <= n && got == -EAGAIN; k++)
+				got = http_response_feed(&st, u, k, eof && k == n, &status2, body2,
+							 sizeof(body2), &blen2, &why2);
+		}
+		if (got != want || (want == 0 && (status2 != status || blen2 != blen ||
+						  memcmp(body, body2, blen))) ||
+		    (want == -EINVAL && strcmp(why, why2))) {
+			fprintf(stderr, "FAIL: cut at %zu of %zu: %d (want %d) in\n%s\n", cut, n,
+				got, want, r);
+			exit(1);
+		}
+	}
+}
+
+static void test_splits(void)
+{
+	static const char *const rs[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"a\": true}",
+		"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n"
+		"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n",
+		"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n1\nd\n0\n\n",
+		"HTTP/1.0 200 OK\nServer: x\n\n{\"until\": \"close\"}",
+		"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n",
+		"HTTP/2 200 OK\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nServer: x",
+	};
+
+	for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++) {
+		split_everywhere(rs[i], false);
+		split_everywhere(rs[i], true);
+	}
+}
+
+/*
+ * A server that sends 64 KiB in one-byte chunks, one byte per TLS record:
+ * each call parses only what is new, so the bytes looked at stay about
+ * the response's size (re-parsing from the start would be ~n^2/2, some
+ * 10^11 for this one).
+ */
+static void test_linear(void)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	size_t body_n = 65536, n = sizeof(head) - 1 + body_n * 6 + 5, blen = 0;
+	uint8_t *r = malloc(n), *out = malloc(body_n);
+	struct http_response_state st;
+	struct timespec t0, t1;
+	const char *why = NULL;
+	int status = 0, ret = -EAGAIN;
+	size_t o = sizeof(head) - 1, k;
+	double ms;
+
+	CHECK(r && out);
+	memcpy(r, head, o);
+	for (size_t i = 0; i < body_n; i++) {
+		memcpy(r + o, "1\r\nx\r\n", 6);
+		r[o + 3] = (uint8_t)('a' + i % 26);
+		o += 6;
+	}
+	memcpy(r + o, "0\r\n\r\n", 5);
+	CHECK_EQ(o + 5, n);
+	http_response_init(&st);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (k = 1; k <= n && ret == -EAGAIN; k++)
+		ret = http_response_feed(&st, r, k, false, &status, out, body_n, &blen, &why);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	printf("%zu bytes, one per call: %zu bytes looked at, %.1f ms\n", n, st.steps, ms);
+	CHECK_EQ(ret, 0);
+	CHECK_EQ(k - 1, n);
+	CHECK_EQ(status, 200);
+	CHECK_EQ(blen, body_n);
+	CHECK(out[0] == 'a' && out[25] == 'z' && out[body_n - 1] == 'a' + (body_n - 1) % 26);
+	/* each byte about once: a few re-looks at an undecided line end at most */
+	CHECK(st.steps <= 2 * n);
+	CHECK(ms < 1000);
+	free(r);
+	free(out);
+}
+
 int main(void)
 {
 	test_urls();
 	test_http_get();
 	test_responses();
+	test_splits();
+	test_linear();
 	printf("test_http_fetch: ok\n");
 	return 0;
 }

@@ -4,7 +4,8 @@
  * (shadowsocks-org, "SIP002 URI scheme") parsed and reproduced byte for
  * byte, the variants other implementations emit (padding, the standard
  * alphabet, %3D, plain userinfo, the older whole-link base64 form), IPv6,
- * plugins with options, and one check per error message.
+ * plugins with options, and one check per error message; SIP003 plugin
+ * options split at unescaped ';' and '=' only ("a\;b" is one option).
  */
 #include "proto/sip002.h"
 
@@ -177,8 +178,54 @@ static void test_format_bounds(void)
 	CHECK(sip002_is_2022("2022-blake3-aes-256-gcm") && !sip002_is_2022("aes-256-gcm"));
 }
 
+/* Split opts as sip003_opt_len does: "name|option" per option, joined by ' '. */
+static void split(const char *opts, char *out, size_t cap)
+{
+	size_t left = strlen(opts), o = 0;
+
+	out[0] = '\0';
+	while (left) {
+		size_t name, n = sip003_opt_len(opts, left, &name);
+
+		CHECK(name <= n && n <= left);
+		o += (size_t)snprintf(out + o, cap - o, "%s%.*s|%.*s", o ? " " : "", (int)name,
+				      opts, (int)n, opts);
+		n += n < left;
+		opts += n;
+		left -= n;
+	}
+}
+
+static void test_plugin_opts(void)
+{
+	char out[256];
+
+	split("obfs=http;obfs-host=www.example.com", out, sizeof(out));
+	CHECK(!strcmp(out, "obfs|obfs=http obfs-host|obfs-host=www.example.com"));
+	/* an escaped ';' stays inside its option, escapes kept */
+	split("path=/a\\;b;host=x", out, sizeof(out));
+	CHECK(!strcmp(out, "path|path=/a\\;b host|host=x"));
+	/* an escaped '=' is part of the name; a value may hold '=' */
+	split("a\\=b=c=d;tls", out, sizeof(out));
+	CHECK(!strcmp(out, "a\\=b|a\\=b=c=d tls|tls"));
+	/* an escaped backslash does not escape the ';' after it */
+	split("k=v\\\\;next", out, sizeof(out));
+	CHECK(!strcmp(out, "k|k=v\\\\ next|next"));
+	/* a trailing backslash ends the option; empty options are empty */
+	split("k=v\\", out, sizeof(out));
+	CHECK(!strcmp(out, "k|k=v\\"));
+	{
+		size_t name;
+
+		CHECK_EQ(sip003_opt_len(";x", 2, &name), 0);
+		CHECK_EQ(name, 0);
+		CHECK_EQ(sip003_opt_len("ab\\;", 3, &name), 3); /* never past len */
+	}
+}
+
 int main(void)
 {
+	test_plugin_opts();
 	test_spec_examples();
 	test_variants();
 	test_errors();

@@ -4,12 +4,17 @@
  * bound and refuse past it, a finished handshake frees its place, the end
  * frees both; IPv6 sources are their /64, an IPv4-mapped address is its
  * IPv4 client; other sources are not held back by a heavy one (with 2,000
- * distinct sources beside it, none collides in both slots).
+ * distinct sources beside it, none collides in both slots). The slots are
+ * keyed: two keys (or two processes, each seeding itself at random) place
+ * the same sources in different slots, and the counting works under any
+ * key.
  */
 #include "relay/sources.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../check.h"
 
@@ -141,8 +146,87 @@ static void test_no_collateral(void)
 		sources_end(&heavy[i]);
 }
 
+#define N_ADDR 8
+static const char *const addrs[N_ADDR] = { "203.0.113.7", "198.51.100.9", "10.0.0.1", "127.0.0.1",
+					  "2001:db8:1:2::1", "2001:db8:1:3::1", "2001:db8:ffff:1::",
+					  "::ffff:192.0.2.5" };
+
+/* Where each of addrs lands under the current key. */
+static void places(uint16_t idx[N_ADDR][2])
+{
+	for (int i = 0; i < N_ADDR; i++) {
+		struct sockaddr_storage a = strchr(addrs[i], ':') ? v6(addrs[i]) : v4(addrs[i]);
+		struct source_ticket t;
+
+		CHECK_EQ(sources_admit(SA(a), 1000, 0, &t), SOURCE_OK);
+		idx[i][0] = t.idx[0];
+		idx[i][1] = t.idx[1];
+		sources_end(&t);
+	}
+}
+
+/* No address in the same pair of slots under both (odds 8 in 2^32 by chance). */
+static void all_moved(uint16_t a[N_ADDR][2], uint16_t b[N_ADDR][2])
+{
+	for (int i = 0; i < N_ADDR; i++)
+		if (a[i][0] == b[i][0] && a[i][1] == b[i][1]) {
+			fprintf(stderr, "FAIL: %s in slots %u/%u under both keys\n", addrs[i],
+				a[i][0], a[i][1]);
+			exit(1);
+		}
+}
+
+static void test_keys(void)
+{
+	static const uint8_t k1[16] = "0123456789abcdef", k2[16] = "0123456789abcdeg";
+	uint16_t p1[N_ADDR][2], p2[N_ADDR][2], again[N_ADDR][2];
+
+	sources_set_key(k1);
+	places(p1);
+	sources_set_key(k2);
+	places(p2);
+	all_moved(p1, p2);
+	sources_set_key(k1);
+	places(again);
+	CHECK_MEM(again, p1, sizeof(p1)); /* a key places a source the same every time */
+}
+
+/* Two processes that seed themselves (as ssring does at start) disagree. */
+static void test_processes(void)
+{
+	uint16_t p[2][N_ADDR][2];
+
+	for (int k = 0; k < 2; k++) {
+		int fd[2];
+		pid_t pid;
+		int st;
+
+		CHECK(pipe(fd) == 0);
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			uint16_t mine[N_ADDR][2];
+
+			close(fd[0]);
+			if (sources_seed() || sources_seed()) /* the second does nothing */
+				_exit(2);
+			places(mine);
+			_exit(write(fd[1], mine, sizeof(mine)) == (ssize_t)sizeof(mine) ? 0 : 3);
+		}
+		close(fd[1]);
+		CHECK(read(fd[0], p[k], sizeof(p[k])) == (ssize_t)sizeof(p[k]));
+		close(fd[0]);
+		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	all_moved(p[0], p[1]);
+}
+
 int main(void)
 {
+	test_keys();
+	test_processes();
+	/* the counting works under a random key, like a started ssring's */
+	CHECK_EQ(sources_seed(), 0);
 	test_limits();
 	test_families();
 	test_neighbours();
