@@ -41,9 +41,13 @@ static struct loop_module *const worker_modules[] = { &dns_module,   &relay_modu
 						      &limits_module, &tcp_module, &udp_module,
 						      &upcheck_module };
 
-/* What the control loop runs besides its own module. */
-static struct loop_module *const ctl_modules[] = { &metrics_module, &api_module, &plugin_module,
-						   &fetch_module, &sip008_module };
+/*
+ * What the control loop runs besides its own module. sip008 before plugin:
+ * their pre_prepare hooks run in this order, and a SIP008 document's
+ * server may bring a plugin, whose loopback port plugin's hook then picks.
+ */
+static struct loop_module *const ctl_modules[] = { &metrics_module, &api_module, &fetch_module,
+						   &sip008_module, &plugin_module };
 
 static void usage(FILE *f)
 {

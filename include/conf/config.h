@@ -278,7 +278,12 @@ struct config_upcheck {
 	char request[CONFIG_CHECK_REQUEST_MAX];
 };
 
-struct config_local {
+/*
+ * What every client side has (locals, tunnels, redirs): where it listens,
+ * the server or servers it speaks to and how, its routing and its outbound
+ * options. The client code of the relays works on it alone.
+ */
+struct config_client {
 	struct hostport listen;  /* IP literal required */
 	struct hostport server;  /* IP literal or host name */
 	struct config_plugin plugin;
@@ -294,35 +299,25 @@ struct config_local {
 	uint32_t upstream_retry;  /* seconds a failed upstream stays out (first time) */
 	struct config_upcheck check; /* upstream_check (only with upstreams) */
 	bool udp;                /* default true */
-	struct config_acl *acl;  /* bypass/proxy lists (relay/tcp_local.c); NULL = all proxied */
+	struct config_acl *acl;  /* bypass/proxy lists; NULL = all proxied */
 	struct config_outbound outbound;
-	struct config_user *users; /* SOCKS5 username/password; none = no auth */
-	size_t n_users;
 	int line;
 	struct config_rt rt;
 };
 
+struct config_local {
+	struct config_client cl;
+	struct config_user *users; /* SOCKS5 username/password; none = no auth */
+	size_t n_users;
+};
+
 struct config_tunnel {
-	struct hostport listen;
+	struct config_client cl;
 	struct hostport forward;
-	struct hostport server;
-	struct config_plugin plugin;
-	struct hostport tcp_server; /* as for locals */
-	struct config_sip008 sub;
-	struct config_cipher cipher;
-	struct config_upstream *ups; /* as for locals */
-	size_t n_ups;
-	uint32_t upstream_retry;
-	struct config_upcheck check;
 	/* redirs = (...) are tunnels whose target is each connection's original
 	 * destination (transparent proxy, like ss-redir): */
 	uint8_t redir;           /* enum redir_mode */
 	bool tcp;                /* default true */
-	bool udp;                /* default true */
-	struct config_acl *acl;  /* bypass/proxy lists for forward; NULL = proxied */
-	struct config_outbound outbound;
-	int line;
-	struct config_rt rt;
 };
 
 /*

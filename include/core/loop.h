@@ -66,6 +66,14 @@ struct loop_module {
 	 */
 	int (*prepare)(const struct config *old, struct config *cfg);
 	/*
+	 * As prepare, but every module's pre_prepare runs (in registration
+	 * order) before any module's prepare: for what the others' prepare
+	 * reads from cfg, so that a module need not know who fills it (on
+	 * the control loop, the server a SIP008 document names and the
+	 * plugins' loopback ports, which the relays bind and connect to).
+	 */
+	int (*pre_prepare)(const struct config *old, struct config *cfg);
+	/*
 	 * Per-loop hooks, on the loop's own thread; each may be NULL.
 	 * init: allocate the module's state (loop_set_state) and open what it
 	 *       needs; 0 or -errno (the loop then fails to start).

@@ -40,9 +40,10 @@ extern struct api_stats api_stats;
 extern struct loop_module api_module;
 
 /*
- * What a change does once the new snapshot is built: the control loop's
- * (ctl_prepare, ctl_publish, the state file), or a test's without workers.
- * publish takes cfg's reference (dropped on failure): 0 or -ENOMEM.
+ * What a change does once the new snapshot is built: prepare and publish
+ * it (NULL: the control loop's own, as a reload does), and save the state
+ * file; a test without workers gives its own. publish takes cfg's
+ * reference (dropped on failure): 0 or -ENOMEM.
  */
 struct api_ops {
 	int (*prepare)(const struct config *old, struct config *cfg);

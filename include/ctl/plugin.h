@@ -25,14 +25,6 @@
 extern struct loop_module plugin_module;
 
 /*
- * Pick the loopback ports of cfg's plugins (the ones a running plugin of
- * the same entry already has are kept) into the entries' tcp_listen /
- * tcp_server, and check that every plugin command exists. Called before
- * any module's prepare hook binds a socket. 0 or -errno (logged).
- */
-int plugin_assign(const struct config *old, struct config *cfg);
-
-/*
  * Start the first plugins of the control loop's snapshot and wait (up to
  * 10 s, on this thread) until each listens. The module's init starts none:
  * this is called after the privilege drop, before the workers serve, so

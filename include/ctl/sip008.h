@@ -11,17 +11,15 @@
 
 #include <stdint.h>
 
-#include "conf/config.h"
 #include "core/loop.h"
 
-extern struct loop_module sip008_module;
-
 /*
- * Put the newest good document's first usable server into every entry of
- * cfg that names its URL (before the plugins' ports are picked). Entries
- * whose URL has no document yet keep what the loader gave them.
+ * Its pre_prepare hook puts the newest good document's first usable server
+ * into every snapshot's entries that name its URL; register it before
+ * plugin_module, whose pre_prepare picks the ports of the plugins those
+ * servers may bring.
  */
-void sip008_fill(struct config *cfg);
+extern struct loop_module sip008_module;
 
 struct sip008_stats {
 	uint64_t fetch_ok, fetch_failed, changes;

@@ -136,6 +136,10 @@ int relay_prepare_sockets(const struct config *old, struct config *cfg, bool udp
 					 const void *conf));
 /* The outbound options of a role entry (conf is its config_server/_local/_tunnel). */
 const struct config_outbound *relay_outbound_of(enum role role, const void *conf);
+/* A role entry as a tunnel (NULL if it is not one), as a client side (NULL
+ * for a server). */
+const struct config_tunnel *relay_tunnel_of(enum role role, const void *conf);
+const struct config_client *relay_client_of(enum role role, const void *conf);
 /* A non-blocking TCP socket toward a target or server: MPTCP when o asks and
  * the kernel allows (else TCP, said once), TCP_FASTOPEN_CONNECT when o asks. */
 int relay_stream_socket(int family, const struct config_outbound *o);

@@ -56,7 +56,7 @@ enum dir_codec {
 #define DIR_F_PREFIX_SENT (1u << 5) /* salt (and header) already went out */
 #define DIR_F_THROTTLED (1u << 6) /* over its user's rate: no receive until resumed */
 
-/* Timeouts the throttle may have in flight at once (throttle.c). */
+/* Timeouts the throttle may have in flight at once (user_gate.c). */
 #define THROTTLE_TIMEOUTS 16
 
 /* Outputs queued per direction: one being sent, one being filled. */
@@ -102,6 +102,7 @@ struct session_hs {
 	struct sockaddr_storage peer;
 	/* server: the request's address header while it is incomplete */
 	uint8_t hdr[SSADDR_MAX_BYTES];
+	uint8_t http_plain;     /* HTTP front end: plain proxying (requests rewritten) */
 	uint8_t http_in_body;   /* local: inside a request body */
 	uint16_t http_out_len;  /* local: plaintext waiting in carry half 1 */
 	struct http_body http_body;
@@ -111,6 +112,7 @@ struct session_hs {
 	uint8_t bypass_name;    /* local: the ACL lists the target's name to bypass */
 	uint32_t up_tried;      /* local/tunnel: upstreams tried by this connection */
 	uint16_t dns_port;      /* port for the resolved addresses */
+	uint8_t special_ok;     /* may they be private or special ones? */
 	/* server, until it authenticates (probe.c) */
 	struct list unauth_node; /* on tcp_state.unauth, oldest first */
 	struct session *owner;
@@ -118,10 +120,12 @@ struct session_hs {
 	uint32_t kept_blk, kept_len, kept_cap;
 };
 
+struct session_role;
+
 struct session {
 	uint32_t gen;
 	uint32_t slot;
-	enum role role;
+	const struct session_role *role; /* its hooks (relay/role.h) */
 	enum sess_state state;
 	int fd[2];
 	uint32_t inflight;      /* SQEs whose CQE has not come back yet */
@@ -149,10 +153,9 @@ struct session {
 	int32_t user;           /* servers with users: index in conf's users, -1 if none */
 	struct aead_ctx wr;     /* the sealing direction */
 	uint8_t wr_salt[AEAD_MAX_SALT_BYTES];
-	uint16_t hdr_len;       /* server: header bytes gathered; local: 1 = HTTP front end */
+	uint16_t hdr_len;       /* server: header bytes gathered */
 	uint8_t phase;          /* local: enum local_phase */
 	uint8_t close_after_send; /* close once the reply to the client is out */
-	uint8_t http_plain;     /* local: plain HTTP proxying (requests rewritten) */
 	uint8_t up_wait;        /* the upstream's first answer byte is still to come */
 	uint32_t up_t0;         /* when the upstream connect began (loop ms, wrapping) */
 	uint32_t hs_idx;        /* index of hs in loop.hs */
@@ -174,6 +177,8 @@ enum tcp_op {
 	TCP_OP_COUNT
 };
 
+/* An SQE of session s for op: its user_data, and one more in flight. */
+void session_tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s);
 /* Find the live session a CQE belongs to, NULL if the slot was reused. */
 struct session *session_lookup(struct loop *l, uint32_t slot, uint32_t gen);
 /* New session for an accepted fd; NULL (and fd closed, counted) if the pool is full. */
@@ -215,75 +220,22 @@ void session_dns_done(struct loop *l, const struct dns_waiter *w, const struct d
 		      int err);
 /* A receive completed into the direction's buffer: transform and queue it (stream.c). */
 void session_pump(struct loop *l, struct session *s, int di);
-/* Give the direction's receive buffer / carry block / head of queue back. */
+/* Give the direction's receive buffer / carry block / head of queue back;
+ * dir_release_all: all three, the whole queue. */
 void dir_release_buf(struct loop *l, struct relay_dir *d);
 void dir_release_carry(struct loop *l, struct relay_dir *d);
 void dir_tx_pop(struct loop *l, struct relay_dir *d);
+void dir_release_all(struct loop *l, struct relay_dir *d);
 
-/*
- * Users (throttle.c). session_set_user: the request is user's (index in
- * conf's users); its limits admit it (0) or not (-1: fail it like a bad
- * key). session_user_end: it no longer counts as open. session_charge: *n
- * bytes are to be relayed in direction di, charged before they are queued;
- * the direction waits if over the rate; 1 when the quota ran out (*n is
- * cut to what it still covered; the session ends with FIN once those are
- * sent), else 0.
- */
-int session_set_user(struct loop *l, struct session *s, int user);
-void session_user_end(struct session *s);
-int session_charge(struct loop *l, struct session *s, int di, size_t *n);
-/* The throttle's timeout completed. */
-void throttle_cqe(struct loop *l, const struct io_uring_cqe *cqe);
-void throttle_free(struct tcp_state *t);
-/* Close the sessions whose user was removed or re-keyed (after a revocation). */
-void sessions_sweep_revoked(struct loop *l);
-
-/* Role hooks (tcp_server.c). */
-void server_session_start(struct loop *l, struct session *s);
-/*
- * A server with users: find the user whose key opens the salt and first
- * length at buf and key s->rd with it. 0, or -1 when the session failed
- * authentication (handed to the probe policy).
- */
-int server_identify_user(struct loop *l, struct session *s, const uint8_t *buf);
-/* Completion of the outbound connect (res = 0 or -errno). */
-void server_on_connect(struct loop *l, struct session *s, int res);
-/* Server: the target is known (s->target): connect to it. 0, or -1 if the
- * session was closed. */
-int server_connect_target(struct loop *l, struct session *s);
-/* Seal len bytes as chunks of this session's edition into out. */
-size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, size_t len);
-/* Local/tunnel: the request prefix (salt, header, early data) into out. */
-int local_request_prefix(struct loop *l, struct session *s, const uint8_t *early,
-			 size_t early_len, uint8_t *out, size_t *n);
-/* Plaintext from the inbound stream while the request is incomplete. */
-int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_t n);
-/* Local and tunnel roles (tcp_local.c). */
-void local_session_start(struct loop *l, struct session *s);
-/* Inbound bytes while the SOCKS5/HTTP handshake runs (held in d[DIR_IN_OUT]). */
-void local_on_client_data(struct loop *l, struct session *s);
-/* Plain HTTP proxying (http_local.c). */
-struct http_request;
-int http_local_begin(struct loop *l, struct session *s, const uint8_t *head, size_t n,
-		     const struct http_request *r);
-bool http_local_active(const struct session *s);
-int http_local_prefix(struct loop *l, struct session *s);
-void http_local_pump(struct loop *l, struct session *s);
-/* A handshake reply went out completely. */
-void local_on_reply_sent(struct loop *l, struct session *s);
-void local_on_connect(struct loop *l, struct session *s, int res);
-/* The first answer byte from a local's or tunnel's upstream arrived. */
-void local_first_answer(struct loop *l, struct session *s);
 /* Queue len bytes to the client on d[DIR_OUT_IN] (handshake replies). */
 void session_send_reply(struct loop *l, struct session *s, const void *p, size_t len,
 			bool close_after);
 /* Carry block of a direction as a handshake accumulator (NULL if exhausted). */
 uint8_t *session_acc(struct loop *l, struct session *s, int half);
-void session_release_carry(struct loop *l, struct session *s, int di);
-void session_release_buf(struct loop *l, struct session *s, int di);
-void session_submit_send(struct loop *l, struct session *s, int di);
 /* Receive more if the queue has room, or pass a FIN on once it is empty. */
 void session_dir_next(struct loop *l, struct session *s, int di);
+/* Seal len bytes as chunks of this session's edition into out (stream.c). */
+size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, size_t len);
 /*
  * A send block for up to need bytes from the loop's pools (a small block
  * when need fits one, else TX_BYTES), NULL if exhausted. blk names it for
@@ -298,23 +250,6 @@ const struct config_outbound *session_outbound(const struct session *s);
 /* Queue p/len (inside send block blk, or POOL_NONE) for sending on di. */
 void session_tx_push(struct loop *l, struct session *s, int di, uint8_t *p, size_t len,
 		     uint32_t blk);
-/*
- * The probe policy (probe.c). probe_start: a server session was accepted;
- * its deadline is drawn and it joins the unauthenticated. probe_keep: raw
- * bytes of a receive before authentication (kept for the decoy).
- * probe_authenticated: the request's first record opened and its salt is
- * fresh. probe_end: the session closes. session_auth_failed: the request
- * could not be authenticated (why, counted as reason). probe_deadline,
- * probe_peer_closed: the deadline passed or the peer sent FIN before a
- * decision; true if the policy took the session (to the decoy).
- */
-void probe_start(struct loop *l, struct session *s);
-void probe_keep(struct loop *l, struct session *s, const uint8_t *in, size_t n);
-void probe_authenticated(struct loop *l, struct session *s);
-void probe_end(struct loop *l, struct session *s);
-void session_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, const char *why);
-bool probe_deadline(struct loop *l, struct session *s);
-bool probe_peer_closed(struct loop *l, struct session *s);
 /* n plaintext payload bytes went through direction di (counted for stats). */
 void session_count(struct session *s, int di, size_t n);
 

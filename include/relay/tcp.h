@@ -62,7 +62,7 @@ struct tcp_state {
 	uint64_t trim_ms;         /* last pool_trim of the block pools */
 	bool running;             /* start ran: the exit statistics mean something */
 	struct tcp_stats st;
-	struct throttle *thr;     /* sessions waiting for their user's rate (throttle.c) */
+	struct throttle *thr;     /* sessions waiting for their user's rate (user_gate.c) */
 	uint64_t revocations;     /* limits_revocations() at the last sweep */
 };
 

@@ -81,6 +81,16 @@ enum udp_assoc_state {
 	UDP_ST_CLOSING       /* cancels issued; freed when inflight is 0 */
 };
 
+/*
+ * A local association's owner, its SOCKS5 control connection: datagrams keep
+ * it alive (keepalive, with the slot and generation the owner gave); the
+ * owner closes the association when it ends (udp_local_close).
+ */
+struct udp_owner {
+	void (*keepalive)(struct loop *l, uint32_t slot, uint32_t gen);
+	uint32_t slot, gen;
+};
+
 struct udp_assoc {
 	uint32_t gen;        /* odd = live */
 	uint32_t slot;
@@ -93,8 +103,7 @@ struct udp_assoc {
 	struct sockaddr_storage peer;  /* server/tunnel: client; local: client once seen */
 	socklen_t peer_len;
 	struct sockaddr_storage allow; /* local: only this IP (and port, if non-zero) */
-	uint32_t sess_slot;  /* local: the control session */
-	uint32_t sess_gen;
+	struct udp_owner owner; /* local: its SOCKS5 control connection */
 	const struct config *cfg;  /* the snapshot it runs on (held) */
 	const void *conf;    /* its role entry in cfg */
 	const struct config_cipher *cipher;
@@ -161,11 +170,13 @@ static inline struct udp_state *udp_of(const struct loop *l)
 }
 
 /*
- * Local role: a UDP association for control session s. Binds the
- * client-facing socket on local_ip (port 0) and writes its address to bnd.
- * Returns the assoc slot, or -errno.
+ * Local role: a UDP association of local entry lc owned by a control
+ * connection (owner), on snapshot cfg (held). Binds the client-facing
+ * socket on local_ip (port 0) and writes its address to bnd. Returns the
+ * assoc slot, or -errno.
  */
-int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *local_ip,
+int udp_local_assoc(struct loop *l, const struct udp_owner *owner, const struct config_local *lc,
+		    const struct config *cfg, const struct sockaddr *local_ip,
 		    const struct sockaddr *client, struct sockaddr_storage *bnd);
 /* The control session ends: close its association. */
 void udp_local_close(struct loop *l, uint32_t slot, uint32_t gen);

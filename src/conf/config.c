@@ -297,16 +297,16 @@ struct config *config_clone(const struct config *src)
 		struct config_local *lc = &c->locals[i];
 
 		*lc = src->locals[i];
-		memset(&lc->rt, 0, sizeof(lc->rt));
-		config_acl_ref(lc->acl);
+		memset(&lc->cl.rt, 0, sizeof(lc->cl.rt));
+		config_acl_ref(lc->cl.acl);
 		c->n_locals++;
-		if (!dup_upstreams(&lc->ups, src->locals[i].ups, src->locals[i].n_ups)) {
-			lc->cipher.text = NULL;
+		if (!dup_upstreams(&lc->cl.ups, src->locals[i].cl.ups, src->locals[i].cl.n_ups)) {
+			lc->cl.cipher.text = NULL;
 			lc->n_users = 0;
 			lc->users = NULL;
 			goto fail;
 		}
-		lc->cipher.text = NULL; /* copied below, after the users */
+		lc->cl.cipher.text = NULL; /* copied below, after the users */
 		if (lc->n_users) {
 			lc->users = malloc(lc->n_users * sizeof(*lc->users));
 			if (!lc->users) {
@@ -315,23 +315,23 @@ struct config *config_clone(const struct config *src)
 			}
 			memcpy(lc->users, src->locals[i].users, lc->n_users * sizeof(*lc->users));
 		}
-		lc->cipher.text = src->locals[i].cipher.text;
-		if (!dup_text(&lc->cipher))
+		lc->cl.cipher.text = src->locals[i].cl.cipher.text;
+		if (!dup_text(&lc->cl.cipher))
 			goto fail;
 	}
 	if (src->n_tunnels && !(c->tunnels = malloc(src->n_tunnels * sizeof(*c->tunnels))))
 		goto fail;
 	for (size_t i = 0; i < src->n_tunnels; i++) {
 		c->tunnels[i] = src->tunnels[i];
-		memset(&c->tunnels[i].rt, 0, sizeof(c->tunnels[i].rt));
-		config_acl_ref(c->tunnels[i].acl);
+		memset(&c->tunnels[i].cl.rt, 0, sizeof(c->tunnels[i].cl.rt));
+		config_acl_ref(c->tunnels[i].cl.acl);
 		c->n_tunnels++;
-		if (!dup_upstreams(&c->tunnels[i].ups, src->tunnels[i].ups,
-				   src->tunnels[i].n_ups)) {
-			c->tunnels[i].cipher.text = NULL;
+		if (!dup_upstreams(&c->tunnels[i].cl.ups, src->tunnels[i].cl.ups,
+				   src->tunnels[i].cl.n_ups)) {
+			c->tunnels[i].cl.cipher.text = NULL;
 			goto fail;
 		}
-		if (!dup_text(&c->tunnels[i].cipher))
+		if (!dup_text(&c->tunnels[i].cl.cipher))
 			goto fail;
 	}
 	return c;
@@ -430,19 +430,19 @@ void config_free(struct config *cfg)
 	for (i = 0; i < cfg->n_locals; i++) {
 		struct config_local *lc = &cfg->locals[i];
 
-		wipe_cipher(&lc->cipher);
+		wipe_cipher(&lc->cl.cipher);
 		if (lc->users)
 			explicit_bzero(lc->users, lc->n_users * sizeof(*lc->users));
 		free(lc->users);
-		config_acl_unref(lc->acl);
-		config_upstreams_free(lc->ups, lc->n_ups);
-		free_rt(&lc->rt, cfg->workers);
+		config_acl_unref(lc->cl.acl);
+		config_upstreams_free(lc->cl.ups, lc->cl.n_ups);
+		free_rt(&lc->cl.rt, cfg->workers);
 	}
 	for (i = 0; i < cfg->n_tunnels; i++) {
-		wipe_cipher(&cfg->tunnels[i].cipher);
-		config_acl_unref(cfg->tunnels[i].acl);
-		config_upstreams_free(cfg->tunnels[i].ups, cfg->tunnels[i].n_ups);
-		free_rt(&cfg->tunnels[i].rt, cfg->workers);
+		wipe_cipher(&cfg->tunnels[i].cl.cipher);
+		config_acl_unref(cfg->tunnels[i].cl.acl);
+		config_upstreams_free(cfg->tunnels[i].cl.ups, cfg->tunnels[i].cl.n_ups);
+		free_rt(&cfg->tunnels[i].cl.rt, cfg->workers);
 	}
 	free(cfg->servers);
 	free(cfg->locals);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "proto/sockaddr.h"
 #include "parse_int.h"
 
 /*
@@ -269,21 +270,21 @@ int cf_get_group(struct ctx *x, const config_setting_t *g, const char *key,
 	return cf_check_keys(x, s, known);
 }
 
+/* 0.0.0.0 or [::]. */
+static bool cf_is_wildcard(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
 static bool cf_listens_overlap(const struct hostport *a, const struct hostport *b)
 {
-	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&a->addr;
-	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)&b->addr;
-	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&a->addr;
-	const struct sockaddr_in *b4 = (const struct sockaddr_in *)&b->addr;
-
 	if (a->addr.ss_family != b->addr.ss_family || a->port != b->port)
 		return false;
-	if (a->addr.ss_family == AF_INET)
-		return a4->sin_addr.s_addr == b4->sin_addr.s_addr ||
-		       a4->sin_addr.s_addr == htonl(INADDR_ANY) ||
-		       b4->sin_addr.s_addr == htonl(INADDR_ANY);
-	return !memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) ||
-	       IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr);
+	return sockaddr_same_ip((const struct sockaddr *)&a->addr,
+				(const struct sockaddr *)&b->addr) ||
+	       cf_is_wildcard(&a->addr) || cf_is_wildcard(&b->addr);
 }
 
 /*

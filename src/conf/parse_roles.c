@@ -618,26 +618,26 @@ static int get_upcheck(struct ctx *x, const config_setting_t *g, bool several,
 }
 
 /*
- * What locals, tunnels and redirs share: where their TCP goes (upstreams, a
- * SIP008 document unless sub is NULL, or one server), the plugin, the ACL
- * and the outbound options.
+ * What locals, tunnels and redirs share (struct config_client): where their
+ * TCP goes (upstreams, a SIP008 document if with_sub, or one server), the
+ * plugin, the ACL and the outbound options.
  */
-static int get_client_side(struct ctx *x, const config_setting_t *g, struct config_sip008 *sub,
-			   struct hostport *server, struct config_cipher *c,
-			   struct config_plugin *p, struct config_upstream **ups, size_t *n_ups,
-			   uint32_t *retry, struct config_upcheck *chk, struct config_acl **acl,
-			   struct config_outbound *o)
+static int get_client_side(struct ctx *x, const config_setting_t *g, struct config_client *cl,
+			   bool with_sub)
 {
+	struct config_sip008 *sub = with_sub ? &cl->sub : NULL;
 	int ret;
 
 	if ((ret = cf_member(g, "upstreams") ?
-			   get_upstreams(x, g, ups, n_ups, server, c, retry) :
-			   sub && cf_member(g, "servers_url") ? get_sip008(x, g, sub, server, c, p) :
-								get_upstream(x, g, server, c, p)) ||
-	    (ret = get_upcheck(x, g, *n_ups || (sub && sub->url[0]), chk)) || (ret = get_plugin(x, g, p)) ||
-	    (ret = get_acl(x, g, acl)))
+			   get_upstreams(x, g, &cl->ups, &cl->n_ups, &cl->server, &cl->cipher,
+					 &cl->upstream_retry) :
+			   sub && cf_member(g, "servers_url") ?
+			   get_sip008(x, g, sub, &cl->server, &cl->cipher, &cl->plugin) :
+			   get_upstream(x, g, &cl->server, &cl->cipher, &cl->plugin)) ||
+	    (ret = get_upcheck(x, g, cl->n_ups || (sub && sub->url[0]), &cl->check)) ||
+	    (ret = get_plugin(x, g, &cl->plugin)) || (ret = get_acl(x, g, &cl->acl)))
 		return ret;
-	return get_outbound(x, g, o);
+	return get_outbound(x, g, &cl->outbound);
 }
 
 int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
@@ -645,19 +645,17 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 	struct config_local *lc = elem;
 	int ret;
 
-	lc->udp = true;
-	lc->upstream_retry = 5;
-	lc->line = config_setting_source_line(g);
+	lc->cl.udp = true;
+	lc->cl.upstream_retry = 5;
+	lc->cl.line = config_setting_source_line(g);
 	if ((ret = cf_check_keys(x, g, local_keys)) ||
-	    (ret = cf_get_hostport(x, g, "listen", true, &lc->listen)) ||
-	    (ret = cf_note_listen(x, g, &lc->listen)) ||
-	    (ret = get_client_side(x, g, &lc->sub, &lc->server, &lc->cipher, &lc->plugin,
-				   &lc->ups, &lc->n_ups, &lc->upstream_retry, &lc->check, &lc->acl,
-				   &lc->outbound)) ||
-	    (ret = cf_get_bool(x, g, "udp", &lc->udp)) ||
+	    (ret = cf_get_hostport(x, g, "listen", true, &lc->cl.listen)) ||
+	    (ret = cf_note_listen(x, g, &lc->cl.listen)) ||
+	    (ret = get_client_side(x, g, &lc->cl, true)) ||
+	    (ret = cf_get_bool(x, g, "udp", &lc->cl.udp)) ||
 	    (ret = parse_users(x, g, lc)))
 		return ret;
-	lc->tcp_server = lc->server;
+	lc->cl.tcp_server = lc->cl.server;
 	return 0;
 }
 
@@ -667,21 +665,19 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 	int ret;
 
 	t->tcp = true;
-	t->udp = true;
-	t->upstream_retry = 5;
-	t->line = config_setting_source_line(g);
+	t->cl.udp = true;
+	t->cl.upstream_retry = 5;
+	t->cl.line = config_setting_source_line(g);
 	if ((ret = cf_check_keys(x, g, tunnel_keys)) ||
-	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
-	    (ret = cf_note_listen(x, g, &t->listen)) ||
+	    (ret = cf_get_hostport(x, g, "listen", true, &t->cl.listen)) ||
+	    (ret = cf_note_listen(x, g, &t->cl.listen)) ||
 	    (ret = cf_get_hostport(x, g, "forward", false, &t->forward)) ||
-	    (ret = get_client_side(x, g, &t->sub, &t->server, &t->cipher, &t->plugin, &t->ups,
-				   &t->n_ups, &t->upstream_retry, &t->check, &t->acl,
-				   &t->outbound)) ||
+	    (ret = get_client_side(x, g, &t->cl, true)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
-	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
+	    (ret = cf_get_bool(x, g, "udp", &t->cl.udp)))
 		return ret;
-	t->tcp_server = t->server;
-	if (!t->tcp && !t->udp)
+	t->cl.tcp_server = t->cl.server;
+	if (!t->tcp && !t->cl.udp)
 		return fail(x, g, "tcp and udp are both false: nothing to forward");
 	return 0;
 }
@@ -698,22 +694,20 @@ int cf_parse_redir(struct ctx *x, const config_setting_t *g, void *elem)
 	int mode = 0, ret;
 
 	t->tcp = true;
-	t->udp = false;
-	t->upstream_retry = 5;
-	t->line = config_setting_source_line(g);
+	t->cl.udp = false;
+	t->cl.upstream_retry = 5;
+	t->cl.line = config_setting_source_line(g);
 	if ((ret = cf_check_keys(x, g, redir_keys)) ||
-	    (ret = cf_get_hostport(x, g, "listen", true, &t->listen)) ||
-	    (ret = cf_note_listen(x, g, &t->listen)) ||
-	    (ret = get_client_side(x, g, NULL, &t->server, &t->cipher, &t->plugin, &t->ups,
-				   &t->n_ups, &t->upstream_retry, &t->check, &t->acl,
-				   &t->outbound)) ||
+	    (ret = cf_get_hostport(x, g, "listen", true, &t->cl.listen)) ||
+	    (ret = cf_note_listen(x, g, &t->cl.listen)) ||
+	    (ret = get_client_side(x, g, &t->cl, false)) ||
 	    (ret = cf_get_enum(x, g, "mode", redir_modes, &mode)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
-	    (ret = cf_get_bool(x, g, "udp", &t->udp)))
+	    (ret = cf_get_bool(x, g, "udp", &t->cl.udp)))
 		return ret;
 	t->redir = (uint8_t)(mode == 0 ? REDIR_REDIRECT : REDIR_TPROXY);
-	t->tcp_server = t->server;
-	if (!t->tcp && !t->udp)
+	t->cl.tcp_server = t->cl.server;
+	if (!t->tcp && !t->cl.udp)
 		return fail(x, g, "tcp and udp are both false: nothing to redirect");
 	return 0;
 }

@@ -21,7 +21,6 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "ctl/httpd.h"
-#include "ctl_int.h"
 #include "proto/hostport.h"
 
 /* Quota usage reaches the state file this often while anything has a quota. */
@@ -38,15 +37,9 @@ const struct httpd_limits api_limits = {
 static struct httpd *server;
 static struct timer save_timer;
 
-static int publish(struct loop *l, struct config *cfg)
-{
-	return ctl_publish(l, cfg, false);
-}
-
-/* A change: every module prepares the snapshot, the workers get it, the file keeps it. */
+/* A change: every module prepares the snapshot, the workers get it (the control
+ * loop's steps: prepare and publish left NULL), the file keeps it. */
 static const struct api_ops ops = {
-	.prepare = ctl_prepare,
-	.publish = publish,
 	.save = state_save,
 };
 

@@ -3,10 +3,11 @@
  * api_routes — the management API's requests (ctl/api.h): who may ask
  * (the token; Host, Origin and Content-Type against a web page in a
  * browser on the host), routing, and each endpoint. A change to a
- * server's users clones the current snapshot, rebuilds that server's users
- * from the overlay (state.c), and hands it to the api_ops (prepare,
- * publish like a reload, save); a removed or re-keyed user's open sessions
- * are revoked for the workers to close. No socket here: api.c serves it.
+ * server's users is committed like a reload (ctl_commit: a clone of the
+ * current snapshot, that server's users rebuilt from the overlay (state.c),
+ * prepared and published through the api_ops), then saved; a removed or
+ * re-keyed user's open sessions are revoked for the workers to close. No
+ * socket here: api.c serves it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* explicit_bzero */
@@ -22,6 +23,7 @@
 
 #include "api_int.h"
 #include "core/log.h"
+#include "ctl_int.h"
 #include "proto/http_host.h"
 #include "relay/limits.h"
 #include "relay/stats.h"
@@ -153,38 +155,44 @@ static void view(const struct loop *l, const struct config_server *sv, size_t i,
 
 /* ---- changes ----------------------------------------------------------------------- */
 
+/* One change to a server's users, for ctl_commit's hooks. */
+struct change {
+	size_t si;                /* the server */
+	const uint32_t *revoke;   /* uids whose old keys are void from the new snapshot on */
+	size_t n_revoke;
+};
+
+static int rebuild_users(struct config *cfg, void *arg, char *err, size_t err_len)
+{
+	const struct change *ch = arg;
+
+	return overlay_apply_server(&cfg->servers[ch->si], err, err_len) ? -EINVAL : 0;
+}
+
+/* Before the hand-over: a worker adopting it closes what the revocation names. */
+static void revoke_keys(const struct config *cfg, void *arg)
+{
+	const struct change *ch = arg;
+
+	for (size_t i = 0; i < ch->n_revoke; i++)
+		limits_revoke(ch->revoke[i], cfg->generation);
+}
+
 /*
  * A snapshot like the current one with server si's users rebuilt from the
- * overlay, prepared and handed to the workers; revoke: uids whose old keys
- * are void from it on. 0, or -errno with err set.
+ * overlay, committed and saved; revoke: uids whose old keys are void from
+ * it on. 0, or -errno with err set.
  */
 static int publish_change(struct loop *l, const struct api_ops *ops, size_t si,
 			  const uint32_t *revoke, size_t n_revoke, char *err, size_t err_len)
 {
-	const struct config *old = l->cfg;
-	struct config *cfg = config_clone(old);
+	struct change c = { .si = si, .revoke = revoke, .n_revoke = n_revoke };
+	const struct ctl_change ch = { .edit = rebuild_users, .ready = revoke_keys, .arg = &c,
+				       .prepare = ops->prepare, .publish = ops->publish };
+	int ret = ctl_commit(l, NULL, &ch, err, err_len);
 
-	if (!cfg) {
-		snprintf(err, err_len, "out of memory");
-		return -ENOMEM;
-	}
-	cfg->generation = old->generation + 1;
-	if (overlay_apply_server(&cfg->servers[si], err, err_len)) {
-		config_unref(cfg);
-		return -EINVAL;
-	}
-	if (ops->prepare(old, cfg)) {
-		config_unref(cfg);
-		snprintf(err, err_len, "the new configuration could not be prepared (see the log)");
-		return -EIO;
-	}
-	/* Before the hand-over: a worker adopting it closes what the revocation names. */
-	for (size_t i = 0; i < n_revoke; i++)
-		limits_revoke(revoke[i], cfg->generation);
-	if (ops->publish(l, cfg)) {
-		snprintf(err, err_len, "out of memory");
-		return -ENOMEM;
-	}
+	if (ret)
+		return ret;
 	api_stats.changes++;
 	api_dirty = true;
 	if (ops->save(l->cfg) == 0) {

@@ -20,7 +20,6 @@
 #include "ctl/httpd.h"
 #include "ctl/notify.h"
 #include "ctl/plugin.h"
-#include "ctl/sip008.h"
 #include "ctl/privs.h"
 #include "ctl_int.h"
 
@@ -45,21 +44,18 @@ unsigned ctl_all_modules(struct loop_module **out, unsigned max)
 
 int ctl_prepare(const struct config *old, struct config *cfg)
 {
-	int pr;
+	/* Every pre_prepare first: what they write into cfg (a SIP008
+	 * document's server, the plugins' loopback ports) is what the
+	 * prepare hooks bind and connect to. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < n_all_mods; i++) {
+			int (*hook)(const struct config *, struct config *) =
+				pass ? all_mods[i]->prepare : all_mods[i]->pre_prepare;
+			int ret = hook ? hook(old, cfg) : 0;
 
-	/* The servers of servers_url documents, then the plugins' loopback
-	 * ports (a document's server may bring a plugin): the TCP listeners
-	 * and connections use both. */
-	sip008_fill(cfg);
-	pr = plugin_assign(old, cfg);
-
-	if (pr)
-		return pr;
-	for (unsigned i = 0; i < n_all_mods; i++) {
-		int ret = all_mods[i]->prepare ? all_mods[i]->prepare(old, cfg) : 0;
-
-		if (ret)
-			return ret;
+			if (ret)
+				return ret;
+		}
 	}
 	return 0;
 }

@@ -393,9 +393,9 @@ static void servers_url(struct out *o, const struct config *c)
 	bool any = false;
 
 	for (size_t i = 0; i < c->n_locals; i++)
-		any |= c->locals[i].sub.url[0] != '\0';
+		any |= c->locals[i].cl.sub.url[0] != '\0';
 	for (size_t i = 0; i < c->n_tunnels; i++)
-		any |= c->tunnels[i].sub.url[0] != '\0';
+		any |= c->tunnels[i].cl.sub.url[0] != '\0';
 	if (!any)
 		return;
 	sip008_get_stats(&st);
@@ -469,12 +469,12 @@ static void upstreams(struct out *o, const struct config *c)
 	bool any = false, checks = false;
 
 	for (size_t i = 0; i < c->n_locals; i++) {
-		any |= c->locals[i].n_ups > 0;
-		checks |= c->locals[i].n_ups && c->locals[i].check.interval;
+		any |= c->locals[i].cl.n_ups > 0;
+		checks |= c->locals[i].cl.n_ups && c->locals[i].cl.check.interval;
 	}
 	for (size_t i = 0; i < c->n_tunnels; i++) {
-		any |= c->tunnels[i].n_ups > 0;
-		checks |= c->tunnels[i].n_ups && c->tunnels[i].check.interval;
+		any |= c->tunnels[i].cl.n_ups > 0;
+		checks |= c->tunnels[i].cl.n_ups && c->tunnels[i].cl.check.interval;
 	}
 	if (!any)
 		return;
@@ -482,12 +482,12 @@ static void upstreams(struct out *o, const struct config *c)
 		if (part < 5)
 			family(o, names[part][0], names[part][1], names[part][2]);
 		for (size_t i = 0; i < c->n_locals; i++)
-			upstreams_of(o, "local", &c->locals[i].listen, c->locals[i].ups,
-				     c->locals[i].n_ups, &c->locals[i].rt, &c->locals[i].check,
+			upstreams_of(o, "local", &c->locals[i].cl.listen, c->locals[i].cl.ups,
+				     c->locals[i].cl.n_ups, &c->locals[i].cl.rt, &c->locals[i].cl.check,
 				     part, now);
 		for (size_t i = 0; i < c->n_tunnels; i++)
-			upstreams_of(o, "tunnel", &c->tunnels[i].listen, c->tunnels[i].ups,
-				     c->tunnels[i].n_ups, &c->tunnels[i].rt, &c->tunnels[i].check,
+			upstreams_of(o, "tunnel", &c->tunnels[i].cl.listen, c->tunnels[i].cl.ups,
+				     c->tunnels[i].cl.n_ups, &c->tunnels[i].cl.rt, &c->tunnels[i].cl.check,
 				     part, now);
 	}
 }

@@ -119,19 +119,19 @@ static size_t entries(struct config *cfg, struct entry *out, size_t max)
 	for (size_t i = 0; i < cfg->n_locals; i++) {
 		struct config_local *c = &cfg->locals[i];
 
-		if (c->plugin.cmd[0] && n < max)
-			out[n++] = (struct entry){ PR_LOCAL, &c->plugin, &c->listen, &c->server,
-						   &c->tcp_server, c->line, false };
-		n = upstream_entries(PR_LOCAL, &c->listen, c->ups, c->n_ups, c->line, out, n, max);
+		if (c->cl.plugin.cmd[0] && n < max)
+			out[n++] = (struct entry){ PR_LOCAL, &c->cl.plugin, &c->cl.listen, &c->cl.server,
+						   &c->cl.tcp_server, c->cl.line, false };
+		n = upstream_entries(PR_LOCAL, &c->cl.listen, c->cl.ups, c->cl.n_ups, c->cl.line, out, n, max);
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		struct config_tunnel *t = &cfg->tunnels[i];
 
-		if (t->plugin.cmd[0] && t->tcp && n < max)
-			out[n++] = (struct entry){ PR_TUNNEL, &t->plugin, &t->listen, &t->server,
-						   &t->tcp_server, t->line, false };
+		if (t->cl.plugin.cmd[0] && t->tcp && n < max)
+			out[n++] = (struct entry){ PR_TUNNEL, &t->cl.plugin, &t->cl.listen, &t->cl.server,
+						   &t->cl.tcp_server, t->cl.line, false };
 		if (t->tcp)
-			n = upstream_entries(PR_TUNNEL, &t->listen, t->ups, t->n_ups, t->line, out,
+			n = upstream_entries(PR_TUNNEL, &t->cl.listen, t->cl.ups, t->cl.n_ups, t->cl.line, out,
 					     n, max);
 	}
 	return n;
@@ -142,9 +142,9 @@ static size_t count_entries(const struct config *cfg)
 	size_t n = cfg->n_servers + cfg->n_locals + cfg->n_tunnels;
 
 	for (size_t i = 0; i < cfg->n_locals; i++)
-		n += cfg->locals[i].n_ups;
+		n += cfg->locals[i].cl.n_ups;
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		n += cfg->tunnels[i].n_ups;
+		n += cfg->tunnels[i].cl.n_ups;
 	return n;
 }
 
@@ -202,7 +202,15 @@ static int loopback_at(uint16_t port, struct hostport *out)
 	return hostport_parse(hp, false, out);
 }
 
-int plugin_assign(const struct config *old, struct config *cfg)
+/*
+ * pre_prepare: pick the loopback ports of cfg's plugins (the ones a running
+ * plugin of the same entry already has are kept) into the entries'
+ * tcp_listen / tcp_server, and check that every plugin command exists,
+ * before any module's prepare binds or connects to them. It runs after
+ * sip008's (main.c registers that module first): a document's server may
+ * bring a plugin. 0 or -errno (logged).
+ */
+static int plugin_assign(const struct config *old, struct config *cfg)
 {
 	size_t n_max = count_entries(cfg), n;
 	struct entry *e = calloc(n_max ? n_max : 1, sizeof(*e));
@@ -708,6 +716,7 @@ size_t plugin_list(struct plugin_info *out, size_t max)
 
 struct loop_module plugin_module = {
 	.name = "plugin",
+	.pre_prepare = plugin_assign,
 	.init = plugin_init,
 	.start = plugin_start,
 	.tick = plugin_tick,

@@ -33,10 +33,10 @@ static bool serves_outside(const struct config *cfg)
 		if (!is_loopback(&cfg->servers[i].listen))
 			return true;
 	for (size_t i = 0; i < cfg->n_locals; i++)
-		if (!is_loopback(&cfg->locals[i].listen))
+		if (!is_loopback(&cfg->locals[i].cl.listen))
 			return true;
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		if (!is_loopback(&cfg->tunnels[i].listen))
+		if (!is_loopback(&cfg->tunnels[i].cl.listen))
 			return true;
 	return cfg->metrics.enabled && !is_loopback(&cfg->metrics.listen);
 }
@@ -51,9 +51,9 @@ static uint32_t caps_needed(const struct config *cfg)
 
 	for (size_t i = 0; i < cfg->n_servers + cfg->n_locals + cfg->n_tunnels; i++) {
 		o = i < cfg->n_servers		      ? &cfg->servers[i].outbound
-		    : i < cfg->n_servers + cfg->n_locals ? &cfg->locals[i - cfg->n_servers].outbound
+		    : i < cfg->n_servers + cfg->n_locals ? &cfg->locals[i - cfg->n_servers].cl.outbound
 						       : &cfg->tunnels[i - cfg->n_servers -
-								       cfg->n_locals].outbound;
+								       cfg->n_locals].cl.outbound;
 		if (o->fwmark)
 			caps |= 1u << CAP_NET_ADMIN;
 		if (o->iface[0])
@@ -61,7 +61,7 @@ static uint32_t caps_needed(const struct config *cfg)
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
 		if (cfg->tunnels[i].redir == REDIR_TPROXY ||
-		    (cfg->tunnels[i].redir && cfg->tunnels[i].udp))
+		    (cfg->tunnels[i].redir && cfg->tunnels[i].cl.udp))
 			/* IP_TRANSPARENT: reloads bind listeners, UDP replies bind
 			 * each original destination */
 			caps |= 1u << CAP_NET_ADMIN;

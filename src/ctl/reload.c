@@ -4,7 +4,8 @@
  * keep what cannot change while running, let every module prepare the new
  * snapshot (ids, listening sockets for new listeners), then hand it to each
  * worker by message and wait for their acknowledgements. Any failure before
- * the hand-over leaves everything exactly as it was. Design:
+ * the hand-over leaves everything exactly as it was. API changes and SIP008
+ * documents take the same path (ctl_commit, here). Design:
  * docs/design-notes.md, "Configuration snapshots and reload".
  */
 #include <errno.h>
@@ -123,6 +124,8 @@ int ctl_publish(struct loop *l, struct config *cfg, bool reload)
 		config_unref(cfg);
 		return -ENOMEM;
 	}
+	/* Set before the hand-over: with no worker to wait for, finish() ends it below. */
+	c->reloading |= reload;
 	p->reload = reload;
 	p->msg.cfg = cfg;
 	p->msg.reply_fd = l->ring.ring_fd;
@@ -146,12 +149,54 @@ int ctl_publish(struct loop *l, struct config *cfg, bool reload)
 	return 0;
 }
 
+int ctl_commit(struct loop *l, struct config *cfg, const struct ctl_change *ch, char *err,
+	       size_t err_len)
+{
+	static const struct ctl_change none;
+	const struct config *old = l->cfg;
+	int ret;
+
+	if (!ch)
+		ch = &none;
+	if (!cfg)
+		cfg = config_clone(old); /* arrays copied, user sets shared, config_rt empty */
+	if (!cfg) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	cfg->generation = old->generation + 1;
+	ret = ch->edit ? ch->edit(cfg, ch->arg, err, err_len) : 0;
+	if (ret)
+		goto drop;
+	if ((ch->prepare ? ch->prepare : ctl_prepare)(old, cfg)) {
+		snprintf(err, err_len, "the new configuration could not be prepared (see the log)");
+		ret = -EIO;
+		goto drop;
+	}
+	if (ch->ready)
+		ch->ready(cfg, ch->arg);
+	ret = ch->publish ? ch->publish(l, cfg) : ctl_publish(l, cfg, ch->reload);
+	if (ret)
+		snprintf(err, err_len, "out of memory");
+	return ret;
+drop:
+	config_unref(cfg); /* closes what prepare made */
+	return ret;
+}
+
+/* Users added through the API join the servers they were added to. */
+static int add_overlay(struct config *cfg, void *l, char *err, size_t err_len)
+{
+	return ctl_overlay(l, cfg, err, err_len);
+}
+
 void ctl_reload(struct loop *l)
 {
+	const struct ctl_change ch = { .edit = add_overlay, .arg = l, .reload = true };
 	struct ctl_state *c = ctl_of(l);
-	const struct config *old = l->cfg;
 	char err[CONFIG_ERR_BYTES];
 	struct config *cfg;
+	int ret;
 
 	if (c->reloading) {
 		c->reload_again = true; /* after the one in progress */
@@ -164,24 +209,10 @@ void ctl_reload(struct loop *l)
 		fail(l, err);
 		return;
 	}
-	keep_restart_only(old, cfg);
-	cfg->generation = old->generation + 1;
-	/* Users added through the API join the servers they were added to. */
-	if (ctl_overlay(l, cfg, err, sizeof(err))) {
-		config_unref(cfg);
-		fail(l, err);
-		return;
-	}
-	if (ctl_prepare(old, cfg)) {
-		config_unref(cfg); /* closes what prepare made */
-		fail(l, "see the messages above");
-		return;
-	}
-	c->reloading = true;
-	if (ctl_publish(l, cfg, true)) {
-		c->reloading = false;
-		fail(l, "out of memory");
-	}
+	keep_restart_only(l->cfg, cfg);
+	ret = ctl_commit(l, cfg, &ch, err, sizeof(err));
+	if (ret)
+		fail(l, ret == -EIO ? "see the messages above" : err);
 }
 
 void ctl_reload_ack(struct loop *l, unsigned op, const struct io_uring_cqe *cqe)

@@ -4,9 +4,10 @@
  *
  * One subscription per distinct (url, ca, cache, refresh). Its last good
  * document lives here, so that reloads and API changes, which build their
- * snapshots from the file, get the fetched server back (sip008_fill runs
- * first in ctl_prepare). A new document that differs from the last one is
- * written to servers_cache and published as a new snapshot generation.
+ * snapshots from the file, get the fetched server back (the module's
+ * pre_prepare, before the plugins' ports are picked). A new document that
+ * differs from the last one is written to servers_cache and committed as a
+ * new snapshot generation.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* explicit_bzero */
@@ -66,16 +67,16 @@ static void each_entry(struct config *cfg, entry_fn fn, void *arg)
 	for (size_t i = 0; i < cfg->n_locals; i++) {
 		struct config_local *e = &cfg->locals[i];
 
-		if (e->sub.url[0])
-			fn(arg, &e->sub, &e->server, &e->tcp_server, &e->cipher, &e->plugin, &e->ups,
-			   &e->n_ups, e->line);
+		if (e->cl.sub.url[0])
+			fn(arg, &e->cl.sub, &e->cl.server, &e->cl.tcp_server, &e->cl.cipher, &e->cl.plugin, &e->cl.ups,
+			   &e->cl.n_ups, e->cl.line);
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		struct config_tunnel *e = &cfg->tunnels[i];
 
-		if (e->sub.url[0])
-			fn(arg, &e->sub, &e->server, &e->tcp_server, &e->cipher, &e->plugin, &e->ups,
-			   &e->n_ups, e->line);
+		if (e->cl.sub.url[0])
+			fn(arg, &e->cl.sub, &e->cl.server, &e->cl.tcp_server, &e->cl.cipher, &e->cl.plugin, &e->cl.ups,
+			   &e->cl.n_ups, e->cl.line);
 	}
 }
 
@@ -151,9 +152,18 @@ static void fill_entry(void *arg, struct config_sip008 *sub, struct hostport *se
 	}
 }
 
-void sip008_fill(struct config *cfg)
+/*
+ * pre_prepare: the newest good document's first usable server into every
+ * entry of cfg that names its URL; entries whose URL has no document yet
+ * keep what the loader gave them. main.c registers this module before
+ * plugin: a document's server may bring a plugin, whose loopback port
+ * plugin's pre_prepare then picks.
+ */
+static int sip008_fill(const struct config *old, struct config *cfg)
 {
+	(void)old;
 	each_entry(cfg, fill_entry, cfg);
+	return 0;
 }
 
 void sip008_get_stats(struct sip008_stats *out)
@@ -164,25 +174,14 @@ void sip008_get_stats(struct sip008_stats *out)
 /* A new snapshot with the new document's server (like an API change): its generation, or 0. */
 static uint64_t publish(struct loop *l)
 {
-	const struct config *old = l->cfg;
-	struct config *cfg = config_clone(old);
-	uint64_t gen;
+	char err[128];
 
-	if (!cfg) {
-		log_error("servers_url: out of memory for a new configuration");
+	/* A clone of the current one: the pre_prepare hook above puts the server in. */
+	if (ctl_commit(l, NULL, NULL, err, sizeof(err))) {
+		log_error("servers_url: %s", err);
 		return 0;
 	}
-	gen = cfg->generation = old->generation + 1;
-	if (ctl_prepare(old, cfg)) {
-		config_unref(cfg);
-		log_error("servers_url: the new configuration could not be prepared (see above)");
-		return 0;
-	}
-	if (ctl_publish(l, cfg, false)) {
-		log_error("servers_url: out of memory publishing the new configuration");
-		return 0;
-	}
-	return gen;
+	return l->cfg->generation;
 }
 
 static void log_skip(void *arg, const char *why)
@@ -421,6 +420,7 @@ static void sip008_destroy(struct loop *l)
 
 struct loop_module sip008_module = {
 	.name = "sip008",
+	.pre_prepare = sip008_fill,
 	.init = sip008_init,
 	.start = sip008_start,
 	.stop = sip008_stop,

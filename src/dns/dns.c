@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/pool.h"
 #include "proto/hostport.h"
+#include "proto/sockaddr.h"
 
 #define DNS_NONE UINT32_MAX
 #define DNS_SOCKS 32
@@ -327,9 +328,7 @@ static void fill(struct loop *l, struct dns_entry *e, const struct ares_addrinfo
 			    (n->ai_family != AF_INET && n->ai_family != AF_INET6))
 				continue;
 			memset(&e->addr[e->n], 0, sizeof(e->addr[0]));
-			memcpy(&e->addr[e->n], n->ai_addr,
-			       n->ai_family == AF_INET ? sizeof(struct sockaddr_in)
-						       : sizeof(struct sockaddr_in6));
+			memcpy(&e->addr[e->n], n->ai_addr, sockaddr_len(n->ai_addr));
 			e->n++;
 			if (n->ai_ttl >= 0 && n->ai_ttl < *ttl)
 				*ttl = n->ai_ttl;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hostport — parse "host:port" from the config. Pure: no resolver, no
- * sockets. Host names are only checked for sanity here; the resolver decides
- * whether they exist.
+ * hostport — parse "host:port" from the config, and split host[:port] for
+ * every codec that reads one (each then checks the host by its own
+ * grammar). Pure: no resolver, no sockets. Host names are only checked for
+ * sanity here; the resolver decides whether they exist.
  */
 #include "proto/hostport.h"
 
@@ -12,25 +13,27 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/sockaddr.h"
+
 /* Decimal port, digits only: no sign, no spaces, nothing after it. */
-static int parse_port(const char *s, bool allow_zero, uint16_t *port)
+static bool parse_port(const char *s, size_t n, unsigned int flags, uint16_t *port)
 {
 	unsigned long v = 0;
 
-	if (*s == '\0')
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned long)(*s - '0');
+	if (n == 0 || (n > 5 && !(flags & HOSTPORT_PORT_LONG)))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (unsigned long)(s[i] - '0');
 		/* Stop early so a long run of digits cannot overflow. */
 		if (v > 65535)
-			return -EINVAL;
+			return false;
 	}
-	if (v == 0 && !allow_zero)
-		return -EINVAL;
+	if (v == 0 && !(flags & HOSTPORT_PORT_ZERO))
+		return false;
 	*port = (uint16_t)v;
-	return 0;
+	return true;
 }
 
 static bool is_name_char(char c)
@@ -78,89 +81,78 @@ bool hostport_is_host_name(const char *h, size_t len)
 	return !all_digits;
 }
 
-static void fill_in4(struct hostport *out, const struct in_addr *a)
+/* An IP literal's address, with the port already parsed. */
+static int fill_ip(struct hostport *out, int af, const void *ip)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&out->addr;
-
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(out->port);
-	sin->sin_addr = *a;
-	out->addr_len = sizeof(*sin);
+	out->addr_len = sockaddr_fill(&out->addr, af, ip, out->port);
 	out->is_ip = true;
-}
-
-static void fill_in6(struct hostport *out, const struct in6_addr *a)
-{
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->addr;
-
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(out->port);
-	sin6->sin6_addr = *a;
-	out->addr_len = sizeof(*sin6);
-	out->is_ip = true;
-}
-
-/* "[v6]:port". Only the bracketed form: a bare "::1:80" is ambiguous. */
-static int parse_bracketed(const char *s, bool allow_zero, struct hostport *out)
-{
-	const char *close = strchr(s, ']');
-	struct in6_addr a6;
-	size_t len;
-
-	if (!close || close[1] != ':')
-		return -EINVAL;
-	len = (size_t)(close - (s + 1));
-	/* The longest textual IPv6 address is 45 bytes (INET6_ADDRSTRLEN - 1). */
-	if (len == 0 || len >= INET6_ADDRSTRLEN)
-		return -EINVAL;
-	memcpy(out->host, s + 1, len);
-	out->host[len] = '\0';
-	if (inet_pton(AF_INET6, out->host, &a6) != 1)
-		return -EINVAL;
-	if (parse_port(close + 2, allow_zero, &out->port))
-		return -EINVAL;
-	fill_in6(out, &a6);
 	return 0;
+}
+
+int hostport_split(const char *s, size_t len, unsigned int flags, struct hostport_span *out)
+{
+	const char *end = s + len, *rest, *colon;
+
+	memset(out, 0, sizeof(*out));
+	out->host = s;
+	if (len > 0 && s[0] == '[') {
+		const char *rb = memchr(s, ']', len);
+
+		if (!rb)
+			return HOSTPORT_E_BRACKET;
+		out->host = s + 1;
+		out->host_len = (size_t)(rb - s - 1);
+		out->bracketed = true;
+		rest = rb + 1;
+		if (rest < end && *rest != ':')
+			return HOSTPORT_E_AFTER;
+	} else {
+		colon = len ? memchr(s, ':', len) : NULL;
+		rest = colon ? colon : end;
+		out->host_len = (size_t)(rest - s);
+		/* A second colon: an unbracketed IPv6 address (or garbage), which
+		 * no split can tell from its port. */
+		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+			return HOSTPORT_E_COLONS;
+	}
+	if (rest == end)
+		return flags & HOSTPORT_PORT_OPTIONAL ? HOSTPORT_OK : HOSTPORT_E_NO_PORT;
+	if (!parse_port(rest + 1, (size_t)(end - rest - 1), flags, &out->port))
+		return HOSTPORT_E_PORT;
+	out->has_port = true;
+	return HOSTPORT_OK;
 }
 
 int hostport_parse(const char *s, bool allow_zero_port, struct hostport *out)
 {
-	const char *colon;
+	unsigned int flags = HOSTPORT_PORT_LONG | (allow_zero_port ? HOSTPORT_PORT_ZERO : 0);
+	struct hostport_span sp;
+	struct in6_addr a6;
 	struct in_addr a4;
-	size_t len;
-	int ret;
+	size_t max;
 
 	memset(out, 0, sizeof(*out));
-	if (s[0] == '[') {
-		ret = parse_bracketed(s, allow_zero_port, out);
-		goto done;
+	if (hostport_split(s, strlen(s), flags, &sp) != HOSTPORT_OK)
+		return -EINVAL;
+	/* The longest textual IPv6 address is 45 bytes (INET6_ADDRSTRLEN - 1). */
+	max = sp.bracketed ? INET6_ADDRSTRLEN - 1 : HOSTPORT_HOST_MAX;
+	if (sp.host_len == 0 || sp.host_len > max)
+		return -EINVAL;
+	memcpy(out->host, sp.host, sp.host_len);
+	out->port = sp.port;
+	if (sp.bracketed) {
+		/* Only the bracketed form: a bare "::1:80" is ambiguous. */
+		if (inet_pton(AF_INET6, out->host, &a6) == 1)
+			return fill_ip(out, AF_INET6, &a6);
+	} else if (inet_pton(AF_INET, out->host, &a4) == 1) {
+		/* inet_pton accepts only the strict dotted quad, no "010.1" or "0x7f.1". */
+		return fill_ip(out, AF_INET, &a4);
+	} else if (hostport_is_host_name(out->host, sp.host_len)) {
+		return 0;
 	}
-	colon = strchr(s, ':');
-	/* A second colon means an unbracketed IPv6 address (or garbage). */
-	if (!colon || strchr(colon + 1, ':')) {
-		ret = -EINVAL;
-		goto done;
-	}
-	len = (size_t)(colon - s);
-	if (len == 0 || len > HOSTPORT_HOST_MAX) {
-		ret = -EINVAL;
-		goto done;
-	}
-	memcpy(out->host, s, len);
-	out->host[len] = '\0';
-	ret = parse_port(colon + 1, allow_zero_port, &out->port);
-	if (ret)
-		goto done;
-	/* inet_pton accepts only the strict dotted quad, no "010.1" or "0x7f.1". */
-	if (inet_pton(AF_INET, out->host, &a4) == 1)
-		fill_in4(out, &a4);
-	else if (!hostport_is_host_name(out->host, len))
-		ret = -EINVAL;
-done:
 	/* Leave no half-parsed result behind for a caller that ignores ret. */
-	if (ret)
-		memset(out, 0, sizeof(*out));
-	return ret;
+	memset(out, 0, sizeof(*out));
+	return -EINVAL;
 }
 
 const char *hostport_format_addr(const struct sockaddr *sa, char *buf, size_t len)

@@ -28,9 +28,9 @@ static int url_parse(const char *url, size_t len, const char *scheme, uint16_t p
 		     struct https_url *out, const char **why)
 {
 	size_t skip = strlen(scheme);
-	const char *p = url + skip, *end = url + len, *host_end, *auth_end;
-	bool bracketed = false;
-	size_t hl;
+	const char *p = url + skip, *end = url + len, *auth_end;
+	struct hostport_span hp;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (len <= skip || strncasecmp(url, scheme, skip))
@@ -44,54 +44,28 @@ static int url_parse(const char *url, size_t len, const char *scheme, uint16_t p
 		auth_end++;
 	if (memchr(p, '@', (size_t)(auth_end - p)))
 		return no(why, "the URL must not carry a user name or password");
-	if (p < auth_end && *p == '[') {
-		host_end = memchr(p, ']', (size_t)(auth_end - p));
-		if (!host_end)
-			return no(why, "an IPv6 host has no closing ']'");
-		hl = (size_t)(host_end - p - 1);
-		if (hl == 0 || hl > HTTPS_HOST_MAX)
-			return no(why, "the host is empty or too long");
-		memcpy(out->host, p + 1, hl);
-		bracketed = true;
-		host_end++;
-		if (host_end < auth_end && *host_end != ':')
-			return no(why, "junk after the IPv6 host");
-	} else {
-		host_end = p;
-		while (host_end < auth_end && *host_end != ':')
-			host_end++;
-		hl = (size_t)(host_end - p);
-		if (hl == 0 || hl > HTTPS_HOST_MAX)
-			return no(why, "the host is empty or too long");
-		memcpy(out->host, p, hl);
-	}
-	out->port = port;
-	if (host_end < auth_end) {
-		unsigned long v = 0;
-		const char *q = host_end + 1;
-
-		if (q == auth_end || auth_end - q > 5)
-			return no(why, "the port must be a number from 1 to 65535");
-		for (; q < auth_end; q++) {
-			if (*q < '0' || *q > '9')
-				return no(why, "the port must be a number from 1 to 65535");
-			v = v * 10 + (unsigned long)(*q - '0');
-		}
-		if (v < 1 || v > 65535)
-			return no(why, "the port must be a number from 1 to 65535");
-		out->port = (uint16_t)v;
-	}
+	rc = hostport_split(p, (size_t)(auth_end - p), HOSTPORT_PORT_OPTIONAL, &hp);
+	if (rc == HOSTPORT_E_BRACKET)
+		return no(why, "an IPv6 host has no closing ']'");
+	if (hp.host_len == 0 || hp.host_len > HTTPS_HOST_MAX)
+		return no(why, "the host is empty or too long");
+	if (rc == HOSTPORT_E_AFTER)
+		return no(why, "junk after the IPv6 host");
+	if (rc != HOSTPORT_OK)
+		return no(why, "the port must be a number from 1 to 65535");
+	memcpy(out->host, hp.host, hp.host_len);
+	out->port = hp.has_port ? hp.port : port;
 	{
 		struct in6_addr a6;
 		struct in_addr a4;
 
-		if (bracketed || strchr(out->host, ':')) {
+		if (hp.bracketed) {
 			if (inet_pton(AF_INET6, out->host, &a6) != 1)
 				return no(why, "the host in brackets is not an IPv6 address");
 			out->host_is_ip = true;
 		} else if (inet_pton(AF_INET, out->host, &a4) == 1) {
 			out->host_is_ip = true;
-		} else if (!hostport_is_host_name(out->host, strlen(out->host))) {
+		} else if (!hostport_is_host_name(out->host, hp.host_len)) {
 			return no(why, "the host is not a valid name or address");
 		}
 	}

@@ -11,6 +11,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "proto/hostport.h"
+
 static int lower(int c)
 {
 	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
@@ -25,21 +27,6 @@ static bool same(const uint8_t *a, size_t n, const char *b)
 		if (lower(a[i]) != lower((unsigned char)b[i]))
 			return false;
 	return true;
-}
-
-/* Decimal digits of a port (RFC 3986 allows an empty one; no browser sends it). */
-static bool port_ok(const uint8_t *p, size_t n)
-{
-	unsigned long v = 0;
-
-	if (n == 0 || n > 5)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (unsigned long)(p[i] - '0');
-	}
-	return v <= 65535;
 }
 
 /* p[0..n) as a NUL-terminated literal of family af. */
@@ -57,8 +44,11 @@ static bool literal(int af, const uint8_t *p, size_t n)
 
 bool http_host_allowed(const uint8_t *v, size_t len, const char *const *names, size_t n)
 {
-	const uint8_t *end = v + len, *colon;
-	size_t hl;
+	/* A port of 0..65535 or none; an empty one ("host:"), which RFC 3986
+	 * allows, is refused: no browser sends it. */
+	const unsigned int flags = HOSTPORT_PORT_OPTIONAL | HOSTPORT_PORT_ZERO;
+	struct hostport_span hp;
+	const uint8_t *h;
 
 	if (len == 0)
 		return false;
@@ -66,26 +56,16 @@ bool http_host_allowed(const uint8_t *v, size_t len, const char *const *names, s
 	for (size_t i = 0; i < len; i++)
 		if (v[i] < 0x21 || v[i] > 0x7e)
 			return false;
-	if (v[0] == '[') {
-		const uint8_t *rb = memchr(v, ']', len);
-
-		if (!rb || (rb + 1 < end &&
-			    (rb[1] != ':' || !port_ok(rb + 2, (size_t)(end - rb - 2)))))
-			return false;
-		return literal(AF_INET6, v + 1, (size_t)(rb - v - 1));
-	}
-	colon = memchr(v, ':', len);
-	hl = colon ? (size_t)(colon - v) : len;
-	/* One colon at most: an IPv6 literal must be bracketed. */
-	if (colon && (memchr(colon + 1, ':', (size_t)(end - colon - 1)) ||
-		      !port_ok(colon + 1, (size_t)(end - colon - 1))))
+	/* An IPv6 literal must be bracketed: a second colon is refused. */
+	if (hostport_split((const char *)v, len, flags, &hp) != HOSTPORT_OK || hp.host_len == 0)
 		return false;
-	if (hl == 0)
-		return false;
-	if (literal(AF_INET, v, hl) || same(v, hl, "localhost"))
+	h = (const uint8_t *)hp.host;
+	if (hp.bracketed)
+		return literal(AF_INET6, h, hp.host_len);
+	if (literal(AF_INET, h, hp.host_len) || same(h, hp.host_len, "localhost"))
 		return true;
 	for (size_t i = 0; i < n; i++)
-		if (names[i] && same(v, hl, names[i]))
+		if (names[i] && same(h, hp.host_len, names[i]))
 			return true;
 	return false;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proto/hostport.h"
 #include "proto/text.h"
 
 /* Longest Content-Length accepted: 18 digits always fit in int64_t. */
@@ -133,52 +134,32 @@ static int find_head(const uint8_t *buf, size_t len, struct line *first)
 	return len >= HTTP_HEAD_MAX ? -E2BIG : -EAGAIN;
 }
 
-/* 1..65535 written with 1..5 digits, or -EINVAL. */
-static int parse_port(const char *s, size_t n)
-{
-	int port = 0;
-
-	if (n == 0 || n > 5)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		port = port * 10 + (s[i] - '0');
-	}
-	return port >= 1 && port <= 65535 ? port : -EINVAL;
-}
-
 /*
- * A host as it may appear in an authority: "[IPv6]", an IPv4 literal, or a
- * name of [A-Za-z0-9-._~] (no percent-encoding or sub-delims: nothing we
- * could resolve uses them). Port is filled in by the caller.
+ * A host as it may appear in an authority: "[IPv6]" (bracketed, h without
+ * the brackets), an IPv4 literal, or a name of [A-Za-z0-9-._~] (no
+ * percent-encoding or sub-delims: nothing we could resolve uses them). Port
+ * is filled in by the caller.
  */
-static int parse_host(const char *t, size_t n, struct ssaddr *out)
+static int parse_host(const char *h, size_t n, bool bracketed, struct ssaddr *out)
 {
 	char tmp[256];
 
-	if (n == 0)
+	if (n == 0 || n >= sizeof(tmp))
 		return -EINVAL;
-	if (t[0] == '[') {
-		if (n < 3 || n - 2 >= sizeof(tmp) || t[n - 1] != ']')
-			return -EINVAL;
-		memcpy(tmp, t + 1, n - 2);
-		tmp[n - 2] = '\0';
+	memcpy(tmp, h, n);
+	tmp[n] = '\0';
+	if (bracketed) {
 		out->atyp = SSADDR_ATYP_IPV6;
 		/* Rejects IPvFuture and zone identifiers too. */
 		return inet_pton(AF_INET6, tmp, out->u.ipv6) == 1 ? 0 : -EINVAL;
 	}
-	if (n >= sizeof(tmp))
-		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		uint8_t c = (uint8_t)t[i];
+		uint8_t c = (uint8_t)h[i];
 
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      c == '-' || c == '.' || c == '_' || c == '~'))
 			return -EINVAL;
 	}
-	memcpy(tmp, t, n);
-	tmp[n] = '\0';
 	if (inet_pton(AF_INET, tmp, out->u.ipv4) == 1) {
 		out->atyp = SSADDR_ATYP_IPV4;
 		return 0;
@@ -189,34 +170,18 @@ static int parse_host(const char *t, size_t n, struct ssaddr *out)
 	return 0;
 }
 
-/* host[:port]. default_port 0 means the port is required (CONNECT). */
+/*
+ * host[:port]. default_port 0 means the port is required (CONNECT). An
+ * empty port ("host:") is refused rather than defaulted.
+ */
 static int parse_authority(const char *t, size_t n, int default_port, struct ssaddr *out)
 {
-	size_t hlen;
-	int port = default_port;
+	struct hostport_span hp;
 
-	if (n > 0 && t[0] == '[') {
-		const char *rb = memchr(t, ']', n);
-
-		if (!rb)
-			return -EINVAL;
-		hlen = (size_t)(rb - t) + 1;
-	} else {
-		const char *colon = memchr(t, ':', n);
-
-		hlen = colon ? (size_t)(colon - t) : n;
-	}
-	if (hlen < n) {
-		if (t[hlen] != ':')
-			return -EINVAL;
-		/* An empty port ("host:") is refused rather than defaulted. */
-		port = parse_port(t + hlen + 1, n - hlen - 1);
-	}
-	if (port <= 0)
+	if (hostport_split(t, n, default_port ? HOSTPORT_PORT_OPTIONAL : 0, &hp) != HOSTPORT_OK ||
+	    parse_host(hp.host, hp.host_len, hp.bracketed, out) < 0)
 		return -EINVAL;
-	if (parse_host(t, hlen, out) < 0)
-		return -EINVAL;
-	out->port = (uint16_t)port;
+	out->port = hp.has_port ? hp.port : (uint16_t)default_port;
 	return 0;
 }
 

@@ -269,43 +269,24 @@ static int fail(const char **why, const char *msg)
 /* host:port or [v6]:port, host percent-decoded and checked. */
 static int parse_hostport(struct span s, struct sip002 *out, const char **why)
 {
-	struct span host, port;
-	unsigned long v = 0;
-	const char *colon;
+	struct hostport_span sp;
+	int rc = hostport_split(s.p, s.n, 0, &sp);
 
-	if (s.n && s.p[0] == '[') {
-		const char *rb = find(s, ']');
-
-		if (!rb)
-			return fail(why, "an IPv6 host has no closing ']'");
-		host = (struct span){ s.p + 1, (size_t)(rb - s.p - 1) };
-		if ((size_t)(rb - s.p) + 1 >= s.n || rb[1] != ':')
-			return fail(why, "the port is missing (ss://...@host:port)");
-		port = (struct span){ rb + 2, s.n - (size_t)(rb - s.p) - 2 };
-	} else {
-		colon = find_last(s, ':');
-		if (!colon)
-			return fail(why, "the port is missing (ss://...@host:port)");
-		host = (struct span){ s.p, (size_t)(colon - s.p) };
-		port = (struct span){ colon + 1, s.n - host.n - 1 };
-		if (find(host, ':'))
-			return fail(why, "an IPv6 host must be in brackets: [2001:db8::1]:8388");
-	}
-	if (host.n == 0)
+	if (rc == HOSTPORT_E_BRACKET)
+		return fail(why, "an IPv6 host has no closing ']'");
+	if (rc == HOSTPORT_E_AFTER || rc == HOSTPORT_E_NO_PORT)
+		return fail(why, "the port is missing (ss://...@host:port)");
+	if (rc == HOSTPORT_E_COLONS)
+		return fail(why, "an IPv6 host must be in brackets: [2001:db8::1]:8388");
+	if (sp.host_len == 0)
 		return fail(why, "the host is empty");
-	if (port.n == 0 || port.n > 5)
+	if (rc != HOSTPORT_OK)
 		return fail(why, "the port must be a number from 1 to 65535");
-	for (size_t i = 0; i < port.n; i++) {
-		if (port.p[i] < '0' || port.p[i] > '9')
-			return fail(why, "the port must be a number from 1 to 65535");
-		v = v * 10 + (unsigned long)(port.p[i] - '0');
-	}
-	if (v < 1 || v > 65535)
-		return fail(why, "the port must be a number from 1 to 65535");
-	out->port = (uint16_t)v;
-	if (pct_decode(host, false, out->host, sizeof(out->host), NULL))
+	out->port = sp.port;
+	if (pct_decode((struct span){ sp.host, sp.host_len }, false, out->host, sizeof(out->host),
+		       NULL))
 		return fail(why, "the host is not a valid name or address");
-	if (s.p[0] == '[') {
+	if (sp.bracketed) {
 		/* Checked the way the config checks it: hostport's IPv6 literal rule. */
 		char buf[SIP002_HOST_MAX + 16];
 		struct hostport hp;

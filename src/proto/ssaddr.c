@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/sockaddr.h"
+
 int ssaddr_parse(const uint8_t *buf, size_t len, struct ssaddr *out)
 {
 	size_t need;
@@ -71,47 +73,25 @@ size_t ssaddr_encode(const struct ssaddr *a, uint8_t *out)
 	return n;
 }
 
-static void fill_v4(struct sockaddr_storage *ss, socklen_t *len, const void *ip, uint16_t port)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(port);
-	memcpy(&sin->sin_addr, ip, 4);
-	*len = sizeof(*sin);
-}
-
-static void fill_v6(struct sockaddr_storage *ss, socklen_t *len, const void *ip, uint16_t port)
-{
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	memcpy(&sin6->sin6_addr, ip, 16);
-	*len = sizeof(*sin6);
-}
-
 int ssaddr_to_sockaddr(const struct ssaddr *a, struct sockaddr_storage *ss, socklen_t *len)
 {
 	uint8_t ip[16];
 
 	switch (a->atyp) {
 	case SSADDR_ATYP_IPV4:
-		fill_v4(ss, len, a->u.ipv4, a->port);
+		*len = sockaddr_fill(ss, AF_INET, a->u.ipv4, a->port);
 		return 0;
 	case SSADDR_ATYP_IPV6:
-		fill_v6(ss, len, a->u.ipv6, a->port);
+		*len = sockaddr_fill(ss, AF_INET6, a->u.ipv6, a->port);
 		return 0;
 	default:
 		/* Clients such as curl --socks5-hostname send IP literals as names. */
 		if (inet_pton(AF_INET, a->u.domain.name, ip) == 1) {
-			fill_v4(ss, len, ip, a->port);
+			*len = sockaddr_fill(ss, AF_INET, ip, a->port);
 			return 0;
 		}
 		if (inet_pton(AF_INET6, a->u.domain.name, ip) == 1) {
-			fill_v6(ss, len, ip, a->port);
+			*len = sockaddr_fill(ss, AF_INET6, ip, a->port);
 			return 0;
 		}
 		return -EAGAIN;
@@ -122,22 +102,16 @@ int ssaddr_from_sockaddr(const struct sockaddr *sa, struct ssaddr *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
 		out->atyp = SSADDR_ATYP_IPV4;
-		memcpy(out->u.ipv4, &sin->sin_addr, 4);
-		out->port = ntohs(sin->sin_port);
-		return 0;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
+		memcpy(out->u.ipv4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
 		out->atyp = SSADDR_ATYP_IPV6;
-		memcpy(out->u.ipv6, &sin6->sin6_addr, 16);
-		out->port = ntohs(sin6->sin6_port);
-		return 0;
+		memcpy(out->u.ipv6, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	} else {
+		return -EAFNOSUPPORT;
 	}
-	return -EAFNOSUPPORT;
+	out->port = sockaddr_port(sa);
+	return 0;
 }
 
 const char *ssaddr_format(const struct ssaddr *a, char *buf, size_t len)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * connect — a session's outbound side: connect to an address (with a
- * deadline on the session timer), resolve a name on the ring and try its addresses in
- * turn. (The answer to a request that fails authentication is probe.c's.)
+ * deadline on the session timer), resolve a name on the ring and try its
+ * addresses in turn; the role hears how it went (relay/role.h: connected).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,17 +13,13 @@
 
 #include "core/log.h"
 #include "proto/hostport.h"
+#include "proto/sockaddr.h"
+#include "relay/role.h"
 #include "relay/session.h"
-
-static void tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s)
-{
-	io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&tcp_module, op), s->slot, s->gen));
-	s->inflight++;
-}
 
 const struct config_outbound *session_outbound(const struct session *s)
 {
-	return relay_outbound_of(s->role, s->conf);
+	return s->role->outbound(s);
 }
 
 int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa, socklen_t len)
@@ -56,18 +52,18 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.connect * 1000);
 	sqe = loop_sqe(l);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->hs->peer, len);
-	tag(sqe, TCP_OP_CONNECT, s);
+	session_tag(sqe, TCP_OP_CONNECT, s);
 	return 0;
 }
 
-static int keep_addrs(struct session *s, const struct dns_entry *e, bool special_ok)
+static int keep_addrs(struct session *s, const struct dns_entry *e)
 {
 	s->hs->n_addrs = s->hs->addr_i = 0;
 	for (int i = 0; i < e->n && s->hs->n_addrs < 4; i++) {
-		if (!special_ok && ssaddr_is_special(&e->addr[i].sa))
+		if (!s->hs->special_ok && ssaddr_is_special(&e->addr[i].sa))
 			continue;
-		/* a server's ACL checks the resolved addresses too, as libev does */
-		if (s->role == ROLE_SERVER && relay_acl_blocks_addr(s->conf, &e->addr[i].sa))
+		/* the role's rules for the resolved addresses (a server's ACL) */
+		if (s->role->allows_addr && !s->role->allows_addr(s, &e->addr[i].sa))
 			continue;
 		s->hs->addrs[s->hs->n_addrs++] = e->addr[i];
 	}
@@ -81,16 +77,12 @@ int session_connect_next(struct loop *l, struct session *s)
 	if (s->hs->addr_i >= s->hs->n_addrs)
 		return -ENOENT;
 	a = &s->hs->addrs[s->hs->addr_i++];
-	if (a->sa.sa_family == AF_INET)
-		a->v4.sin_port = htons(s->hs->dns_port);
-	else
-		a->v6.sin6_port = htons(s->hs->dns_port);
+	sockaddr_set_port(&a->sa, s->hs->dns_port);
 	if (s->fd[SIDE_OUT] >= 0) {
 		close(s->fd[SIDE_OUT]);
 		s->fd[SIDE_OUT] = -1;
 	}
-	return session_connect(l, s, &a->sa,
-			       a->sa.sa_family == AF_INET ? sizeof(a->v4) : sizeof(a->v6));
+	return session_connect(l, s, &a->sa, sockaddr_len(&a->sa));
 }
 
 int session_connect_name(struct loop *l, struct session *s, const char *name, uint16_t port,
@@ -103,6 +95,7 @@ int session_connect_name(struct loop *l, struct session *s, const char *name, ui
 	if (!dns_name_ok(name))
 		return -EINVAL;
 	s->hs->dns_port = port;
+	s->hs->special_ok = special_ok;
 	s->state = SESS_ST_CONNECTING; /* parked until an address is known */
 	sources_handshake_done(&s->src);
 	ret = dns_lookup(l, name, &w, &e);
@@ -110,7 +103,7 @@ int session_connect_name(struct loop *l, struct session *s, const char *name, ui
 		return 0;
 	if (ret < 0)
 		return ret;
-	ret = keep_addrs(s, e, special_ok);
+	ret = keep_addrs(s, e);
 	return ret ? ret : session_connect_next(l, s);
 }
 
@@ -118,14 +111,11 @@ void session_dns_done(struct loop *l, const struct dns_waiter *w, const struct d
 		      int err)
 {
 	struct session *s = session_lookup(l, w->slot, w->gen);
-	bool special_ok = true;
 
 	if (!s || s->state != SESS_ST_CONNECTING || s->fd[SIDE_OUT] >= 0)
 		return;
-	if (s->role == ROLE_SERVER)
-		special_ok = ((const struct config_server *)s->conf)->allow_private;
 	if (!err)
-		err = keep_addrs(s, e, special_ok);
+		err = keep_addrs(s, e);
 	if (!err)
 		err = session_connect_next(l, s);
 	if (err) {
@@ -135,9 +125,7 @@ void session_dns_done(struct loop *l, const struct dns_waiter *w, const struct d
 					  "allow_private = false, or the ACL's outbound_block_list)"
 			 : e		? strerror(-err)
 					: dns_strerror(err));
-		if (s->role == ROLE_SERVER)
-			session_close(l, s, false, "name resolution failed");
-		else
-			local_on_connect(l, s, err);
+		/* No outbound socket: the role tells it from a failed connect. */
+		s->role->connected(l, s, err);
 	}
 }

@@ -25,7 +25,7 @@
 
 #include "core/log.h"
 #include "proto/hostport.h"
-#include "relay/session.h"
+#include "server_int.h"
 
 /* splitmix64: the per-worker generator of deadlines, seeded from the DRBG. */
 static uint64_t next_rand(struct tcp_state *t)
@@ -168,10 +168,7 @@ static int start_decoy(struct loop *l, struct session *s)
 		/* A receive in flight keeps its group: the inbound direction
 		 * goes on drawing from BG_CIPHER, which is as good for bytes
 		 * passed on as they are. */
-		dir_release_buf(l, &s->d[i]);
-		dir_release_carry(l, &s->d[i]);
-		while (s->d[i].nq)
-			dir_tx_pop(l, &s->d[i]);
+		dir_release_all(l, &s->d[i]);
 		s->d[i].codec = CODEC_PLAIN;
 	}
 	s->d[DIR_OUT_IN].bgid = BG_PLAIN;
@@ -192,7 +189,7 @@ static void peer_name(const struct session *s, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-void session_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, const char *why)
+void probe_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, const char *why)
 {
 	const struct config_server *cs = s->conf;
 	struct tcp_state *t = tcp_of(l);
@@ -214,12 +211,8 @@ void session_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, 
 	}
 	/* Say nothing and keep reading until the deadline drawn at accept:
 	 * neither the time nor the way it ends tells which byte failed. */
-	for (int i = 0; i < 2; i++) {
-		dir_release_buf(l, &s->d[i]);
-		dir_release_carry(l, &s->d[i]);
-		while (s->d[i].nq)
-			dir_tx_pop(l, &s->d[i]);
-	}
+	for (int i = 0; i < 2; i++)
+		dir_release_all(l, &s->d[i]);
 	s->state = SESS_ST_DRAIN;
 	session_arm_recv(l, s, DIR_IN_OUT);
 }

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * session — the direction-symmetric relay. One body runs both directions; a
- * direction either seals (plaintext in, ss chunks out) or opens (ss chunks
- * in, plaintext out), and everything else is the same.
+ * session — the direction-symmetric relay engine. One body runs both
+ * directions; a direction seals (plaintext in, ss chunks out), opens (ss
+ * chunks in, plaintext out) or passes bytes as they are, and everything
+ * else is the same. Whatever is particular to a role (its handshake, its
+ * connect, what it holds) it does through the hooks of relay/role.h.
  *
- * Per direction the cycle is: recv (a provided buffer is picked only when data
- * arrives, so an idle connection holds no payload memory) -> transform in
- * place -> one sendmsg in flight -> give the buffer back -> recv again. A
- * direction does not receive while its previous bytes are unsent: that is the
- * backpressure. Records split across receives are completed in a "carry"
- * block taken from the loop's pool only while such a record exists.
+ * Per direction the cycle is: a receive (a provided buffer is picked only
+ * when data arrives, so an idle connection holds no payload memory) ->
+ * transformed into a send block (stream.c) -> the buffer goes back at once
+ * -> the block is queued and sent, one send in flight. A direction keeps
+ * at most DIR_TXQ outputs queued and receives again only with room in its
+ * queue: that is the backpressure. Records split across receives are
+ * completed in a "carry" block taken from the loop's pool only while such a
+ * record exists.
  */
 #include "relay/session.h"
 
@@ -25,7 +29,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "relay/udp.h"
+#include "relay/role.h"
+#include "relay/user_gate.h"
 
 static struct relay_dir *dir_of(struct session *s, int di)
 {
@@ -43,7 +48,7 @@ static int dst_fd(const struct session *s, int di)
 	return s->fd[di == DIR_IN_OUT ? SIDE_OUT : SIDE_IN];
 }
 
-static void tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s)
+void session_tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s)
 {
 	io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&tcp_module, op), s->slot, s->gen));
 	s->inflight++;
@@ -90,8 +95,7 @@ struct session *session_new(struct loop *l, const struct tcp_listener *lst, int 
 	memset(s, 0, sizeof(*s));
 	s->gen = gen;
 	s->slot = idx;
-	s->role = lst->role;
-	s->conf = lst->conf;
+	s->conf = lst->conf; /* the caller picks its role (roles.c) */
 	s->cfg = loop_cfg_hold(l, l->cfg);
 	s->ctr = stats_ep(l->id, lst->ep);
 	ctr_add(&s->ctr[EPC_TCP_OPEN], 1);
@@ -138,14 +142,21 @@ void dir_tx_pop(struct loop *l, struct relay_dir *d)
 	memmove(d->q, d->q + 1, d->nq * sizeof(d->q[0]));
 }
 
+void dir_release_all(struct loop *l, struct relay_dir *d)
+{
+	dir_release_buf(l, d);
+	dir_release_carry(l, d);
+	while (d->nq)
+		dir_tx_pop(l, d);
+}
+
 void session_hs_release(struct loop *l, struct session *s)
 {
 	if (s->hs) {
-		probe_end(l, s);
 		pool_free(&tcp_of(l)->hs, s->hs_idx);
 		s->hs = NULL;
-		if (s->v2022 && s->role == ROLE_SERVER)
-			s->rd2.target = NULL; /* it pointed into the block */
+		if (s->v2022)
+			s->rd2.target = NULL; /* a request's target pointed into the block */
 	}
 }
 
@@ -167,12 +178,8 @@ static void maybe_free(struct loop *l, struct session *s)
 		close(s->fd[side]);
 		s->fd[side] = -1;
 	}
-	for (int i = 0; i < 2; i++) {
-		dir_release_buf(l, &s->d[i]);
-		dir_release_carry(l, &s->d[i]);
-		while (s->d[i].nq)
-			dir_tx_pop(l, &s->d[i]);
-	}
+	for (int i = 0; i < 2; i++)
+		dir_release_all(l, &s->d[i]);
 	if (s->v2022)
 		ss2022_reader_wipe(&s->rd2);
 	else
@@ -203,13 +210,10 @@ void session_close(struct loop *l, struct session *s, bool abort, const char *wh
 	 * reset; after a FIN the peer has seen the FIN first. */
 	if (!abort && (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN))
 		shutdown(s->fd[SIDE_IN], SHUT_WR);
-	probe_end(l, s);
+	if (s->role->closing)
+		s->role->closing(l, s);
 	s->state = SESS_ST_CLOSING;
 	s->closing_abort = abort;
-	if (s->udp_gen) {
-		udp_local_close(l, s->udp_slot, s->udp_gen);
-		s->udp_gen = 0;
-	}
 	timer_cancel(&s->timer);
 	for (int i = 0; i < 2; i++) {
 		if (s->d[i].flags & DIR_F_WAITBUF) {
@@ -226,7 +230,7 @@ void session_close(struct loop *l, struct session *s, bool abort, const char *wh
 			struct io_uring_sqe *sqe = loop_sqe(l);
 
 			io_uring_prep_cancel_fd(sqe, s->fd[side], IORING_ASYNC_CANCEL_ALL);
-			tag(sqe, TCP_OP_CANCEL, s);
+			session_tag(sqe, TCP_OP_CANCEL, s);
 		}
 	}
 	maybe_free(l, s);
@@ -300,7 +304,7 @@ void session_arm_recv(struct loop *l, struct session *s, int di)
 		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = d->bgid;
-	tag(sqe, di == DIR_IN_OUT ? TCP_OP_RECV_IN : TCP_OP_RECV_OUT, s);
+	session_tag(sqe, di == DIR_IN_OUT ? TCP_OP_RECV_IN : TCP_OP_RECV_OUT, s);
 	d->flags |= DIR_F_RECV;
 }
 
@@ -316,7 +320,7 @@ static void submit_send(struct loop *l, struct session *s, int di)
 	 * makes the kernel finish a partial stream send itself; short sends can
 	 * still happen (reset, signals) and are resubmitted. */
 	io_uring_prep_send(sqe, dst_fd(s, di), d->q[0].p, d->q[0].len, MSG_NOSIGNAL | MSG_WAITALL);
-	tag(sqe, di == DIR_IN_OUT ? TCP_OP_SEND_OUT : TCP_OP_SEND_IN, s);
+	session_tag(sqe, di == DIR_IN_OUT ? TCP_OP_SEND_OUT : TCP_OP_SEND_IN, s);
 	d->flags |= DIR_F_SEND;
 }
 
@@ -457,17 +461,17 @@ static void handle_recv(struct loop *l, struct session *s, int di, const struct 
 		d->buf_len = (uint32_t)res;
 		d->buf_pos = 0;
 		touch(l, s);
-		if (s->up_wait && di == DIR_OUT_IN)
-			local_first_answer(l, s);
+		if (s->up_wait && di == DIR_OUT_IN && s->role->first_answer)
+			s->role->first_answer(l, s);
 		session_pump(l, s, di);
 		return;
 	}
 	dir_release_buf(l, d);
 	if (res == 0) {
 		d->flags |= DIR_F_EOF;
-		if (s->state == SESS_ST_HANDSHAKE && s->role == ROLE_SERVER &&
-		    probe_peer_closed(l, s)) {
-			/* probe = "forward": the decoy gets the bytes and the FIN */
+		if (s->state == SESS_ST_HANDSHAKE && s->role->peer_closed &&
+		    s->role->peer_closed(l, s)) {
+			/* the role took it on (it has the FIN: DIR_F_EOF) */
 		} else if (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN ||
 			   s->state == SESS_ST_UDP_CTRL) {
 			session_close(l, s, false, "peer closed");
@@ -519,17 +523,16 @@ static void handle_send(struct loop *l, struct session *s, int di, const struct 
 		return;
 	}
 	if (s->state == SESS_ST_HANDSHAKE && di == DIR_OUT_IN) {
-		local_on_reply_sent(l, s);
+		if (s->role->reply_sent)
+			s->role->reply_sent(l, s);
 		return;
 	}
 	touch(l, s);
 	if (s->state != SESS_ST_RELAY)
 		return;
 	submit_send(l, s, di);
-	if (s->http_plain && di == DIR_IN_OUT && d->carry_len && !(d->flags & DIR_F_RECV)) {
-		http_local_pump(l, s); /* requests still queued in the accumulator */
+	if (s->role->sent && s->role->sent(l, s, di))
 		return;
-	}
 	dir_next(l, s, di);
 }
 
@@ -540,8 +543,8 @@ void session_timeout(struct loop *l, struct timer *t)
 	tcp_of(l)->st.timeouts++;
 	switch (s->state) {
 	case SESS_ST_HANDSHAKE:
-		if (s->role == ROLE_SERVER && probe_deadline(l, s))
-			break; /* probe = "forward": handed to the decoy */
+		if (s->role->deadline && s->role->deadline(l, s))
+			break; /* the role took it on */
 		session_close(l, s, false, "handshake timeout");
 		break;
 	case SESS_ST_CONNECTING:
@@ -550,7 +553,7 @@ void session_timeout(struct loop *l, struct timer *t)
 			struct io_uring_sqe *sqe = loop_sqe(l);
 
 			io_uring_prep_cancel_fd(sqe, s->fd[SIDE_OUT], 0);
-			tag(sqe, TCP_OP_CANCEL, s);
+			session_tag(sqe, TCP_OP_CANCEL, s);
 			break;
 		}
 		session_close(l, s, false, "connect timeout"); /* still resolving */
@@ -598,10 +601,7 @@ void session_handle_cqe(struct loop *l, struct session *s, enum tcp_op op,
 		handle_send(l, s, DIR_OUT_IN, cqe);
 		break;
 	case TCP_OP_CONNECT:
-		if (s->role == ROLE_SERVER)
-			server_on_connect(l, s, cqe->res);
-		else
-			local_on_connect(l, s, cqe->res);
+		s->role->connected(l, s, cqe->res);
 		break;
 	default: /* link timeout, shutdown, cancel: nothing to do but count */
 		break;
@@ -642,23 +642,7 @@ uint8_t *session_acc(struct loop *l, struct session *s, int half)
 	return (uint8_t *)pool_at(&tcp_of(l)->carries, d->carry) + (size_t)half * CARRY_HALF_BYTES;
 }
 
-void session_submit_send(struct loop *l, struct session *s, int di)
-{
-	submit_send(l, s, di);
-}
-
 void session_dir_next(struct loop *l, struct session *s, int di)
 {
 	dir_next(l, s, di);
 }
-
-void session_release_carry(struct loop *l, struct session *s, int di)
-{
-	dir_release_carry(l, dir_of(s, di));
-}
-
-void session_release_buf(struct loop *l, struct session *s, int di)
-{
-	dir_release_buf(l, dir_of(s, di));
-}
-

@@ -161,11 +161,11 @@ static const struct config_rt *old_rt(const struct config *old, enum role role,
 		if (config_same_listen(&old->servers[i].listen, listen))
 			return &old->servers[i].rt;
 	for (size_t i = 0; old && role == ROLE_LOCAL && i < old->n_locals; i++)
-		if (config_same_listen(&old->locals[i].listen, listen))
-			return &old->locals[i].rt;
+		if (config_same_listen(&old->locals[i].cl.listen, listen))
+			return &old->locals[i].cl.rt;
 	for (size_t i = 0; old && role == ROLE_TUNNEL && i < old->n_tunnels; i++)
-		if (config_same_listen(&old->tunnels[i].listen, listen))
-			return &old->tunnels[i].rt;
+		if (config_same_listen(&old->tunnels[i].cl.listen, listen))
+			return &old->tunnels[i].cl.rt;
 	return NULL;
 }
 
@@ -189,17 +189,17 @@ static int assign_ids(const struct config *old, struct config *cfg)
 	for (size_t i = 0; i < cfg->n_locals; i++) {
 		struct config_local *lc = &cfg->locals[i];
 
-		lc->rt.ep = ep_id(ROLE_LOCAL, &lc->listen, old_rt(old, ROLE_LOCAL, &lc->listen));
-		if (lc->rt.ep == STATS_NONE)
+		lc->cl.rt.ep = ep_id(ROLE_LOCAL, &lc->cl.listen, old_rt(old, ROLE_LOCAL, &lc->cl.listen));
+		if (lc->cl.rt.ep == STATS_NONE)
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		struct config_tunnel *t = &cfg->tunnels[i];
 
-		t->rt.ep = ep_id(ROLE_TUNNEL, &t->listen, old_rt(old, ROLE_TUNNEL, &t->listen));
-		if (t->rt.ep == STATS_NONE)
+		t->cl.rt.ep = ep_id(ROLE_TUNNEL, &t->cl.listen, old_rt(old, ROLE_TUNNEL, &t->cl.listen));
+		if (t->cl.rt.ep == STATS_NONE)
 			return -ENOMEM;
-		eps[t->rt.ep].redir = t->redir != REDIR_NONE;
+		eps[t->cl.rt.ep].redir = t->redir != REDIR_NONE;
 	}
 	return 0;
 }

@@ -3,24 +3,25 @@
  * stream — the codec side of a TCP session: a completed receive is sealed
  * (plaintext in, ss chunks out) or opened (ss chunks in, plaintext out)
  * straight into a send block. Records cut by the end of a receive wait in
- * the direction's carry block. The server's first plaintext bytes are the
- * request header (tcp_server.c); authentication failures go to the probe
- * policy (connect.c).
+ * the direction's carry block. A stream being opened while its request is
+ * read hands its first plaintext, the salt checks and its failures to the
+ * session's role (relay/role.h).
  */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/log.h"
-#include "proto/replay.h"
+#include "relay/role.h"
 #include "relay/session.h"
+#include "relay/user_gate.h"
 
-/* Server request parsing takes the first plaintext bytes of the stream. */
+/* The request's first plaintext bytes are its header: the role's. */
 static int deliver(struct loop *l, struct session *s, int di, uint8_t *p, size_t n,
 		   size_t *skip)
 {
-	if (s->state == SESS_ST_HANDSHAKE && s->role == ROLE_SERVER && di == DIR_IN_OUT) {
-		int used = server_on_request_bytes(l, s, p, n);
+	if (s->state == SESS_ST_HANDSHAKE && di == DIR_IN_OUT && s->role->request_bytes) {
+		int used = s->role->request_bytes(l, s, p, n);
 
 		if (used < 0)
 			return used;
@@ -36,26 +37,27 @@ static uint8_t *carry_ptr(struct loop *l, struct relay_dir *d)
 	return (uint8_t *)pool_at(&tcp_of(l)->carries, d->carry);
 }
 
+/* A record of the stream could not be opened: a request that does not
+ * authenticate is the role's to answer; a broken stream is reset. */
+static int stream_failed(struct loop *l, struct session *s, enum ep_ctr reason, const char *why)
+{
+	if (s->state == SESS_ST_HANDSHAKE && s->role->auth_failed)
+		s->role->auth_failed(l, s, reason, why);
+	else
+		session_close(l, s, true, "bad tag in stream");
+	return -1;
+}
+
 static int check_record(struct loop *l, struct session *s, int ret)
 {
-	if (ret == -EBADMSG) {
-		if (s->state == SESS_ST_HANDSHAKE)
-			session_auth_failed(l, s, EPC_AUTH_BAD, "bad tag or length in request");
-		else
-			session_close(l, s, true, "bad tag in stream");
-		return -1;
-	}
-	if (ret == AEAD_RD_GOT_LEN && s->role == ROLE_SERVER && !s->salt_checked) {
+	if (ret == -EBADMSG)
+		return stream_failed(l, s, EPC_AUTH_BAD, "bad tag or length in request");
+	if (ret == AEAD_RD_GOT_LEN && !s->salt_checked) {
 		/* After the first authenticated decryption, not before: otherwise
-		 * anyone could fill the filter with junk salts. */
+		 * anyone could fill a salt filter with junk. */
 		s->salt_checked = 1;
-		if (relay_replay() &&
-		    replay_check_insert(relay_replay(), s->rd.salt, s->cipher->method->salt_len)) {
-			tcp_of(l)->st.replays++;
-			session_auth_failed(l, s, EPC_AUTH_REPLAY, "replayed salt");
+		if (s->role->first_record && s->role->first_record(l, s) < 0)
 			return -1;
-		}
-		probe_authenticated(l, s);
 	}
 	return 0;
 }
@@ -121,45 +123,17 @@ static const char *why2022(int err)
 static int record2022(struct loop *l, struct session *s, int ret, const uint8_t *plain,
 		      size_t plen, uint8_t *out, size_t *n)
 {
-	if (ret < 0) {
-		if (s->state == SESS_ST_HANDSHAKE)
-			session_auth_failed(l, s, reason2022(ret), why2022(ret));
-		else
-			session_close(l, s, true, "bad tag in stream");
+	if (ret < 0)
+		return stream_failed(l, s, reason2022(ret), why2022(ret));
+	if (ret == SS2022_RD_GOT_FIXED && s->role->first_record && s->role->first_record(l, s) < 0)
 		return -1;
-	}
-	if (ret == SS2022_RD_GOT_FIXED && relay_replay2022()) {
-		/* Every incoming salt is remembered for 60 s, on both sides
-		 * (SIP022): the server's request salts, a client's response salts. */
-		int seen = replay2022_check_insert(relay_replay2022(), s->rd2.salt,
-						   s->cipher->m2022->key_len, (uint64_t)time(NULL));
-
-		if (seen && s->role != ROLE_SERVER) {
-			tcp_of(l)->st.replays += seen == 1;
-			session_close(l, s, true, "replayed response salt");
-			return -1;
-		}
-		if (seen) {
-			tcp_of(l)->st.replays += seen == 1;
-			session_auth_failed(l, s, seen == 1 ? EPC_AUTH_REPLAY : EPC_AUTH_FULL,
-					    seen == 1 ? "replayed salt" : "salt memory full");
-			return -1;
-		}
-	}
-	if (ret == SS2022_RD_GOT_FIXED && s->role == ROLE_SERVER)
-		probe_authenticated(l, s);
 	if (ret == SS2022_RD_GOT_VARHDR || ret == SS2022_RD_GOT_DATA) {
 		if (plain != out + *n) /* payload records are already there */
 			memcpy(out + *n, plain, plen);
 		*n += plen;
 	}
-	if (ret == SS2022_RD_GOT_VARHDR) {
-		if (session_set_user(l, s, s->rd2.user) < 0) {
-			session_auth_failed(l, s, EPC_AUTH_LIMIT, "user over a limit");
-			return -1;
-		}
-		return server_connect_target(l, s);
-	}
+	if (ret == SS2022_RD_GOT_VARHDR && s->role->request_header)
+		return s->role->request_header(l, s);
 	return 0;
 }
 
@@ -200,8 +174,9 @@ static int open_record(struct loop *l, struct session *s, int di, uint8_t *buf, 
 	if (ret == AEAD_RD_NEED_MORE)
 		return 0;
 	if (ret == AEAD_RD_NEED_KEY) {
-		/* A server with users: whose key opens it? Then consume it. */
-		if (server_identify_user(l, s, buf) < 0)
+		/* A server with users (only its role makes a trial reader):
+		 * whose key opens it? Then consume it. */
+		if (s->role->identify(l, s, buf) < 0)
 			return -1;
 		ret = aead_reader_step_out(&s->rd, buf, len, consumed, o->out + o->n, &plen);
 	}
@@ -227,12 +202,11 @@ static int open_into(struct loop *l, struct session *s, int di, uint8_t *in, siz
 	size_t pos = 0, consumed;
 	int r;
 
-	/* SIP022: salt, identity header and fixed header come in one read. */
-	if (s->v2022 && s->role == ROLE_SERVER && s->rd2.state == SS2022_RD_HEADER &&
-	    !d->carry_len && len < reader_need(s)) {
-		session_auth_failed(l, s, EPC_AUTH_SHORT, "short first read");
-		return -1;
-	}
+	/* SIP022: a request's salt, identity header and fixed header come in
+	 * one read (a request reader is the one with a server's cfg). */
+	if (s->v2022 && s->rd2.cfg && s->rd2.state == SS2022_RD_HEADER && !d->carry_len &&
+	    len < reader_need(s))
+		return stream_failed(l, s, EPC_AUTH_SHORT, "short first read");
 	while (pos < len) {
 		if (d->carry_len) {
 			size_t need = reader_need(s), take = need - d->carry_len;
@@ -296,14 +270,11 @@ void session_pump(struct loop *l, struct session *s, int di)
 	uint8_t *out;
 	int ret = 0;
 
-	if (s->state == SESS_ST_HANDSHAKE && s->role != ROLE_SERVER && di == DIR_IN_OUT) {
-		local_on_client_data(l, s);
+	if (s->state == SESS_ST_HANDSHAKE && di == DIR_IN_OUT && s->role->handshake_data &&
+	    s->role->handshake_data(l, s, in, d->buf_len))
 		return;
-	}
-	if (s->http_plain && di == DIR_IN_OUT) {
-		http_local_pump(l, s);
+	if (s->role->pump && s->role->pump(l, s, di))
 		return;
-	}
 	if (s->quota_end) {
 		/* Past the quota: nothing more is relayed; the direction ends
 		 * (DIR_F_EOF is set) once its queue is sent. */
@@ -311,8 +282,6 @@ void session_pump(struct loop *l, struct session *s, int di)
 		session_dir_next(l, s, di);
 		return;
 	}
-	if (s->unauth)
-		probe_keep(l, s, in, d->buf_len); /* before 2022 opens it in place */
 	/* Output: the receive plus a carried record, salt, headers, tags. */
 	out = session_tx_block(l, (size_t)d->buf_len + d->carry_len + TX_OVERHEAD, &blk);
 	if (!out) {

@@ -12,7 +12,9 @@
 
 #include "core/log.h"
 #include "relay/stats.h"
+#include "relay/role.h"
 #include "relay/session.h"
+#include "relay/user_gate.h"
 
 /* Each group holds 8 MiB of receive buffers per worker. */
 #define PLAIN_BUFS ((8u << 20) / BUF_PLAIN_BYTES)
@@ -88,10 +90,8 @@ static void on_accept(struct loop *l, struct loop_listener *ll, int fd)
 		return;
 	}
 	s->src = tk;
-	if (ls->role == ROLE_SERVER)
-		server_session_start(l, s);
-	else
-		local_session_start(l, s);
+	s->role = session_role_of(ls->role, ls->conf);
+	s->role->start(l, s);
 }
 
 static void on_closed(struct loop *l, struct loop_listener *ll)
@@ -344,7 +344,7 @@ static int tcp_socket(const struct hostport *hp, enum role role, const void *con
 	const struct sockaddr *sa = (const struct sockaddr *)&hp->addr;
 	const struct config_outbound *o = relay_outbound_of(role, conf);
 	bool tproxy = role == ROLE_TUNNEL &&
-		      ((const struct config_tunnel *)conf)->redir == REDIR_TPROXY;
+		      relay_tunnel_of(role, conf)->redir == REDIR_TPROXY;
 	int fd = -EPROTONOSUPPORT;
 
 	if (o->mptcp) {

@@ -88,7 +88,7 @@ int udp_open_socket(int family, const struct sockaddr *bind_to, bool reuseport)
 	 * ~200 KiB holds ~150 full-size datagrams). The kernel caps it at
 	 * net.core.rmem_max; memory is only used while datagrams wait. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	if (bind_to && bind(fd, bind_to, sa_len(bind_to)) < 0) {
+	if (bind_to && bind(fd, bind_to, sockaddr_len(bind_to)) < 0) {
 		int err = -errno;
 
 		close(fd);
@@ -470,7 +470,7 @@ static void udp_destroy(struct loop *l)
 static int udp_port(const struct hostport *hp, enum role role, const void *conf)
 {
 	char buf[80];
-	int fd = role == ROLE_TUNNEL && ((const struct config_tunnel *)conf)->redir
+	int fd = relay_tunnel_of(role, conf) && relay_tunnel_of(role, conf)->redir
 			 ? udp_redir_socket(hp)
 			 : udp_open_socket(hp->addr.ss_family, (const struct sockaddr *)&hp->addr,
 					   true);

@@ -10,7 +10,6 @@
 
 #include "core/log.h"
 #include "proto/aead.h"
-#include "relay/session.h"
 #include "relay/udp_owner.h"
 #include "relay/limits.h"
 #include "udp_int.h"
@@ -37,7 +36,7 @@ uint32_t udp_hash_addr(uint32_t lst, const struct sockaddr *sa)
 	}
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 16777619u;
-	h = (h ^ port_of(sa)) * 16777619u;
+	h = (h ^ sockaddr_port(sa)) * 16777619u;
 	return h ^ (h >> 15);
 }
 
@@ -272,12 +271,8 @@ void udp_assoc_count(struct udp_assoc *a, bool up, size_t n)
 void udp_assoc_touch(struct loop *l, struct udp_assoc *a)
 {
 	if (a->role == ROLE_LOCAL) {
-		struct session *s = session_lookup(l, a->sess_slot, a->sess_gen);
-
 		/* Datagrams keep the SOCKS5 control connection alive. */
-		if (s)
-			timer_arm(&l->wheel, &s->timer,
-				  l->now_ms + (uint64_t)s->cfg->timeouts.tcp_idle * 1000);
+		a->owner.keepalive(l, a->owner.slot, a->owner.gen);
 		return;
 	}
 	list_del(&a->lru);
@@ -295,7 +290,7 @@ struct udp_assoc *udp_assoc_find_addr(struct loop *l, struct udp_listener *L,
 	for (; i != UDP_NONE; i = a->hnext) {
 		a = udp_assoc_at(l, i);
 		if (a->L == L && !(a->v2022 && a->role == ROLE_SERVER) &&
-		    same_addr((struct sockaddr *)&a->peer, from, true))
+		    sockaddr_equal((struct sockaddr *)&a->peer, from))
 			return a;
 	}
 	return NULL;
@@ -315,8 +310,8 @@ struct udp_assoc *udp_assoc_by_addr(struct loop *l, struct udp_listener *L,
 		return NULL;
 	a->L = L;
 	a->conf = L->conf;
-	memcpy(&a->peer, from, sa_len(from));
-	a->peer_len = sa_len(from);
+	memcpy(&a->peer, from, sockaddr_len(from));
+	a->peer_len = sockaddr_len(from);
 	a->hnext = u->hash[h];
 	u->hash[h] = a->slot;
 	u->n_hashed++;

@@ -17,7 +17,6 @@
 #include "proto/acl.h"
 #include "proto/aead.h"
 #include "proto/socks5.h"
-#include "relay/session.h"
 #include "relay/upstream.h"
 #include "udp_int.h"
 
@@ -27,12 +26,9 @@ static int server_known(struct loop *l, struct udp_assoc *a, const struct sockad
 {
 	int ret;
 
-	memcpy(&a->server, sa, sa_len(sa));
-	a->server_len = sa_len(sa);
-	if (a->server.ss_family == AF_INET)
-		((struct sockaddr_in *)&a->server)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)&a->server)->sin6_port = htons(port);
+	memcpy(&a->server, sa, sockaddr_len(sa));
+	a->server_len = sockaddr_len(sa);
+	sockaddr_set_port((struct sockaddr *)&a->server, port);
 	ret = udp_open_ep(l, &a->ep[0], a->server.ss_family, relay_outbound_of(a->role, a->conf));
 	return ret < 0 ? ret : 0;
 }
@@ -176,12 +172,12 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	}
 	if (!a->cipher) {
 		/* New association: key it and find the server. */
-		if (!tc->server.port) {
+		if (!tc->cl.server.port) {
 			udp_assoc_close(l, a, "no server yet: waiting for the servers_url document");
 			return UDP_DROP_REFUSED;
 		}
-		const struct hostport *srv = assoc_server(a, &tc->server, &tc->cipher, tc->ups,
-							  tc->n_ups, &tc->rt);
+		const struct hostport *srv = assoc_server(a, &tc->cl.server, &tc->cl.cipher, tc->cl.ups,
+							  tc->cl.n_ups, &tc->cl.rt);
 
 		client2022_init(a);
 		if (server_setup(l, a, srv) < 0) {
@@ -197,7 +193,7 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	if (a->v2022)
 		n = seal2022_client(a, g, hdr, hlen, g->p, g->n, &start);
 	else
-		n = udp_seal_in_place(tc->cipher.method, tc->cipher.key, g, hdr, hlen, &start);
+		n = udp_seal_in_place(tc->cl.cipher.method, tc->cl.cipher.key, g, hdr, hlen, &start);
 	if (n < 0)
 		return UDP_DROP_OTHER;
 	udp_assoc_count(a, true, plen);
@@ -238,7 +234,7 @@ static int from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g)
 		return UDP_DROP_AUTH;
 	}
 	ss2022_window_update(&a->win, pk.packet_id);
-	if (a->role == ROLE_TUNNEL && ((const struct config_tunnel *)a->conf)->redir)
+	if (relay_tunnel_of(a->role, a->conf) && relay_tunnel_of(a->role, a->conf)->redir)
 		return redir_reply(l, a, g, &pk.addr, pk.payload, pk.payload_len);
 	udp_assoc_touch(l, a);
 	if (a->role == ROLE_TUNNEL) {
@@ -267,7 +263,7 @@ int udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
 	struct ssaddr src;
 	int r, k;
 
-	if (!same_addr(g->from, (struct sockaddr *)&a->server, true))
+	if (!sockaddr_equal(g->from, (struct sockaddr *)&a->server))
 		return UDP_DROP_MALFORMED;
 	if (a->v2022)
 		return from_server2022(l, a, g);
@@ -279,7 +275,7 @@ int udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
 	k = ssaddr_parse(pt, (size_t)r, &src);
 	if (k <= 0)
 		return UDP_DROP_MALFORMED;
-	if (a->role == ROLE_TUNNEL && ((const struct config_tunnel *)a->conf)->redir)
+	if (relay_tunnel_of(a->role, a->conf) && relay_tunnel_of(a->role, a->conf)->redir)
 		return redir_reply(l, a, g, &src, pt + k, (size_t)(r - k));
 	udp_assoc_touch(l, a);
 	udp_assoc_count(a, false, (size_t)(r - k));
@@ -307,7 +303,7 @@ static void name_answered(struct loop *l, const struct dns_waiter *w, const stru
 }
 
 /*
- * Where a datagram for dst goes, by the local's ACL (tcp_local.c decides
+ * Where a datagram for dst goes, by the local's ACL (client.c decides
  * the same way for TCP): 1 direct (to filled in), 0 through the server, -1
  * dropped while its name is being looked up (UDP may lose it; sending it
  * through the server meanwhile could send what the ACL keeps direct).
@@ -316,7 +312,7 @@ static int udp_route(struct loop *l, struct udp_assoc *a, const struct ssaddr *d
 		     struct sockaddr_storage *to)
 {
 	const struct config_local *lc = a->conf;
-	const struct acl *acl = lc->acl ? lc->acl->acl : NULL;
+	const struct acl *acl = lc->cl.acl ? lc->cl.acl->acl : NULL;
 	struct dns_waiter w = { .done = name_answered, .slot = a->slot, .gen = a->gen };
 	const struct dns_entry *e;
 	socklen_t sl;
@@ -338,12 +334,8 @@ static int udp_route(struct loop *l, struct udp_assoc *a, const struct ssaddr *d
 	if (r != ACL_ROUTE_BYPASS && acl_route_addr(acl, &e->addr[0].sa) != ACL_ROUTE_BYPASS)
 		return 0;
 	memset(to, 0, sizeof(*to));
-	memcpy(to, &e->addr[0], e->addr[0].sa.sa_family == AF_INET ? sizeof(struct sockaddr_in)
-								   : sizeof(struct sockaddr_in6));
-	if (to->ss_family == AF_INET)
-		((struct sockaddr_in *)to)->sin_port = htons(dst->port);
-	else
-		((struct sockaddr_in6 *)to)->sin6_port = htons(dst->port);
+	memcpy(to, &e->addr[0], sockaddr_len(&e->addr[0].sa));
+	sockaddr_set_port((struct sockaddr *)to, dst->port);
 	return 1;
 }
 
@@ -370,20 +362,23 @@ int udp_local_from_direct(struct loop *l, struct udp_assoc *a, struct dgram *g)
 int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
 {
 	const struct aead_method *m = a->cipher->method;
+	const struct sockaddr *allow = (const struct sockaddr *)&a->allow;
 	struct socks5_udp su;
 	uint8_t *start;
 	int n, h;
 
 	if (a->ep[0].fd < 0)
 		return UDP_DROP_OTHER; /* the server's name is still being looked up */
-	/* Only the client that opened the association (RFC 1928 §7). */
-	if (!same_addr(g->from, (struct sockaddr *)&a->allow, port_of((struct sockaddr *)&a->allow)))
+	/* Only the client that opened the association (RFC 1928 §7), from the
+	 * port it named if it named one. */
+	if (!(sockaddr_port(allow) ? sockaddr_equal(g->from, allow)
+				   : sockaddr_same_ip(g->from, allow)))
 		return UDP_DROP_MALFORMED;
 	h = socks5_parse_udp(g->p, g->n, &su);
 	if (h < 0 || su.frag != 0)
 		return UDP_DROP_MALFORMED; /* no reassembly: FRAG != 0 is dropped (RFC 1928) */
-	memcpy(&a->peer, g->from, sa_len(g->from));
-	a->peer_len = sa_len(g->from);
+	memcpy(&a->peer, g->from, sockaddr_len(g->from));
+	a->peer_len = sockaddr_len(g->from);
 	{
 		struct sockaddr_storage to;
 		int r = udp_route(l, a, &su.dst, &to), fd;
@@ -416,10 +411,10 @@ int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
 	return UDP_KEPT;
 }
 
-int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *local_ip,
+int udp_local_assoc(struct loop *l, const struct udp_owner *owner, const struct config_local *lc,
+		    const struct config *cfg, const struct sockaddr *local_ip,
 		    const struct sockaddr *client, struct sockaddr_storage *bnd)
 {
-	const struct config_local *lc = s->conf;
 	const struct hostport *srv;
 	struct sockaddr_storage b;
 	struct udp_assoc *a;
@@ -428,21 +423,17 @@ int udp_local_assoc(struct loop *l, struct session *s, const struct sockaddr *lo
 	if (!udp_of(l))
 		return -EOPNOTSUPP;
 	/* It lives and dies with its control session: on the session's snapshot. */
-	a = udp_assoc_alloc(l, ROLE_LOCAL, s->cfg, lc->rt.ep);
+	a = udp_assoc_alloc(l, ROLE_LOCAL, cfg, lc->cl.rt.ep);
 	if (!a)
 		return -EAGAIN;
 	a->conf = lc;
-	a->sess_slot = s->slot;
-	a->sess_gen = s->gen;
-	srv = assoc_server(a, &lc->server, &lc->cipher, lc->ups, lc->n_ups, &lc->rt);
+	a->owner = *owner;
+	srv = assoc_server(a, &lc->cl.server, &lc->cl.cipher, lc->cl.ups, lc->cl.n_ups, &lc->cl.rt);
 	client2022_init(a);
-	memcpy(&a->allow, client, sa_len(client));
+	memcpy(&a->allow, client, sockaddr_len(client));
 	/* The client-facing socket: the control connection's local IP, any port. */
-	memcpy(&b, local_ip, sa_len(local_ip));
-	if (b.ss_family == AF_INET)
-		((struct sockaddr_in *)&b)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&b)->sin6_port = 0;
+	memcpy(&b, local_ip, sockaddr_len(local_ip));
+	sockaddr_set_port((struct sockaddr *)&b, 0);
 	a->ep[1].fd = udp_open_socket(b.ss_family, (struct sockaddr *)&b, false);
 	if (a->ep[1].fd < 0 || getsockname(a->ep[1].fd, (struct sockaddr *)bnd, &bl) < 0 ||
 	    server_setup(l, a, srv) < 0) {

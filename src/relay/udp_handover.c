@@ -41,7 +41,7 @@ bool udp_hand_over(struct loop *l, int w, struct udp_listener *L,
 	x->pid = pk->packet_id;
 	memcpy(x->psk, pk->psk, cs->cipher.m2022->key_len);
 	x->addr = pk->addr;
-	memcpy(&x->from, g->from, sa_len(g->from));
+	memcpy(&x->from, g->from, sockaddr_len(g->from));
 	x->len = pk->payload_len;
 	memcpy(x->data, pk->payload, pk->payload_len);
 	/* The target's CQE carries the pointer under UDP_OP_XFER; ours comes

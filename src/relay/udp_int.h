@@ -16,6 +16,7 @@
 
 #include "conf/config.h"
 #include "dns/dns.h"
+#include "proto/sockaddr.h"
 #include "relay/stats.h"
 #include "relay/udp.h"
 
@@ -58,39 +59,6 @@ struct dgram {
 	uint8_t *p;   /* payload; UDP_HEADROOM writable bytes before it */
 	size_t n;
 };
-
-/* ---- addresses (udp_int.h) */
-
-static inline bool same_addr(const struct sockaddr *a, const struct sockaddr *b, bool port)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin_addr.s_addr == y->sin_addr.s_addr &&
-		       (!port || x->sin_port == y->sin_port);
-	}
-	if (a->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-
-		return memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0 &&
-		       (!port || x->sin6_port == y->sin6_port);
-	}
-	return false;
-}
-
-static inline uint16_t port_of(const struct sockaddr *a)
-{
-	if (a->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)a)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
-}
-
-static inline socklen_t sa_len(const struct sockaddr *sa)
-{
-	return sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
 
 /* ---- associations (udp_assoc.c) */
 

@@ -37,7 +37,8 @@ int udp_redir_socket(const struct hostport *hp)
 	else
 		r = setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) ||
 		    setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one));
-	if (r || bind(fd, (const struct sockaddr *)&hp->addr, sa_len((const void *)&hp->addr))) {
+	if (r || bind(fd, (const struct sockaddr *)&hp->addr,
+		      sockaddr_len((const struct sockaddr *)&hp->addr))) {
 		r = -errno;
 		close(fd);
 		return r;
@@ -96,8 +97,8 @@ int udp_redir_target(struct loop *l, struct udp_listener *L, struct dgram *g, ui
 		return -UDP_DROP_REFUSED;
 	}
 	/* Sent to the redir's own port, not diverted by a rule: it would loop
-	 * (the same test as for TCP, tcp_local.c). */
-	if (port_of((struct sockaddr *)orig) == tc->listen.port ||
+	 * (the same test as for TCP, redir.c). */
+	if (sockaddr_port((struct sockaddr *)orig) == tc->cl.listen.port ||
 	    ssaddr_from_sockaddr((struct sockaddr *)orig, &sa) < 0) {
 		if (may_log(l))
 			log_info("redir: a datagram to %s was not redirected here by a rule: dropped",
@@ -105,7 +106,7 @@ int udp_redir_target(struct loop *l, struct udp_listener *L, struct dgram *g, ui
 		return -UDP_DROP_REFUSED;
 	}
 	*hlen = ssaddr_encode(&sa, hdr);
-	if (tc->acl && acl_route_addr(tc->acl->acl, (struct sockaddr *)orig) == ACL_ROUTE_BYPASS)
+	if (tc->cl.acl && acl_route_addr(tc->cl.acl->acl, (struct sockaddr *)orig) == ACL_ROUTE_BYPASS)
 		return 1;
 	return 0;
 }
@@ -123,7 +124,7 @@ static int tp_open(const struct sockaddr *src)
 		r = setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
 	/* Every worker binds the same address: SO_REUSEADDR lets them. */
 	if (r || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, src, sa_len(src))) {
+	    bind(fd, src, sockaddr_len(src))) {
 		r = -errno;
 		close(fd);
 		return r;
@@ -153,7 +154,7 @@ static int tp_get(struct loop *l, const struct sockaddr *src)
 		if (t->fd < 0) {
 			if (free_i == UDP_NONE)
 				free_i = i;
-		} else if (t->hash == h && same_addr(src, (struct sockaddr *)&t->addr, true)) {
+		} else if (t->hash == h && sockaddr_equal(src, (struct sockaddr *)&t->addr)) {
 			t->used_ms = l->now_ms;
 			return (int)i;
 		} else if (!t->inflight && (lru == UDP_NONE || t->used_ms < u->tps[lru].used_ms)) {
@@ -172,7 +173,7 @@ static int tp_get(struct loop *l, const struct sockaddr *src)
 	if (free_i == u->n_tps)
 		u->n_tps++;
 	u->tps[free_i] = (struct udp_tp){ .fd = fd, .hash = h, .used_ms = l->now_ms };
-	memcpy(&u->tps[free_i].addr, src, sa_len(src));
+	memcpy(&u->tps[free_i].addr, src, sockaddr_len(src));
 	return (int)free_i;
 }
 

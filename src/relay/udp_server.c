@@ -59,10 +59,7 @@ static int send_resolved(struct loop *l, struct udp_assoc *a, const struct dns_e
 		if ((!cs->allow_private && ssaddr_is_special(&dst.sa)) ||
 		    relay_acl_blocks_addr(cs, &dst.sa))
 			continue;
-		if (dst.sa.sa_family == AF_INET)
-			dst.v4.sin_port = htons(port);
-		else
-			dst.v6.sin6_port = htons(port);
+		sockaddr_set_port(&dst.sa, port);
 		return send_target(l, a, bid, p, len, &dst.sa);
 	}
 	return UDP_DROP_REFUSED;
@@ -153,8 +150,8 @@ bool udp_accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, uint32_t 
 	if (!udp_assoc_set_user(l, a, uid, idx >= 0 ? &cs->users->u[idx] : NULL, from))
 		return false;
 	ss2022_window_update(&a->win, pid);
-	memcpy(&a->peer, from, sa_len(from));
-	a->peer_len = sa_len(from);
+	memcpy(&a->peer, from, sockaddr_len(from));
+	a->peer_len = sockaddr_len(from);
 	memcpy(a->psk, psk, ((const struct config_server *)a->conf)->cipher.m2022->key_len);
 	udp_assoc_touch(l, a);
 	return true;

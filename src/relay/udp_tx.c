@@ -69,7 +69,7 @@ static void submit_tx(struct loop *l, uint16_t bid)
 
 	memset(&tx->msg, 0, sizeof(tx->msg));
 	tx->msg.msg_name = &tx->dst;
-	tx->msg.msg_namelen = sa_len((struct sockaddr *)&tx->dst);
+	tx->msg.msg_namelen = sockaddr_len((struct sockaddr *)&tx->dst);
 	tx->msg.msg_iov = tx->iov;
 	tx->msg.msg_iovlen = tx->n;
 	if (tx->n > 1) {
@@ -104,7 +104,7 @@ static bool joins(const struct udp_state *u, const struct udp_tx *b, int fd, siz
 	return b->fd == fd && b->tp == tp && !b->sealed && b->n < UDP_GSO_MAX && len <= b->seg &&
 	       b->total + len <= UDP_GSO_BYTES && u->gso_strikes < UDP_GSO_STRIKES &&
 	       b->assoc_slot == (a ? a->slot : UDP_NONE) && b->assoc_gen == (a ? a->gen : 0) &&
-	       same_addr(dst, (const struct sockaddr *)&b->dst, true);
+	       sockaddr_equal(dst, (const struct sockaddr *)&b->dst);
 }
 
 /* A send from fd, owned by association a or by redir reply socket tp (or
@@ -129,7 +129,7 @@ static void send_owned(struct loop *l, uint16_t bid, int fd, const void *p, size
 		udp_flush(l);
 	}
 	tx = &u->tx[bid];
-	memcpy(&tx->dst, dst, sa_len(dst));
+	memcpy(&tx->dst, dst, sockaddr_len(dst));
 	tx->iov[0].iov_base = (void *)p;
 	tx->iov[0].iov_len = len;
 	tx->bids[0] = bid;

@@ -29,6 +29,7 @@
 
 #include "core/log.h"
 #include "dns/dns.h"
+#include "proto/sockaddr.h"
 #include "relay/relay.h"
 #include "relay/ssclient.h"
 #include "relay/upstream.h"
@@ -241,11 +242,8 @@ static bool connect_next(struct loop *l, struct check *c)
 		close(c->fd);
 		c->fd = -1;
 	}
-	if (a.sa.sa_family == AF_INET)
-		a.v4.sin_port = htons(c->u->tcp_server.port);
-	else
-		a.v6.sin6_port = htons(c->u->tcp_server.port);
-	connect_to(l, c, &a.sa, a.sa.sa_family == AF_INET ? sizeof(a.v4) : sizeof(a.v6));
+	sockaddr_set_port(&a.sa, c->u->tcp_server.port);
+	connect_to(l, c, &a.sa, sockaddr_len(&a.sa));
 	return true;
 }
 
@@ -529,16 +527,16 @@ static void add_checks(struct loop *l)
 	for (size_t i = 0; i < cfg->n_locals; i++) {
 		const struct config_local *lc = &cfg->locals[i];
 
-		for (size_t k = 0; lc->check.interval && lc->rt.health && k < lc->n_ups && !ret; k++)
-			ret = add_check(l, "local", &lc->listen, &lc->rt, lc->ups, (int)k,
-					&lc->check, &lc->outbound, lc->upstream_retry);
+		for (size_t k = 0; lc->cl.check.interval && lc->cl.rt.health && k < lc->cl.n_ups && !ret; k++)
+			ret = add_check(l, "local", &lc->cl.listen, &lc->cl.rt, lc->cl.ups, (int)k,
+					&lc->cl.check, &lc->cl.outbound, lc->cl.upstream_retry);
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		const struct config_tunnel *t = &cfg->tunnels[i];
 
-		for (size_t k = 0; t->check.interval && t->rt.health && k < t->n_ups && !ret; k++)
-			ret = add_check(l, t->redir ? "redir" : "tunnel", &t->listen, &t->rt,
-					t->ups, (int)k, &t->check, &t->outbound, t->upstream_retry);
+		for (size_t k = 0; t->cl.check.interval && t->cl.rt.health && k < t->cl.n_ups && !ret; k++)
+			ret = add_check(l, t->redir ? "redir" : "tunnel", &t->cl.listen, &t->cl.rt,
+					t->cl.ups, (int)k, &t->cl.check, &t->cl.outbound, t->cl.upstream_retry);
 	}
 	if (ret)
 		log_error("upstream checks: out of memory: some upstreams are not checked");

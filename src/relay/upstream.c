@@ -17,13 +17,13 @@ static bool entry_ups(const struct config *c, size_t i, const struct config_upst
 	struct config *m = (struct config *)c; /* rt is the control plane's to fill */
 
 	if (i < c->n_locals) {
-		*ups = c->locals[i].ups;
-		*n = c->locals[i].n_ups;
-		*rt = &m->locals[i].rt;
+		*ups = c->locals[i].cl.ups;
+		*n = c->locals[i].cl.n_ups;
+		*rt = &m->locals[i].cl.rt;
 	} else if (i < c->n_locals + c->n_tunnels) {
-		*ups = c->tunnels[i - c->n_locals].ups;
-		*n = c->tunnels[i - c->n_locals].n_ups;
-		*rt = &m->tunnels[i - c->n_locals].rt;
+		*ups = c->tunnels[i - c->n_locals].cl.ups;
+		*n = c->tunnels[i - c->n_locals].cl.n_ups;
+		*rt = &m->tunnels[i - c->n_locals].cl.rt;
 	} else {
 		return false;
 	}

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Shadowsocks 2022 edition, TCP, ssring <-> ssring (no second implementation
 of the 2022 edition is installable here; the byte layouts are anchored by the
-known-answer vectors in test/unit/test_ss2022.c): local -> server and
+known-answer vectors in test/unit/proto/test_ss2022.c): local -> server and
 tunnel -> server for all three methods, identity headers with two users,
 replay and probe absorption."""
 import os

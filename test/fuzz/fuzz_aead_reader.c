@@ -14,13 +14,14 @@
  *   flipped bit, followed by -EBADMSG).
  * Each segment is copied into a buffer of exactly its size, so ASan catches a
  * read past what the relay showed the reader. Partial records go through a
- * carry buffer of AEAD_CHUNK_WIRE_MAX bytes.
+ * carry buffer of AEAD_CHUNK_WIRE_MAX bytes (test/util.h's carry model).
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util.h"
 #include "proto/aead.h"
 
 #define MAX_INPUT (1 << 17)
@@ -34,19 +35,11 @@ static const uint8_t master[AEAD_MAX_KEY_BYTES] = {
 
 struct relay {
 	struct aead_reader r;
-	uint8_t carry[AEAD_CHUNK_WIRE_MAX];
-	size_t carry_len;
+	struct carry c;
+	uint8_t carry_buf[AEAD_CHUNK_WIRE_MAX];
 	uint8_t *out;
 	size_t out_len, out_cap;
 };
-
-static uint32_t rnd(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
 
 /* A key the stream was not sealed with: a server's other user. */
 static const uint8_t other[AEAD_MAX_KEY_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8 };
@@ -69,8 +62,16 @@ static int find_key(struct relay *s, const uint8_t *buf)
 	return res;
 }
 
-static int relay_step(struct relay *s, uint8_t *buf, size_t len, size_t *used)
+static size_t relay_need(void *arg)
 {
+	struct relay *s = arg;
+
+	return aead_reader_need(&s->r);
+}
+
+static int relay_step(void *arg, uint8_t *buf, size_t len, size_t *used)
+{
+	struct relay *s = arg;
 	uint8_t *plain;
 	size_t plain_len;
 	int res = aead_reader_step(&s->r, buf, len, used, &plain, &plain_len);
@@ -99,46 +100,6 @@ static int relay_step(struct relay *s, uint8_t *buf, size_t len, size_t *used)
 	return res;
 }
 
-/* One received segment: finish the carried record, decode in place, carry the tail. */
-static int relay_feed(struct relay *s, uint8_t *seg, size_t len)
-{
-	while (len > 0) {
-		size_t need = aead_reader_need(&s->r), used;
-		int res;
-
-		if (s->carry_len > 0) {
-			size_t take = need - s->carry_len < len ? need - s->carry_len : len;
-
-			memcpy(s->carry + s->carry_len, seg, take);
-			s->carry_len += take;
-			seg += take;
-			len -= take;
-			if (s->carry_len < need)
-				return 0;
-			res = relay_step(s, s->carry, s->carry_len, &used);
-			if (res < 0)
-				return res;
-			if (res == AEAD_RD_NEED_MORE || used != s->carry_len)
-				abort();
-			s->carry_len = 0;
-			continue;
-		}
-		res = relay_step(s, seg, len, &used);
-		if (res < 0)
-			return res;
-		if (res == AEAD_RD_NEED_MORE) {
-			if (len >= need || len > sizeof(s->carry))
-				abort();
-			memcpy(s->carry, seg, len);
-			s->carry_len = len;
-			return 0;
-		}
-		seg += used;
-		len -= used;
-	}
-	return 0;
-}
-
 /* Feed wire in segments of 1..max_seg bytes, each in a buffer of exactly its size. */
 static int feed_split(struct relay *s, const uint8_t *wire, size_t len, uint32_t seed,
 		      size_t max_seg)
@@ -147,7 +108,7 @@ static int feed_split(struct relay *s, const uint8_t *wire, size_t len, uint32_t
 	int res = 0;
 
 	while (off < len && res == 0) {
-		size_t n = 1 + rnd(&seed) % max_seg;
+		size_t n = 1 + xorshift32(&seed) % max_seg;
 		uint8_t *seg;
 
 		if (n > len - off)
@@ -156,7 +117,7 @@ static int feed_split(struct relay *s, const uint8_t *wire, size_t len, uint32_t
 		if (!seg)
 			abort();
 		memcpy(seg, wire + off, n);
-		res = relay_feed(s, seg, n);
+		res = carry_feed(&s->c, seg, n);
 		free(seg);
 		off += n;
 	}
@@ -171,11 +132,11 @@ static size_t build_stream(const struct aead_method *m, uint8_t *wire, const uin
 	size_t w = m->salt_len;
 
 	for (size_t i = 0; i < m->salt_len; i++)
-		wire[i] = (uint8_t)rnd(&seed);
+		wire[i] = (uint8_t)xorshift32(&seed);
 	if (aead_ctx_init(&c, m, master, wire) < 0)
 		abort();
 	while (len > 0) {
-		size_t n = 1 + rnd(&seed) % (seed & 1 ? AEAD_CHUNK_MAX : 64);
+		size_t n = 1 + xorshift32(&seed) % (seed & 1 ? AEAD_CHUNK_MAX : 64);
 
 		if (n > len)
 			n = len;
@@ -205,7 +166,7 @@ static void run_sealed(struct relay *s, const struct aead_method *m, const uint8
 	if (wire_len > cap)
 		abort();
 	if (flip && wire_len > 0) {
-		bit = rnd(&seed) % (8 * wire_len);
+		bit = xorshift32(&seed) % (8 * wire_len);
 		wire[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 	}
 	res = feed_split(s, wire, wire_len, seed, max_seg);
@@ -216,7 +177,7 @@ static void run_sealed(struct relay *s, const struct aead_method *m, const uint8
 	/* An empty stream is a bare salt: a trial reader must hold it, since no
 	 * key can be chosen before the first length arrives. */
 	held = s->r.state == AEAD_RD_TRIAL && len == 0 ? m->salt_len : 0;
-	if (!flip && (res != 0 || s->out_len != len || s->carry_len != held))
+	if (!flip && (res != 0 || s->out_len != len || s->c.len != held))
 		abort();
 	free(wire);
 }
@@ -244,6 +205,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		aead_reader_init(&s.r, m, master);
 	s.out = out;
 	s.out_cap = sizeof(out);
+	s.c = (struct carry){ .buf = s.carry_buf, .cap = sizeof(s.carry_buf), .need = relay_need,
+			      .step = relay_step, .arg = &s };
 	if (data[0] & 0x80)
 		run_sealed(&s, m, data + 4, size - 4, seed, max_seg, data[0] & 0x40);
 	else

@@ -45,6 +45,7 @@
 #include "core/worker.h"
 #include "dns/dns.h"
 #include "relay/limits.h"
+#include "relay/role.h"
 #include "relay/session.h"
 #include "relay/stats.h"
 #include "relay/tcp.h"
@@ -427,7 +428,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	slot = s->slot;
 	gen = s->gen;
-	server_session_start(&L, s);
+	s->role = session_role_of(ROLE_SERVER, s->conf);
+	s->role->start(&L, s);
 	collect();
 	while (data + 2 <= end && session_lookup(&L, slot, gen)) {
 		uint8_t op = data[0] & 7, a = data[1];

@@ -14,13 +14,15 @@
  *   must re-encode to its own bytes; the data chunks that follow must come
  *   out unchanged; a flipped bit must fail the stream.
  * Segments are copied into buffers of exactly their size so ASan catches a
- * read past what the relay showed the reader.
+ * read past what the relay showed the reader; partial records go through
+ * test/util.h's carry model.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util.h"
 #include "proto/ss2022.h"
 
 #define MAX_INPUT (1 << 16)
@@ -30,8 +32,8 @@ struct relay {
 	struct ss2022_reader r;
 	struct ssaddr target;  /* where r puts the request's address */
 	struct ss2022_saltset salts;
-	uint8_t carry[SS2022_RECORD_MAX];
-	size_t carry_len;
+	struct carry c;
+	uint8_t carry_buf[SS2022_RECORD_MAX];
 	const uint8_t *var;    /* sealed mode: the variable header plaintext */
 	size_t var_len;
 	uint8_t *out;
@@ -47,14 +49,6 @@ static const char *const names[3] = { "2022-blake3-aes-128-gcm", "2022-blake3-ae
 static struct ss2022_user users[2];
 static struct ss2022_server_cfg cfgs[3][2]; /* [method][with users] */
 static uint64_t salt_mem[1024];
-
-static uint32_t rnd(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
 
 static void setup(void)
 {
@@ -101,8 +95,16 @@ static void check_varhdr(const struct relay *s, const uint8_t *plain, size_t pla
 		abort();
 }
 
-static int relay_step(struct relay *s, uint8_t *buf, size_t len, size_t *used)
+static size_t relay_need(void *arg)
 {
+	struct relay *s = arg;
+
+	return ss2022_reader_need(&s->r);
+}
+
+static int relay_step(void *arg, uint8_t *buf, size_t len, size_t *used)
+{
+	struct relay *s = arg;
 	uint8_t *plain;
 	size_t plain_len;
 	int res = s->use_out ? ss2022_reader_step_out(&s->r, buf, len, NOW, used, s->scratch,
@@ -138,46 +140,6 @@ static int relay_step(struct relay *s, uint8_t *buf, size_t len, size_t *used)
 	return res;
 }
 
-/* One received segment: finish the carried record, decode in place, carry the tail. */
-static int relay_feed(struct relay *s, uint8_t *seg, size_t len)
-{
-	while (len > 0) {
-		size_t need = ss2022_reader_need(&s->r), used;
-		int res;
-
-		if (s->carry_len > 0) {
-			size_t take = need - s->carry_len < len ? need - s->carry_len : len;
-
-			memcpy(s->carry + s->carry_len, seg, take);
-			s->carry_len += take;
-			seg += take;
-			len -= take;
-			if (s->carry_len < need)
-				return 0;
-			res = relay_step(s, s->carry, s->carry_len, &used);
-			if (res < 0)
-				return res;
-			if (res == SS2022_RD_NEED_MORE || used != s->carry_len)
-				abort();
-			s->carry_len = 0;
-			continue;
-		}
-		res = relay_step(s, seg, len, &used);
-		if (res < 0)
-			return res;
-		if (res == SS2022_RD_NEED_MORE) {
-			if (len >= need || len > sizeof(s->carry))
-				abort();
-			memcpy(s->carry, seg, len);
-			s->carry_len = len;
-			return 0;
-		}
-		seg += used;
-		len -= used;
-	}
-	return 0;
-}
-
 static int feed_split(struct relay *s, const uint8_t *wire, size_t len, uint32_t seed,
 		      size_t max_seg)
 {
@@ -185,7 +147,7 @@ static int feed_split(struct relay *s, const uint8_t *wire, size_t len, uint32_t
 	int res = 0;
 
 	while (off < len && res == 0) {
-		size_t n = max_seg ? 1 + rnd(&seed) % max_seg : len;
+		size_t n = max_seg ? 1 + xorshift32(&seed) % max_seg : len;
 		uint8_t *seg;
 
 		if (n > len - off)
@@ -194,7 +156,7 @@ static int feed_split(struct relay *s, const uint8_t *wire, size_t len, uint32_t
 		if (!seg)
 			abort();
 		memcpy(seg, wire + off, n);
-		res = relay_feed(s, seg, n);
+		res = carry_feed(&s->c, seg, n);
 		free(seg);
 		off += n;
 	}
@@ -217,7 +179,7 @@ static size_t build_headers(const struct ss2022_server_cfg *cfg, uint8_t type, u
 	uint8_t *p = wire + m->key_len, sub[32];
 
 	for (size_t i = 0; i < m->key_len; i++)
-		wire[i] = (uint8_t)rnd(seed);
+		wire[i] = (uint8_t)xorshift32(seed);
 	if (cfg->n_users > 0) {
 		uint8_t isub[32];
 		int u = *user = (int)(*seed & 1);
@@ -264,7 +226,7 @@ static void run_sealed(struct relay *s, const struct ss2022_server_cfg *cfg, con
 		abort();
 	w = build_headers(cfg, in[0], ts, in + 4, var_len, &seed, &ctx, wire, &s->want_user);
 	for (off = 4 + var_len; off < len && chunks++ < 2 * len + 1;) {
-		size_t n = rnd(&seed) % 300; /* 0: an empty chunk, accepted (§5.7) */
+		size_t n = xorshift32(&seed) % 300; /* 0: an empty chunk, accepted (§5.7) */
 
 		if (n > len - off)
 			n = len - off;
@@ -278,7 +240,7 @@ static void run_sealed(struct relay *s, const struct ss2022_server_cfg *cfg, con
 	}
 	aead_ctx_wipe(&ctx);
 	if (flip) {
-		bit = cfg->m->key_len * 8 + rnd(&seed) % (8 * (w - cfg->m->key_len));
+		bit = cfg->m->key_len * 8 + xorshift32(&seed) % (8 * (w - cfg->m->key_len));
 		wire[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 	}
 	res = feed_split(s, wire, w, seed, max_seg);
@@ -319,6 +281,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&s, 0, sizeof(s));
 	s.out = out;
 	s.out_cap = sizeof(out);
+	s.c = (struct carry){ .buf = s.carry_buf, .cap = sizeof(s.carry_buf), .need = relay_need,
+			      .step = relay_step, .arg = &s };
 	s.use_out = data[0] & 0x20;
 	if (ss2022_reader_init_server(&s.r, cfg, &s.target) < 0 ||
 	    ss2022_saltset_init(&s.salts, 64, salt_mem, sizeof(salt_mem)) < 0)

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 """The suite's own lists are checked at configuration time: a unit test that
 test/CMakeLists.txt lists but that does not exist, a unit test file that is
-not listed, and an e2e test named for the ThreadSanitizer build that does not
-exist each stop `cmake` with a message naming the file. Run on copies of the
-source tree (the real one is never touched); the unchanged copy configures."""
+not listed (in its layer's folder, or in a folder that has no list), and an
+e2e test named for the ThreadSanitizer build that does not exist each stop
+`cmake` with a message naming the file. Run on copies of the source tree (the
+real one is never touched); the unchanged copy configures."""
 import os
 import shutil
 import subprocess
@@ -59,9 +60,13 @@ def append(path, text):
 def main():
     case("unchanged", lambda t: None, None)
     case("listed unit test missing",
-         lambda t: os.remove(os.path.join(t, "test/unit/test_hostport.c")),
-         "lists test_hostport, but test/unit/test_hostport.c does not exist")
+         lambda t: os.remove(os.path.join(t, "test/unit/proto/test_hostport.c")),
+         "lists test_hostport, but test/unit/proto/test_hostport.c does not exist")
     case("unit test not listed",
+         lambda t: append(os.path.join(t, "test/unit/proto/test_forgotten.c"),
+                          "int main(void){}\n"),
+         "test/unit/proto/test_forgotten.c is not listed")
+    case("unit test outside the layer folders",
          lambda t: append(os.path.join(t, "test/unit/test_forgotten.c"), "int main(void){}\n"),
          "test/unit/test_forgotten.c is not listed")
     case("ThreadSanitizer e2e test missing",

@@ -11,6 +11,7 @@
 
 #include "proto/aead.h"
 #include "check.h"
+#include "util.h"
 #include "vectors_aead.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -20,20 +21,6 @@ static const char *const all_names[AEAD_KIND_COUNT] = {
 	"aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305",
 	"xchacha20-ietf-poly1305",
 };
-
-static size_t unhex(const char *h, uint8_t *out, size_t cap)
-{
-	size_t n = strlen(h) / 2;
-
-	CHECK(strlen(h) % 2 == 0 && n <= cap);
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-
-		CHECK(sscanf(h + 2 * i, "%2x", &v) == 1);
-		out[i] = (uint8_t)v;
-	}
-	return n;
-}
 
 /* The method if this wolfSSL has it; otherwise print why the case is skipped. */
 static const struct aead_method *method_or_skip(const char *name, const char *what)
@@ -50,17 +37,6 @@ static const struct aead_method *method_or_skip(const char *name, const char *wh
 	return m;
 }
 
-static uint32_t rng_state = 0x12345678;
-
-/* xorshift32: deterministic split points and payloads, reproducible failures. */
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
-
 static void fill_pattern(uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -71,8 +47,8 @@ static void fill_pattern(uint8_t *p, size_t n)
 
 struct relay {
 	struct aead_reader r;
-	uint8_t carry[AEAD_CHUNK_WIRE_MAX];
-	size_t carry_len;
+	struct carry c;         /* test/util.h's model, over carry_buf */
+	uint8_t carry_buf[AEAD_CHUNK_WIRE_MAX];
 	uint8_t out[BIG_BYTES];
 	size_t out_len;
 	size_t chunk_len[16];
@@ -80,14 +56,16 @@ struct relay {
 	int salts;
 };
 
-static void relay_init(struct relay *s, const struct aead_method *m, const uint8_t *master)
+static size_t relay_need(void *arg)
 {
-	memset(s, 0, sizeof(*s));
-	aead_reader_init(&s->r, m, master);
+	struct relay *s = arg;
+
+	return aead_reader_need(&s->r);
 }
 
-static int relay_step(struct relay *s, uint8_t *buf, size_t len, size_t *used)
+static int relay_step(void *arg, uint8_t *buf, size_t len, size_t *used)
 {
+	struct relay *s = arg;
 	uint8_t *plain = (uint8_t *)1;
 	size_t plain_len = 1;
 	int res = aead_reader_step(&s->r, buf, len, used, &plain, &plain_len);
@@ -108,42 +86,12 @@ static int relay_step(struct relay *s, uint8_t *buf, size_t len, size_t *used)
 	return res;
 }
 
-/* One received segment: finish the carried record, decode in place, carry the tail. */
-static int relay_feed(struct relay *s, uint8_t *seg, size_t len)
+static void relay_init(struct relay *s, const struct aead_method *m, const uint8_t *master)
 {
-	while (len > 0) {
-		size_t need = aead_reader_need(&s->r), used;
-		int res;
-
-		if (s->carry_len > 0) {
-			size_t take = need - s->carry_len < len ? need - s->carry_len : len;
-
-			memcpy(s->carry + s->carry_len, seg, take);
-			s->carry_len += take;
-			seg += take;
-			len -= take;
-			if (s->carry_len < need)
-				return 0;
-			res = relay_step(s, s->carry, s->carry_len, &used);
-			if (res < 0)
-				return res;
-			CHECK(res != AEAD_RD_NEED_MORE && used == s->carry_len);
-			s->carry_len = 0;
-			continue;
-		}
-		res = relay_step(s, seg, len, &used);
-		if (res < 0)
-			return res;
-		if (res == AEAD_RD_NEED_MORE) {
-			CHECK(used == 0 && len < need && len <= sizeof(s->carry));
-			memcpy(s->carry, seg, len);
-			s->carry_len = len;
-			return 0;
-		}
-		seg += used;
-		len -= used;
-	}
-	return 0;
+	memset(s, 0, sizeof(*s));
+	aead_reader_init(&s->r, m, master);
+	s->c = (struct carry){ .buf = s->carry_buf, .cap = sizeof(s->carry_buf),
+			       .need = relay_need, .step = relay_step, .arg = s };
 }
 
 /* Feed a copy of wire in pieces of piece() bytes (0: everything at once). */
@@ -162,7 +110,7 @@ static int relay_feed_split(struct relay *s, const uint8_t *wire, size_t len, si
 			n = 1 + rnd() % 300;
 		if (n > len - off)
 			n = len - off;
-		res = relay_feed(s, copy + off, n);
+		res = carry_feed(&s->c, copy + off, n);
 		if (res < 0)
 			return res;
 		off += n;
@@ -293,7 +241,7 @@ static void check_tcp_decode(const struct vec_tcp *v, const struct aead_method *
 		CHECK_EQ(s.nchunks, v->nchunks);
 		for (size_t i = 0; i < v->nchunks; i++)
 			CHECK_EQ(s.chunk_len[i], lens[i]);
-		CHECK(s.carry_len == 0 && s.r.state == AEAD_RD_LEN);
+		CHECK(s.c.len == 0 && s.r.state == AEAD_RD_LEN);
 		aead_ctx_wipe(&s.r.ctx);
 	}
 }
@@ -663,8 +611,8 @@ static void check_truncation(const struct vec_tcp *v, const struct aead_method *
 		CHECK(s.out_len <= want_len);
 		CHECK_MEM(s.out, want, s.out_len);
 		/* the same carried bytes shown again directly: still too short */
-		memcpy(copy, s.carry, s.carry_len);
-		CHECK_EQ(aead_reader_step(&s.r, copy, s.carry_len, &used, &plain, &plain_len),
+		memcpy(copy, s.c.buf, s.c.len);
+		CHECK_EQ(aead_reader_step(&s.r, copy, s.c.len, &used, &plain, &plain_len),
 			 AEAD_RD_NEED_MORE);
 		CHECK(used == 0 && plain == NULL && plain_len == 0);
 		aead_ctx_wipe(&s.r.ctx);
@@ -817,7 +765,7 @@ static void check_in_json(const char *json, const char *s)
 	snprintf(quoted, sizeof(quoted), "\"%s\"", s);
 	if (!strstr(json, quoted)) {
 		fprintf(stderr, "vector %.40s... is not in protocol-vectors.json: "
-				"run test/unit/gen_vectors_aead.py\n", s);
+				"run test/unit/proto/gen_vectors_aead.py\n", s);
 		exit(1);
 	}
 }

@@ -10,6 +10,7 @@
 
 #include "proto/blake3.h"
 #include "check.h"
+#include "util.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define XOF_BYTES 131
@@ -66,17 +67,6 @@ static const char *json_string(const char *p, const char *key, char *out, size_t
 	return end + 1;
 }
 
-static void unhex(const char *h, uint8_t *out, size_t n)
-{
-	CHECK(strlen(h) == 2 * n);
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-
-		CHECK(sscanf(h + 2 * i, "%2x", &v) == 1);
-		out[i] = (uint8_t)v;
-	}
-}
-
 static void load_vectors(void)
 {
 	char path[512], hex[2 * XOF_BYTES + 1];
@@ -98,7 +88,7 @@ static void load_vectors(void)
 		CHECK(c->input_len <= MAX_INPUT);
 		for (int m = 0; m < 3; m++) {
 			p = json_string(p, mode_keys[m], hex, sizeof(hex));
-			unhex(hex, c->out[m], XOF_BYTES);
+			CHECK_EQ(unhex(hex, c->out[m], XOF_BYTES), XOF_BYTES);
 		}
 	}
 	free(text);

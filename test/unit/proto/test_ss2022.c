@@ -17,8 +17,8 @@ struct sink {
 	struct ssaddr target;         /* where r puts the request's address */
 	struct ss2022_saltset *salts; /* NULL: no replay check */
 	uint64_t now;
-	uint8_t carry[SS2022_RECORD_MAX];
-	size_t carry_len;
+	struct carry c;               /* test/util.h's model, over carry_buf */
+	uint8_t carry_buf[SS2022_RECORD_MAX];
 	uint8_t out[BUF_BYTES];
 	size_t out_len;
 	int fixed, varhdr, data;
@@ -46,52 +46,51 @@ static void deliver(struct sink *s, int res, const uint8_t *plain, size_t plain_
 	}
 }
 
-/* Show the reader what a relay would: carried bytes first, then the segment. */
-static void sink_feed(struct sink *s, const uint8_t *seg, size_t len)
+static size_t sink_need(void *arg)
 {
-	while (len > 0 && s->err == 0) {
-		size_t need = ss2022_reader_need(&s->r), used;
-		uint8_t *plain, *view;
-		size_t plain_len, view_len;
-		int res;
+	struct sink *s = arg;
 
-		if (s->carry_len > 0 || len < need) {
-			size_t n = need - s->carry_len < len ? need - s->carry_len : len;
+	return ss2022_reader_need(&s->r);
+}
 
-			memcpy(s->carry + s->carry_len, seg, n);
-			s->carry_len += n;
-			seg += n;
-			len -= n;
-			if (s->carry_len < need)
-				return;
-			view = s->carry;
-			view_len = s->carry_len;
-		} else {
-			view = (uint8_t *)seg;
-			view_len = len;
-		}
-		if (s->use_out)
-			res = ss2022_reader_step_out(&s->r, view, view_len, s->now, &used, s->scratch,
-						     &plain, &plain_len);
-		else
-			res = ss2022_reader_step(&s->r, view, view_len, s->now, &used, &plain,
-						 &plain_len);
-		/* step_out: payloads land in scratch, everything else in place. */
-		if (s->use_out && res == SS2022_RD_GOT_DATA)
-			CHECK(plain == s->scratch);
-		if (res < 0) {
-			s->err = res;
-			return;
-		}
-		CHECK(res != SS2022_RD_NEED_MORE && used == need);
-		deliver(s, res, plain, plain_len);
-		if (view == s->carry) {
-			s->carry_len = 0;
-		} else {
-			seg += used;
-			len -= used;
-		}
+/* One step of the reader over view; the first error (a replay too) ends the feed. */
+static int sink_step(void *arg, uint8_t *view, size_t view_len, size_t *used)
+{
+	struct sink *s = arg;
+	size_t need = ss2022_reader_need(&s->r), plain_len;
+	uint8_t *plain;
+	int res;
+
+	if (s->use_out)
+		res = ss2022_reader_step_out(&s->r, view, view_len, s->now, used, s->scratch,
+					     &plain, &plain_len);
+	else
+		res = ss2022_reader_step(&s->r, view, view_len, s->now, used, &plain, &plain_len);
+	/* step_out: payloads land in scratch, everything else in place. */
+	if (s->use_out && res == SS2022_RD_GOT_DATA)
+		CHECK(plain == s->scratch);
+	if (res < 0) {
+		s->err = res;
+		return res;
 	}
+	if (res == SS2022_RD_NEED_MORE)
+		return res;
+	CHECK(*used == need);
+	deliver(s, res, plain, plain_len);
+	return s->err ? s->err : res;
+}
+
+/* Show the reader what a relay would: carried bytes first, then the segment. */
+static void sink_feed(struct sink *s, uint8_t *seg, size_t len)
+{
+	/* The model's state is its len: a sink is zeroed once, then fed. */
+	s->c.buf = s->carry_buf;
+	s->c.cap = sizeof(s->carry_buf);
+	s->c.need = sink_need;
+	s->c.step = sink_step;
+	s->c.arg = s;
+	if (s->err == 0)
+		carry_feed(&s->c, seg, len);
 }
 
 /* Feed wire in pieces: mode 0 whole, 1 byte by byte, 2 random sizes. */

@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * relay — what the TCP and UDP relays share (relay/relay.h): the address
+ * hash, the listeners of a snapshot and their sockets, the server's ACL
+ * checks, outbound socket options, the roles' start-up log.
+ */
 #include "relay/relay.h"
 
 #include <errno.h>
@@ -10,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "proto/sockaddr.h"
 #include "proto/acl.h"
 #include "proto/hostport.h"
 #include "relay/stats.h"
@@ -47,17 +53,17 @@ bool relay_uses_2022(const struct config *cfg)
 		if (cfg->servers[i].cipher.m2022)
 			return true;
 	for (size_t i = 0; i < cfg->n_locals; i++) {
-		if (cfg->locals[i].cipher.m2022)
+		if (cfg->locals[i].cl.cipher.m2022)
 			return true;
-		for (size_t j = 0; j < cfg->locals[i].n_ups; j++)
-			if (cfg->locals[i].ups[j].cipher.m2022)
+		for (size_t j = 0; j < cfg->locals[i].cl.n_ups; j++)
+			if (cfg->locals[i].cl.ups[j].cipher.m2022)
 				return true;
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
-		if (cfg->tunnels[i].cipher.m2022)
+		if (cfg->tunnels[i].cl.cipher.m2022)
 			return true;
-		for (size_t j = 0; j < cfg->tunnels[i].n_ups; j++)
-			if (cfg->tunnels[i].ups[j].cipher.m2022)
+		for (size_t j = 0; j < cfg->tunnels[i].cl.n_ups; j++)
+			if (cfg->tunnels[i].cl.ups[j].cipher.m2022)
 				return true;
 	}
 	return false;
@@ -93,13 +99,13 @@ void relay_log_roles(const struct config *cfg)
 			 "are then closed early (a reaction a prober could provoke)");
 	for (size_t i = 0; i < cfg->n_locals; i++)
 		log_info("local (SOCKS5 + HTTP proxy) listening on %s -> server %s:%u, method %s%s%s%s%s",
-			 hostport_format_addr((const struct sockaddr *)&cfg->locals[i].listen.addr,
+			 hostport_format_addr((const struct sockaddr *)&cfg->locals[i].cl.listen.addr,
 					      a, sizeof(a)),
-			 cfg->locals[i].server.host, cfg->locals[i].server.port,
-			 cfg->locals[i].cipher.method ? method_name(&cfg->locals[i].cipher) : "-",
-			 cfg->locals[i].plugin.cmd[0] ? ", TCP through the plugin " : "",
-			 cfg->locals[i].plugin.cmd,
-			 cfg->locals[i].sub.url[0] ? ", servers from " : "", cfg->locals[i].sub.url);
+			 cfg->locals[i].cl.server.host, cfg->locals[i].cl.server.port,
+			 cfg->locals[i].cl.cipher.method ? method_name(&cfg->locals[i].cl.cipher) : "-",
+			 cfg->locals[i].cl.plugin.cmd[0] ? ", TCP through the plugin " : "",
+			 cfg->locals[i].cl.plugin.cmd,
+			 cfg->locals[i].cl.sub.url[0] ? ", servers from " : "", cfg->locals[i].cl.sub.url);
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		const struct config_tunnel *t = &cfg->tunnels[i];
 
@@ -107,29 +113,29 @@ void relay_log_roles(const struct config *cfg)
 			continue;
 		log_info("redir listening on %s (%s%s%s) -> each connection's original "
 			 "destination, via server %s:%u%s",
-			 hostport_format_addr((const struct sockaddr *)&t->listen.addr, a, sizeof(a)),
+			 hostport_format_addr((const struct sockaddr *)&t->cl.listen.addr, a, sizeof(a)),
 			 !t->tcp ? "" : t->redir == REDIR_TPROXY ? "tcp by tproxy" : "tcp by redirect",
-			 t->tcp && t->udp ? ", " : "", t->udp ? "udp by tproxy" : "",
-			 t->server.host, t->server.port, t->n_ups > 1 ? " and other upstreams" : "");
+			 t->tcp && t->cl.udp ? ", " : "", t->cl.udp ? "udp by tproxy" : "",
+			 t->cl.server.host, t->cl.server.port, t->cl.n_ups > 1 ? " and other upstreams" : "");
 	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
 		if (!cfg->tunnels[i].redir)
 			log_info("tunnel listening on %s -> %s:%u via server %s:%u%s%s",
-			 hostport_format_addr((const struct sockaddr *)&cfg->tunnels[i].listen.addr,
+			 hostport_format_addr((const struct sockaddr *)&cfg->tunnels[i].cl.listen.addr,
 					      a, sizeof(a)),
 			 cfg->tunnels[i].forward.host, cfg->tunnels[i].forward.port,
-			 cfg->tunnels[i].server.host, cfg->tunnels[i].server.port,
-			 cfg->tunnels[i].plugin.cmd[0] ? ", TCP through the plugin " : "",
-			 cfg->tunnels[i].plugin.cmd);
+			 cfg->tunnels[i].cl.server.host, cfg->tunnels[i].cl.server.port,
+			 cfg->tunnels[i].cl.plugin.cmd[0] ? ", TCP through the plugin " : "",
+			 cfg->tunnels[i].cl.plugin.cmd);
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		if (cfg->tunnels[i].sub.url[0])
+		if (cfg->tunnels[i].cl.sub.url[0])
 			log_info("tunnel on %s: servers from %s",
 				 hostport_format_addr(
-					 (const struct sockaddr *)&cfg->tunnels[i].listen.addr, a,
+					 (const struct sockaddr *)&cfg->tunnels[i].cl.listen.addr, a,
 					 sizeof(a)),
-				 cfg->tunnels[i].sub.url);
+				 cfg->tunnels[i].cl.sub.url);
 	if (cfg->n_locals) {
-		hostport_format_addr((const struct sockaddr *)&cfg->locals[0].listen.addr, a,
+		hostport_format_addr((const struct sockaddr *)&cfg->locals[0].cl.listen.addr, a,
 				     sizeof(a));
 		log_info("try: curl --socks5 %s http://IP:PORT/  or  curl -x http://%s "
 			 "http://IP:PORT/", a, a);
@@ -163,12 +169,12 @@ void relay_each_listener(const struct config *c, bool udp, relay_entry_fn fn, vo
 			   udp ? &c->servers[i].listen : &c->servers[i].tcp_listen,
 			   (struct config_rt *)&c->servers[i].rt);
 	for (size_t i = 0; !udp && i < c->n_locals; i++)
-		fn(arg, ROLE_LOCAL, &c->locals[i], &c->locals[i].listen,
-		   (struct config_rt *)&c->locals[i].rt);
+		fn(arg, ROLE_LOCAL, &c->locals[i], &c->locals[i].cl.listen,
+		   (struct config_rt *)&c->locals[i].cl.rt);
 	for (size_t i = 0; i < c->n_tunnels; i++)
-		if (udp ? c->tunnels[i].udp : c->tunnels[i].tcp)
-			fn(arg, ROLE_TUNNEL, &c->tunnels[i], &c->tunnels[i].listen,
-			   (struct config_rt *)&c->tunnels[i].rt);
+		if (udp ? c->tunnels[i].cl.udp : c->tunnels[i].tcp)
+			fn(arg, ROLE_TUNNEL, &c->tunnels[i], &c->tunnels[i].cl.listen,
+			   (struct config_rt *)&c->tunnels[i].cl.rt);
 }
 
 struct prep {
@@ -270,8 +276,7 @@ int relay_outbound_setup(int fd, int family, const struct config_outbound *o)
 	const char *what = NULL;
 
 	if (o->bind.ss_family == family &&
-	    bind(fd, (const struct sockaddr *)&o->bind,
-		 family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
+	    bind(fd, (const struct sockaddr *)&o->bind, sockaddr_len((const struct sockaddr *)&o->bind)))
 		what = "outbound_bind_address";
 	else if (o->iface[0] && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->iface,
 					   (socklen_t)strlen(o->iface) + 1))
@@ -289,13 +294,25 @@ int relay_outbound_setup(int fd, int family, const struct config_outbound *o)
 	}
 }
 
+/* The only places a role entry's type is taken from its role. */
+const struct config_tunnel *relay_tunnel_of(enum role role, const void *conf)
+{
+	return role == ROLE_TUNNEL ? (const struct config_tunnel *)conf : NULL;
+}
+
+const struct config_client *relay_client_of(enum role role, const void *conf)
+{
+	if (role == ROLE_SERVER)
+		return NULL;
+	return role == ROLE_TUNNEL ? &relay_tunnel_of(role, conf)->cl
+				   : &((const struct config_local *)conf)->cl;
+}
+
 const struct config_outbound *relay_outbound_of(enum role role, const void *conf)
 {
-	switch (role) {
-	case ROLE_SERVER: return &((const struct config_server *)conf)->outbound;
-	case ROLE_TUNNEL: return &((const struct config_tunnel *)conf)->outbound;
-	default: return &((const struct config_local *)conf)->outbound;
-	}
+	const struct config_server *cs = conf;
+
+	return role == ROLE_SERVER ? &cs->outbound : &relay_client_of(role, conf)->outbound;
 }
 
 int relay_stream_socket(int family, const struct config_outbound *o)

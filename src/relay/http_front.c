@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http_local — plain HTTP proxying on the local role: absolute-form requests
+ * http_front — the HTTP front end of a local's port: a request that starts
+ * like HTTP. CONNECT is answered "200 Connection established" once the ss
+ * stream is up and then relayed like SOCKS5. Plain absolute-form requests
  * (`GET http://host/path HTTP/1.1`) are rewritten to origin-form with the
  * hop-by-hop headers removed (RFC 9110 §7.6.1, RFC 9112 §3.2) and sent
  * through the ss stream. The connection stays open for further requests to
@@ -11,31 +13,25 @@
  *
  * Buffers: client bytes gather in carry half 0 (the accumulator); the
  * plaintext to send is assembled in half 1 after AEAD_LEN_BYTES of room, and
- * sealed there in place as one chunk.
+ * sealed there in place as one chunk. The set-up block (s->hs) stays for
+ * the whole of a plain HTTP connection: it holds the parser's state.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "core/log.h"
-#include "relay/session.h"
+#include "proto/http_proxy.h"
+#include "client_int.h"
 
 static uint8_t *out_payload(struct loop *l, struct session *s)
 {
 	return session_acc(l, s, 1) + AEAD_LEN_BYTES;
 }
 
-static void acc_consume(struct loop *l, struct session *s, size_t n)
+/* Plain HTTP proxying (not CONNECT): requests are rewritten as they come. */
+static bool plain(const struct session *s)
 {
-	struct relay_dir *d = &s->d[DIR_IN_OUT];
-	uint8_t *acc = session_acc(l, s, 0);
-
-	memmove(acc, acc + n, d->carry_len - n);
-	d->carry_len -= (uint32_t)n;
-}
-
-bool http_local_active(const struct session *s)
-{
-	return s->http_plain;
+	return s->hs && s->hs->http_plain;
 }
 
 static int emit_head(struct loop *l, struct session *s, const uint8_t *head,
@@ -52,12 +48,12 @@ static int emit_head(struct loop *l, struct session *s, const uint8_t *head,
 	return 0;
 }
 
-int http_local_begin(struct loop *l, struct session *s, const uint8_t *head, size_t n,
-		     const struct http_request *r)
+static int plain_begin(struct loop *l, struct session *s, const uint8_t *head, size_t n,
+		       const struct http_request *r)
 {
 	uint8_t st[128];
 
-	s->http_plain = 1;
+	s->hs->http_plain = 1;
 	s->hs->http_out_len = 0;
 	if (emit_head(l, s, head, r) < 0) {
 		session_send_reply(l, s, st,
@@ -66,7 +62,7 @@ int http_local_begin(struct loop *l, struct session *s, const uint8_t *head, siz
 				   true);
 		return -1;
 	}
-	acc_consume(l, s, n);
+	client_consume(l, s, n);
 	return 0;
 }
 
@@ -96,7 +92,7 @@ static int filter(struct loop *l, struct session *s)
 			}
 			memcpy(out_payload(l, s) + s->hs->http_out_len, acc, used);
 			s->hs->http_out_len = (uint16_t)(s->hs->http_out_len + used);
-			acc_consume(l, s, used);
+			client_consume(l, s, used);
 			s->hs->http_in_body = n == 0;
 			continue;
 		}
@@ -117,7 +113,7 @@ static int filter(struct loop *l, struct session *s)
 		}
 		if (emit_head(l, s, acc, &r) < 0)
 			return 0; /* no room: flush the output first */
-		acc_consume(l, s, (size_t)n);
+		client_consume(l, s, (size_t)n);
 	}
 	return 0;
 }
@@ -141,7 +137,7 @@ static int queue_output(struct loop *l, struct session *s, bool prefix)
 	}
 	if (prefix) {
 		/* The first head rides in the request header as early data. */
-		if (local_request_prefix(l, s, out_payload(l, s), s->hs->http_out_len, out, &n) < 0) {
+		if (client_request_prefix(s, out_payload(l, s), s->hs->http_out_len, out, &n) < 0) {
 			session_tx_push(l, s, DIR_IN_OUT, out, 0, blk);
 			return -1;
 		}
@@ -155,14 +151,16 @@ static int queue_output(struct loop *l, struct session *s, bool prefix)
 	return 0;
 }
 
-int http_local_prefix(struct loop *l, struct session *s)
+static int http_prefix(struct loop *l, struct session *s)
 {
+	if (!plain(s))
+		return client_prefix(l, s);
 	/* Receives must fit the accumulator next to a partial head. */
 	s->d[DIR_IN_OUT].recv_cap = AEAD_CHUNK_MAX;
 	return queue_output(l, s, true) < 0 ? -EIO : 0;
 }
 
-void http_local_pump(struct loop *l, struct session *s)
+static void plain_pump(struct loop *l, struct session *s)
 {
 	struct relay_dir *d = &s->d[DIR_IN_OUT];
 	uint8_t *acc = session_acc(l, s, 0);
@@ -181,7 +179,7 @@ void http_local_pump(struct loop *l, struct session *s)
 		memcpy(acc + d->carry_len, loop_buf_data(l, d->bgid, d->bid) + d->buf_pos,
 		       d->buf_len - d->buf_pos);
 		d->carry_len += d->buf_len - d->buf_pos;
-		session_release_buf(l, s, DIR_IN_OUT);
+		dir_release_buf(l, d);
 	}
 	if (filter(l, s) < 0 || queue_output(l, s, false) < 0)
 		return;
@@ -194,3 +192,93 @@ void http_local_pump(struct loop *l, struct session *s)
 	d->recv_cap = (uint16_t)(room < AEAD_CHUNK_MAX ? room : AEAD_CHUNK_MAX);
 	session_dir_next(l, s, DIR_IN_OUT);
 }
+
+void http_front_fail(struct loop *l, struct session *s, int code, const char *reason)
+{
+	uint8_t r[128];
+
+	session_send_reply(l, s, r, http_build_status(r, sizeof(r), code, reason, true), true);
+}
+
+static void http_fail(struct loop *l, struct session *s, int err)
+{
+	(void)err;
+	http_front_fail(l, s, 502, "Bad Gateway");
+}
+
+int http_front_step(struct loop *l, struct session *s, uint8_t *acc, size_t len)
+{
+	struct http_request r;
+	int n = http_parse_request(acc, len, &r);
+
+	if (n == -EAGAIN)
+		return 0;
+	if (n < 0) {
+		http_front_fail(l, s, n == -E2BIG ? 431 : 400,
+				n == -E2BIG ? "Request Header Fields Too Large" : "Bad Request");
+		return -1;
+	}
+	s->hs->target = r.target;
+	if (r.is_connect) {
+		client_consume(l, s, (size_t)n);
+		client_route(l, s);
+		return -1;
+	}
+	/* Plain absolute-form requests are rewritten and sent as the first
+	 * data, always through the server: later requests on the connection
+	 * may name other hosts. */
+	if (plain_begin(l, s, acc, (size_t)n, &r) < 0)
+		return -1;
+	client_connect_server(l, s);
+	return -1;
+}
+
+static void http_ready(struct loop *l, struct session *s)
+{
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+	if (plain(s)) {
+		session_arm_recv(l, s, DIR_OUT_IN); /* the set-up block stays: the parser */
+	} else {
+		session_hs_release(l, s);
+		session_send_reply(l, s, ok, sizeof(ok) - 1, false);
+	}
+	session_kick(l, s, DIR_IN_OUT);
+}
+
+static bool http_pump(struct loop *l, struct session *s, int di)
+{
+	if (di != DIR_IN_OUT || !plain(s))
+		return false;
+	plain_pump(l, s);
+	return true;
+}
+
+/* A send went out: requests still parked in the accumulator go next. */
+static bool http_sent(struct loop *l, struct session *s, int di)
+{
+	const struct relay_dir *d = &s->d[DIR_IN_OUT];
+
+	if (di != DIR_IN_OUT || !plain(s) || !d->carry_len || (d->flags & DIR_F_RECV))
+		return false;
+	plain_pump(l, s);
+	return true;
+}
+
+const struct client_role role_http = {
+	.base = {
+		.name = "http",
+		.handshake_data = local_handshake_data,
+		.first_record = client_first_record,
+		.connected = client_connected,
+		.reply_sent = local_reply_sent,
+		.first_answer = client_first_answer,
+		.pump = http_pump,
+		.sent = http_sent,
+		.outbound = client_outbound,
+	},
+	.conf = local_client,
+	.fail = http_fail,
+	.prefix = http_prefix,
+	.ready = http_ready,
+};

@@ -16,35 +16,23 @@
 
 #include "check.h"
 #include "proto/hkdf_sha1.h"
-
-static size_t unhex(const char *s, uint8_t *out)
-{
-	size_t n = 0;
-
-	for (; s[0] && s[1]; s += 2)
-		sscanf(s, "%2hhx", &out[n++]);
-	return n;
-}
+#include "util.h"
 
 static void rfc_case(const char *ikm_h, const char *salt_h, const char *info_h, size_t len,
 		     const char *okm_h)
 {
 	uint8_t ikm[80], salt[80], info[80], okm[82], got[82];
-	size_t il = unhex(ikm_h, ikm), sl = unhex(salt_h, salt), nl = unhex(info_h, info);
+	size_t il = unhex(ikm_h, ikm, sizeof(ikm)), sl = unhex(salt_h, salt, sizeof(salt));
+	size_t nl = unhex(info_h, info, sizeof(info));
 
-	CHECK_EQ(unhex(okm_h, okm), len);
+	CHECK_EQ(unhex(okm_h, okm, sizeof(okm)), len);
 	CHECK_EQ(hkdf_sha1(salt, sl, ikm, il, info, nl, got, len), 0);
 	CHECK_MEM(got, okm, len);
 }
 
-static uint32_t rng = 0x12345678;
-
 static uint8_t rnd8(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 17;
-	rng ^= rng << 5;
-	return (uint8_t)rng;
+	return (uint8_t)rnd();
 }
 
 static void against_wolfcrypt(void)

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Generate test/unit/vectors_aead.h from test/data/protocol-vectors.json.
+"""Generate test/unit/proto/vectors_aead.h from test/data/protocol-vectors.json.
 
 Only the AEAD-2017 sections are used (evp_bytes_to_key, hkdf_sha1,
 aead2017_tcp, aead2017_udp). Byte strings stay hex; the test decodes them.
 test_aead also checks at run time that every hex string in the header still
 occurs in the JSON, so a changed vector file is noticed.
 
-Usage: python3 test/unit/gen_vectors_aead.py  (from anywhere; paths are
+Usage: python3 test/unit/proto/gen_vectors_aead.py  (from anywhere; paths are
 relative to this script)
 """
 import json
@@ -15,7 +15,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.join(HERE, "..", "data", "protocol-vectors.json")
+SRC = os.path.join(HERE, "..", "..", "data", "protocol-vectors.json")
 DST = os.path.join(HERE, "vectors_aead.h")
 MAX_CHUNKS = 4
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Generate test/unit/vectors_ss2022.h from test/data/protocol-vectors.json.
+"""Generate test/unit/proto/vectors_ss2022.h from test/data/protocol-vectors.json.
 
 Uses the SS2022 sections (ss2022_tcp, ss2022_tcp_padding_only, ss2022_udp_aes,
 ss2022_udp_chacha, ss2022_eih) and the timestamp. Nested objects are
@@ -8,13 +8,13 @@ flattened ("client": {"packet": ...} becomes client_packet); a single object
 becomes a one-element array. Byte strings stay hex; test_ss2022 decodes them
 and checks at run time that every string still occurs in the JSON.
 
-Usage: python3 test/unit/gen_vectors_ss2022.py  (paths relative to this script)
+Usage: python3 test/unit/proto/gen_vectors_ss2022.py  (paths relative to this script)
 """
 import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.join(HERE, "..", "data", "protocol-vectors.json")
+SRC = os.path.join(HERE, "..", "..", "data", "protocol-vectors.json")
 DST = os.path.join(HERE, "vectors_ss2022.h")
 SECTIONS = ["ss2022_tcp", "ss2022_tcp_padding_only", "ss2022_udp_aes", "ss2022_udp_chacha",
             "ss2022_eih"]

@@ -17,7 +17,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "../check.h"
+#include "check.h"
 
 static char err[CONFIG_ERR_BYTES];
 static char dir[] = "/tmp/ssring-test-plugins-XXXXXX";
@@ -188,19 +188,19 @@ static void test_loader(void)
 
 	write_file("mixed.json", doc_mixed);
 	CHECK_EQ(load_file(TUNNEL "  servers_url = \"mixed.json\"; } );\n", &cfg), 0);
-	CHECK_EQ(cfg.tunnels[0].server.port, 1002); /* the plain one, not /bin/sh's */
-	CHECK(!cfg.tunnels[0].plugin.cmd[0]);
-	CHECK(!strcmp(cfg.tunnels[0].sub.remarks, "plain"));
-	CHECK(strstr(cfg.tunnels[0].sub.note,
+	CHECK_EQ(cfg.tunnels[0].cl.server.port, 1002); /* the plain one, not /bin/sh's */
+	CHECK(!cfg.tunnels[0].cl.plugin.cmd[0]);
+	CHECK(!strcmp(cfg.tunnels[0].cl.sub.remarks, "plain"));
+	CHECK(strstr(cfg.tunnels[0].cl.sub.note,
 		     "servers[0] (evil at 127.0.0.1:1001) names the plugin '/bin/sh'") &&
-	      strstr(cfg.tunnels[0].sub.note, "(and 1 more)"));
+	      strstr(cfg.tunnels[0].cl.sub.note, "(and 1 more)"));
 	config_free(&cfg);
 	/* the operator's list decides: with kcptun only, /bin/sh and obfs-local are skipped */
 	CHECK_EQ(load_file("plugins_allowed = [ \"kcptun\" ];\n"
 			   TUNNEL "  servers_url = \"mixed.json\"; } );\n", &cfg), 0);
-	CHECK_EQ(cfg.tunnels[0].server.port, 1002);
-	CHECK(strstr(cfg.tunnels[0].sub.note, "'/bin/sh'") &&
-	      strstr(cfg.tunnels[0].sub.note, "(and 1 more)"));
+	CHECK_EQ(cfg.tunnels[0].cl.server.port, 1002);
+	CHECK(strstr(cfg.tunnels[0].cl.sub.note, "'/bin/sh'") &&
+	      strstr(cfg.tunnels[0].cl.sub.note, "(and 1 more)"));
 	config_free(&cfg);
 	/* a document with nothing left: a configuration error that names the server */
 	write_file("evil.json", "{\"version\": 1, \"servers\": ["
@@ -214,10 +214,10 @@ static void test_loader(void)
 	CHECK_EQ(load_file("locals = ( { listen = \"127.0.0.1:1080\";\n"
 			   "  servers_url = \"https://provider.example/s.json\";\n"
 			   "  servers_cache = \"cache.json\"; } );\n", &cfg), 0);
-	CHECK_EQ(cfg.locals[0].server.port, 0);
-	CHECK(!cfg.locals[0].plugin.cmd[0]);
-	CHECK(strstr(cfg.locals[0].sub.note, "servers_cache ") &&
-	      strstr(cfg.locals[0].sub.note,
+	CHECK_EQ(cfg.locals[0].cl.server.port, 0);
+	CHECK(!cfg.locals[0].cl.plugin.cmd[0]);
+	CHECK(strstr(cfg.locals[0].cl.sub.note, "servers_cache ") &&
+	      strstr(cfg.locals[0].cl.sub.note,
 		     "servers[0] (edited at 127.0.0.1:1001) names the plugin '/bin/sh'"));
 	config_free(&cfg);
 	/* a cache with the bad one first and a plain one: the plain one is used */
@@ -225,9 +225,9 @@ static void test_loader(void)
 	CHECK_EQ(load_file("locals = ( { listen = \"127.0.0.1:1080\";\n"
 			   "  servers_url = \"https://provider.example/s.json\";\n"
 			   "  servers_cache = \"cache.json\"; } );\n", &cfg), 0);
-	CHECK_EQ(cfg.locals[0].server.port, 1002);
-	CHECK(!cfg.locals[0].plugin.cmd[0]);
-	CHECK(strstr(cfg.locals[0].sub.note, "'/bin/sh'"));
+	CHECK_EQ(cfg.locals[0].cl.server.port, 1002);
+	CHECK(!cfg.locals[0].cl.plugin.cmd[0]);
+	CHECK(strstr(cfg.locals[0].cl.sub.note, "'/bin/sh'"));
 	config_free(&cfg);
 	/* a cache that is a symbolic link (to a good document even): not read */
 	{
@@ -240,8 +240,8 @@ static void test_loader(void)
 		CHECK_EQ(load_file("locals = ( { listen = \"127.0.0.1:1080\";\n"
 				   "  servers_url = \"https://provider.example/s.json\";\n"
 				   "  servers_cache = \"linked.json\"; } );\n", &cfg), 0);
-		CHECK_EQ(cfg.locals[0].server.port, 0);
-		CHECK(strstr(cfg.locals[0].sub.note, "a symbolic link, refused"));
+		CHECK_EQ(cfg.locals[0].cl.server.port, 0);
+		CHECK(strstr(cfg.locals[0].cl.sub.note, "a symbolic link, refused"));
 		config_free(&cfg);
 		unlink(link);
 	}
@@ -260,9 +260,9 @@ static void test_operator(void)
 		      "    server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888/"
 		      "?plugin=/opt/x%3Bk%3Dv\"; } );\n",
 		      &cfg), 0);
-	CHECK(!strcmp(cfg.locals[0].plugin.cmd, "/opt/my/plugin"));
-	CHECK(!strcmp(cfg.locals[1].plugin.cmd, "/opt/x") &&
-	      !strcmp(cfg.locals[1].plugin.opts, "k=v"));
+	CHECK(!strcmp(cfg.locals[0].cl.plugin.cmd, "/opt/my/plugin"));
+	CHECK(!strcmp(cfg.locals[1].cl.plugin.cmd, "/opt/x") &&
+	      !strcmp(cfg.locals[1].cl.plugin.opts, "k=v"));
 	config_free(&cfg);
 }
 

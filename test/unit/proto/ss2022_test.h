@@ -9,6 +9,9 @@
 #include "check.h"
 #include "proto/ss2022.h"
 #include "vectors_ss2022.h"
+/* rnd(): the sequence these tests were written with. */
+#define UTIL_RND_SEED 0x2022u
+#include "util.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define TS VEC22_TIMESTAMP
@@ -16,30 +19,6 @@
 
 /* 8.8.8.8:53 */
 __attribute__((unused)) static const uint8_t addr_v4[] = { 0x01, 8, 8, 8, 8, 0x00, 0x35 };
-
-static inline size_t unhex(const char *h, uint8_t *out, size_t cap)
-{
-	size_t n = strlen(h) / 2;
-
-	CHECK(strlen(h) % 2 == 0 && n <= cap);
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-
-		CHECK(sscanf(h + 2 * i, "%2x", &v) == 1);
-		out[i] = (uint8_t)v;
-	}
-	return n;
-}
-
-__attribute__((unused)) static uint32_t rng_state = 0x2022;
-
-static inline uint32_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
 
 static inline const struct ss2022_method *method(const char *name)
 {

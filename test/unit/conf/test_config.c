@@ -16,7 +16,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "../check.h"
+#include "check.h"
 
 /* Each config line is one string literal below, so line numbers can be counted. */
 #define SERVER_OK "servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"pw\"; } );\n"
@@ -106,15 +106,15 @@ static void test_defaults(void)
 		  "tunnels = ( { listen = \"127.0.0.1:5353\"; forward = \"8.8.8.8:53\";\n"
 		  "  server = \"[::1]:8388\"; method = \"aes-128-gcm\"; password = \"x\"; } );\n",
 		  &cfg);
-	CHECK(cfg.locals[0].udp);
+	CHECK(cfg.locals[0].cl.udp);
 	CHECK_EQ(cfg.locals[0].n_users, 0);
 	CHECK(cfg.locals[0].users == NULL);
-	CHECK(!cfg.locals[0].server.is_ip);
-	CHECK(!strcmp(cfg.locals[0].server.host, "ss.example"));
-	CHECK(cfg.tunnels[0].tcp && cfg.tunnels[0].udp);
-	CHECK_EQ(cfg.tunnels[0].line, 3);
-	CHECK(cfg.tunnels[0].server.is_ip);
-	CHECK_EQ(cfg.tunnels[0].server.addr.ss_family, AF_INET6);
+	CHECK(!cfg.locals[0].cl.server.is_ip);
+	CHECK(!strcmp(cfg.locals[0].cl.server.host, "ss.example"));
+	CHECK(cfg.tunnels[0].tcp && cfg.tunnels[0].cl.udp);
+	CHECK_EQ(cfg.tunnels[0].cl.line, 3);
+	CHECK(cfg.tunnels[0].cl.server.is_ip);
+	CHECK_EQ(cfg.tunnels[0].cl.server.addr.ss_family, AF_INET6);
 	config_free(&cfg);
 }
 
@@ -179,10 +179,10 @@ static void test_every_key(void)
 	CHECK(cfg.servers[1].udp);
 
 	CHECK_EQ(cfg.n_locals, 1);
-	CHECK_EQ(cfg.locals[0].line, 14);
-	CHECK_EQ(cfg.locals[0].server.port, 8388);
-	check_password_key(&cfg.locals[0].cipher, "aes-256-gcm", "lp");
-	CHECK(!cfg.locals[0].udp);
+	CHECK_EQ(cfg.locals[0].cl.line, 14);
+	CHECK_EQ(cfg.locals[0].cl.server.port, 8388);
+	check_password_key(&cfg.locals[0].cl.cipher, "aes-256-gcm", "lp");
+	CHECK(!cfg.locals[0].cl.udp);
 	CHECK_EQ(cfg.locals[0].n_users, 2);
 	CHECK(!strcmp(cfg.locals[0].users[0].name, "alice"));
 	CHECK(!strcmp(cfg.locals[0].users[0].password, "a1"));
@@ -190,13 +190,13 @@ static void test_every_key(void)
 	CHECK(!strcmp(cfg.locals[0].users[1].password, "b2"));
 
 	CHECK_EQ(cfg.n_tunnels, 1);
-	CHECK_EQ(cfg.tunnels[0].line, 20);
+	CHECK_EQ(cfg.tunnels[0].cl.line, 20);
 	CHECK(!strcmp(cfg.tunnels[0].forward.host, "example.com"));
 	CHECK_EQ(cfg.tunnels[0].forward.port, 80);
 	CHECK(!cfg.tunnels[0].forward.is_ip);
-	check_password_key(&cfg.tunnels[0].cipher, "xchacha20-ietf-poly1305", "tp");
+	check_password_key(&cfg.tunnels[0].cl.cipher, "xchacha20-ietf-poly1305", "tp");
 	CHECK(!cfg.tunnels[0].tcp);
-	CHECK(cfg.tunnels[0].udp);
+	CHECK(cfg.tunnels[0].cl.udp);
 	config_free(&cfg);
 
 	/* URL-safe base64 without padding is a key too. */
@@ -447,14 +447,14 @@ static void test_redirs(void)
 	EXPECT_OK(REDIR_HEAD "mode = \"tproxy\"; udp = true; } );\n", &cfg);
 	CHECK_EQ(cfg.n_tunnels, 1);
 	CHECK_EQ(cfg.tunnels[0].redir, REDIR_TPROXY);
-	CHECK(cfg.tunnels[0].tcp && cfg.tunnels[0].udp);
+	CHECK(cfg.tunnels[0].tcp && cfg.tunnels[0].cl.udp);
 	config_free(&cfg);
 	EXPECT_OK(REDIR_HEAD "tcp = false; udp = true; } );\n", &cfg);
 	CHECK_EQ(cfg.tunnels[0].redir, REDIR_REDIRECT);
-	CHECK(!cfg.tunnels[0].tcp && cfg.tunnels[0].udp);
+	CHECK(!cfg.tunnels[0].tcp && cfg.tunnels[0].cl.udp);
 	config_free(&cfg);
 	EXPECT_OK(REDIR_HEAD "} );\n", &cfg);
-	CHECK(cfg.tunnels[0].tcp && !cfg.tunnels[0].udp);
+	CHECK(cfg.tunnels[0].tcp && !cfg.tunnels[0].cl.udp);
 	config_free(&cfg);
 	EXPECT_ERR(REDIR_HEAD "tcp = false; } );\n",
 		   "t.cfg:1: redirs[0]: tcp and udp are both false: nothing to redirect");
@@ -474,17 +474,17 @@ static void test_upstreams(void)
 		  "plugin = \"ss-v2ray-plugin\"; plugin_opts = \"host=example.com\"; }, "
 		  "{ server = \"192.0.2.3:8390\"; method = \"aes-256-gcm\"; password = \"pw\"; } "
 		  "); } );\n", &cfg);
-	CHECK_EQ(cfg.locals[0].n_ups, 3);
-	CHECK(!strcmp(cfg.locals[0].ups[0].plugin.cmd, "obfs-local"));
-	CHECK(!strcmp(cfg.locals[0].ups[0].plugin.opts, "obfs=http"));
-	CHECK(!strcmp(cfg.locals[0].ups[1].plugin.cmd, "ss-v2ray-plugin"));
-	CHECK(!strcmp(cfg.locals[0].ups[1].plugin.opts, "host=example.com"));
-	CHECK_EQ(cfg.locals[0].ups[2].plugin.cmd[0], 0);
+	CHECK_EQ(cfg.locals[0].cl.n_ups, 3);
+	CHECK(!strcmp(cfg.locals[0].cl.ups[0].plugin.cmd, "obfs-local"));
+	CHECK(!strcmp(cfg.locals[0].cl.ups[0].plugin.opts, "obfs=http"));
+	CHECK(!strcmp(cfg.locals[0].cl.ups[1].plugin.cmd, "ss-v2ray-plugin"));
+	CHECK(!strcmp(cfg.locals[0].cl.ups[1].plugin.opts, "host=example.com"));
+	CHECK_EQ(cfg.locals[0].cl.ups[2].plugin.cmd[0], 0);
 	for (int i = 0; i < 3; i++) {
-		CHECK_EQ(cfg.locals[0].ups[i].tcp_server.port, 8388 + i);
-		CHECK(!strcmp(cfg.locals[0].ups[i].tcp_server.host, cfg.locals[0].ups[i].server.host));
+		CHECK_EQ(cfg.locals[0].cl.ups[i].tcp_server.port, 8388 + i);
+		CHECK(!strcmp(cfg.locals[0].cl.ups[i].tcp_server.host, cfg.locals[0].cl.ups[i].server.host));
 	}
-	CHECK_EQ(cfg.locals[0].plugin.cmd[0], 0);
+	CHECK_EQ(cfg.locals[0].cl.plugin.cmd[0], 0);
 	config_free(&cfg);
 	EXPECT_ERR(UPS_HEAD "{ server = \"192.0.2.2:8389\"; method = \"aes-256-gcm\"; "
 		   "password = \"pw\"; plugin_opts = \"x\"; } ); } );\n",
@@ -628,7 +628,7 @@ static void test_secret_sources(void)
 		  &cfg);
 	CHECK_EQ(cfg.servers[0].cipher.key[31], 31);
 	CHECK_EQ(cfg.servers[0].cipher.key[0], 0);
-	check_password_key(&cfg.locals[0].cipher, "aes-256-gcm", "env secret");
+	check_password_key(&cfg.locals[0].cl.cipher, "aes-256-gcm", "env secret");
 	config_free(&cfg);
 	/* Read, the variables leave the environment (nothing started later
 	 * inherits them); a reload that names them again finds the values. */
@@ -966,9 +966,10 @@ static void test_links(void)
 	EXPECT_OK("locals = ( { listen = \"127.0.0.1:1080\";\n"
 		  "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888#Example1\"; } );\n",
 		  &cfg);
-	CHECK(!strcmp(cfg.locals[0].server.host, "192.168.100.1") && cfg.locals[0].server.port == 8888);
-	check_password_key(&cfg.locals[0].cipher, "aes-128-gcm", "test");
-	CHECK(!strcmp(cfg.locals[0].cipher.text, "test") && !cfg.locals[0].cipher.text_is_key);
+	CHECK(!strcmp(cfg.locals[0].cl.server.host, "192.168.100.1") &&
+	      cfg.locals[0].cl.server.port == 8888);
+	check_password_key(&cfg.locals[0].cl.cipher, "aes-128-gcm", "test");
+	CHECK(!strcmp(cfg.locals[0].cl.cipher.text, "test") && !cfg.locals[0].cl.cipher.text_is_key);
 	config_free(&cfg);
 	/* a tunnel, a host name, IPv6, and a 2022 key with EIH */
 	EXPECT_OK("tunnels = ( { listen = \"127.0.0.1:5300\"; forward = \"9.9.9.9:53\";\n"
@@ -976,12 +977,12 @@ static void test_links(void)
 		  "  { listen = \"127.0.0.1:5301\"; forward = \"9.9.9.9:53\";\n"
 		  "  server = \"ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQ@ss.example.net:8388/\"; } );\n",
 		  &cfg);
-	CHECK(!strcmp(cfg.tunnels[0].server.host, "::1") && cfg.tunnels[0].server.is_ip);
-	CHECK(cfg.tunnels[0].cipher.m2022 == ss2022_method_find("2022-blake3-aes-128-gcm"));
-	CHECK_EQ(cfg.tunnels[0].cipher.keys2022.n_ipsk, 1);
-	CHECK_MEM(cfg.tunnels[0].cipher.keys2022.psk, "abcdefghijklmnop", 16);
-	CHECK(!strcmp(cfg.tunnels[1].server.host, "ss.example.net") && !cfg.tunnels[1].server.is_ip);
-	check_password_key(&cfg.tunnels[1].cipher, "chacha20-ietf-poly1305", "secret");
+	CHECK(!strcmp(cfg.tunnels[0].cl.server.host, "::1") && cfg.tunnels[0].cl.server.is_ip);
+	CHECK(cfg.tunnels[0].cl.cipher.m2022 == ss2022_method_find("2022-blake3-aes-128-gcm"));
+	CHECK_EQ(cfg.tunnels[0].cl.cipher.keys2022.n_ipsk, 1);
+	CHECK_MEM(cfg.tunnels[0].cl.cipher.keys2022.psk, "abcdefghijklmnop", 16);
+	CHECK(!strcmp(cfg.tunnels[1].cl.server.host, "ss.example.net") && !cfg.tunnels[1].cl.server.is_ip);
+	check_password_key(&cfg.tunnels[1].cl.cipher, "chacha20-ietf-poly1305", "secret");
 	config_free(&cfg);
 	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
 		   "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1\"; } );\n",
@@ -1007,10 +1008,10 @@ static void test_links(void)
 		  "  { listen = \"127.0.0.1:1081\"; plugin = \"ss-v2ray-plugin\";\n"
 		  "  server = \"ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888/?plugin=obfs-local%3Bobfs%3Dhttp\"; } );\n",
 		  &cfg);
-	CHECK(!strcmp(cfg.locals[0].plugin.cmd, "obfs-local") &&
-	      !strcmp(cfg.locals[0].plugin.opts, "obfs=http"));
-	CHECK(!strcmp(cfg.locals[1].plugin.cmd, "ss-v2ray-plugin") && !cfg.locals[1].plugin.opts[0]);
-	CHECK(config_same_listen(&cfg.locals[0].tcp_server, &cfg.locals[0].server));
+	CHECK(!strcmp(cfg.locals[0].cl.plugin.cmd, "obfs-local") &&
+	      !strcmp(cfg.locals[0].cl.plugin.opts, "obfs=http"));
+	CHECK(!strcmp(cfg.locals[1].cl.plugin.cmd, "ss-v2ray-plugin") && !cfg.locals[1].cl.plugin.opts[0]);
+	CHECK(config_same_listen(&cfg.locals[0].cl.tcp_server, &cfg.locals[0].cl.server));
 	config_free(&cfg);
 }
 
@@ -1027,7 +1028,8 @@ static void test_plugins(void)
 	CHECK(!strcmp(cfg.servers[0].plugin.opts, "obfs=http;failover=127.0.0.1:80"));
 	/* the control plane moves it; the loader starts it at listen */
 	CHECK(config_same_listen(&cfg.servers[0].tcp_listen, &cfg.servers[0].listen));
-	CHECK(!strcmp(cfg.tunnels[0].plugin.cmd, "/usr/bin/obfs-local") && !cfg.tunnels[0].plugin.opts[0]);
+	CHECK(!strcmp(cfg.tunnels[0].cl.plugin.cmd, "/usr/bin/obfs-local") &&
+	      !cfg.tunnels[0].cl.plugin.opts[0]);
 	config_free(&cfg);
 	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"pw\";\n"
 		   "  plugin_opts = \"obfs=http\"; } );\n",
@@ -1049,24 +1051,24 @@ static void test_upstream_check(void)
 		  "  upstream_check = { target = \"[::1]:7\"; request = \"ping\\r\\n\";\n"
 		  "                     interval = 2; timeout = 1; }; } );\n",
 		  &cfg);
-	CHECK_EQ(cfg.locals[0].check.interval, 30);
-	CHECK_EQ(cfg.locals[0].check.timeout, 5);
-	CHECK(cfg.locals[0].check.http);
-	CHECK(!strcmp(cfg.locals[0].check.target.host, "check.example") &&
-	      cfg.locals[0].check.target.port == 8080 && !cfg.locals[0].check.target.is_ip);
-	CHECK(!strcmp(cfg.locals[0].check.request,
+	CHECK_EQ(cfg.locals[0].cl.check.interval, 30);
+	CHECK_EQ(cfg.locals[0].cl.check.timeout, 5);
+	CHECK(cfg.locals[0].cl.check.http);
+	CHECK(!strcmp(cfg.locals[0].cl.check.target.host, "check.example") &&
+	      cfg.locals[0].cl.check.target.port == 8080 && !cfg.locals[0].cl.check.target.is_ip);
+	CHECK(!strcmp(cfg.locals[0].cl.check.request,
 		      "GET /ok?x HTTP/1.1\r\nHost: check.example:8080\r\nAccept: */*\r\n"
 		      "Connection: close\r\n\r\n"));
-	CHECK_EQ(cfg.locals[0].check.request_len, strlen(cfg.locals[0].check.request));
-	CHECK_EQ(cfg.tunnels[0].check.interval, 2);
-	CHECK_EQ(cfg.tunnels[0].check.timeout, 1);
-	CHECK(!cfg.tunnels[0].check.http && cfg.tunnels[0].check.target.is_ip);
-	CHECK_EQ(cfg.tunnels[0].check.request_len, 6);
-	CHECK_MEM(cfg.tunnels[0].check.request, "ping\r\n", 6);
+	CHECK_EQ(cfg.locals[0].cl.check.request_len, strlen(cfg.locals[0].cl.check.request));
+	CHECK_EQ(cfg.tunnels[0].cl.check.interval, 2);
+	CHECK_EQ(cfg.tunnels[0].cl.check.timeout, 1);
+	CHECK(!cfg.tunnels[0].cl.check.http && cfg.tunnels[0].cl.check.target.is_ip);
+	CHECK_EQ(cfg.tunnels[0].cl.check.request_len, 6);
+	CHECK_MEM(cfg.tunnels[0].cl.check.request, "ping\r\n", 6);
 	config_free(&cfg);
 	/* Without upstream_check: no check. */
 	EXPECT_OK("locals = ( { listen = \"127.0.0.1:1080\";\n" UPS "} );\n", &cfg);
-	CHECK_EQ(cfg.locals[0].check.interval, 0);
+	CHECK_EQ(cfg.locals[0].cl.check.interval, 0);
 	config_free(&cfg);
 	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; server = \"1.2.3.4:1\";\n"
 		   "  method = \"aes-256-gcm\"; password = \"pw\";\n"

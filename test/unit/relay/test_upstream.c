@@ -11,7 +11,7 @@
  */
 #include "relay/upstream.h"
 
-#include "../check.h"
+#include "check.h"
 
 static void counts(const struct config_rt *rt, size_t n, uint64_t now, int draws, int *c)
 {

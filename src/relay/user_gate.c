@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * throttle — the TCP sessions of users with limits (relay/limits.h): admit
+ * user_gate — the TCP sessions of users with limits (relay/limits.h): admit
  * them, charge what they relay, make a direction over its rate wait by not
- * receiving, close them when their quota is used up or their key was
- * revoked.
+ * receiving, end them when their quota is used up or their key was revoked.
  *
  * Waiting: a direction that must wait gets DIR_F_THROTTLED (session_arm_recv
  * then does nothing) and an entry in the worker's min-heap of resume times.
@@ -18,7 +17,7 @@
 
 #include "core/log.h"
 #include "relay/limits.h"
-#include "relay/session.h"
+#include "relay/user_gate.h"
 
 struct throttle_ent {
 	uint64_t at;            /* resume, monotonic ns */
@@ -193,7 +192,7 @@ int session_set_user(struct loop *l, struct session *s, int user)
 	lim = &cs->users->u[user].limits;
 	/* Behind a plugin every TCP client is the plugin's loopback address:
 	 * the real one is unknown, so it counts for no max_ips. */
-	if (!lim->max_ips || (s->role == ROLE_SERVER && cs->plugin.cmd[0]) ||
+	if (!lim->max_ips || cs->plugin.cmd[0] ||
 	    getpeername(s->fd[SIDE_IN], (struct sockaddr *)&ss, &sl) < 0)
 		ss.ss_family = AF_UNSPEC;
 	r = limits_admit(uid, lim, ss.ss_family == AF_UNSPEC ? NULL : (struct sockaddr *)&ss);
@@ -267,8 +266,8 @@ void sessions_sweep_revoked(struct loop *l)
 		struct session *s = pool_at(&t->sessions, i);
 		const struct config_server *cs;
 
-		if (!(s->gen & 1) || s->role != ROLE_SERVER || s->user < 0 ||
-		    s->state == SESS_ST_CLOSING)
+		/* Only a server's sessions have users. */
+		if (!(s->gen & 1) || s->user < 0 || s->state == SESS_ST_CLOSING)
 			continue;
 		cs = s->conf;
 		if (cs->rt.uids && limits_revoked(cs->rt.uids[s->user], s->cfg->generation)) {

@@ -5,9 +5,9 @@
  * httpd_consider() — what ctl/httpd.c does with what it receives — to
  * api_handle() and metrics_handle(), and the answer's bytes back.
  *
- *   - every endpoint's status, on the real snapshot code (clone, overlay,
- *     the relay, users and limits modules' prepare; a stand-in publish
- *     that adopts the snapshot as the control loop would);
+ *   - every endpoint's status, on the real snapshot code (ctl_commit:
+ *     clone, overlay, the relay, users and limits modules' prepare; a
+ *     stand-in publish that adopts the snapshot as the control loop would);
  *   - what a web page in a browser on the host could send is refused: a
  *     text/plain POST (and no user is added), Host evil.example, a
  *     rebinding Host, Origin http://evil.example; the metrics token;
@@ -37,9 +37,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../check.h"
-#include "../../src/ctl/api_int.h"
-#include "../../src/ctl/ctl_int.h"
+#include "check.h"
+#include "../../../src/ctl/api_int.h"
+#include "../../../src/ctl/ctl_int.h"
 #include "conf/config.h"
 #include "core/log.h"
 #include "ctl/api.h"

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tcp_server — the server role's request handling: the first decrypted bytes
- * of the inbound stream carry the target address; then connect to it and
- * hand both directions to the relay.
+ * server — the server role (relay/role.h): the inbound side is an ss stream
+ * whose first plaintext is the request's address header; then connect to
+ * the target and hand both directions to the relay. Who the client is (a
+ * user's key, relay/users.h) and the salt checks are decided here; what a
+ * connection that does not authenticate gets is probe.c's.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,7 +15,9 @@
 
 #include "core/log.h"
 #include "proto/replay.h"
-#include "relay/session.h"
+#include "relay/role.h"
+#include "server_int.h"
+#include "relay/user_gate.h"
 #include "relay/users.h"
 
 static const struct config_server *server_conf(const struct session *s)
@@ -21,7 +25,7 @@ static const struct config_server *server_conf(const struct session *s)
 	return s->conf;
 }
 
-void server_session_start(struct loop *l, struct session *s)
+static void server_start(struct loop *l, struct session *s)
 {
 	const struct config_server *cs = server_conf(s);
 
@@ -89,7 +93,7 @@ static int start_connect(struct loop *l, struct session *s)
 	return 0;
 }
 
-int server_identify_user(struct loop *l, struct session *s, const uint8_t *buf)
+static int server_identify(struct loop *l, struct session *s, const uint8_t *buf)
 {
 	const struct config_server *cs = server_conf(s);
 	struct sockaddr_storage ss;
@@ -102,21 +106,21 @@ int server_identify_user(struct loop *l, struct session *s, const uint8_t *buf)
 	idx = users_identify_tcp(l, cs, ss.ss_family == AF_UNSPEC ? NULL : (struct sockaddr *)&ss,
 				 &s->rd, buf);
 	if (idx == -EBUSY) {
-		session_auth_failed(l, s, EPC_AUTH_BUDGET, "cold-trial budget spent: not tried");
+		probe_auth_failed(l, s, EPC_AUTH_BUDGET, "cold-trial budget spent: not tried");
 		return -1;
 	}
 	if (idx < 0) {
-		session_auth_failed(l, s, EPC_AUTH_BAD, "no user's key opens the request");
+		probe_auth_failed(l, s, EPC_AUTH_BAD, "no user's key opens the request");
 		return -1;
 	}
 	if (session_set_user(l, s, idx) < 0) {
-		session_auth_failed(l, s, EPC_AUTH_LIMIT, "user over a limit");
+		probe_auth_failed(l, s, EPC_AUTH_LIMIT, "user over a limit");
 		return -1;
 	}
 	return 0;
 }
 
-int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_t n)
+static int server_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_t n)
 {
 	size_t old = s->hdr_len, take;
 	int r;
@@ -141,7 +145,7 @@ int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_
 			r -= (int)old; /* bytes of this piece that belong to the header */
 	}
 	if (r < 0) {
-		session_auth_failed(l, s, EPC_AUTH_BAD, "bad address header");
+		probe_auth_failed(l, s, EPC_AUTH_BAD, "bad address header");
 		return -1;
 	}
 	if (start_connect(l, s) < 0) {
@@ -151,8 +155,13 @@ int server_on_request_bytes(struct loop *l, struct session *s, uint8_t *p, size_
 	return r;
 }
 
-int server_connect_target(struct loop *l, struct session *s)
+/* 2022: the variable header is in, with the user's index and the target. */
+static int server_request_header(struct loop *l, struct session *s)
 {
+	if (session_set_user(l, s, s->rd2.user) < 0) {
+		probe_auth_failed(l, s, EPC_AUTH_LIMIT, "user over a limit");
+		return -1;
+	}
 	if (start_connect(l, s) < 0) {
 		session_close(l, s, false, "target refused");
 		return -1;
@@ -160,13 +169,44 @@ int server_connect_target(struct loop *l, struct session *s)
 	return 0;
 }
 
-void server_on_connect(struct loop *l, struct session *s, int res)
+/*
+ * The first record opened: the salt must be new. After the first
+ * authenticated decryption, not before, or anyone could fill the filters
+ * with junk salts. Every request salt is remembered (AEAD-2017: the Bloom
+ * filters; 2022: 60 s exactly, SIP022). A fresh one authenticates the
+ * connection: from here on it is a client's, not a prober's.
+ */
+static int server_first_record(struct loop *l, struct session *s)
+{
+	int seen = 0;
+
+	if (s->v2022 && relay_replay2022())
+		seen = replay2022_check_insert(relay_replay2022(), s->rd2.salt,
+					       s->cipher->m2022->key_len, (uint64_t)time(NULL));
+	else if (!s->v2022 && relay_replay())
+		seen = replay_check_insert(relay_replay(), s->rd.salt,
+					   s->cipher->method->salt_len) ? 1 : 0;
+	if (seen) {
+		tcp_of(l)->st.replays += seen == 1;
+		probe_auth_failed(l, s, seen == 1 ? EPC_AUTH_REPLAY : EPC_AUTH_FULL,
+				  seen == 1 ? "replayed salt" : "salt memory full");
+		return -1;
+	}
+	probe_authenticated(l, s);
+	return 0;
+}
+
+static void server_connected(struct loop *l, struct session *s, int res)
 {
 	const struct aead_method *m = s->cipher->method;
 	char name[300];
 
 	if (s->state != SESS_ST_CONNECTING)
 		return;
+	if (res < 0 && s->fd[SIDE_OUT] < 0) {
+		session_close(l, s, false, "name resolution failed");
+		return;
+	}
 	if (res < 0 && session_connect_next(l, s) == 0)
 		return; /* the name had another address */
 	if (res < 0) {
@@ -201,9 +241,47 @@ void server_on_connect(struct loop *l, struct session *s, int res)
 		return;
 	}
 connected:
+	probe_end(l, s); /* a copy kept for the decoy goes */
 	session_hs_release(l, s);
 	s->state = SESS_ST_RELAY;
 	timer_arm(&l->wheel, &s->timer, l->now_ms + (uint64_t)s->cfg->timeouts.tcp_idle * 1000);
 	session_arm_recv(l, s, DIR_OUT_IN);
 	session_kick(l, s, DIR_IN_OUT);
 }
+
+/* Raw request bytes: a copy for the decoy (probe = "forward") before a
+ * 2022 header is opened in place; the engine then opens them. */
+static bool server_handshake_data(struct loop *l, struct session *s, const uint8_t *in, size_t n)
+{
+	if (s->unauth)
+		probe_keep(l, s, in, n);
+	return false;
+}
+
+/* A server's ACL checks the resolved addresses of a name too, as libev does. */
+static bool server_allows_addr(const struct session *s, const struct sockaddr *sa)
+{
+	return !relay_acl_blocks_addr(server_conf(s), sa);
+}
+
+static const struct config_outbound *server_outbound(const struct session *s)
+{
+	return &server_conf(s)->outbound;
+}
+
+const struct session_role role_server = {
+	.name = "server",
+	.start = server_start,
+	.handshake_data = server_handshake_data,
+	.request_bytes = server_request_bytes,
+	.identify = server_identify,
+	.first_record = server_first_record,
+	.request_header = server_request_header,
+	.auth_failed = probe_auth_failed,
+	.connected = server_connected,
+	.deadline = probe_deadline,
+	.peer_closed = probe_peer_closed,
+	.allows_addr = server_allows_addr,
+	.outbound = server_outbound,
+	.closing = probe_end,
+};
