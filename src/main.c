@@ -20,6 +20,7 @@
 #include "ctl/fetch.h"
 #include "ctl/plugin.h"
 #include "ctl/sip008.h"
+#include "relay/dnsproxy.h"
 #include "relay/relay.h"
 #include "relay/sources.h"
 #include "relay/stats.h"
@@ -39,7 +40,7 @@
  */
 static struct loop_module *const worker_modules[] = { &dns_module,   &relay_module, &users_module,
 						      &limits_module, &tcp_module, &udp_module,
-						      &upcheck_module };
+						      &upcheck_module, &dnsproxy_module };
 
 /*
  * What the control loop runs besides its own module. sip008 before plugin:
@@ -116,10 +117,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_detect_journal();
+	log_set_format(cfg->log_format);
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : quiet ? LOG_LEVEL_ERROR : cfg->log_level);
 	/* Once, before any worker counts a source: which sources share slots is ours alone. */
 	if (sources_seed()) {
-		fprintf(stderr, "ssring: no random bytes for the per-source limits (getrandom)\n");
+		log_error("no random bytes for the per-source limits (getrandom)");
 		config_unref(cfg);
 		return 2;
 	}

@@ -118,4 +118,62 @@ static inline int carry_feed(struct carry *c, uint8_t *seg, size_t len)
 	return 0;
 }
 
+/*
+ * Whether s (n bytes) is what proto/logfmt.h promises inside a JSON string:
+ * no byte below 0x20, no DEL, no bare '"'; each '\' starts \" \\ \/ \b \f
+ * \n \r \t or \u and four hex digits; the rest valid UTF-8 without U+2028
+ * and U+2029. A strict reading of RFC 8259, checked byte by byte.
+ */
+static inline int util_json_string_ok(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = u[i];
+
+		if (c < 0x20 || c == 0x7f || c == '"')
+			return 0;
+		if (c == '\\') {
+			if (i + 1 >= n)
+				return 0;
+			if (u[i + 1] != 'u') {
+				if (!strchr("\"\\/bfnrt", u[i + 1]) || !u[i + 1])
+					return 0;
+				i += 2;
+				continue;
+			}
+			if (i + 6 > n)
+				return 0;
+			for (size_t k = 2; k < 6; k++)
+				if (!strchr("0123456789abcdefABCDEF", u[i + k]) || !u[i + k])
+					return 0;
+			i += 6;
+			continue;
+		}
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		{
+			size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+				   : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+			uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+
+			if (!len || i + len > n)
+				return 0;
+			for (size_t k = 1; k < len; k++) {
+				if ((u[i + k] & 0xc0) != 0x80)
+					return 0;
+				cp = cp << 6 | (u[i + k] & 0x3f);
+			}
+			if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+			    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp == 0x2028 ||
+			    cp == 0x2029)
+				return 0;
+			i += len;
+		}
+	}
+	return 1;
+}
+
 #endif

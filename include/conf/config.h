@@ -36,6 +36,12 @@ enum log_level {
 	LOG_LEVEL_DEBUG
 };
 
+/* How log lines are written (core/log.c): read at start only. */
+enum log_format {
+	LOG_FORMAT_TEXT = 0,
+	LOG_FORMAT_JSON  /* one JSON object a line, for log shippers */
+};
+
 enum dns_prefer {
 	DNS_PREFER_IPV4 = 0,
 	DNS_PREFER_IPV6
@@ -87,12 +93,13 @@ struct config_sip008 {
 
 /* Cipher + master key: what every ss endpoint (server, local, tunnel) needs. */
 struct config_cipher {
-	const struct aead_method *method; /* for 2022 methods: the chunk AEAD */
+	const struct aead_method *method; /* for 2022 methods: the chunk AEAD; NULL: none */
 	uint8_t key[AEAD_MAX_KEY_BYTES]; /* master key (from password or base64 key) */
 	const struct ss2022_method *m2022; /* non-NULL: a 2022-edition method */
 	struct ss2022_keys keys2022;     /* its PSK (and identity keys, for EIH) */
 	char *text;                      /* the secret as given (for links); NULL if none */
 	bool text_is_key;                /* text is a base64 key, not a password */
+	bool none;                       /* method "none" ("plain"): no cipher, no key */
 };
 
 struct config_user {
@@ -239,6 +246,7 @@ struct config_server {
 	struct config_cipher cipher;
 	bool udp;                /* default true */
 	bool allow_private;      /* default false */
+	bool allow_plaintext;    /* method none on a non-loopback listener without a plugin */
 	char name[CONFIG_NAME_MAX]; /* "" = none; the management API's path */
 	struct config_users *users;  /* NULL = one secret for all (cipher); a reference */
 	struct user_limits user_limits; /* the default of its users' limits */
@@ -299,6 +307,7 @@ struct config_client {
 	uint32_t upstream_retry;  /* seconds a failed upstream stays out (first time) */
 	struct config_upcheck check; /* upstream_check (only with upstreams) */
 	bool udp;                /* default true */
+	bool udp_over_tcp;       /* UDP through a TCP session to the server (relay/uot*.c) */
 	struct config_acl *acl;  /* bypass/proxy lists; NULL = all proxied */
 	struct config_outbound outbound;
 	int line;
@@ -321,6 +330,17 @@ struct config_tunnel {
 };
 
 /*
+ * dns_proxies = (...): a DNS forwarder on listen (UDP and TCP) that follows
+ * the ACL (relay/dnsproxy.c): names it bypasses are asked of local_dns over
+ * UDP, the others of remote_dns through the ss server, over TCP.
+ */
+struct config_dns_proxy {
+	struct config_client cl;    /* no servers_url, plugin or upstream_check */
+	struct hostport local_dns;  /* an IP literal; port 0 = none (needs no acl) */
+	struct hostport remote_dns; /* as the server sees it: an IP literal or a name */
+};
+
+/*
  * A configuration snapshot. Loaded, validated and then never changed while
  * anyone uses it (the control plane fills in struct config_rt before it
  * publishes it); a reload makes a new one with the next generation. Heap
@@ -332,6 +352,7 @@ struct config {
 	_Atomic unsigned refs;
 	int workers;             /* default: number of online CPUs */
 	enum log_level log_level; /* default info */
+	enum log_format log_format; /* default text */
 	struct {
 		uint32_t tcp_sessions;     /* per process; default 65536 */
 		uint32_t udp_associations; /* default 16384 */
@@ -382,6 +403,8 @@ struct config {
 	size_t n_locals;
 	struct config_tunnel *tunnels;
 	size_t n_tunnels;
+	struct config_dns_proxy *dns_proxies;
+	size_t n_dns_proxies;
 };
 
 /*
@@ -452,5 +475,7 @@ void config_defaults(struct config *cfg);
 const char *config_log_level_name(enum log_level l);
 /* The names of enum log_level, NULL-terminated. */
 extern const char *const config_log_level_names[];
+/* The names of enum log_format ("text", "json"), NULL-terminated. */
+extern const char *const config_log_format_names[];
 
 #endif

@@ -4,6 +4,9 @@
  * stack buffer and written with one write(2), so lines from several workers
  * never interleave. No per-packet logs above debug. Under systemd (stderr is
  * the journal) lines carry a <priority> prefix instead of a timestamp.
+ * log_format = "json" makes each line one JSON object (time, level, worker,
+ * event, msg and the fields the message's format names: proto/logfmt.h),
+ * after the same prefix under systemd.
  */
 #ifndef SSRING_LOG_H
 #define SSRING_LOG_H
@@ -14,6 +17,8 @@ void log_set_level(enum log_level l);
 /* Journal mode when stderr is the stream $JOURNAL_STREAM names. Call once at start. */
 void log_detect_journal(void);
 enum log_level log_get_level(void);
+/* Text or JSON lines. Call once at start, before any other thread logs. */
+void log_set_format(enum log_format f);
 /* Name the calling thread in its lines ("main", "w0", "w1", ...). */
 void log_set_thread_name(const char *name);
 void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -3,8 +3,8 @@
  * ctl — the control plane: the main thread runs a loop of its own (the
  * same loop code as the workers, see core/loop.h) for everything that is
  * not relaying: signals, configuration reload, starting and stopping the
- * workers, the metrics listener, and the child processes and file writes
- * to come. Modules register there exactly as on a worker; nothing on the
+ * workers, the metrics and API listeners, SIP003 plugin processes, SIP008
+ * fetches and the state file. Modules register there exactly as on a worker; nothing on the
  * control loop is ever run by a worker, and the control loop never touches
  * a worker's sessions: it talks to workers by message.
  */

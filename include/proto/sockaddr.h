@@ -84,6 +84,18 @@ static inline bool sockaddr_same_ip(const struct sockaddr *a, const struct socka
 	return false;
 }
 
+/* 127.0.0.0/8, ::1, or an IPv4-mapped 127.x address. */
+static inline bool sockaddr_is_loopback(const struct sockaddr *sa)
+{
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family != AF_INET6)
+		return false;
+	return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
 /* Same family, address and port (the scope and flow label are not compared). */
 static inline bool sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b)
 {

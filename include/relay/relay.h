@@ -143,6 +143,9 @@ const struct config_client *relay_client_of(enum role role, const void *conf);
 /* A non-blocking TCP socket toward a target or server: MPTCP when o asks and
  * the kernel allows (else TCP, said once), TCP_FASTOPEN_CONNECT when o asks. */
 int relay_stream_socket(int family, const struct config_outbound *o);
+/* The same with TCP_NODELAY and o's options applied (relay_outbound_setup):
+ * a socket a module's own stream connects with. The fd, or -errno. */
+int relay_client_socket(int family, const struct config_outbound *o);
 /* Log where each role listens (once every worker is up). */
 void relay_log_roles(const struct config *cfg);
 

@@ -3,18 +3,21 @@
  * role — what a TCP session does that the relay engine (session.c,
  * stream.c, connect.c) does not: a table of hooks, one instance per role,
  * chosen once at accept (roles.c) and switched only by a role itself (a
- * local that finds an HTTP request becomes the HTTP front end). The engine
- * receives, transforms, sends and closes in both directions alike and calls
- * a role only through these hooks, the way the loop calls modules only
- * through their registration. A NULL hook means "nothing to do" (or, where
+ * local that finds an HTTP or SOCKS4 request becomes that front end). The
+ * engine receives, transforms, sends and closes in both directions alike
+ * and calls a role only through these hooks, the way the loop calls
+ * modules only through their registration. A NULL hook means "nothing to do" (or, where
  * it returns bool, "not taken").
  *
  *   role      file          inbound                        outbound
  *   server    server.c      ss stream (opened), probes     plain to the target
  *   local     local.c       SOCKS5 handshake, then plain   ss stream to a server
  *   http      http_front.c  HTTP CONNECT or plain HTTP     ss stream to a server
+ *   socks4    socks4.c      SOCKS4/4a CONNECT, then plain  ss stream to a server
  *   tunnel    tunnel.c      plain, target from the config  ss stream to a server
  *   redir     redir.c       plain, the original target     ss stream to a server
+ *   uot srv   uot_server.c  ss stream of UDP-over-TCP      datagrams (its UDP association)
+ *   uot cli   uot_client.c  datagrams (its association)    ss stream to a server
  *
  * The client roles share client.c (upstreams, routing by the ACL, the
  * request prefix); the server's answer to probes is probe.c.
@@ -70,6 +73,10 @@ struct session_role {
 	/* A receive of direction di while relaying: true if the role handled it
 	 * (plain HTTP rewrites its requests). */
 	bool (*pump)(struct loop *l, struct session *s, int di);
+	/* The plaintext of direction di (DIR_F_DELIVER) while relaying,
+	 * instead of a send to a socket: the role takes it at once (UDP over
+	 * TCP: frames that become datagrams). 0, or -1 when the session failed. */
+	int (*deliver)(struct loop *l, struct session *s, int di, const uint8_t *p, size_t n);
 	/* A send of direction di completed while relaying: true if the role
 	 * took the next step (plain HTTP: requests still parked). */
 	bool (*sent)(struct loop *l, struct session *s, int di);

@@ -45,7 +45,10 @@ enum sess_state {
 enum dir_codec {
 	CODEC_SEAL = 0,        /* plaintext in, ss stream out */
 	CODEC_OPEN,            /* ss stream in, plaintext out */
-	CODEC_PLAIN            /* bytes as they are (a probe forwarded to a decoy) */
+	CODEC_PLAIN,           /* bytes as they are (a probe forwarded to a decoy) */
+	CODEC_CLEAR            /* an ss stream of method none: payload as it is, counted
+				* and charged like an opened one, and a request's first
+				* bytes still go to the role (request_bytes) */
 };
 
 #define DIR_F_RECV (1u << 0)      /* a recv is in flight */
@@ -55,6 +58,13 @@ enum dir_codec {
 #define DIR_F_WAITBUF (1u << 4)   /* parked on the bufring's ENOBUFS list */
 #define DIR_F_PREFIX_SENT (1u << 5) /* salt (and header) already went out */
 #define DIR_F_THROTTLED (1u << 6) /* over its user's rate: no receive until resumed */
+/* A direction whose source is the role, not a socket (session_feed): it never
+ * receives nor sees a FIN, and never holds the session open once the other
+ * direction has finished. */
+#define DIR_F_FED (1u << 7)
+/* A direction whose plaintext goes to the role (its deliver hook), not to a
+ * socket: it ends when its source's FIN comes. */
+#define DIR_F_DELIVER (1u << 8)
 
 /* Timeouts the throttle may have in flight at once (user_gate.c). */
 #define THROTTLE_TIMEOUTS 16
@@ -73,7 +83,7 @@ struct txo {
 
 struct relay_dir {
 	uint8_t codec;
-	uint8_t flags;
+	uint16_t flags;
 	uint8_t bgid;           /* group its receives draw from */
 	uint8_t nq;             /* queued outputs; q[0] is in flight if DIR_F_SEND */
 	uint8_t di;             /* index in session.d[] */
@@ -160,7 +170,8 @@ struct session {
 	uint32_t up_t0;         /* when the upstream connect began (loop ms, wrapping) */
 	uint32_t hs_idx;        /* index of hs in loop.hs */
 	struct session_hs *hs;  /* set-up state; NULL once the relay runs */
-	uint32_t udp_slot;      /* local: the UDP association this control owns */
+	uint32_t udp_slot;      /* the UDP association a SOCKS5 control connection or a
+				 * UDP-over-TCP session is tied to */
 	uint32_t udp_gen;       /* 0 = none */
 	struct source_ticket src; /* counted against its client source's limits */
 };
@@ -183,8 +194,18 @@ void session_tag(struct io_uring_sqe *sqe, enum tcp_op op, struct session *s);
 struct session *session_lookup(struct loop *l, uint32_t slot, uint32_t gen);
 /* New session for an accepted fd; NULL (and fd closed, counted) if the pool is full. */
 struct session *session_new(struct loop *l, const struct tcp_listener *lst, int fd);
+/*
+ * A session with no inbound socket, for role entry conf of snapshot cfg
+ * (held), counted on endpoint ep: its role sets it up and connects it; its
+ * inbound side is the role (DIR_F_FED, DIR_F_DELIVER). NULL if the pool is full.
+ */
+struct session *session_new_outbound(struct loop *l, const struct config *cfg, const void *conf,
+				     uint32_t ep);
 /* Tear down. abort = send RST on both sockets. Idempotent. */
 void session_close(struct loop *l, struct session *s, bool abort, const char *why);
+/* The UDP association session slot/gen is tied to (udp_slot) ended on its
+ * own: the session ends too, if it is still there. */
+void session_udp_gone(struct loop *l, uint32_t slot, uint32_t gen);
 
 /* The set-up state goes back to its pool (the relay runs without it). */
 void session_hs_release(struct loop *l, struct session *s);
@@ -232,6 +253,18 @@ void session_send_reply(struct loop *l, struct session *s, const void *p, size_t
 			bool close_after);
 /* Carry block of a direction as a handshake accumulator (NULL if exhausted). */
 uint8_t *session_acc(struct loop *l, struct session *s, int half);
+/* The carry block of direction di, taken from the pool if it has none (NULL
+ * if exhausted): 2 * CARRY_HALF_BYTES, for a role whose direction does not
+ * open records (d->carry_len is then the role's). */
+uint8_t *session_carry(struct loop *l, struct session *s, int di);
+/*
+ * The role's bytes p/n into direction di (DIR_F_FED) while relaying: sealed
+ * as the direction seals (copied for method none) behind what it queued,
+ * and sent. They are not counted or charged: the role does that (a datagram
+ * relayed over TCP counts as UDP). 0; -ENOTCONN before the relay runs;
+ * -ENOBUFS when the direction's queue is full (the caller drops them).
+ */
+int session_feed(struct loop *l, struct session *s, int di, const uint8_t *p, size_t n);
 /* Receive more if the queue has room, or pass a FIN on once it is empty. */
 void session_dir_next(struct loop *l, struct session *s, int di);
 /* Seal len bytes as chunks of this session's edition into out (stream.c). */
@@ -243,8 +276,9 @@ size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, s
  */
 uint8_t *session_tx_block(struct loop *l, size_t need, uint32_t *blk);
 void session_tx_free(struct loop *l, uint32_t blk);
-/* The bytes a send block holds. */
+/* The bytes a send block holds, and where it starts. */
 size_t session_tx_block_size(uint32_t blk);
+uint8_t *session_tx_block_at(struct loop *l, uint32_t blk);
 /* The outbound options of the session's role entry. */
 const struct config_outbound *session_outbound(const struct session *s);
 /* Queue p/len (inside send block blk, or POOL_NONE) for sending on di. */

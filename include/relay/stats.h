@@ -46,6 +46,7 @@ enum ep_ctr {
 	EPC_AUTH_FULL,         /* 2022: salt memory full */
 	EPC_AUTH_BUDGET,       /* users: cold-trial budget spent, not tried */
 	EPC_AUTH_LIMIT,        /* users: over a limit (quota, sessions, addresses) */
+	EPC_AUTH_INCOMPLETE,   /* no complete request before the deadline or the peer's FIN */
 	EPC_PROBE_DRAIN,       /* failed requests by the policy that met them */
 	EPC_PROBE_CLOSE,
 	EPC_PROBE_FORWARD,
@@ -82,6 +83,17 @@ enum worker_ctr {
 	WC_DROP_REFUSED,       /* private target, no route, no socket, name not found */
 	WC_DROP_OTHER,         /* waiting for the ss server's name, send failed... */
 	WC_DROP_LIMIT,         /* its user's rate or quota */
+	/* The DNS forwarder (relay/dnsproxy.h): queries by route, answers by resolver, failures. */
+	WC_DNSP_LOCAL,         /* the ACL bypasses the name: local_dns */
+	WC_DNSP_REMOTE,        /* it proxies the name, or there is no ACL: remote_dns */
+	WC_DNSP_BOTH,          /* it does not list the name: both asked */
+	WC_DNSP_CACHE,         /* answered from the cache */
+	WC_DNSP_FROM_LOCAL,    /* answers that came from local_dns */
+	WC_DNSP_FROM_REMOTE,   /* answers that came from remote_dns */
+	WC_DNSP_FAIL_TIMEOUT,  /* SERVFAIL: no answer in time */
+	WC_DNSP_FAIL_UPSTREAM, /* SERVFAIL: the resolvers failed (refused, unreachable, bad answer) */
+	WC_DNSP_FAIL_BUSY,     /* SERVFAIL: DNSP_INFLIGHT queries already waiting */
+	WC_DNSP_FAIL_MALFORMED, /* a query that does not parse (FORMERR, or dropped) */
 	WC_COUNT
 };
 

@@ -2,8 +2,8 @@
 /*
  * tcp — the TCP relay as a loop module: its listeners (one set per worker,
  * SO_REUSEPORT), the pools its sessions live in, its counters. Sessions
- * themselves are in session.h; the roles in tcp_server.c, tcp_local.c and
- * http_local.c.
+ * themselves are in session.h, their roles behind relay/role.h (server.c,
+ * local.c, http_front.c, tunnel.c, redir.c).
  */
 #ifndef SSRING_TCP_H
 #define SSRING_TCP_H

@@ -15,6 +15,10 @@
  *   local:  owned by a SOCKS5 control session: one client-facing socket (its
  *           address is the BND of the UDP ASSOCIATE reply) and one socket
  *           toward the server. It ends when the control connection ends.
+ *   UDP over TCP (udp_uot.c): a server's association owned by the TCP
+ *           session that carries its datagrams; a local's, tunnel's or
+ *           redir's with udp_over_tcp sends through a TCP session of its own
+ *           instead of a socket toward the server.
  * Server and tunnel associations are bounded by limits.udp_associations
  * (split across workers), expire after timeouts.udp_idle, and the least
  * recently used one is evicted when the pool is full.
@@ -82,12 +86,20 @@ enum udp_assoc_state {
 };
 
 /*
- * A local association's owner, its SOCKS5 control connection: datagrams keep
- * it alive (keepalive, with the slot and generation the owner gave); the
- * owner closes the association when it ends (udp_local_close).
+ * The owner of an association that is not in the table: a local's SOCKS5
+ * control connection, or a server's UDP-over-TCP session. Each callback
+ * gets the slot and generation the owner gave, and may be NULL. Datagrams
+ * keep the owner alive (keepalive); replies from targets go to it instead
+ * of a client's address (reply: p has UDP_HEADROOM writable bytes in front;
+ * 0, or -1 when it dropped the datagram); an association that ends on its
+ * own (quota, revocation, its session's end) tells it (gone). The owner
+ * closes the association when it ends (udp_owned_close).
  */
 struct udp_owner {
 	void (*keepalive)(struct loop *l, uint32_t slot, uint32_t gen);
+	int (*reply)(struct loop *l, uint32_t slot, uint32_t gen, const struct sockaddr *from,
+		     uint8_t *p, size_t n);
+	void (*gone)(struct loop *l, uint32_t slot, uint32_t gen);
 	uint32_t slot, gen;
 };
 
@@ -103,7 +115,11 @@ struct udp_assoc {
 	struct sockaddr_storage peer;  /* server/tunnel: client; local: client once seen */
 	socklen_t peer_len;
 	struct sockaddr_storage allow; /* local: only this IP (and port, if non-zero) */
-	struct udp_owner owner; /* local: its SOCKS5 control connection */
+	struct udp_owner owner; /* local, UDP over TCP on a server: its owner */
+	uint8_t owned;       /* it has an owner: not in the table, no idle expiry */
+	uint8_t held;        /* UDP over TCP on a server: datagrams held for a name */
+	uint32_t uot_slot;   /* udp_over_tcp: the TCP session it sends through, */
+	uint32_t uot_gen;    /*   0 = none yet */
 	const struct config *cfg;  /* the snapshot it runs on (held) */
 	const void *conf;    /* its role entry in cfg */
 	const struct config_cipher *cipher;
@@ -178,8 +194,34 @@ static inline struct udp_state *udp_of(const struct loop *l)
 int udp_local_assoc(struct loop *l, const struct udp_owner *owner, const struct config_local *lc,
 		    const struct config *cfg, const struct sockaddr *local_ip,
 		    const struct sockaddr *client, struct sockaddr_storage *bnd);
-/* The control session ends: close its association. */
-void udp_local_close(struct loop *l, uint32_t slot, uint32_t gen);
+/* The owner ends: close its association (gen 0: none). */
+void udp_owned_close(struct loop *l, uint32_t slot, uint32_t gen);
 uint32_t udp_assoc_gen(struct loop *l, uint32_t slot);
+
+/*
+ * UDP over TCP on server entry cs (udp_uot.c): an association owned by a
+ * session (owner) on snapshot cfg, of user index user (-1: none; its open
+ * sessions are the session's), counted as UDP on the server's endpoint and
+ * the user. The slot, or -errno.
+ */
+int udp_uot_assoc(struct loop *l, const struct udp_owner *owner, const struct config_server *cs,
+		  const struct config *cfg, int user);
+/*
+ * A datagram of the owned association slot/gen to dst: the server's rules
+ * (allow_private, the ACL), the user's rate and quota, names resolved on the
+ * ring (held until the answer, a few per association), then a non-blocking
+ * send from the association's socket. Drops are counted.
+ */
+void udp_uot_send(struct loop *l, uint32_t slot, uint32_t gen, const struct ssaddr *dst,
+		  const uint8_t *p, size_t n);
+/*
+ * Client side: a reply the TCP session of association slot/gen brought
+ * (from src; NULL in connect mode, a tunnel's: from its forward) goes to the
+ * client, as the association's native UDP would send it. Drops are counted.
+ */
+void udp_uot_reply(struct loop *l, uint32_t slot, uint32_t gen, const struct ssaddr *src,
+		   const uint8_t *p, size_t n);
+/* Client side: the association's TCP session ended; the association ends too. */
+void udp_uot_gone(struct loop *l, uint32_t slot, uint32_t gen);
 
 #endif

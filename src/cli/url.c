@@ -178,9 +178,18 @@ static void client_plugin(const struct config_plugin *p, size_t i, struct sip002
 static int server_links(const struct config_server *sv, size_t i, const char *host, bool qr)
 {
 	const struct config_cipher *c = &sv->cipher;
-	const char *method = c->m2022 ? c->m2022->name : c->method->name;
+	const char *method;
 	struct sip002 l;
 	int printed = 0;
+
+	if (c->none) {
+		/* SIP002 has no form without a password that clients agree on. */
+		fprintf(stderr, "ssring url: warning: servers[%zu] (line %d) has method none, "
+			"which an ss:// link cannot carry (a link holds a password); skipped\n", i,
+			sv->line);
+		return 0;
+	}
+	method = c->m2022 ? c->m2022->name : c->method->name;
 
 	memset(&l, 0, sizeof(l));
 	snprintf(l.method, sizeof(l.method), "%s", method);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 const char *const config_log_level_names[] = { "error", "warn", "info", "debug", NULL };
+const char *const config_log_format_names[] = { "text", "json", NULL };
 
 /*
  * The client halves of the plugins phone and desktop clients know (and
@@ -188,6 +189,10 @@ int config_user_make(struct config_users *us, size_t i, const struct config_ciph
 	struct config_srv_user *u = &us->u[i];
 
 	memset(u, 0, sizeof(*u));
+	if (c->none) {
+		snprintf(err, err_len, "method none has no keys, so no users");
+		return -EINVAL;
+	}
 	if (c->m2022 && is_password) {
 		snprintf(err, err_len, "%s needs a base64 uPSK, not a password", c->m2022->name);
 		return -EINVAL;
@@ -268,6 +273,20 @@ void config_upstreams_free(struct config_upstream *ups, size_t n)
 	free(ups);
 }
 
+/* A clone's client side (copied from its source): its own secrets, a reference to the ACL. */
+static bool clone_client(struct config_client *cl)
+{
+	char *text = cl->cipher.text;
+
+	memset(&cl->rt, 0, sizeof(cl->rt));
+	config_acl_ref(cl->acl);
+	cl->cipher.text = NULL;
+	if (!dup_upstreams(&cl->ups, cl->ups, cl->n_ups))
+		return false;
+	cl->cipher.text = text;
+	return dup_text(&cl->cipher);
+}
+
 struct config *config_clone(const struct config *src)
 {
 	struct config *c = malloc(sizeof(*c));
@@ -279,7 +298,8 @@ struct config *config_clone(const struct config *src)
 	c->servers = NULL;
 	c->locals = NULL;
 	c->tunnels = NULL;
-	c->n_servers = c->n_locals = c->n_tunnels = 0;
+	c->dns_proxies = NULL;
+	c->n_servers = c->n_locals = c->n_tunnels = c->n_dns_proxies = 0;
 	if (src->n_servers && !(c->servers = malloc(src->n_servers * sizeof(*c->servers))))
 		goto fail;
 	for (size_t i = 0; i < src->n_servers; i++) {
@@ -297,41 +317,29 @@ struct config *config_clone(const struct config *src)
 		struct config_local *lc = &c->locals[i];
 
 		*lc = src->locals[i];
-		memset(&lc->cl.rt, 0, sizeof(lc->cl.rt));
-		config_acl_ref(lc->cl.acl);
+		lc->users = NULL; /* its own copy, below */
 		c->n_locals++;
-		if (!dup_upstreams(&lc->cl.ups, src->locals[i].cl.ups, src->locals[i].cl.n_ups)) {
-			lc->cl.cipher.text = NULL;
-			lc->n_users = 0;
-			lc->users = NULL;
+		if (!clone_client(&lc->cl) ||
+		    (lc->n_users && !(lc->users = malloc(lc->n_users * sizeof(*lc->users)))))
 			goto fail;
-		}
-		lc->cl.cipher.text = NULL; /* copied below, after the users */
-		if (lc->n_users) {
-			lc->users = malloc(lc->n_users * sizeof(*lc->users));
-			if (!lc->users) {
-				lc->n_users = 0;
-				goto fail;
-			}
+		if (lc->n_users)
 			memcpy(lc->users, src->locals[i].users, lc->n_users * sizeof(*lc->users));
-		}
-		lc->cl.cipher.text = src->locals[i].cl.cipher.text;
-		if (!dup_text(&lc->cl.cipher))
-			goto fail;
 	}
 	if (src->n_tunnels && !(c->tunnels = malloc(src->n_tunnels * sizeof(*c->tunnels))))
 		goto fail;
 	for (size_t i = 0; i < src->n_tunnels; i++) {
 		c->tunnels[i] = src->tunnels[i];
-		memset(&c->tunnels[i].cl.rt, 0, sizeof(c->tunnels[i].cl.rt));
-		config_acl_ref(c->tunnels[i].cl.acl);
 		c->n_tunnels++;
-		if (!dup_upstreams(&c->tunnels[i].cl.ups, src->tunnels[i].cl.ups,
-				   src->tunnels[i].cl.n_ups)) {
-			c->tunnels[i].cl.cipher.text = NULL;
+		if (!clone_client(&c->tunnels[i].cl))
 			goto fail;
-		}
-		if (!dup_text(&c->tunnels[i].cl.cipher))
+	}
+	if (src->n_dns_proxies &&
+	    !(c->dns_proxies = malloc(src->n_dns_proxies * sizeof(*c->dns_proxies))))
+		goto fail;
+	for (size_t i = 0; i < src->n_dns_proxies; i++) {
+		c->dns_proxies[i] = src->dns_proxies[i];
+		c->n_dns_proxies++;
+		if (!clone_client(&c->dns_proxies[i].cl))
 			goto fail;
 	}
 	return c;
@@ -414,6 +422,14 @@ static void wipe_cipher(struct config_cipher *c)
 	}
 }
 
+static void free_client(struct config_client *cl, int workers)
+{
+	wipe_cipher(&cl->cipher);
+	config_acl_unref(cl->acl);
+	config_upstreams_free(cl->ups, cl->n_ups);
+	free_rt(&cl->rt, workers);
+}
+
 void config_free(struct config *cfg)
 {
 	size_t i;
@@ -430,23 +446,19 @@ void config_free(struct config *cfg)
 	for (i = 0; i < cfg->n_locals; i++) {
 		struct config_local *lc = &cfg->locals[i];
 
-		wipe_cipher(&lc->cl.cipher);
 		if (lc->users)
 			explicit_bzero(lc->users, lc->n_users * sizeof(*lc->users));
 		free(lc->users);
-		config_acl_unref(lc->cl.acl);
-		config_upstreams_free(lc->cl.ups, lc->cl.n_ups);
-		free_rt(&lc->cl.rt, cfg->workers);
+		free_client(&lc->cl, cfg->workers);
 	}
-	for (i = 0; i < cfg->n_tunnels; i++) {
-		wipe_cipher(&cfg->tunnels[i].cl.cipher);
-		config_acl_unref(cfg->tunnels[i].cl.acl);
-		config_upstreams_free(cfg->tunnels[i].cl.ups, cfg->tunnels[i].cl.n_ups);
-		free_rt(&cfg->tunnels[i].cl.rt, cfg->workers);
-	}
+	for (i = 0; i < cfg->n_tunnels; i++)
+		free_client(&cfg->tunnels[i].cl, cfg->workers);
+	for (i = 0; i < cfg->n_dns_proxies; i++)
+		free_client(&cfg->dns_proxies[i].cl, cfg->workers);
 	free(cfg->servers);
 	free(cfg->locals);
 	free(cfg->tunnels);
+	free(cfg->dns_proxies);
 	explicit_bzero(cfg->api.token, sizeof(cfg->api.token));
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -507,13 +519,15 @@ const char *config_log_level_name(enum log_level l)
 
 int config_cipher_method(struct config_cipher *c, const char *method, char *err, size_t err_len)
 {
+	/* none (shadowsocks-rust's and go-shadowsocks2's, alias plain): no cipher at all. */
+	c->none = !strcmp(method, "none") || !strcmp(method, "plain");
 	c->m2022 = ss2022_method_find(method);
 	c->method = c->m2022 ? ss2022_chunk_method(c->m2022) : aead_method_find(method);
-	if (c->method)
+	if (c->method || c->none)
 		return 0;
 	snprintf(err, err_len,
 		 "unknown method '%s' (known: %s 2022-blake3-aes-128-gcm 2022-blake3-aes-256-gcm "
-		 "2022-blake3-chacha20-poly1305)",
+		 "2022-blake3-chacha20-poly1305 none)",
 		 method, aead_method_names());
 	return -EINVAL;
 }
@@ -523,6 +537,10 @@ int config_cipher_secret(struct config_cipher *c, const char *buf, size_t len, b
 {
 	const struct aead_method *m = c->method;
 
+	if (c->none) {
+		snprintf(err, err_len, "method none has no cipher: it takes no password or key");
+		return -EINVAL;
+	}
 	if (c->m2022) {
 		/* 2022: the key is the PSK itself (or iPSK:...:uPSK), never a password. */
 		if (!is_key) {

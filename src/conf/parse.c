@@ -25,10 +25,11 @@
  * Known keys per group, NULL-terminated; the order is the one the "expected
  * one of" hint lists.
  */
-static const char *const top_keys[] = { "workers", "log_level", "limits",  "timeouts",
-					"dns",	   "servers",	"locals", "tunnels", "redirs",
-					"user",	   "group",	"metrics", "api",
-					"state_file", "plugins_allowed", NULL };
+static const char *const top_keys[] = { "workers",   "log_level", "log_format", "limits",
+					"timeouts",  "dns",	  "servers",	"locals",
+					"tunnels",   "redirs",	  "user",	"group",
+					"metrics",   "api",	  "state_file", "plugins_allowed",
+					"dns_proxies", NULL };
 static const char *const limits_keys[] = { "tcp_sessions", "udp_associations",
 					   "handshakes_per_source", "sessions_per_source", NULL };
 static const char *const timeouts_keys[] = { "connect",  "handshake", "tcp_idle", "udp_idle",
@@ -302,11 +303,11 @@ int cf_note_listen(struct ctx *x, const config_setting_t *g, const struct hostpo
 	for (i = 0; i < x->n_listens; i++) {
 		const struct seen_listen *o = &x->listens[i];
 
-		if (!cf_listens_overlap(hp, o->hp))
+		if (!cf_listens_overlap(hp, &o->hp))
 			continue;
 		cf_setting_path(o->s, there, sizeof(there));
 		hostport_format_addr((const struct sockaddr *)&hp->addr, a, sizeof(a));
-		hostport_format_addr((const struct sockaddr *)&o->hp->addr, b, sizeof(b));
+		hostport_format_addr((const struct sockaddr *)&o->hp.addr, b, sizeof(b));
 		return fail(x, s, "%s collides with %s = %s (line %u)", a, there, b,
 			    config_setting_source_line(o->s));
 	}
@@ -319,7 +320,7 @@ int cf_note_listen(struct ctx *x, const config_setting_t *g, const struct hostpo
 		x->listens = n;
 		x->cap_listens = cap;
 	}
-	x->listens[x->n_listens++] = (struct seen_listen){ .hp = hp, .s = s };
+	x->listens[x->n_listens++] = (struct seen_listen){ .hp = *hp, .s = s };
 	return 0;
 }
 
@@ -423,10 +424,11 @@ static int parse_globals(struct ctx *x, const config_setting_t *root, struct con
 	};
 	const config_setting_t *lim, *to, *dns;
 	long long workers = cfg->workers;
-	int level = cfg->log_level, prefer = cfg->dns.prefer, ret;
+	int level = cfg->log_level, format = cfg->log_format, prefer = cfg->dns.prefer, ret;
 
 	if ((ret = cf_get_int(x, root, "workers", 1, CONFIG_MAX_WORKERS, &workers)) ||
 	    (ret = cf_get_enum(x, root, "log_level", config_log_level_names, &level)) ||
+	    (ret = cf_get_enum(x, root, "log_format", config_log_format_names, &format)) ||
 	    (ret = cf_get_group(x, root, "limits", limits_keys, &lim)) ||
 	    (ret = get_u32s(x, lim, limits, sizeof(limits) / sizeof(limits[0]))) ||
 	    (lim && (ret = cf_get_u32(x, lim, "handshakes_per_source", 0, CONFIG_MAX_TABLE,
@@ -445,6 +447,7 @@ static int parse_globals(struct ctx *x, const config_setting_t *root, struct con
 		return ret;
 	cfg->workers = (int)workers;
 	cfg->log_level = (enum log_level)level;
+	cfg->log_format = (enum log_format)format;
 	cfg->dns.prefer = (enum dns_prefer)prefer;
 	return 0;
 }
@@ -477,7 +480,7 @@ static int parse_redirs(struct ctx *x, const config_setting_t *root, struct conf
 
 static int parse_root(struct ctx *x, const config_setting_t *root, struct config *cfg)
 {
-	void *sv = NULL, *lc = NULL, *tn = NULL;
+	void *sv = NULL, *lc = NULL, *tn = NULL, *dp = NULL;
 	int ret;
 
 	ret = cf_check_keys(x, root, top_keys);
@@ -506,10 +509,16 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 				      cf_parse_tunnel, &tn, &cfg->n_tunnels);
 	cfg->tunnels = tn;
 	if (!ret)
+		ret = parse_role_list(x, root, "dns_proxies", sizeof(struct config_dns_proxy),
+				      cf_parse_dns_proxy, &dp, &cfg->n_dns_proxies);
+	cfg->dns_proxies = dp;
+	/* Last: the redirs move into cfg->tunnels (the listen addresses noted
+	 * so far are copies: they do not point into the arrays). */
+	if (!ret)
 		ret = parse_redirs(x, root, cfg);
 	if (ret)
 		return ret;
-	if (!cfg->n_servers && !cfg->n_locals && !cfg->n_tunnels) {
+	if (!cfg->n_servers && !cfg->n_locals && !cfg->n_tunnels && !cfg->n_dns_proxies) {
 		/* No setting to point at: the whole file is the problem. */
 		if (x->err_len)
 			snprintf(x->err, x->err_len,

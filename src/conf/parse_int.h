@@ -23,8 +23,10 @@
 #define CONFIG_MAX_SECRET_FILE 4096
 
 /* A listen address seen so far, for the collision check across roles. */
+/* A listen address seen so far: a copy, since the role arrays it came from
+ * move (redirs are appended to the tunnels). */
 struct seen_listen {
-	const struct hostport *hp;
+	struct hostport hp;
 	const config_setting_t *s;
 };
 
@@ -111,5 +113,6 @@ int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem);
 int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem);
 int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem);
 int cf_parse_redir(struct ctx *x, const config_setting_t *g, void *elem);
+int cf_parse_dns_proxy(struct ctx *x, const config_setting_t *g, void *elem);
 
 #endif

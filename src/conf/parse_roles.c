@@ -14,27 +14,34 @@
 
 #include "proto/http_fetch.h"
 #include "proto/sip002.h"
+#include "proto/sockaddr.h"
 #include "proto/units.h"
 #include "parse_int.h"
 
 #define OUTBOUND_KEYS                                                                      \
 	"outbound_bind_address", "outbound_interface", "outbound_fwmark", "fast_open", "mptcp"
 static const char *const server_keys[] = { "name", "listen", "method", SECRET_KEYS,
-					   "udp", "allow_private", "users", "user_limits",
-					   "trial_budget", "probe", "probe_forward", "plugin",
-					   "plugin_opts", "acl", OUTBOUND_KEYS, NULL };
+					   "udp", "allow_private", "allow_plaintext", "users",
+					   "user_limits", "trial_budget", "probe", "probe_forward",
+					   "plugin", "plugin_opts", "acl", OUTBOUND_KEYS, NULL };
 static const char *const srv_user_keys[] = { "name", SECRET_KEYS, "limits", NULL };
 #define SIP008_KEYS "servers_url", "refresh", "servers_cache", "servers_url_ca"
 static const char *const local_keys[] = { "listen", "server", "method", SECRET_KEYS, "udp",
-					  "users", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
-					  "upstreams", "upstream_retry", "upstream_check", SIP008_KEYS, NULL };
+					  "udp_over_tcp", "users", "plugin", "plugin_opts", "acl",
+					  OUTBOUND_KEYS, "upstreams", "upstream_retry", "upstream_check",
+					  SIP008_KEYS, NULL };
 static const char *const tunnel_keys[] = { "listen", "forward", "server", "method", SECRET_KEYS,
-					   "tcp", "udp", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
-					   "upstreams", "upstream_retry", "upstream_check", SIP008_KEYS, NULL };
+					   "tcp", "udp", "udp_over_tcp", "plugin", "plugin_opts", "acl",
+					   OUTBOUND_KEYS, "upstreams", "upstream_retry", "upstream_check",
+					   SIP008_KEYS, NULL };
 static const char *const redir_keys[] = { "listen", "server", "method", SECRET_KEYS, "mode",
-					  "tcp", "udp", "plugin", "plugin_opts", "acl", OUTBOUND_KEYS,
-					  "upstreams", "upstream_retry", "upstream_check", NULL };
+					  "tcp", "udp", "udp_over_tcp", "plugin", "plugin_opts", "acl",
+					  OUTBOUND_KEYS, "upstreams", "upstream_retry", "upstream_check",
+					  NULL };
 static const char *const redir_modes[] = { "redirect", "tproxy", NULL };
+static const char *const dns_proxy_keys[] = { "listen", "server", "method", SECRET_KEYS, "acl",
+					      "local_dns", "remote_dns", OUTBOUND_KEYS, "upstreams",
+					      "upstream_retry", NULL };
 static const char *const user_keys[] = { "name", "password", NULL };
 static const char *const limit_keys[] = { "rate", "quota", "quota_period", "max_sessions",
 					  "max_ips", NULL };
@@ -190,6 +197,9 @@ static int parse_srv_users(struct ctx *x, const config_setting_t *g, struct conf
 		if (sv->cipher.keys2022.n_ipsk)
 			return fail(x, g, "a server's key is one PSK, not a list");
 	}
+	if (list && sv->cipher.none)
+		return fail(x, list, "method none has no keys to tell users apart: give each "
+			    "user a server with a cipher");
 	if (!list) {
 		if (cf_member(g, "user_limits"))
 			return fail(x, cf_member(g, "user_limits"), "only with users");
@@ -272,6 +282,31 @@ static int parse_server_name(struct ctx *x, const config_setting_t *g, struct co
 	return 0;
 }
 
+/*
+ * method none: no encryption and no authentication, so anyone who reaches
+ * the port may use the server and anyone on the path reads everything. Only
+ * on loopback (behind something that protects it), behind a plugin without
+ * UDP (SIP003 carries TCP alone: the UDP port would be open as it is), or
+ * when the operator says so on the entry.
+ */
+static int check_plaintext(struct ctx *x, const config_setting_t *g, struct config_server *sv)
+{
+	const config_setting_t *a = cf_member(g, "allow_plaintext");
+	int ret = cf_get_bool(x, g, "allow_plaintext", &sv->allow_plaintext);
+
+	if (ret)
+		return ret;
+	if (a && !sv->cipher.none)
+		return fail(x, a, "only with method = \"none\"");
+	if (sv->cipher.none && !sv->allow_plaintext && !(sv->plugin.cmd[0] && !sv->udp) &&
+	    !sockaddr_is_loopback((const struct sockaddr *)&sv->listen.addr))
+		return fail(x, cf_member(g, "method"), "method none on a listener outside loopback "
+			    "lets anyone who reaches it use the server and anyone on the path read "
+			    "the traffic: listen on loopback, put a plugin in front (with udp = "
+			    "false: a plugin carries TCP only), or set allow_plaintext = true");
+	return 0;
+}
+
 int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 {
 	struct config_server *sv = elem;
@@ -283,6 +318,9 @@ int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 	sv->trial_budget_ms = 100;
 	sv->user_limits.quota_period = QUOTA_MONTH;
 	sv->line = config_setting_source_line(g);
+	if (cf_member(g, "udp_over_tcp"))
+		return fail(x, cf_member(g, "udp_over_tcp"), "a client's key (locals, tunnels, "
+			    "redirs): a server with udp = true takes UDP over TCP without it");
 	if ((ret = cf_check_keys(x, g, server_keys)) || (ret = parse_server_name(x, g, sv)) ||
 	    (ret = cf_get_hostport(x, g, "listen", true, &sv->listen)) ||
 	    (ret = cf_note_listen(x, g, &sv->listen)) ||
@@ -293,7 +331,7 @@ int cf_parse_server(struct ctx *x, const config_setting_t *g, void *elem)
 	    (ret = cf_get_u32(x, g, "trial_budget", 1, 1000, &sv->trial_budget_ms)) ||
 	    (ret = parse_srv_users(x, g, sv)) || (ret = parse_probe(x, g, sv)) ||
 	    (ret = get_plugin(x, g, &sv->plugin)) || (ret = get_acl(x, g, &sv->acl)) ||
-	    (ret = get_outbound(x, g, &sv->outbound)))
+	    (ret = get_outbound(x, g, &sv->outbound)) || (ret = check_plaintext(x, g, sv)))
 		return ret;
 	sv->tcp_listen = sv->listen;
 	return 0;
@@ -635,9 +673,40 @@ static int get_client_side(struct ctx *x, const config_setting_t *g, struct conf
 			   get_sip008(x, g, sub, &cl->server, &cl->cipher, &cl->plugin) :
 			   get_upstream(x, g, &cl->server, &cl->cipher, &cl->plugin)) ||
 	    (ret = get_upcheck(x, g, cl->n_ups || (sub && sub->url[0]), &cl->check)) ||
-	    (ret = get_plugin(x, g, &cl->plugin)) || (ret = get_acl(x, g, &cl->acl)))
+	    (ret = get_plugin(x, g, &cl->plugin)) || (ret = get_acl(x, g, &cl->acl)) ||
+	    (ret = cf_get_bool(x, g, "udp_over_tcp", &cl->udp_over_tcp)))
 		return ret;
 	return get_outbound(x, g, &cl->outbound);
+}
+
+/* udp_over_tcp carries the entry's UDP: without udp = true there is none. */
+static int check_uot(struct ctx *x, const config_setting_t *g, const struct config_client *cl)
+{
+	if (cl->udp_over_tcp && !cl->udp)
+		return fail(x, cf_member(g, "udp_over_tcp"), "carries UDP, and udp = false: set "
+			    "udp = true, or leave udp_over_tcp out");
+	return 0;
+}
+
+/*
+ * What every client entry begins with: only its keys, listen (an IP
+ * literal no other entry listens on), then its client side; TCP goes to
+ * the server until a plugin takes it (ctl/plugin.c).
+ */
+static int client_entry(struct ctx *x, const config_setting_t *g, const char *const *keys,
+			struct config_client *cl, bool with_sub)
+{
+	int ret;
+
+	cl->upstream_retry = 5;
+	cl->line = config_setting_source_line(g);
+	if ((ret = cf_check_keys(x, g, keys)) ||
+	    (ret = cf_get_hostport(x, g, "listen", true, &cl->listen)) ||
+	    (ret = cf_note_listen(x, g, &cl->listen)) ||
+	    (ret = get_client_side(x, g, cl, with_sub)))
+		return ret;
+	cl->tcp_server = cl->server;
+	return 0;
 }
 
 int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
@@ -646,17 +715,10 @@ int cf_parse_local(struct ctx *x, const config_setting_t *g, void *elem)
 	int ret;
 
 	lc->cl.udp = true;
-	lc->cl.upstream_retry = 5;
-	lc->cl.line = config_setting_source_line(g);
-	if ((ret = cf_check_keys(x, g, local_keys)) ||
-	    (ret = cf_get_hostport(x, g, "listen", true, &lc->cl.listen)) ||
-	    (ret = cf_note_listen(x, g, &lc->cl.listen)) ||
-	    (ret = get_client_side(x, g, &lc->cl, true)) ||
-	    (ret = cf_get_bool(x, g, "udp", &lc->cl.udp)) ||
-	    (ret = parse_users(x, g, lc)))
+	if ((ret = client_entry(x, g, local_keys, &lc->cl, true)) ||
+	    (ret = cf_get_bool(x, g, "udp", &lc->cl.udp)) || (ret = check_uot(x, g, &lc->cl)))
 		return ret;
-	lc->cl.tcp_server = lc->cl.server;
-	return 0;
+	return parse_users(x, g, lc);
 }
 
 int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
@@ -666,17 +728,11 @@ int cf_parse_tunnel(struct ctx *x, const config_setting_t *g, void *elem)
 
 	t->tcp = true;
 	t->cl.udp = true;
-	t->cl.upstream_retry = 5;
-	t->cl.line = config_setting_source_line(g);
-	if ((ret = cf_check_keys(x, g, tunnel_keys)) ||
-	    (ret = cf_get_hostport(x, g, "listen", true, &t->cl.listen)) ||
-	    (ret = cf_note_listen(x, g, &t->cl.listen)) ||
+	if ((ret = client_entry(x, g, tunnel_keys, &t->cl, true)) ||
 	    (ret = cf_get_hostport(x, g, "forward", false, &t->forward)) ||
-	    (ret = get_client_side(x, g, &t->cl, true)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
-	    (ret = cf_get_bool(x, g, "udp", &t->cl.udp)))
+	    (ret = cf_get_bool(x, g, "udp", &t->cl.udp)) || (ret = check_uot(x, g, &t->cl)))
 		return ret;
-	t->cl.tcp_server = t->cl.server;
 	if (!t->tcp && !t->cl.udp)
 		return fail(x, g, "tcp and udp are both false: nothing to forward");
 	return 0;
@@ -695,19 +751,39 @@ int cf_parse_redir(struct ctx *x, const config_setting_t *g, void *elem)
 
 	t->tcp = true;
 	t->cl.udp = false;
-	t->cl.upstream_retry = 5;
-	t->cl.line = config_setting_source_line(g);
-	if ((ret = cf_check_keys(x, g, redir_keys)) ||
-	    (ret = cf_get_hostport(x, g, "listen", true, &t->cl.listen)) ||
-	    (ret = cf_note_listen(x, g, &t->cl.listen)) ||
-	    (ret = get_client_side(x, g, &t->cl, false)) ||
+	if ((ret = client_entry(x, g, redir_keys, &t->cl, false)) ||
 	    (ret = cf_get_enum(x, g, "mode", redir_modes, &mode)) ||
 	    (ret = cf_get_bool(x, g, "tcp", &t->tcp)) ||
-	    (ret = cf_get_bool(x, g, "udp", &t->cl.udp)))
+	    (ret = cf_get_bool(x, g, "udp", &t->cl.udp)) || (ret = check_uot(x, g, &t->cl)))
 		return ret;
 	t->redir = (uint8_t)(mode == 0 ? REDIR_REDIRECT : REDIR_TPROXY);
-	t->cl.tcp_server = t->cl.server;
 	if (!t->tcp && !t->cl.udp)
 		return fail(x, g, "tcp and udp are both false: nothing to redirect");
+	return 0;
+}
+
+/*
+ * A DNS forwarder that follows the ACL (relay/dnsproxy.c): a client side
+ * as a local has one, without servers_url, plugin or upstream_check (its
+ * streams are its own, not a role's), and the two resolvers it asks.
+ */
+int cf_parse_dns_proxy(struct ctx *x, const config_setting_t *g, void *elem)
+{
+	struct config_dns_proxy *d = elem;
+	bool plugin;
+	int ret;
+
+	d->cl.udp = true;
+	if ((ret = client_entry(x, g, dns_proxy_keys, &d->cl, false)) ||
+	    (ret = cf_get_hostport(x, g, "remote_dns", false, &d->remote_dns)))
+		return ret;
+	plugin = d->cl.plugin.cmd[0] != '\0';
+	for (size_t i = 0; i < d->cl.n_ups; i++)
+		plugin |= d->cl.ups[i].plugin.cmd[0] != '\0';
+	if (plugin)
+		return fail(x, g, "a DNS forwarder runs no plugin (its link or upstream names "
+			    "one): give it a server it reaches directly");
+	if (cf_member(g, "local_dns") || d->cl.acl)
+		return cf_get_hostport(x, g, "local_dns", true, &d->local_dns);
 	return 0;
 }

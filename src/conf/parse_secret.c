@@ -288,7 +288,12 @@ int cf_get_cipher(struct ctx *x, const config_setting_t *g, struct config_cipher
 		return ret;
 	if ((ret = find_secret(x, g, &secret)))
 		return ret;
-	if (!secret && secret_optional)
+	/* Nothing to key: a secret here is a mistake, not something to ignore
+	 * (the operator may believe the traffic is encrypted). */
+	if (c->none && secret)
+		return fail(x, secret, "method none has no cipher: it takes no password or key "
+			    "(nor identity keys: iPSK:uPSK needs a 2022 AES method)");
+	if (c->none || (!secret && secret_optional))
 		return 0;
 	if (!secret)
 		return fail(x, g,

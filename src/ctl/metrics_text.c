@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -140,6 +141,7 @@ static void endpoints(struct out *o, int workers)
 		{ EPC_AUTH_STALE, "stale_timestamp" }, { EPC_AUTH_USER, "unknown_user" },
 		{ EPC_AUTH_SHORT, "short_header" },    { EPC_AUTH_FULL, "salt_memory_full" },
 		{ EPC_AUTH_BUDGET, "trial_budget" },   { EPC_AUTH_LIMIT, "user_limit" },
+		{ EPC_AUTH_INCOMPLETE, "incomplete" },
 	};
 	static const struct {
 		unsigned k;
@@ -181,6 +183,52 @@ static void endpoints(struct out *o, int workers)
 	}
 }
 
+/*
+ * Per-user gauges, one family after the other (the text format wants each
+ * family's samples together): part 0 last seen, 1 quota used, 2 quota.
+ */
+static void user_gauges(struct out *o, const struct config *c)
+{
+	static const char *const fam[][2] = {
+		{ "ssring_user_last_seen_seconds",
+		  "When a user's last session or association started or ended (Unix time; 0 = "
+		  "never)." },
+		{ "ssring_user_quota_used_bytes",
+		  "Payload bytes of a user's quota used in the current period (users with a "
+		  "quota)." },
+		{ "ssring_user_quota_bytes",
+		  "A user's quota: payload bytes per period, up + down (users with a quota)." },
+	};
+	int64_t now = (int64_t)time(NULL);
+	char ebuf[600];
+
+	for (int part = 0; part < 3; part++) {
+		family(o, fam[part][0], "gauge", fam[part][1]);
+		for (size_t s = 0; s < c->n_servers; s++) {
+			const struct config_server *sv = &c->servers[s];
+			const struct relay_ep_info *e = relay_ep_info(sv->rt.ep);
+
+			for (size_t u = 0; e && sv->users && sv->rt.uids && u < sv->users->n; u++) {
+				const struct user_limits *lim = &sv->users->u[u].limits;
+				uint32_t uid = sv->rt.uids[u];
+				uint64_t v;
+
+				if (part == 0)
+					v = (uint64_t)limits_last_seen(uid);
+				else if (!lim->quota)
+					continue;
+				else if (part == 1)
+					v = limits_quota_used(uid, lim->quota_period, now);
+				else
+					v = lim->quota;
+				put(o, "%s{listen=\"%s\",user=\"%s\"} %llu\n", fam[part][0],
+				    e->listen, esc(sv->users->u[u].name, ebuf, sizeof(ebuf)),
+				    (unsigned long long)v);
+			}
+		}
+	}
+}
+
 static void users(struct out *o, const struct config *c, int workers)
 {
 	static const struct {
@@ -209,13 +257,12 @@ static void users(struct out *o, const struct config *c, int workers)
 	};
 	const char *name = NULL;
 	char ebuf[600];
-	bool any = false;
 
-	for (size_t s = 0; s < c->n_servers; s++)
-		any |= c->servers[s].users && c->servers[s].rt.uids && c->servers[s].users->n;
-	if (!any)
-		return;
-	/* The users of the configuration in use (a removed user's series end). */
+	/*
+	 * The users of the configuration in use (a removed user's series end).
+	 * Every family is announced even with no user at all: dashboards and
+	 * rules can tell a name that exists from a typo.
+	 */
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		if (f[i].name) {
 			name = f[i].name;
@@ -231,27 +278,7 @@ static void users(struct out *o, const struct config *c, int workers)
 				    (unsigned long long)stats_user_sum(workers, sv->rt.uids[u], f[i].k));
 		}
 	}
-	family(o, "ssring_user_last_seen_seconds", "gauge",
-	       "When a user's last session or association started or ended (Unix time; 0 = never).");
-	family(o, "ssring_user_quota_used_bytes", "gauge",
-	       "Payload bytes of a user's quota used in the current period (users with a quota).");
-	for (size_t s = 0; s < c->n_servers; s++) {
-		const struct config_server *sv = &c->servers[s];
-		const struct relay_ep_info *e = relay_ep_info(sv->rt.ep);
-		int64_t now = (int64_t)time(NULL);
-
-		for (size_t u = 0; e && sv->users && sv->rt.uids && u < sv->users->n; u++) {
-			const struct config_srv_user *us = &sv->users->u[u];
-
-			esc(us->name, ebuf, sizeof(ebuf));
-			put(o, "ssring_user_last_seen_seconds{listen=\"%s\",user=\"%s\"} %lld\n",
-			    e->listen, ebuf, (long long)limits_last_seen(sv->rt.uids[u]));
-			if (us->limits.quota)
-				put(o, "ssring_user_quota_used_bytes{listen=\"%s\",user=\"%s\"} %llu\n",
-				    e->listen, ebuf, (unsigned long long)limits_quota_used(
-					    sv->rt.uids[u], us->limits.quota_period, now));
-		}
-	}
+	user_gauges(o, c);
 }
 
 static uint64_t trial_sum(int workers, size_t off)
@@ -328,22 +355,28 @@ static void worker_counters(struct out *o, int workers)
 
 static void api(struct out *o, const struct config *c)
 {
-	if (!c->api.enabled && !c->state_file[0])
-		return;
+	/* Samples only where there is an API or a state file; the families always. */
+	bool on = c->api.enabled || c->state_file[0];
+
 	family(o, "ssring_api_requests_total", "counter",
 	       "Management API requests, by result (unauthorized: no or a wrong token; "
 	       "forbidden: a Host, Origin or Content-Type a browser's page could have sent).");
-	put(o, "ssring_api_requests_total{result=\"authorized\"} %llu\n",
-	    (unsigned long long)(api_stats.requests - api_stats.unauthorized -
-				 api_stats.forbidden));
-	put(o, "ssring_api_requests_total{result=\"unauthorized\"} %llu\n",
-	    (unsigned long long)api_stats.unauthorized);
-	put(o, "ssring_api_requests_total{result=\"forbidden\"} %llu\n",
-	    (unsigned long long)api_stats.forbidden);
+	if (on) {
+		put(o, "ssring_api_requests_total{result=\"authorized\"} %llu\n",
+		    (unsigned long long)(api_stats.requests - api_stats.unauthorized -
+					 api_stats.forbidden));
+		put(o, "ssring_api_requests_total{result=\"unauthorized\"} %llu\n",
+		    (unsigned long long)api_stats.unauthorized);
+		put(o, "ssring_api_requests_total{result=\"forbidden\"} %llu\n",
+		    (unsigned long long)api_stats.forbidden);
+	}
 	family(o, "ssring_api_changes_total", "counter",
 	       "Users added, changed or deleted through the management API.");
-	put(o, "ssring_api_changes_total %llu\n", (unsigned long long)api_stats.changes);
+	if (on)
+		put(o, "ssring_api_changes_total %llu\n", (unsigned long long)api_stats.changes);
 	family(o, "ssring_state_writes_total", "counter", "State file writes, by result.");
+	if (!on)
+		return;
 	put(o, "ssring_state_writes_total{result=\"ok\"} %llu\n",
 	    (unsigned long long)api_stats.state_writes);
 	put(o, "ssring_state_writes_total{result=\"error\"} %llu\n",
@@ -352,16 +385,15 @@ static void api(struct out *o, const struct config *c)
 
 static void plugins(struct out *o)
 {
-	struct plugin_info *pi;
+	struct plugin_info *pi = NULL;
 	size_t n = plugin_list(NULL, 0);
 
-	if (!n)
-		return;
-	if (!(pi = calloc(n, sizeof(*pi)))) {
+	if (n && !(pi = calloc(n, sizeof(*pi)))) {
 		o->failed = true; /* a 500, not figures with the plugins silently missing */
 		return;
 	}
-	n = plugin_list(pi, n);
+	if (n)
+		n = plugin_list(pi, n);
 	/* An upstream's plugin (several per local) is told apart by its upstream. */
 #define UPSTREAM_LABEL(p) (p).upstream[0] ? ",upstream=\"" : "", (p).upstream, \
 			  (p).upstream[0] ? "\"" : ""
@@ -396,18 +428,19 @@ static void servers_url(struct out *o, const struct config *c)
 		any |= c->locals[i].cl.sub.url[0] != '\0';
 	for (size_t i = 0; i < c->n_tunnels; i++)
 		any |= c->tunnels[i].cl.sub.url[0] != '\0';
-	if (!any)
-		return;
 	sip008_get_stats(&st);
 	family(o, "ssring_servers_url_fetches_total", "counter",
 	       "SIP008 document fetches (servers_url), by result.");
-	put(o, "ssring_servers_url_fetches_total{result=\"ok\"} %llu\n",
-	    (unsigned long long)st.fetch_ok);
-	put(o, "ssring_servers_url_fetches_total{result=\"error\"} %llu\n",
-	    (unsigned long long)st.fetch_failed);
+	if (any) {
+		put(o, "ssring_servers_url_fetches_total{result=\"ok\"} %llu\n",
+		    (unsigned long long)st.fetch_ok);
+		put(o, "ssring_servers_url_fetches_total{result=\"error\"} %llu\n",
+		    (unsigned long long)st.fetch_failed);
+	}
 	family(o, "ssring_servers_url_changes_total", "counter",
 	       "SIP008 documents that changed the servers in use.");
-	put(o, "ssring_servers_url_changes_total %llu\n", (unsigned long long)st.changes);
+	if (any)
+		put(o, "ssring_servers_url_changes_total %llu\n", (unsigned long long)st.changes);
 }
 
 /*
@@ -466,19 +499,9 @@ static void upstreams(struct out *o, const struct config *c)
 		  "Active checks (upstream_check) of the upstream, by result (ok, failed)." },
 	};
 	uint64_t now = upstream_now_ms();
-	bool any = false, checks = false;
 
-	for (size_t i = 0; i < c->n_locals; i++) {
-		any |= c->locals[i].cl.n_ups > 0;
-		checks |= c->locals[i].cl.n_ups && c->locals[i].cl.check.interval;
-	}
-	for (size_t i = 0; i < c->n_tunnels; i++) {
-		any |= c->tunnels[i].cl.n_ups > 0;
-		checks |= c->tunnels[i].cl.n_ups && c->tunnels[i].cl.check.interval;
-	}
-	if (!any)
-		return;
-	for (int part = 0; part < (checks ? 6 : 4); part++) {
+	/* Entries without upstreams or checks add no sample: the families stand alone. */
+	for (int part = 0; part < 6; part++) {
 		if (part < 5)
 			family(o, names[part][0], names[part][1], names[part][2]);
 		for (size_t i = 0; i < c->n_locals; i++)
@@ -497,6 +520,7 @@ static void process(struct out *o)
 	long page = sysconf(_SC_PAGESIZE);
 	unsigned long long size = 0, rss = 0;
 	unsigned fds = 0;
+	struct rlimit rl;
 	FILE *f = fopen("/proc/self/statm", "re");
 	DIR *d;
 
@@ -516,9 +540,15 @@ static void process(struct out *o)
 	put(o, "process_resident_memory_bytes %llu\n", rss * (unsigned long long)page);
 	family(o, "process_open_fds", "gauge", "Open file descriptors.");
 	put(o, "process_open_fds %u\n", fds);
+	/* The soft limit, which ssring raised to the hard one at start (ctl.c). */
+	family(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		put(o, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
 	family(o, "process_start_time_seconds", "gauge", "Start time, seconds since the epoch.");
 	put(o, "process_start_time_seconds %lld\n", (long long)ctl_stats.start_time);
 }
+
+static void dns_proxy_counters(struct out *o, int workers);
 
 char *metrics_render(const struct loop *l, size_t *len)
 {
@@ -535,6 +565,15 @@ char *metrics_render(const struct loop *l, size_t *len)
 	put(&o, "ssring_start_time_seconds %lld\n", (long long)ctl_stats.start_time);
 	family(&o, "ssring_workers", "gauge", "Worker threads.");
 	put(&o, "ssring_workers %d\n", workers);
+	/* The running values: a reload keeps them (they size pools at start). */
+	family(&o, "ssring_sessions_limit", "gauge",
+	       "limits.tcp_sessions: TCP sessions of all roles the process may hold, split evenly "
+	       "across the workers (one worker's share may fill first).");
+	put(&o, "ssring_sessions_limit %u\n", l->cfg->limits.tcp_sessions);
+	family(&o, "ssring_udp_associations_limit", "gauge",
+	       "limits.udp_associations: UDP associations of servers, tunnels and redirs, split "
+	       "across the workers (past it the least recently used is evicted).");
+	put(&o, "ssring_udp_associations_limit %u\n", l->cfg->limits.udp_associations);
 	family(&o, "ssring_config_generation", "gauge",
 	       "Generation of the configuration in use (1 at start, +1 per reload).");
 	put(&o, "ssring_config_generation %llu\n", (unsigned long long)l->cfg->generation);
@@ -551,6 +590,7 @@ char *metrics_render(const struct loop *l, size_t *len)
 	servers_url(&o, l->cfg);
 	upstreams(&o, l->cfg);
 	worker_counters(&o, workers);
+	dns_proxy_counters(&o, workers);
 	process(&o);
 	if (o.failed) {
 		free(o.p);
@@ -558,4 +598,43 @@ char *metrics_render(const struct loop *l, size_t *len)
 	}
 	*len = o.len;
 	return o.p;
+}
+
+/* The DNS forwarder (relay/dnsproxy.h): its queries by route, answers by resolver, failures. */
+static void dns_proxy_counters(struct out *o, int workers)
+{
+	static const char *const fam[][2] = {
+		{ "ssring_dns_proxy_queries_total",
+		  "DNS forwarder queries by route: the ACL bypasses the name (local), proxies "
+		  "it or there is no ACL (remote), does not list it (both asked), or the cache "
+		  "answered." },
+		{ "ssring_dns_proxy_answers_total",
+		  "DNS forwarder answers by the resolver that gave them (not the cache's)." },
+		{ "ssring_dns_proxy_failures_total",
+		  "DNS forwarder queries answered SERVFAIL (timeout; upstream: the resolvers "
+		  "failed; busy: too many in flight) or not parsed (malformed: FORMERR, or "
+		  "dropped)." },
+	};
+	static const struct {
+		unsigned k, fam;
+		const char *label;
+	} c[] = {
+		{ WC_DNSP_LOCAL, 0, "route=\"local\"" },
+		{ WC_DNSP_REMOTE, 0, "route=\"remote\"" },
+		{ WC_DNSP_BOTH, 0, "route=\"both\"" },
+		{ WC_DNSP_CACHE, 0, "route=\"cache\"" },
+		{ WC_DNSP_FROM_LOCAL, 1, "from=\"local\"" },
+		{ WC_DNSP_FROM_REMOTE, 1, "from=\"remote\"" },
+		{ WC_DNSP_FAIL_TIMEOUT, 2, "reason=\"timeout\"" },
+		{ WC_DNSP_FAIL_UPSTREAM, 2, "reason=\"upstream\"" },
+		{ WC_DNSP_FAIL_BUSY, 2, "reason=\"busy\"" },
+		{ WC_DNSP_FAIL_MALFORMED, 2, "reason=\"malformed\"" },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		if (!i || c[i].fam != c[i - 1].fam)
+			family(o, fam[c[i].fam][0], "counter", fam[c[i].fam][1]);
+		put(o, "%s{%s} %llu\n", fam[c[i].fam][0], c[i].label,
+		    (unsigned long long)worker_sum(workers, c[i].k));
+	}
 }

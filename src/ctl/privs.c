@@ -16,15 +16,11 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proto/sockaddr.h"
 
 static bool is_loopback(const struct hostport *hp)
 {
-	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&hp->addr;
-	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&hp->addr;
-
-	if (hp->addr.ss_family == AF_INET)
-		return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
-	return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+	return sockaddr_is_loopback((const struct sockaddr *)&hp->addr);
 }
 
 static bool serves_outside(const struct config *cfg)
@@ -37,6 +33,9 @@ static bool serves_outside(const struct config *cfg)
 			return true;
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
 		if (!is_loopback(&cfg->tunnels[i].cl.listen))
+			return true;
+	for (size_t i = 0; i < cfg->n_dns_proxies; i++)
+		if (!is_loopback(&cfg->dns_proxies[i].cl.listen))
 			return true;
 	return cfg->metrics.enabled && !is_loopback(&cfg->metrics.listen);
 }
@@ -65,6 +64,11 @@ static uint32_t caps_needed(const struct config *cfg)
 			/* IP_TRANSPARENT: reloads bind listeners, UDP replies bind
 			 * each original destination */
 			caps |= 1u << CAP_NET_ADMIN;
+	for (size_t i = 0; i < cfg->n_dns_proxies; i++) {
+		o = &cfg->dns_proxies[i].cl.outbound;
+		caps |= o->fwmark ? 1u << CAP_NET_ADMIN : 0;
+		caps |= o->iface[0] ? 1u << CAP_NET_RAW : 0;
+	}
 	return caps;
 }
 

@@ -70,6 +70,14 @@ static void keep_restart_only(const struct config *old, struct config *cfg)
 		cfg->api.listen = old->api.listen;
 		memcpy(cfg->api.unix_path, old->api.unix_path, sizeof(cfg->api.unix_path));
 	}
+	if (cfg->log_format != old->log_format) {
+		/* The lines already written and the shipper reading them agree on one format. */
+		log_warn("reload: %s changed (%s -> %s): needs a restart; keeping %s", "log_format",
+			 config_log_format_names[old->log_format],
+			 config_log_format_names[cfg->log_format],
+			 config_log_format_names[old->log_format]);
+		cfg->log_format = old->log_format;
+	}
 	if (strcmp(cfg->state_file, old->state_file)) {
 		log_warn("reload: state_file changed: needs a restart; keeping \"%s\"",
 			 old->state_file);

@@ -26,6 +26,19 @@ static const struct hostport *server_of(const struct session *s)
 	return s->up ? &c->ups[s->up - 1].tcp_server : &c->tcp_server;
 }
 
+/*
+ * Speak with cipher c: the stream to the server is sealed and its answer
+ * opened, or with method none both pass as they are.
+ */
+static void use_cipher(struct session *s, const struct config_cipher *c)
+{
+	s->cipher = c;
+	s->d[DIR_IN_OUT].codec = c->none ? CODEC_CLEAR : CODEC_SEAL;
+	s->d[DIR_OUT_IN].codec = c->none ? CODEC_CLEAR : CODEC_OPEN;
+	if (!c->none)
+		aead_reader_init(&s->rd, c->method, c->key);
+}
+
 /* Speak to upstream i from now on (nothing has been sent to another yet). */
 static void use_upstream(struct session *s, int i)
 {
@@ -33,8 +46,7 @@ static void use_upstream(struct session *s, int i)
 
 	s->up = (uint8_t)(i + 1);
 	s->hs->up_tried |= 1u << i;
-	s->cipher = &u->cipher;
-	aead_reader_init(&s->rd, s->cipher->method, s->cipher->key);
+	use_cipher(s, &u->cipher);
 }
 
 /*
@@ -106,12 +118,9 @@ bool client_start(struct loop *l, struct session *s)
 		session_close(l, s, true, "no server yet: waiting for the servers_url document");
 		return false;
 	}
-	s->cipher = &c->cipher;
-	s->d[DIR_IN_OUT].codec = CODEC_SEAL;
 	s->d[DIR_IN_OUT].bgid = BG_PLAIN;
-	s->d[DIR_OUT_IN].codec = CODEC_OPEN;
 	s->d[DIR_OUT_IN].bgid = BG_CIPHER;
-	aead_reader_init(&s->rd, c->cipher.method, c->cipher.key);
+	use_cipher(s, &c->cipher);
 	if (c->n_ups)
 		use_upstream(s, upstream_pick(&c->rt, c->n_ups, 0, upstream_now_ms()));
 	s->state = SESS_ST_HANDSHAKE;
@@ -272,7 +281,8 @@ static int build_prefix(struct loop *l, struct session *s)
 		session_tx_push(l, s, DIR_IN_OUT, out, 0, blk); /* frees it */
 		return ret;
 	}
-	session_count(s, DIR_IN_OUT, d->carry_len);
+	if (!(d->flags & DIR_F_FED)) /* a role's bytes are its own to count */
+		session_count(s, DIR_IN_OUT, d->carry_len);
 	d->carry_len = 0;
 	dir_release_carry(l, d);
 	d->flags |= DIR_F_PREFIX_SENT;

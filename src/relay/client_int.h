@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * client_int — what the client roles (local.c, http_front.c, tunnel.c,
- * redir.c) share in client.c: the server or upstream a connection speaks to,
+ * client_int — what the client roles (local.c, http_front.c, socks4.c,
+ * tunnel.c, redir.c) share in client.c: the server or upstream a connection speaks to,
  * routing by the ACL, the request prefix, the connect's outcome. The relay
  * engine sees none of it (relay/role.h).
  */
@@ -34,7 +34,7 @@ struct client_role {
 	void (*ready)(struct loop *l, struct session *s);
 };
 
-extern const struct client_role role_local, role_http, role_tunnel, role_redir;
+extern const struct client_role role_local, role_http, role_socks4, role_tunnel, role_redir;
 
 static inline const struct client_role *client_role(const struct session *s)
 {
@@ -47,10 +47,11 @@ static inline const struct config_client *client_conf(const struct session *s)
 }
 
 enum client_phase {
-	CP_FIRST = 0,     /* nothing parsed yet: SOCKS5 or HTTP? */
+	CP_FIRST = 0,     /* nothing parsed yet: SOCKS5, SOCKS4 or HTTP? */
 	CP_SOCKS_AUTH,    /* method 02 chosen: waiting for RFC 1929 credentials */
 	CP_SOCKS_REQUEST, /* waiting for the SOCKS5 request */
 	CP_HTTP_HEAD,     /* waiting for a complete HTTP request head */
+	CP_SOCKS4,        /* waiting for a complete SOCKS4/4a request */
 	CP_CONNECTING,    /* request accepted: connecting to the ss server */
 	CP_UDP,           /* UDP ASSOCIATE answered: the connection only holds it */
 	CP_DONE           /* relaying */
@@ -79,9 +80,10 @@ const struct config_outbound *client_outbound(const struct session *s);
 void client_consume(struct loop *l, struct session *s, size_t n);
 
 /*
- * The local's port speaks SOCKS5 and HTTP (local.c): its handshake hooks
- * serve both roles, and a request that starts like HTTP goes on with the
- * HTTP front end (http_front.c), which takes the session over.
+ * The local's port speaks SOCKS5, SOCKS4 and HTTP (local.c): its handshake
+ * hooks serve all three roles, and a request that starts like HTTP or with
+ * SOCKS4's 04 goes on with the HTTP (http_front.c) or SOCKS4 (socks4.c)
+ * front end, which takes the session over.
  */
 bool local_handshake_data(struct loop *l, struct session *s, const uint8_t *in, size_t n);
 /* A tunnel's and a redir's (tunnel.c): the entry's client fields, a connect
@@ -95,5 +97,8 @@ const struct config_client *local_client(const struct session *s);
  * 0 = wait for more, -1 = done (answered, routed or closed). */
 int http_front_step(struct loop *l, struct session *s, uint8_t *acc, size_t len);
 void http_front_fail(struct loop *l, struct session *s, int code, const char *reason);
+/* A SOCKS4/4a request at the front of the accumulator: 0 = wait for more,
+ * -1 = done (answered, routed or closed). */
+int socks4_front_step(struct loop *l, struct session *s, uint8_t *acc, size_t len);
 
 #endif

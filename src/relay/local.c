@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * local — the local role: SOCKS5 (RFC 1928/1929, UDP ASSOCIATE included)
- * and the HTTP proxy on one port, told apart by the first byte; a request
- * that starts like HTTP is the HTTP front end's (http_front.c) from there.
+ * local — the local role: SOCKS5 (RFC 1928/1929, UDP ASSOCIATE included),
+ * SOCKS4/4a and the HTTP proxy on one port, told apart by the first byte; a
+ * request that starts like HTTP is the HTTP front end's (http_front.c) from
+ * there, one that starts with 04 the SOCKS4 front end's (socks4.c).
  *
  * The handshake bytes gather in the session's carry block (d[DIR_IN_OUT]
  * half 0) until a message parses; replies go out on d[DIR_OUT_IN] and no
@@ -16,6 +17,7 @@
 #include "core/log.h"
 #include "proto/http_proxy.h"
 #include "proto/sockaddr.h"
+#include "proto/socks4.h"
 #include "proto/socks5.h"
 #include "client_int.h"
 #include "relay/udp.h"
@@ -61,10 +63,8 @@ static void keepalive(struct loop *l, uint32_t slot, uint32_t gen)
 /* The association lives as long as its control connection. */
 static void local_closing(struct loop *l, struct session *s)
 {
-	if (s->udp_gen) {
-		udp_local_close(l, s->udp_slot, s->udp_gen);
-		s->udp_gen = 0;
-	}
+	udp_owned_close(l, s->udp_slot, s->udp_gen);
+	s->udp_gen = 0;
 }
 
 /*
@@ -78,7 +78,10 @@ static void udp_associate(struct loop *l, struct session *s, const struct socks5
 	socklen_t ll = sizeof(local), pl = sizeof(peer);
 	uint8_t rep[SOCKS5_REPLY_MAX_BYTES];
 	uint16_t port = r->dst.atyp == SSADDR_ATYP_DOMAIN ? 0 : r->dst.port;
-	struct udp_owner owner = { .keepalive = keepalive, .slot = s->slot, .gen = s->gen };
+	/* An association that ends on its own (its UDP-over-TCP session did)
+	 * ends the control connection, which tells the client (RFC 1928 §7). */
+	struct udp_owner owner = { .keepalive = keepalive, .gone = session_udp_gone,
+				   .slot = s->slot, .gen = s->gen };
 	int slot;
 
 	if (getsockname(s->fd[SIDE_IN], (struct sockaddr *)&local, &ll) < 0 ||
@@ -202,9 +205,13 @@ static void advance(struct loop *l, struct session *s)
 			session_arm_recv(l, s, DIR_IN_OUT);
 			return;
 		}
-		if (s->phase == CP_FIRST && acc[0] != SOCKS5_VER) {
+		if (s->phase == CP_FIRST && acc[0] == SOCKS4_VER) {
+			/* SOCKS4/4a: the SOCKS4 front end from here on. */
+			s->role = &role_socks4.base;
+			s->phase = CP_SOCKS4;
+		} else if (s->phase == CP_FIRST && acc[0] != SOCKS5_VER) {
 			if (!isalpha(acc[0])) {
-				session_close(l, s, false, "neither SOCKS5 nor HTTP");
+				session_close(l, s, false, "neither SOCKS5, SOCKS4 nor HTTP");
 				return;
 			}
 			/* An HTTP request: the HTTP front end from here on. */
@@ -212,7 +219,8 @@ static void advance(struct loop *l, struct session *s)
 			s->phase = CP_HTTP_HEAD;
 		}
 		ret = s->phase == CP_HTTP_HEAD ? http_front_step(l, s, acc, d->carry_len) :
-						 socks_step(l, s, acc, d->carry_len);
+		      s->phase == CP_SOCKS4	 ? socks4_front_step(l, s, acc, d->carry_len) :
+						   socks_step(l, s, acc, d->carry_len);
 		if (ret < 0)
 			return;
 		if (ret == 0) {

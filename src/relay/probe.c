@@ -217,14 +217,29 @@ void probe_auth_failed(struct loop *l, struct session *s, enum ep_ctr reason, co
 	session_arm_recv(l, s, DIR_IN_OUT);
 }
 
-/* Undecided at the deadline or at the peer's FIN: forward hands it over. */
-static bool undecided(struct loop *l, struct session *s)
+/*
+ * Undecided at the deadline or at the peer's FIN: a connection that never
+ * sent a whole request (empty, short, or too slow) is an authentication
+ * failure like the others, counted and met by the policy: forward hands it
+ * over; drain and close end it (the engine closes it when this says no).
+ */
+static bool undecided(struct loop *l, struct session *s, const char *when)
 {
 	const struct config_server *cs = s->conf;
+	char peer[80];
 
-	if (cs->probe != PROBE_FORWARD || s->state != SESS_ST_HANDSHAKE || !s->unauth)
+	if (s->state != SESS_ST_HANDSHAKE || !s->unauth)
 		return false;
-	ctr_add(&s->ctr[EPC_PROBE_FORWARD], 1);
+	tcp_of(l)->st.auth_fail++;
+	ctr_add(&s->ctr[EPC_AUTH_INCOMPLETE], 1);
+	ctr_add(&s->ctr[cs->probe == PROBE_CLOSE	  ? EPC_PROBE_CLOSE
+			: cs->probe == PROBE_FORWARD ? EPC_PROBE_FORWARD
+						     : EPC_PROBE_DRAIN],
+		1);
+	peer_name(s, peer, sizeof(peer));
+	log_debug("no complete request from %s %s", peer, when);
+	if (cs->probe != PROBE_FORWARD)
+		return false;
 	if (start_decoy(l, s) < 0)
 		session_close(l, s, false, "cannot reach the decoy");
 	return true;
@@ -232,11 +247,11 @@ static bool undecided(struct loop *l, struct session *s)
 
 bool probe_deadline(struct loop *l, struct session *s)
 {
-	return undecided(l, s);
+	return undecided(l, s, "before the deadline");
 }
 
 bool probe_peer_closed(struct loop *l, struct session *s)
 {
 	/* The decoy gets the bytes, then the FIN (DIR_F_EOF is already set). */
-	return undecided(l, s);
+	return undecided(l, s, "before its FIN");
 }

@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "proto/sockaddr.h"
@@ -71,7 +72,43 @@ bool relay_uses_2022(const struct config *cfg)
 
 static const char *method_name(const struct config_cipher *c)
 {
-	return c->m2022 ? c->m2022->name : c->method->name;
+	return c->none ? "none" : c->m2022 ? c->m2022->name : c->method->name;
+}
+
+/* Does a client entry speak method none to its server, or to one of them? */
+static bool client_none(const struct config_client *cl)
+{
+	bool none = cl->cipher.none;
+
+	for (size_t j = 0; j < cl->n_ups; j++)
+		none |= cl->ups[j].cipher.none;
+	return none;
+}
+
+/* Method none, once at start: it is easy to mistake for a working cipher. */
+static void warn_plaintext(const struct config *cfg)
+{
+	char a[80];
+
+	for (size_t i = 0; i < cfg->n_servers; i++) {
+		const struct config_server *s = &cfg->servers[i];
+
+		if (s->cipher.none)
+			log_warn("server on %s: method none: no encryption and no authentication; "
+				 "anyone who reaches the port may use it, the path reads it all",
+				 hostport_format_addr((const struct sockaddr *)&s->listen.addr, a,
+						      sizeof(a)));
+	}
+	for (size_t i = 0; i < cfg->n_locals + cfg->n_tunnels; i++) {
+		const struct config_client *cl = i < cfg->n_locals ? &cfg->locals[i].cl
+						 : &cfg->tunnels[i - cfg->n_locals].cl;
+
+		if (client_none(cl))
+			log_warn("%s on %s: method none: what it sends to its server is not "
+				 "encrypted", i < cfg->n_locals ? "local" : "tunnel",
+				 hostport_format_addr((const struct sockaddr *)&cl->listen.addr, a,
+						      sizeof(a)));
+	}
 }
 
 void relay_log_roles(const struct config *cfg)
@@ -93,16 +130,19 @@ void relay_log_roles(const struct config *cfg)
 						    (const struct sockaddr *)&s->tcp_listen.addr, b,
 						    sizeof(b)) : "");
 	}
+	warn_plaintext(cfg);
 	if (cfg->n_servers && !cfg->limits.handshakes_per_source)
 		log_warn("limits.handshakes_per_source = 0: one source can hold a quarter of the "
 			 "session pool with connections that never authenticate, and the oldest "
 			 "are then closed early (a reaction a prober could provoke)");
 	for (size_t i = 0; i < cfg->n_locals; i++)
-		log_info("local (SOCKS5 + HTTP proxy) listening on %s -> server %s:%u, method %s%s%s%s%s",
+		log_info("local (SOCKS5, SOCKS4, HTTP proxy) listening on %s -> server %s:%u, "
+			 "method %s%s%s%s%s",
 			 hostport_format_addr((const struct sockaddr *)&cfg->locals[i].cl.listen.addr,
 					      a, sizeof(a)),
 			 cfg->locals[i].cl.server.host, cfg->locals[i].cl.server.port,
-			 cfg->locals[i].cl.cipher.method ? method_name(&cfg->locals[i].cl.cipher) : "-",
+			 cfg->locals[i].cl.cipher.method || cfg->locals[i].cl.cipher.none
+				 ? method_name(&cfg->locals[i].cl.cipher) : "-",
 			 cfg->locals[i].cl.plugin.cmd[0] ? ", TCP through the plugin " : "",
 			 cfg->locals[i].cl.plugin.cmd,
 			 cfg->locals[i].cl.sub.url[0] ? ", servers from " : "", cfg->locals[i].cl.sub.url);
@@ -335,6 +375,21 @@ int relay_stream_socket(int family, const struct config_outbound *o)
 		 * SYN with the data (with a cookie from an earlier connection). */
 		if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one)))
 			log_warn("TCP Fast Open on an outbound socket: %s", strerror(errno));
+	}
+	return fd;
+}
+
+int relay_client_socket(int family, const struct config_outbound *o)
+{
+	int one = 1, ret, fd = relay_stream_socket(family, o);
+
+	if (fd < 0)
+		return fd;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ret = relay_outbound_setup(fd, family, o);
+	if (ret < 0) {
+		close(fd);
+		return ret;
 	}
 	return fd;
 }

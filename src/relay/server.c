@@ -2,9 +2,10 @@
 /*
  * server — the server role (relay/role.h): the inbound side is an ss stream
  * whose first plaintext is the request's address header; then connect to
- * the target and hand both directions to the relay. Who the client is (a
- * user's key, relay/users.h) and the salt checks are decided here; what a
- * connection that does not authenticate gets is probe.c's.
+ * the target and hand both directions to the relay (the magic destination
+ * of UDP over TCP: hand the session to uot_server.c instead). Who the
+ * client is (a user's key, relay/users.h) and the salt checks are decided
+ * here; what a connection that does not authenticate gets is probe.c's.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include "proto/replay.h"
 #include "relay/role.h"
 #include "server_int.h"
+#include "uot_int.h"
 #include "relay/user_gate.h"
 #include "relay/users.h"
 
@@ -30,7 +32,9 @@ static void server_start(struct loop *l, struct session *s)
 	const struct config_server *cs = server_conf(s);
 
 	s->cipher = &cs->cipher;
-	if (cs->cipher.m2022) {
+	if (cs->cipher.none) {
+		/* No reader: the address header comes in clear (request_bytes). */
+	} else if (cs->cipher.m2022) {
 		s->v2022 = 1;
 		ss2022_reader_init_server(&s->rd2, &cs->srv2022, &s->hs->target);
 	} else if (cs->users) {
@@ -39,9 +43,9 @@ static void server_start(struct loop *l, struct session *s)
 	} else {
 		aead_reader_init(&s->rd, cs->cipher.method, cs->cipher.key);
 	}
-	s->d[DIR_IN_OUT].codec = CODEC_OPEN;
+	s->d[DIR_IN_OUT].codec = cs->cipher.none ? CODEC_CLEAR : CODEC_OPEN;
 	s->d[DIR_IN_OUT].bgid = BG_CIPHER;
-	s->d[DIR_OUT_IN].codec = CODEC_SEAL;
+	s->d[DIR_OUT_IN].codec = cs->cipher.none ? CODEC_CLEAR : CODEC_SEAL;
 	s->d[DIR_OUT_IN].bgid = BG_PLAIN;
 	s->state = SESS_ST_HANDSHAKE;
 	probe_start(l, s); /* the deadline of an unauthenticated connection */
@@ -53,7 +57,10 @@ static int start_connect(struct loop *l, struct session *s)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	char name[300];
+	int uot = uot_version(&s->hs->target);
 
+	if (uot) /* not a target: UDP over TCP (uot_server.c) */
+		return uot_server_start(l, s, uot);
 	if (ssaddr_to_sockaddr(&s->hs->target, &ss, &sl) < 0) {
 		/* A name: resolved on the ring (dns.c), never by getaddrinfo. */
 		int ret;
@@ -148,6 +155,9 @@ static int server_request_bytes(struct loop *l, struct session *s, uint8_t *p, s
 		probe_auth_failed(l, s, EPC_AUTH_BAD, "bad address header");
 		return -1;
 	}
+	/* Method none has no key: a well-formed header is all it can show. */
+	if (s->cipher->none)
+		probe_authenticated(l, s);
 	if (start_connect(l, s) < 0) {
 		session_close(l, s, false, "target refused");
 		return -1;
@@ -196,9 +206,37 @@ static int server_first_record(struct loop *l, struct session *s)
 	return 0;
 }
 
-static void server_connected(struct loop *l, struct session *s, int res)
+int server_response_cipher(struct loop *l, struct session *s)
 {
 	const struct aead_method *m = s->cipher->method;
+
+	if (s->probe_fwd || s->cipher->none)
+		return 0; /* a plain proxy to the decoy, or nothing to seal */
+	if (s->v2022) {
+		/* The response header builder keys its own context. */
+		if (aead_random(s->wr_salt, s->cipher->m2022->key_len)) {
+			session_close(l, s, true, "no randomness");
+			return -1;
+		}
+		return 0;
+	}
+	/* Our own salts go into the filter too: a response stream reflected
+	 * back at us as a request is then a replay. */
+	do {
+		if (aead_random(s->wr_salt, m->salt_len))
+			break;
+	} while (relay_replay() &&
+		 replay_check_insert(relay_replay(), s->wr_salt, m->salt_len));
+	/* The request's key answers: the server's, or the user's (rd.master). */
+	if (aead_ctx_init(&s->wr, m, s->rd.master, s->wr_salt)) {
+		session_close(l, s, true, "cannot set up the response cipher");
+		return -1;
+	}
+	return 0;
+}
+
+static void server_connected(struct loop *l, struct session *s, int res)
+{
 	char name[300];
 
 	if (s->state != SESS_ST_CONNECTING)
@@ -218,29 +256,8 @@ static void server_connected(struct loop *l, struct session *s, int res)
 		session_close(l, s, false, "connect failed");
 		return;
 	}
-	if (s->probe_fwd)
-		goto connected; /* a plain proxy to the decoy from here on */
-	if (s->v2022) {
-		/* The response header builder keys its own context. */
-		if (aead_random(s->wr_salt, s->cipher->m2022->key_len)) {
-			session_close(l, s, true, "no randomness");
-			return;
-		}
-		goto connected;
-	}
-	/* Our own salts go into the filter too: a response stream reflected
-	 * back at us as a request is then a replay. */
-	do {
-		if (aead_random(s->wr_salt, m->salt_len))
-			break;
-	} while (relay_replay() &&
-		 replay_check_insert(relay_replay(), s->wr_salt, m->salt_len));
-	/* The request's key answers: the server's, or the user's (rd.master). */
-	if (aead_ctx_init(&s->wr, m, s->rd.master, s->wr_salt)) {
-		session_close(l, s, true, "cannot set up the response cipher");
+	if (server_response_cipher(l, s) < 0)
 		return;
-	}
-connected:
 	probe_end(l, s); /* a copy kept for the decoy goes */
 	session_hs_release(l, s);
 	s->state = SESS_ST_RELAY;

@@ -16,6 +16,10 @@
 
 extern const struct session_role role_server;
 
+/* The request is in: key the response stream (a plain one to a decoy and
+ * method none have none). 0, or -1 when the session was closed. */
+int server_response_cipher(struct loop *l, struct session *s);
+
 /*
  * probe_start: a server session was accepted; its deadline is drawn and it
  * joins the unauthenticated. probe_keep: raw bytes of a receive before

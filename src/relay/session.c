@@ -65,7 +65,10 @@ struct session *session_lookup(struct loop *l, uint32_t slot, uint32_t gen)
 	return s->gen == gen ? s : NULL;
 }
 
-struct session *session_new(struct loop *l, const struct tcp_listener *lst, int fd)
+/* A session of entry conf on snapshot cfg, counted on endpoint ep, with
+ * inbound socket fd (-1: none); NULL (fd closed, counted) if the pool is full. */
+static struct session *session_alloc(struct loop *l, const struct config *cfg, const void *conf,
+				     uint32_t ep, int fd)
 {
 	struct tcp_state *t = tcp_of(l);
 	uint32_t idx = pool_alloc(&t->sessions), hs = POOL_NONE, gen;
@@ -87,7 +90,8 @@ struct session *session_new(struct loop *l, const struct tcp_listener *lst, int 
 			log_warn("session pool full (%u per worker): refusing connection "
 				 "(%llu refused so far)",
 				 t->sessions.cap, (unsigned long long)t->st.refused_full);
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	s = pool_at(&t->sessions, idx);
@@ -95,9 +99,9 @@ struct session *session_new(struct loop *l, const struct tcp_listener *lst, int 
 	memset(s, 0, sizeof(*s));
 	s->gen = gen;
 	s->slot = idx;
-	s->conf = lst->conf; /* the caller picks its role (roles.c) */
-	s->cfg = loop_cfg_hold(l, l->cfg);
-	s->ctr = stats_ep(l->id, lst->ep);
+	s->conf = conf; /* the caller picks its role (roles.c) */
+	s->cfg = loop_cfg_hold(l, cfg);
+	s->ctr = stats_ep(l->id, ep);
 	ctr_add(&s->ctr[EPC_TCP_OPEN], 1);
 	ctr_add(&s->ctr[EPC_TCP_TOTAL], 1);
 	s->fd[SIDE_IN] = fd;
@@ -113,7 +117,29 @@ struct session *session_new(struct loop *l, const struct tcp_listener *lst, int 
 		s->d[i].di = (uint8_t)i;
 		list_init(&s->d[i].wait_node);
 	}
-	t->st.accepted++;
+	return s;
+}
+
+struct session *session_new(struct loop *l, const struct tcp_listener *lst, int fd)
+{
+	struct session *s = session_alloc(l, l->cfg, lst->conf, lst->ep, fd);
+
+	if (s)
+		tcp_of(l)->st.accepted++;
+	return s;
+}
+
+struct session *session_new_outbound(struct loop *l, const struct config *cfg, const void *conf,
+				     uint32_t ep)
+{
+	struct session *s = session_alloc(l, cfg, conf, ep, -1);
+
+	/* Its inbound side is the role: fed by it one way, delivered to it
+	 * the other. */
+	if (s) {
+		s->d[DIR_IN_OUT].flags = DIR_F_FED;
+		s->d[DIR_OUT_IN].flags = DIR_F_DELIVER;
+	}
 	return s;
 }
 
@@ -196,6 +222,16 @@ static void maybe_free(struct loop *l, struct session *s)
 	pool_free(&t->sessions, s->slot);
 }
 
+void session_udp_gone(struct loop *l, uint32_t slot, uint32_t gen)
+{
+	struct session *s = session_lookup(l, slot, gen);
+
+	if (s) {
+		s->udp_gen = 0; /* it is gone: nothing to close */
+		session_close(l, s, false, "its UDP association ended");
+	}
+}
+
 void session_close(struct loop *l, struct session *s, bool abort, const char *why)
 {
 	if (s->state == SESS_ST_CLOSING) {
@@ -208,7 +244,8 @@ void session_close(struct loop *l, struct session *s, bool abort, const char *wh
 	 * handshake timeout): the FIN goes out now. Bytes that arrive between
 	 * the last receive and the close below would turn that close into a
 	 * reset; after a FIN the peer has seen the FIN first. */
-	if (!abort && (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN))
+	if (!abort && (s->state == SESS_ST_HANDSHAKE || s->state == SESS_ST_DRAIN) &&
+	    s->fd[SIDE_IN] >= 0)
 		shutdown(s->fd[SIDE_IN], SHUT_WR);
 	if (s->role->closing)
 		s->role->closing(l, s);
@@ -218,7 +255,7 @@ void session_close(struct loop *l, struct session *s, bool abort, const char *wh
 	for (int i = 0; i < 2; i++) {
 		if (s->d[i].flags & DIR_F_WAITBUF) {
 			list_del(&s->d[i].wait_node);
-			s->d[i].flags &= (uint8_t)~DIR_F_WAITBUF;
+			s->d[i].flags &= (uint16_t)~DIR_F_WAITBUF;
 		}
 	}
 	if (s->inflight) {
@@ -284,7 +321,7 @@ void session_arm_recv(struct loop *l, struct session *s, int di)
 	struct io_uring_sqe *sqe;
 	uint32_t len;
 
-	if (d->flags & (DIR_F_RECV | DIR_F_EOF | DIR_F_WAITBUF | DIR_F_THROTTLED) ||
+	if (d->flags & (DIR_F_RECV | DIR_F_EOF | DIR_F_WAITBUF | DIR_F_THROTTLED | DIR_F_FED) ||
 	    d->nq >= DIR_TXQ ||
 	    s->state == SESS_ST_CLOSING || s->state == SESS_ST_CONNECTING)
 		return;
@@ -328,6 +365,8 @@ static void shutdown_dst(struct session *s, int di)
 {
 	struct relay_dir *d = dir_of(s, di);
 
+	if (d->flags & DIR_F_DELIVER)
+		d->flags |= DIR_F_SHUT; /* no socket to end: the role had it all */
 	if (d->flags & DIR_F_SHUT || dst_fd(s, di) < 0)
 		return;
 	d->flags |= DIR_F_SHUT;
@@ -346,7 +385,8 @@ static void shutdown_dst(struct session *s, int di)
 
 static void maybe_finish(struct loop *l, struct session *s)
 {
-	if ((s->d[0].flags & DIR_F_SHUT) && (s->d[1].flags & DIR_F_SHUT))
+	/* A fed direction has no FIN of its own to wait for. */
+	if ((s->d[0].flags & (DIR_F_SHUT | DIR_F_FED)) && (s->d[1].flags & (DIR_F_SHUT | DIR_F_FED)))
 		session_close(l, s, false, "both directions finished");
 }
 
@@ -385,6 +425,12 @@ uint8_t *session_tx_block(struct loop *l, size_t need, uint32_t *blk)
 size_t session_tx_block_size(uint32_t blk)
 {
 	return blk & TXB_SMALL ? TX_SMALL_BYTES : TX_BYTES;
+}
+
+uint8_t *session_tx_block_at(struct loop *l, uint32_t blk)
+{
+	return blk & TXB_SMALL ? pool_at(&tcp_of(l)->txsmall, blk & ~TXB_SMALL)
+			       : pool_at(&tcp_of(l)->txbufs, blk);
 }
 
 void session_tx_free(struct loop *l, uint32_t blk)
@@ -443,7 +489,7 @@ static void handle_recv(struct loop *l, struct session *s, int di, const struct 
 	struct relay_dir *d = dir_of(s, di);
 	int res = cqe->res;
 
-	d->flags &= (uint8_t)~DIR_F_RECV;
+	d->flags &= (uint16_t)~DIR_F_RECV;
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		d->bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		loop_buf_taken(l, d->bgid);
@@ -499,7 +545,7 @@ static void handle_send(struct loop *l, struct session *s, int di, const struct 
 {
 	struct relay_dir *d = dir_of(s, di);
 
-	d->flags &= (uint8_t)~DIR_F_SEND;
+	d->flags &= (uint16_t)~DIR_F_SEND;
 	if (s->state == SESS_ST_CLOSING)
 		return;
 	if (cqe->res <= 0) {
@@ -578,7 +624,7 @@ void session_retry_waiters(struct loop *l, int bgid)
 		struct session *s = (struct session *)((char *)(d - di) - offsetof(struct session, d));
 
 		list_del(&d->wait_node);
-		d->flags &= (uint8_t)~DIR_F_WAITBUF;
+		d->flags &= (uint16_t)~DIR_F_WAITBUF;
 		session_arm_recv(l, s, di);
 	}
 }
@@ -629,9 +675,9 @@ void session_send_reply(struct loop *l, struct session *s, const void *p, size_t
 	submit_send(l, s, DIR_OUT_IN);
 }
 
-uint8_t *session_acc(struct loop *l, struct session *s, int half)
+uint8_t *session_carry(struct loop *l, struct session *s, int di)
 {
-	struct relay_dir *d = dir_of(s, DIR_IN_OUT);
+	struct relay_dir *d = dir_of(s, di);
 
 	if (d->carry == POOL_NONE) {
 		d->carry = pool_alloc(&tcp_of(l)->carries);
@@ -639,7 +685,14 @@ uint8_t *session_acc(struct loop *l, struct session *s, int half)
 			return NULL;
 		d->carry_len = 0;
 	}
-	return (uint8_t *)pool_at(&tcp_of(l)->carries, d->carry) + (size_t)half * CARRY_HALF_BYTES;
+	return pool_at(&tcp_of(l)->carries, d->carry);
+}
+
+uint8_t *session_acc(struct loop *l, struct session *s, int half)
+{
+	uint8_t *c = session_carry(l, s, DIR_IN_OUT);
+
+	return c ? c + (size_t)half * CARRY_HALF_BYTES : NULL;
 }
 
 void session_dir_next(struct loop *l, struct session *s, int di)

@@ -27,6 +27,16 @@ int ssclient_request(const struct config_cipher *c, const struct ssaddr *target,
 	size_t alen = ssaddr_encode(target, addr), head;
 	int r;
 
+	if (c->none) {
+		/* Method none: the address header and the data, as they are. */
+		if (cap < alen + early_len)
+			return -E2BIG;
+		memcpy(out, addr, alen);
+		if (early_len)
+			memcpy(out + alen, early, early_len);
+		*n = alen + early_len;
+		return 0;
+	}
 	if (m2) {
 		/* salt | [EIH] | fixed header | variable header with the address,
 		 * padding (only when there is no early data) and early data. */

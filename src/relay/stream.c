@@ -2,10 +2,13 @@
 /*
  * stream — the codec side of a TCP session: a completed receive is sealed
  * (plaintext in, ss chunks out) or opened (ss chunks in, plaintext out)
- * straight into a send block. Records cut by the end of a receive wait in
- * the direction's carry block. A stream being opened while its request is
- * read hands its first plaintext, the salt checks and its failures to the
- * session's role (relay/role.h).
+ * straight into a send block, or copied as it is (a decoy's bytes, and
+ * streams of method none). Records cut by the end of a receive wait in the
+ * direction's carry block. A stream being opened (or a clear one) while its
+ * request is read hands its first plaintext, the salt checks and its
+ * failures to the session's role (relay/role.h). A direction may also end at
+ * the role (DIR_F_DELIVER: its plaintext goes to the deliver hook) or begin
+ * there (DIR_F_FED: session_feed seals what the role gives it).
  */
 #include <errno.h>
 #include <string.h>
@@ -17,8 +20,8 @@
 #include "relay/user_gate.h"
 
 /* The request's first plaintext bytes are its header: the role's. */
-static int deliver(struct loop *l, struct session *s, int di, uint8_t *p, size_t n,
-		   size_t *skip)
+static int request_first(struct loop *l, struct session *s, int di, uint8_t *p, size_t n,
+			 size_t *skip)
 {
 	if (s->state == SESS_ST_HANDSHAKE && di == DIR_IN_OUT && s->role->request_bytes) {
 		int used = s->role->request_bytes(l, s, p, n);
@@ -77,6 +80,10 @@ static int stash_tail(struct loop *l, struct relay_dir *d, const uint8_t *p, siz
 
 size_t session_seal_chunks(struct session *s, uint8_t *out, const uint8_t *in, size_t len)
 {
+	if (s->cipher->none) { /* no chunks: the stream is the bytes themselves */
+		memcpy(out, in, len);
+		return len;
+	}
 	/* The 2022 edition uses the same chunks with payloads up to 0xFFFF. */
 	return aead_seal_chunks_max(&s->wr, out, in, len,
 				    s->v2022 ? SS2022_CHUNK_PREF : AEAD_CHUNK_PREF);
@@ -183,7 +190,7 @@ static int open_record(struct loop *l, struct session *s, int di, uint8_t *buf, 
 	if (check_record(l, s, ret) < 0)
 		return -1;
 	if (ret == AEAD_RD_GOT_DATA) {
-		if (deliver(l, s, di, o->out + o->n, plen, &o->skip) < 0)
+		if (request_first(l, s, di, o->out + o->n, plen, &o->skip) < 0)
 			return -1;
 		o->n += plen;
 	}
@@ -299,6 +306,11 @@ void session_pump(struct loop *l, struct session *s, int di)
 			session_charge(l, s, di, &counted);
 		session_count(s, di, counted);
 		seal_into(s, d, in, counted, out, &n);
+	} else if (d->codec == CODEC_CLEAR) {
+		/* Method none: nothing to open, but a request is still read. */
+		memcpy(out, in, d->buf_len);
+		n = d->buf_len;
+		ret = request_first(l, s, di, out, n, &skip);
 	} else {
 		struct opening o = { .out = out, .now = s->v2022 ? (uint64_t)time(NULL) : 0 };
 
@@ -311,7 +323,18 @@ void session_pump(struct loop *l, struct session *s, int di)
 		session_tx_free(l, blk);
 		return; /* the session is closing or absorbing a probe */
 	}
-	if (d->codec == CODEC_OPEN) {
+	if (d->flags & DIR_F_DELIVER) {
+		/* The role takes the plaintext, counts and charges it (the
+		 * flag may have been set by the request just read). */
+		dir_release_buf(l, d);
+		d->bytes += n - skip;
+		ret = n > skip ? s->role->deliver(l, s, di, out + skip, n - skip) : 0;
+		session_tx_free(l, blk);
+		if (ret == 0 && s->state != SESS_ST_CLOSING)
+			session_dir_next(l, s, di);
+		return;
+	}
+	if (d->codec == CODEC_OPEN || d->codec == CODEC_CLEAR) {
 		counted = n - skip;
 		if (s->limited && session_charge(l, s, di, &counted))
 			n = skip + counted; /* the rest is past the quota */
@@ -322,3 +345,58 @@ void session_pump(struct loop *l, struct session *s, int di)
 	session_dir_next(l, s, di);
 }
 
+/*
+ * Append sealed bytes to the direction's last output when it is not being
+ * sent and its block has room: datagrams that come in one burst share
+ * blocks instead of each taking a place in the queue.
+ */
+static uint8_t *feed_tail(struct loop *l, struct relay_dir *d, size_t need)
+{
+	struct txo *q;
+	uint8_t *end;
+
+	if (!d->nq || (d->nq == 1 && (d->flags & DIR_F_SEND)))
+		return NULL;
+	q = &d->q[d->nq - 1];
+	if (q->blk == POOL_NONE)
+		return NULL;
+	end = q->p + q->len;
+	if ((size_t)(end - session_tx_block_at(l, q->blk)) + need > session_tx_block_size(q->blk))
+		return NULL;
+	return end;
+}
+
+int session_feed(struct loop *l, struct session *s, int di, const uint8_t *p, size_t n)
+{
+	struct relay_dir *d = &s->d[di];
+	size_t need = n + TX_OVERHEAD, len = 0;
+	uint8_t *out;
+	uint32_t blk;
+
+	if (s->state != SESS_ST_RELAY)
+		return -ENOTCONN;
+	out = feed_tail(l, d, need);
+	if (!out && d->nq >= DIR_TXQ)
+		return -ENOBUFS;
+	/* A full-size block, whatever this datagram's size: the ones that
+	 * follow in the same burst join it (only the pages written count). */
+	if (out) {
+		blk = POOL_NONE;
+	} else if (!(out = session_tx_block(l, TX_BYTES, &blk))) {
+		return -ENOBUFS;
+	}
+	if (d->codec == CODEC_SEAL) {
+		seal_into(s, d, p, n, out, &len);
+	} else {
+		memcpy(out, p, n);
+		len = n;
+	}
+	d->bytes += n;
+	if (blk == POOL_NONE) {
+		d->q[d->nq - 1].len += (uint32_t)len;
+		d->room = d->room > len ? d->room - (uint32_t)len : 0;
+	} else {
+		session_tx_push(l, s, di, out, len, blk);
+	}
+	return 0;
+}

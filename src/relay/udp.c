@@ -131,7 +131,7 @@ static int dispatch_dgram(struct loop *l, struct udp_ep *ep, struct udp_assoc *a
 	if (a->state != UDP_ST_LIVE)
 		return UDP_DROP_OTHER;
 	if (a->role == ROLE_SERVER)
-		return udp_server_from_target(l, a, g);
+		return a->owned ? udp_uot_from_target(l, a, g) : udp_server_from_target(l, a, g);
 	if (ep->kind == UDP_EP_ASSOC_A)
 		return udp_from_server(l, a, g);
 	if (ep->kind >= UDP_EP_ASSOC_C)

@@ -4,7 +4,8 @@
  * associations hashed by (listener, client address), 2022 server sessions by
  * (listener, client session ID); an LRU list that the idle timer and the
  * size limit (limits.udp_associations, split across workers) take from.
- * Local associations belong to their SOCKS5 control session instead.
+ * Owned associations (a local's, of its SOCKS5 control session; a server's
+ * UDP over TCP, of its TCP session) are in neither: their owner ends them.
  */
 #include <unistd.h>
 
@@ -109,10 +110,11 @@ void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
 		return;
 	log_debug("udp association %u: closing (%s)", a->slot, why);
 	a->state = UDP_ST_CLOSING;
-	if (a->role != ROLE_LOCAL) {
+	if (!a->owned) {
 		hash_remove(l, a);
 		list_del(&a->lru);
 	}
+	udp_uot_end(l, a);
 	if (a->v2022 && a->role == ROLE_SERVER && relay_owners())
 		udp_owners_del(relay_owners(), a->csid, l->id);
 	timer_cancel(&a->timer);
@@ -133,6 +135,9 @@ void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
 			a->inflight++;
 		}
 	}
+	/* Its owner ends with it (a no-op when the owner is what closes it). */
+	if (a->owned && a->owner.gone)
+		a->owner.gone(l, a->owner.slot, a->owner.gen);
 	udp_assoc_maybe_free(l, a);
 }
 
@@ -142,7 +147,7 @@ static void assoc_timeout(struct loop *l, struct timer *t)
 }
 
 struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct config *cfg,
-				  uint32_t ep)
+				  uint32_t ep, const struct udp_owner *owner)
 {
 	struct udp_state *u = udp_of(l);
 	uint32_t idx, gen;
@@ -153,7 +158,7 @@ struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct c
 	 * they are dropped), or the stop would wait for its udp_idle. */
 	if (l->stopping)
 		return NULL;
-	if (role != ROLE_LOCAL && u->n_hashed >= udp_per_loop_limit(l) && !list_empty(&u->lru)) {
+	if (!owner && u->n_hashed >= udp_per_loop_limit(l) && !list_empty(&u->lru)) {
 		/* Full: the least recently used association makes room. */
 		u->st.evicted++;
 		stats_worker_add(l->id, WC_UDP_EVICTED, 1);
@@ -171,6 +176,10 @@ struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct c
 	a->role = role;
 	a->hnext = UDP_NONE;
 	a->uid = STATS_NONE;
+	if (owner) {
+		a->owned = 1;
+		a->owner = *owner;
+	}
 	for (int i = 0; i < UDP_EPS; i++) {
 		a->ep[i].fd = -1;
 		a->ep[i].kind = (uint8_t)(UDP_EP_ASSOC_A + i);
@@ -199,7 +208,6 @@ void udp_assoc_rebind(struct loop *l, struct udp_assoc *a, const void *conf)
 bool udp_assoc_set_user(struct loop *l, struct udp_assoc *a, uint32_t uid,
 			const struct config_srv_user *u, const struct sockaddr *peer)
 {
-	counter_t *c;
 	enum limits_refusal r;
 
 	if (uid == a->uid && (uid == STATS_NONE || a->admitted))
@@ -221,12 +229,20 @@ bool udp_assoc_set_user(struct loop *l, struct udp_assoc *a, uint32_t uid,
 		return false;
 	}
 	a->admitted = u != NULL;
+	udp_assoc_bind_user(l, a, uid, u);
+	return true;
+}
+
+void udp_assoc_bind_user(struct loop *l, struct udp_assoc *a, uint32_t uid,
+			 const struct config_srv_user *u)
+{
+	counter_t *c = stats_user(l->id, uid);
+
+	a->uid = uid;
 	a->lim = u && limits_on_data(&u->limits) ? &u->limits : NULL;
-	c = stats_user(l->id, uid);
 	a->uctr = c;
 	ctr_add(&c[UC_UDP_OPEN], 1);
 	ctr_add(&c[UC_UDP_TOTAL], 1);
-	return true;
 }
 
 bool udp_assoc_charge(struct loop *l, struct udp_assoc *a, bool up, size_t n)
@@ -270,9 +286,10 @@ void udp_assoc_count(struct udp_assoc *a, bool up, size_t n)
 
 void udp_assoc_touch(struct loop *l, struct udp_assoc *a)
 {
-	if (a->role == ROLE_LOCAL) {
-		/* Datagrams keep the SOCKS5 control connection alive. */
-		a->owner.keepalive(l, a->owner.slot, a->owner.gen);
+	if (a->owned) {
+		/* Datagrams keep a SOCKS5 control connection alive. */
+		if (a->owner.keepalive)
+			a->owner.keepalive(l, a->owner.slot, a->owner.gen);
 		return;
 	}
 	list_del(&a->lru);
@@ -305,7 +322,7 @@ struct udp_assoc *udp_assoc_by_addr(struct loop *l, struct udp_listener *L,
 
 	if (a)
 		return a;
-	a = udp_assoc_alloc(l, L->role, l->cfg, L->id);
+	a = udp_assoc_alloc(l, L->role, l->cfg, L->id, NULL);
 	if (!a)
 		return NULL;
 	a->L = L;
@@ -352,7 +369,7 @@ struct udp_assoc *udp_assoc_2022(struct loop *l, struct udp_listener *L, uint64_
 
 	if (a)
 		return a;
-	a = udp_assoc_alloc(l, ROLE_SERVER, l->cfg, L->id);
+	a = udp_assoc_alloc(l, ROLE_SERVER, l->cfg, L->id, NULL);
 	if (!a)
 		return NULL;
 	a->L = L;

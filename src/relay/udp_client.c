@@ -170,6 +170,15 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 		udp_send_from(l, g->bid, fd, g->p, g->n, (struct sockaddr *)&orig, a);
 		return UDP_KEPT;
 	}
+	if (tc->cl.udp_over_tcp) {
+		/* A tunnel's datagrams go to its forward (connect mode); a
+		 * redir's each name their original destination. */
+		struct ssaddr dst;
+
+		if (tc->redir && ssaddr_from_sockaddr((struct sockaddr *)&orig, &dst) < 0)
+			return UDP_DROP_MALFORMED;
+		return udp_uot_up(l, a, g, tc->redir ? &dst : NULL, g->p, g->n);
+	}
 	if (!a->cipher) {
 		/* New association: key it and find the server. */
 		if (!tc->cl.server.port) {
@@ -193,7 +202,7 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	if (a->v2022)
 		n = seal2022_client(a, g, hdr, hlen, g->p, g->n, &start);
 	else
-		n = udp_seal_in_place(tc->cl.cipher.method, tc->cl.cipher.key, g, hdr, hlen, &start);
+		n = udp_seal_in_place(a->cipher->method, a->cipher->key, g, hdr, hlen, &start);
 	if (n < 0)
 		return UDP_DROP_OTHER;
 	udp_assoc_count(a, true, plen);
@@ -259,15 +268,18 @@ static int from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g)
 int udp_from_server(struct loop *l, struct udp_assoc *a, struct dgram *g)
 {
 	const struct aead_method *m = a->cipher->method;
-	uint8_t *pt = g->p + m->salt_len;
+	uint8_t *pt = g->p;
 	struct ssaddr src;
-	int r, k;
+	int r = (int)g->n, k;
 
 	if (!sockaddr_equal(g->from, (struct sockaddr *)&a->server))
 		return UDP_DROP_MALFORMED;
 	if (a->v2022)
 		return from_server2022(l, a, g);
-	r = aead_udp_open(m, a->cipher->key, pt, g->p, g->n);
+	if (!a->cipher->none) {
+		pt = g->p + m->salt_len;
+		r = aead_udp_open(m, a->cipher->key, pt, g->p, g->n);
+	}
 	if (r < 0) {
 		udp_of(l)->st.bad++;
 		return UDP_DROP_AUTH;
@@ -363,11 +375,12 @@ int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
 {
 	const struct aead_method *m = a->cipher->method;
 	const struct sockaddr *allow = (const struct sockaddr *)&a->allow;
+	bool uot = ((const struct config_local *)a->conf)->cl.udp_over_tcp;
 	struct socks5_udp su;
 	uint8_t *start;
 	int n, h;
 
-	if (a->ep[0].fd < 0)
+	if (a->ep[0].fd < 0 && !uot)
 		return UDP_DROP_OTHER; /* the server's name is still being looked up */
 	/* Only the client that opened the association (RFC 1928 §7), from the
 	 * port it named if it named one. */
@@ -396,9 +409,14 @@ int udp_local_from_client(struct loop *l, struct udp_assoc *a, struct dgram *g)
 			return UDP_KEPT;
 		}
 	}
+	if (uot)
+		return udp_uot_up(l, a, g, &su.dst, g->p + h, g->n - (size_t)h);
 	if (a->v2022) {
 		n = seal2022_client(a, g, g->p + 3, (size_t)h - 3, g->p + h, g->n - (size_t)h,
 				    &start);
+	} else if (a->cipher->none) {
+		start = g->p + 3; /* the address header and the data as they are */
+		n = (int)g->n - 3;
 	} else {
 		start = g->p + 3 - m->salt_len;
 		n = aead_udp_seal(m, a->cipher->key, start, g->p + 3, g->n - 3);
@@ -423,11 +441,10 @@ int udp_local_assoc(struct loop *l, const struct udp_owner *owner, const struct 
 	if (!udp_of(l))
 		return -EOPNOTSUPP;
 	/* It lives and dies with its control session: on the session's snapshot. */
-	a = udp_assoc_alloc(l, ROLE_LOCAL, cfg, lc->cl.rt.ep);
+	a = udp_assoc_alloc(l, ROLE_LOCAL, cfg, lc->cl.rt.ep, owner);
 	if (!a)
 		return -EAGAIN;
 	a->conf = lc;
-	a->owner = *owner;
 	srv = assoc_server(a, &lc->cl.server, &lc->cl.cipher, lc->cl.ups, lc->cl.n_ups, &lc->cl.rt);
 	client2022_init(a);
 	memcpy(&a->allow, client, sockaddr_len(client));
@@ -435,8 +452,10 @@ int udp_local_assoc(struct loop *l, const struct udp_owner *owner, const struct 
 	memcpy(&b, local_ip, sockaddr_len(local_ip));
 	sockaddr_set_port((struct sockaddr *)&b, 0);
 	a->ep[1].fd = udp_open_socket(b.ss_family, (struct sockaddr *)&b, false);
+	/* With udp_over_tcp the first datagram opens a TCP session instead. */
 	if (a->ep[1].fd < 0 || getsockname(a->ep[1].fd, (struct sockaddr *)bnd, &bl) < 0 ||
-	    server_setup(l, a, srv) < 0) {
+	    (!lc->cl.udp_over_tcp && server_setup(l, a, srv) < 0)) {
+		a->owner.gone = NULL; /* the owner hears it from the result */
 		udp_assoc_close(l, a, "setup failed");
 		return -EMFILE;
 	}
@@ -444,13 +463,15 @@ int udp_local_assoc(struct loop *l, const struct udp_owner *owner, const struct 
 	return (int)a->slot;
 }
 
-void udp_local_close(struct loop *l, uint32_t slot, uint32_t gen)
+void udp_owned_close(struct loop *l, uint32_t slot, uint32_t gen)
 {
 	struct udp_assoc *a;
 
-	if (!udp_of(l))
+	if (!gen || !udp_of(l))
 		return;
 	a = udp_assoc_lookup(l, slot, gen);
-	if (a)
-		udp_assoc_close(l, a, "control connection closed");
+	if (a) {
+		a->owner.gone = NULL; /* the owner is what closes it */
+		udp_assoc_close(l, a, "its owner closed");
+	}
 }

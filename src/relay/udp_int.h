@@ -6,7 +6,12 @@
  *   udp_tx.c       sending, with datagrams of one turn batched (GSO)
  *   udp_server.c   the server role (AEAD-2017 and 2022)
  *   udp_client.c   the tunnel and SOCKS5 (local) roles
+ *   udp_redir.c    the redir role (TPROXY: original destinations, replies
+ *                  from the addresses the client sent to)
+ *   udp_owner.c    which worker owns a 2022 session
  *   udp_handover.c 2022 sessions that roam to another worker
+ *   udp_uot.c      UDP over TCP: a server's associations owned by sessions,
+ *                  a client's that send through a TCP session
  */
 #ifndef SSRING_UDP_INT_H
 #define SSRING_UDP_INT_H
@@ -75,10 +80,11 @@ uint32_t udp_per_loop_limit(const struct loop *l);
 struct udp_assoc *udp_assoc_lookup(struct loop *l, uint32_t slot, uint32_t gen);
 /*
  * A new association on snapshot cfg (held until it is freed), counted on
- * endpoint ep; when the table is full the least recently used one goes.
+ * endpoint ep, owned by owner (NULL: one for the table, and when the table
+ * is full the least recently used one goes).
  */
 struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct config *cfg,
-				  uint32_t ep);
+				  uint32_t ep, const struct udp_owner *owner);
 /* Move a live association to the current snapshot and conf (a reload re-keyed it). */
 void udp_assoc_rebind(struct loop *l, struct udp_assoc *a, const void *conf);
 /*
@@ -88,6 +94,9 @@ void udp_assoc_rebind(struct loop *l, struct udp_assoc *a, const void *conf);
  */
 bool udp_assoc_set_user(struct loop *l, struct udp_assoc *a, uint32_t uid,
 			const struct config_srv_user *u, const struct sockaddr *peer);
+/* a counts as user uid's (u: its limits on data), without an admission. */
+void udp_assoc_bind_user(struct loop *l, struct udp_assoc *a, uint32_t uid,
+			 const struct config_srv_user *u);
 /* n payload bytes of a towards (up) or from the target may go; false: drop. */
 bool udp_assoc_charge(struct loop *l, struct udp_assoc *a, bool up, size_t n);
 /* Close the associations whose user was removed or re-keyed. */
@@ -153,6 +162,22 @@ int udp_server_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g)
 /* The socket of a server association toward targets of this family. */
 int udp_target_fd(struct loop *l, struct udp_assoc *a, int family);
 /*
+ * A payload of len bytes of server association a for dst: the server's
+ * rules, the user's rate and quota (charged), counted; the socket to send
+ * it from, or minus the verdict to drop it with.
+ */
+int udp_target_ok(struct loop *l, struct udp_assoc *a, size_t len, const struct sockaddr *dst);
+/*
+ * Look up name, a target of server association a (w: who waits if it is not
+ * cached): DNS_HIT with *e, DNS_PENDING, or minus the verdict (a bad name,
+ * one the ACL blocks, a failure) to drop the datagram with.
+ */
+int udp_lookup_target(struct loop *l, const struct udp_assoc *a, const char *name,
+		      const struct dns_waiter *w, const struct dns_entry **e);
+/* The first address of e the server of a may send to, with port: 0, or -EACCES. */
+int udp_pick_target(const struct udp_assoc *a, const struct dns_entry *e, uint16_t port,
+		    union dns_addr *dst);
+/*
  * A 2022 packet of session a passed its window: record it, count the user's
  * bytes, remember where the client was (it may roam). false if the packet ID
  * was seen before or is too old.
@@ -207,6 +232,22 @@ void udp_redir_free(struct udp_state *u);
 /* Send a datagram on reply socket tp (see udp_send_from). */
 void udp_send_tp(struct loop *l, uint16_t bid, uint32_t tp, const void *p, size_t len,
 		 const struct sockaddr *dst);
+
+/* ---- UDP over TCP (udp_uot.c) */
+
+/* A reply from a target to a server's owned association: to its session. */
+int udp_uot_from_target(struct loop *l, struct udp_assoc *a, struct dgram *g);
+/*
+ * A client's datagram for dst (NULL: a tunnel's, to its forward) at p/n
+ * inside g, through the association's TCP session (opened on the first).
+ */
+int udp_uot_up(struct loop *l, struct udp_assoc *a, struct dgram *g, const struct ssaddr *dst,
+	       uint8_t *p, size_t n);
+/* The association closes: so does its TCP session, if it has one. */
+void udp_uot_end(struct loop *l, struct udp_assoc *a);
+/* A redir's reply (not in a ring buffer) from src, sent at once (udp_redir.c). A verdict. */
+int udp_redir_reply_copy(struct loop *l, struct udp_assoc *a, const struct sockaddr *src,
+			 const void *p, size_t len);
 
 /* ---- hand-over between workers (udp_handover.c) */
 

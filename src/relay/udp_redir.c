@@ -177,24 +177,51 @@ static int tp_get(struct loop *l, const struct sockaddr *src)
 	return (int)free_i;
 }
 
-int udp_redir_reply(struct loop *l, struct udp_assoc *a, uint16_t bid, const struct sockaddr *src,
-		    const void *p, size_t len)
+/* The reply socket for a reply of len bytes to a's client from src (the
+ * reply counted): its index, or minus the verdict to drop it with. */
+static int reply_tp(struct loop *l, struct udp_assoc *a, const struct sockaddr *src, size_t len)
 {
 	int tp;
 	char s[80];
 
 	if (src->sa_family != a->peer.ss_family)
-		return UDP_DROP_OTHER; /* a redir's client asked for its own family */
+		return -UDP_DROP_OTHER; /* a redir's client asked for its own family */
 	tp = tp_get(l, src);
 	if (tp < 0) {
 		if (may_log(l))
 			log_warn("redir: no socket to reply from %s: %s",
 				 hostport_format_addr(src, s, sizeof(s)), strerror(-tp));
-		return UDP_DROP_OTHER;
+		return -UDP_DROP_OTHER;
 	}
 	udp_assoc_touch(l, a);
 	udp_assoc_count(a, false, len);
+	return tp;
+}
+
+int udp_redir_reply(struct loop *l, struct udp_assoc *a, uint16_t bid, const struct sockaddr *src,
+		    const void *p, size_t len)
+{
+	int tp = reply_tp(l, a, src, len);
+
+	if (tp < 0)
+		return -tp;
 	udp_send_tp(l, bid, (uint32_t)tp, p, len, (struct sockaddr *)&a->peer);
+	return UDP_KEPT;
+}
+
+int udp_redir_reply_copy(struct loop *l, struct udp_assoc *a, const struct sockaddr *src,
+			 const void *p, size_t len)
+{
+	int tp = reply_tp(l, a, src, len);
+
+	if (tp < 0)
+		return -tp;
+	/* Not from a ring buffer: a non-blocking send now (dropped if the
+	 * socket's queue is full, as the network may drop it). */
+	if (sendto(udp_of(l)->tps[tp].fd, p, len, MSG_DONTWAIT, (struct sockaddr *)&a->peer,
+		   a->peer_len) < 0)
+		return UDP_DROP_OTHER;
+	udp_of(l)->st.out++;
 	return UDP_KEPT;
 }
 

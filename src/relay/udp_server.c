@@ -28,41 +28,63 @@ int udp_target_fd(struct loop *l, struct udp_assoc *a, int family)
 	return ep->fd;
 }
 
+/* May the server of a send to dst (allow_private, the ACL)? */
+static bool target_allowed(const struct udp_assoc *a, const struct sockaddr *dst)
+{
+	const struct config_server *cs = a->conf;
+
+	return (cs->allow_private || !ssaddr_is_special(dst)) && !relay_acl_blocks_addr(cs, dst);
+}
+
+int udp_target_ok(struct loop *l, struct udp_assoc *a, size_t len, const struct sockaddr *dst)
+{
+	int fd;
+
+	if (!target_allowed(a, dst))
+		return -UDP_DROP_REFUSED;
+	if (!udp_assoc_charge(l, a, true, len))
+		return -UDP_DROP_LIMIT;
+	fd = udp_target_fd(l, a, dst->sa_family);
+	if (fd < 0)
+		return -UDP_DROP_OTHER;
+	udp_assoc_count(a, true, len);
+	return fd;
+}
+
 /* Send a payload of a to dst if the server may reach it. */
 static int send_target(struct loop *l, struct udp_assoc *a, uint16_t bid, const uint8_t *p,
 		       size_t len, const struct sockaddr *dst)
 {
-	const struct config_server *cs = a->conf;
-	int fd;
+	int fd = udp_target_ok(l, a, len, dst);
 
-	if ((!cs->allow_private && ssaddr_is_special(dst)) || relay_acl_blocks_addr(cs, dst))
-		return UDP_DROP_REFUSED;
-	if (!udp_assoc_charge(l, a, true, len))
-		return UDP_DROP_LIMIT;
-	fd = udp_target_fd(l, a, dst->sa_family);
 	if (fd < 0)
-		return UDP_DROP_OTHER;
-	udp_assoc_count(a, true, len);
+		return -fd;
 	udp_send_from(l, bid, fd, p, len, dst, a);
 	return UDP_KEPT;
+}
+
+int udp_pick_target(const struct udp_assoc *a, const struct dns_entry *e, uint16_t port,
+		    union dns_addr *dst)
+{
+	for (int i = 0; i < e->n; i++) {
+		*dst = e->addr[i];
+		if (!target_allowed(a, &dst->sa))
+			continue;
+		sockaddr_set_port(&dst->sa, port);
+		return 0;
+	}
+	return -EACCES;
 }
 
 /* Send a held datagram to the first acceptable address of e. */
 static int send_resolved(struct loop *l, struct udp_assoc *a, const struct dns_entry *e,
 			 uint16_t bid, uint8_t *p, size_t len, uint16_t port)
 {
-	const struct config_server *cs = a->conf;
+	union dns_addr dst;
 
-	for (int i = 0; i < e->n; i++) {
-		union dns_addr dst = e->addr[i];
-
-		if ((!cs->allow_private && ssaddr_is_special(&dst.sa)) ||
-		    relay_acl_blocks_addr(cs, &dst.sa))
-			continue;
-		sockaddr_set_port(&dst.sa, port);
-		return send_target(l, a, bid, p, len, &dst.sa);
-	}
-	return UDP_DROP_REFUSED;
+	if (udp_pick_target(a, e, port, &dst) < 0)
+		return UDP_DROP_REFUSED;
+	return send_target(l, a, bid, p, len, &dst.sa);
 }
 
 static void drop_held(struct loop *l, uint16_t bid, int why)
@@ -101,18 +123,26 @@ static int resolve_target(struct loop *l, struct udp_assoc *a, const struct ssad
 				.arg = { g->bid | (uint32_t)ta->port << 16,
 					 (uint32_t)(p - base), (uint32_t)len } };
 	const struct dns_entry *e;
-	int ret;
+	int ret = udp_lookup_target(l, a, ta->u.domain.name, &w, &e);
 
-	if (!dns_name_ok(ta->u.domain.name))
-		return UDP_DROP_MALFORMED;
-	if (relay_acl_blocks_name(a->conf, ta->u.domain.name))
-		return UDP_DROP_REFUSED;
-	ret = dns_lookup(l, ta->u.domain.name, &w, &e);
+	if (ret < 0)
+		return -ret;
 	if (ret == DNS_PENDING)
 		return UDP_KEPT; /* the buffer waits with the query */
-	if (ret < 0)
-		return UDP_DROP_REFUSED;
 	return send_resolved(l, a, e, g->bid, p, len, ta->port);
+}
+
+int udp_lookup_target(struct loop *l, const struct udp_assoc *a, const char *name,
+		      const struct dns_waiter *w, const struct dns_entry **e)
+{
+	int ret;
+
+	if (!dns_name_ok(name))
+		return -UDP_DROP_MALFORMED;
+	if (relay_acl_blocks_name(a->conf, name))
+		return -UDP_DROP_REFUSED;
+	ret = dns_lookup(l, name, w, e);
+	return ret < 0 ? -UDP_DROP_REFUSED : ret;
 }
 
 /* The target of a request: an address, or a name to look up first. */
@@ -222,6 +252,26 @@ static int open2017(const struct config_server *cs, struct dgram *g, uint8_t *pt
 }
 
 /*
+ * A client's plaintext at pt (len bytes): the address header, then the
+ * payload for the target, on association a (made for the client if NULL).
+ */
+static int plain_to_target(struct loop *l, struct udp_listener *L, struct dgram *g,
+			   struct udp_assoc *a, uint8_t *pt, size_t len)
+{
+	struct ssaddr ta;
+	int k = ssaddr_parse(pt, len, &ta);
+
+	if (k <= 0)
+		return UDP_DROP_MALFORMED;
+	if (!a)
+		a = udp_assoc_by_addr(l, L, g->from);
+	if (!a)
+		return UDP_DROP_OTHER;
+	udp_assoc_touch(l, a);
+	return to_target(l, a, &ta, g, pt + k, len - (size_t)k);
+}
+
+/*
  * An AEAD-2017 server with users: an association opens its packets with its
  * user's key; a new one's first packet (or one its key no longer opens)
  * goes through trial decryption (users.h), and the association takes the
@@ -233,9 +283,8 @@ static int from_client_users(struct loop *l, struct udp_listener *L, struct dgra
 	const struct config_server *cs = L->conf;
 	const struct aead_method *m = cs->cipher.method;
 	uint8_t *pt = g->p + m->salt_len;
-	struct ssaddr ta;
 	size_t plen = 0;
-	int r = -1, k, idx;
+	int r = -1, idx;
 
 	if (a && a->keyed && ((const struct config_server *)a->conf)->cipher.method == m) {
 		static _Thread_local uint8_t scratch[65536];
@@ -269,14 +318,23 @@ static int from_client_users(struct loop *l, struct udp_listener *L, struct dgra
 		udp_of(l)->st.replays++;
 		goto auth;
 	}
-	k = ssaddr_parse(pt, plen, &ta);
-	if (k <= 0)
-		return UDP_DROP_MALFORMED;
-	udp_assoc_touch(l, a);
-	return to_target(l, a, &ta, g, pt + k, plen - (size_t)k);
+	return plain_to_target(l, L, g, a, pt, plen);
 auth:
 	udp_of(l)->st.bad++; /* silently: no reply, nothing a prober can see */
 	return UDP_DROP_AUTH;
+}
+
+/*
+ * Method none: the address header and the payload, as they are. Nothing
+ * authenticates a packet, so an association on an older snapshot simply
+ * follows the current one.
+ */
+static int from_client_none(struct loop *l, struct udp_listener *L, struct dgram *g,
+			    struct udp_assoc *a)
+{
+	if (a && a->conf != L->conf)
+		udp_assoc_rebind(l, a, L->conf);
+	return plain_to_target(l, L, g, a, g->p, g->n);
 }
 
 int udp_server_from_client(struct loop *l, struct udp_listener *L, struct dgram *g)
@@ -284,17 +342,26 @@ int udp_server_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 	const struct config_server *cs = L->conf;
 	struct udp_assoc *a = udp_assoc_find_addr(l, L, g->from);
 	const struct config_server *first = a ? a->conf : cs;
-	const struct aead_method *m = first->cipher.method;
-	uint8_t *pt = g->p + m->salt_len;
-	bool second = a && a->conf != cs && !cs->cipher.m2022;
-	struct ssaddr ta;
-	int r, k;
+	const struct aead_method *m;
+	uint8_t *pt;
+	bool second;
+	int r;
 
 	/* A new client the server's ACL refuses gets no association. */
 	if (!a && relay_acl_refuses_client(cs, g->from))
 		return UDP_DROP_REFUSED;
+	if (cs->cipher.none)
+		return from_client_none(l, L, g, a);
 	if (cs->users || (a && a->keyed))
 		return from_client_users(l, L, g, a);
+	if (first->cipher.none) {
+		/* A reload gave the server a key: the association keys with it. */
+		udp_assoc_rebind(l, a, cs);
+		first = cs;
+	}
+	m = first->cipher.method;
+	pt = g->p + m->salt_len;
+	second = a && a->conf != cs && !cs->cipher.m2022;
 	/*
 	 * An association opens its packets with the key it started with; after
 	 * a reload changed it, a packet it cannot open is tried under the
@@ -318,15 +385,7 @@ int udp_server_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 		udp_of(l)->st.replays++;
 		return UDP_DROP_AUTH;
 	}
-	k = ssaddr_parse(pt, (size_t)r, &ta);
-	if (k <= 0)
-		return UDP_DROP_MALFORMED;
-	if (!a)
-		a = udp_assoc_by_addr(l, L, g->from);
-	if (!a)
-		return UDP_DROP_OTHER;
-	udp_assoc_touch(l, a);
-	return to_target(l, a, &ta, g, pt + k, (size_t)r - (size_t)k);
+	return plain_to_target(l, L, g, a, pt, (size_t)r);
 }
 
 /* Prepend hdr and seal in place; returns the packet start and size. */
@@ -336,6 +395,9 @@ int udp_seal_in_place(const struct aead_method *m, const uint8_t *key, struct dg
 	uint8_t *plain = g->p - hlen;
 
 	memmove(plain, hdr, hlen);
+	*start = plain;
+	if (!m) /* method none: the header and the payload are the packet */
+		return (int)(hlen + g->n);
 	*start = plain - m->salt_len;
 	return aead_udp_seal(m, key, *start, plain, hlen + g->n);
 }

@@ -21,7 +21,6 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -208,20 +207,13 @@ static void finish(struct loop *l, struct check *c, const char *why)
 static void connect_to(struct loop *l, struct check *c, const struct sockaddr *sa, socklen_t len)
 {
 	struct io_uring_sqe *sqe;
-	int one = 1, ret;
+	int ret = relay_client_socket(sa->sa_family, c->ob);
 
-	ret = relay_stream_socket(sa->sa_family, c->ob);
 	if (ret < 0) {
 		finish(l, c, strerror(-ret));
 		return;
 	}
 	c->fd = ret;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ret = relay_outbound_setup(c->fd, sa->sa_family, c->ob);
-	if (ret < 0) {
-		finish(l, c, strerror(-ret));
-		return;
-	}
 	memcpy(&c->peer, sa, len);
 	c->state = CK_CONNECTING;
 	c->t_conn_us = mono_us();
@@ -343,7 +335,7 @@ static void on_connect(struct loop *l, struct check *c, int res)
 		return;
 	}
 	c->v2022 = (uint8_t)r;
-	if (!r) {
+	if (!r && !c->u->cipher.none) {
 		aead_reader_init(&c->rd, c->u->cipher.method, c->u->cipher.key);
 		memcpy(c->salt, c->buf, c->u->cipher.method->salt_len);
 	}
@@ -379,6 +371,14 @@ static int open_answer(struct check *c)
 	size_t pos = 0, want = c->cc->http ? 7 : 1;
 	int ret = 0;
 
+	if (c->u->cipher.none) {
+		/* Method none: the answer is the plaintext (an echo passes too). */
+		pos = c->len < want - c->head_len ? c->len : want - c->head_len;
+		memcpy(c->head + c->head_len, c->buf, pos);
+		c->head_len = (uint8_t)(c->head_len + pos);
+		c->len = 0;
+		return c->head_len >= want;
+	}
 	while (c->head_len < want) {
 		uint8_t *plain = NULL;
 		size_t used = 0, plen = 0, k;

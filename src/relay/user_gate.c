@@ -167,7 +167,7 @@ void throttle_cqe(struct loop *l, const struct io_uring_cqe *cqe)
 		s = session_lookup(l, e.slot, e.gen);
 		if (!s || !(s->d[e.di].flags & DIR_F_THROTTLED))
 			continue;
-		s->d[e.di].flags &= (uint8_t)~DIR_F_THROTTLED;
+		s->d[e.di].flags &= (uint16_t)~DIR_F_THROTTLED;
 		if (s->state == SESS_ST_RELAY || s->state == SESS_ST_HANDSHAKE)
 			session_arm_recv(l, s, e.di);
 	}

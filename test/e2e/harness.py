@@ -404,6 +404,17 @@ def tmpdir():
     return _tmp
 
 
+def serve_page(n, seed=1, folder="web"):
+    """An HttpServer for a folder of its own holding page.bin, n pattern
+    bytes: (the server, the page)."""
+    path = os.path.join(_tmp, folder)
+    os.makedirs(path, exist_ok=True)
+    page = pattern(n, seed=seed)
+    with open(os.path.join(path, "page.bin"), "wb") as f:
+        f.write(page)
+    return HttpServer(path), page
+
+
 # ---------------------------------------------------------------- SOCKS5
 
 def socks5_connect(proxy_port, host, port, timeout=10):

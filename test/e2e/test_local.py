@@ -80,9 +80,9 @@ def socks_errors(lport):
     s.sendall(b"\x05\x01\x00\x09\x00\x00")
     rep = h.recv_exact(s, 10)
     h.check(rep[:2] == b"\x05\x08", "bad ATYP must get 08, got %r" % rep)
-    # Bad version byte: closed without a reply.
+    # Bad version byte (04 is SOCKS4's, test_local_socks4): closed without a reply.
     s = socket.create_connection(("127.0.0.1", lport), timeout=10)
-    s.sendall(b"\x04\x01\x00\x50\x7f\x00\x00\x01\x00")
+    s.sendall(b"\x06\x01\x00\x50\x7f\x00\x00\x01\x00")
     h.check(h.recv_all(s) == b"", "bad version must close silently")
     # Malformed HTTP -> 400.
     s = socket.create_connection(("127.0.0.1", lport), timeout=10)

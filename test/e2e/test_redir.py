@@ -16,8 +16,9 @@ TPROXY, as ss-redir's): from the same client namespace, DNS queries to
 dnsmasq and datagrams to a UDP echo in a target namespace of their own
 (10.98.0.5, fd98::5), through ssring's redir over IPv4 and IPv6 and through
 `ss-redir -U` (10.98.0.6): each answer byte-exact and from the address the
-client sent to (the reply socket is bound to it), and a datagram straight
-to the redir's port is dropped and logged."""
+client sent to (the reply socket is bound to it; the IPv6 redir carries its
+UDP over TCP, udp_over_tcp = true), and a datagram straight to the redir's
+port is dropped and logged."""
 import json
 import os
 import socket
@@ -369,7 +370,7 @@ user = "nobody";
 redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{M}";
              password = "{PW}"; mode = "tproxy"; udp = true; acl = "{acl}"; }},
            {{ listen = "[::]:{r6}"; server = "127.0.0.1:{sport}"; method = "{M}";
-             password = "{PW}"; mode = "tproxy"; udp = true; }} );
+             password = "{PW}"; mode = "tproxy"; udp = true; udp_over_tcp = true; }} );
 """, rt, "redir-tproxy")
     libev = h.Proc(["ss-redir", "-s", "127.0.0.1", "-p", str(sport), "-l", str(rl), "-b",
                     "0.0.0.0", "-k", PW, "-m", M, "-t", "30", "-T", "-u"], "ss-redir-tproxy")
@@ -436,7 +437,8 @@ redirs = ( {{ listen = "0.0.0.0:{rt}"; server = "127.0.0.1:{sport}"; method = "{
             "a direct connection to the tproxy redir was relayed (%r)" % back)
     h.check(h.wait_log(red, "was not redirected here", count=logged + 1),
             "the tproxy refusal is not logged")
-    h.check(sessions(smport) == before + 3, "the server saw %d connections, not 3:\n%s"
+    # 3 TCP targets and the IPv6 redir's UDP-over-TCP session
+    h.check(sessions(smport) == before + 4, "the server saw %d connections, not 4:\n%s"
             % (sessions(smport) - before, "\n".join(red.output().splitlines()[-15:])))
     libev.stop()
     h.check(red.stop() == 0, "tproxy redir exit code")

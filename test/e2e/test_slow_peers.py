@@ -31,7 +31,10 @@ DEAF = 200           # targets that stop reading
 EACH = 1 << 20       # bytes sent into each stuck session
 BULK = 128 << 20
 BOUND = 128 * 1024   # user memory per stuck session (design-notes)
-IDLE = 8             # timeouts.tcp_idle for the test
+# timeouts.tcp_idle for the test: longer than setting up and measuring 1,200
+# stuck sessions takes on a busy machine (8 s was not: the first sessions were
+# reaped before the count), short enough that the last check is brief.
+IDLE = 20
 BLOCK = h.pattern(1 << 20, seed=11)
 
 

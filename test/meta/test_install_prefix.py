@@ -60,7 +60,9 @@ def main():
         if missing:
             fail("in the manifest but not installed:\n" + "\n".join(missing))
         for want in ("bin/ssring", "lib/systemd/system/ssring@.service",
-                     "etc/ssring/relay.cfg", "share/man/man1/ssring.1.gz"):
+                     "etc/ssring/relay.cfg", "share/man/man1/ssring.1.gz",
+                     "share/ssring/prometheus/ssring.rules.yml",
+                     "share/ssring/grafana/ssring.json"):
             if os.path.join(prefix, want) not in paths:
                 fail("%s not installed under the prefix; the manifest:\n%s"
                      % (want, "\n".join(paths)))

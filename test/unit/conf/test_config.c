@@ -462,6 +462,41 @@ static void test_redirs(void)
 #undef REDIR_HEAD
 }
 
+/* udp_over_tcp: a client side's key (locals, tunnels, redirs) that needs udp. */
+static void test_udp_over_tcp(void)
+{
+	struct config cfg;
+
+#define UOT_SIDE "server = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; password = \"pw\"; "
+	EXPECT_OK("locals = ( { listen = \"127.0.0.1:1080\"; " UOT_SIDE "udp_over_tcp = true; } );\n"
+		  "tunnels = ( { listen = \"127.0.0.1:5300\"; forward = \"8.8.8.8:53\"; " UOT_SIDE
+		  "tcp = false; udp_over_tcp = true; } );\n"
+		  "redirs = ( { listen = \"0.0.0.0:1081\"; " UOT_SIDE "udp = true; "
+		  "udp_over_tcp = true; } );\n", &cfg);
+	CHECK(cfg.locals[0].cl.udp_over_tcp && cfg.tunnels[0].cl.udp_over_tcp &&
+	      cfg.tunnels[1].cl.udp_over_tcp);
+	config_free(&cfg);
+	EXPECT_OK("locals = ( { listen = \"127.0.0.1:1080\"; " UOT_SIDE "} );\n", &cfg);
+	CHECK(!cfg.locals[0].cl.udp_over_tcp);
+	config_free(&cfg);
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; " UOT_SIDE
+		   "udp = false; udp_over_tcp = true; } );\n",
+		   "t.cfg:1: locals[0].udp_over_tcp: carries UDP, and udp = false");
+	/* A redir's udp is off by default. */
+	EXPECT_ERR("redirs = ( { listen = \"0.0.0.0:1081\"; " UOT_SIDE "udp_over_tcp = true; } );\n",
+		   "t.cfg:1: redirs[0].udp_over_tcp: carries UDP, and udp = false");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; " UOT_SIDE "udp_over_tcp = 1; } );\n",
+		   "t.cfg:1: locals[0].udp_over_tcp: ");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\"; "
+		   "password = \"pw\"; udp_over_tcp = true; } );\n",
+		   "t.cfg:1: servers[0].udp_over_tcp: a client's key (locals, tunnels, redirs): a "
+		   "server with udp = true takes UDP over TCP without it");
+	EXPECT_ERR("dns_proxies = ( { listen = \"127.0.0.1:5353\"; " UOT_SIDE
+		   "remote_dns = \"8.8.8.8:53\"; udp_over_tcp = true; } );\n",
+		   "t.cfg:1: dns_proxies[0]: unknown key 'udp_over_tcp'");
+#undef UOT_SIDE
+}
+
 /* upstreams: links and groups, each with its own plugin. */
 static void test_upstreams(void)
 {
@@ -1121,6 +1156,150 @@ static void test_upstream_check(void)
 }
 #undef UPS
 
+/*
+ * Method none (alias plain): no secret, and refused with a secret, with
+ * users, with identity keys, and on a server outside loopback without a
+ * plugin unless allow_plaintext; each message points at its line.
+ */
+static void test_method_none(void)
+{
+	struct config cfg;
+
+	EXPECT_OK("servers = ( { listen = \"127.0.0.1:8388\"; method = \"none\"; } );\n"
+		  "locals = ( { listen = \"127.0.0.1:1080\"; server = \"127.0.0.1:8388\";\n"
+		  "  method = \"plain\"; } );\n"
+		  "tunnels = ( { listen = \"127.0.0.1:5353\"; server = \"192.0.2.1:8388\";\n"
+		  "  forward = \"1.1.1.1:53\"; method = \"none\"; } );\n"
+		  "redirs = ( { listen = \"127.0.0.1:1081\"; server = \"192.0.2.1:8388\";\n"
+		  "  method = \"none\"; } );\n",
+		  &cfg);
+	CHECK(cfg.servers[0].cipher.none && !cfg.servers[0].cipher.method);
+	CHECK(!cfg.servers[0].cipher.m2022 && !cfg.servers[0].cipher.text);
+	CHECK(cfg.locals[0].cl.cipher.none && cfg.tunnels[0].cl.cipher.none);
+	CHECK(cfg.tunnels[1].cl.cipher.none);
+	config_free(&cfg);
+	/* Outside loopback: with a plugin, or said so on the entry. */
+	EXPECT_OK("servers = ( { listen = \"0.0.0.0:8388\"; method = \"none\";\n"
+		  "  plugin = \"obfs-server\"; udp = false; },\n"
+		  "  { listen = \"[::]:8389\"; method = \"none\"; allow_plaintext = true; },\n"
+		  "  { listen = \"[::ffff:127.0.0.1]:8390\"; method = \"none\"; } );\n",
+		  &cfg);
+	CHECK(!cfg.servers[0].allow_plaintext && cfg.servers[1].allow_plaintext);
+	config_free(&cfg);
+	EXPECT_ERR("servers = ( { listen = \"0.0.0.0:8388\";\n"
+		   "  method = \"none\"; } );\n",
+		   "t.cfg:2: servers[0].method: method none on a listener outside loopback");
+	EXPECT_ERR("servers = ( { listen = \"192.0.2.1:8388\"; method = \"none\";\n"
+		   "  allow_plaintext = false; } );\n",
+		   "t.cfg:1: servers[0].method: method none on a listener outside loopback");
+	/* A plugin carries TCP only: the UDP port would be open. */
+	EXPECT_ERR("servers = ( { listen = \"0.0.0.0:8388\"; method = \"none\";\n"
+		   "  plugin = \"obfs-server\"; } );\n",
+		   "t.cfg:1: servers[0].method: method none on a listener outside loopback");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"aes-256-gcm\";\n"
+		   "  password = \"pw\"; allow_plaintext = true; } );\n",
+		   "t.cfg:2: servers[0].allow_plaintext: only with method = \"none\"");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"none\";\n"
+		   "  password = \"pw\"; } );\n",
+		   "t.cfg:2: servers[0].password: method none has no cipher: it takes no password");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\"; server = \"127.0.0.1:8388\";\n"
+		   "  method = \"none\";\n"
+		   "  key = \"AAECAwQFBgcICQoLDA0ODw==:AAECAwQFBgcICQoLDA0ODw==\"; } );\n",
+		   "t.cfg:3: locals[0].key: method none has no cipher: it takes no password or key "
+		   "(nor identity keys");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\"; method = \"none\";\n"
+		   "  users = ( { name = \"a\"; password = \"pw\"; } ); } );\n",
+		   "t.cfg:2: servers[0].users: method none has no keys to tell users apart");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:1080\";\n"
+		   "  server = \"ss://bm9uZTpwdw@127.0.0.1:8388\"; } );\n",
+		   "t.cfg:2: locals[0].server: method none has no cipher");
+	EXPECT_ERR("servers = ( { listen = \"127.0.0.1:8388\";\n"
+		   "  method = \"nonE\"; } );\n",
+		   "t.cfg:2: servers[0].method: unknown method 'nonE' (known: ");
+	CHECK(strstr(err, " none)") != NULL);
+}
+
+/* dns_proxies: a client side (links, upstreams, outbound options) and two resolvers. */
+static void test_dns_proxies(void)
+{
+	struct config cfg, *c;
+	const char *acl = "/tmp/ssring-test-dns-proxy.acl";
+	FILE *f = fopen(acl, "w");
+
+	CHECK(f && fputs("[proxy_all]\n[bypass_list]\n10.0.0.0/8\n", f) >= 0 && !fclose(f));
+	EXPECT_OK("dns_proxies = ( { listen = \"127.0.0.1:5353\";\n"
+		  "  server = \"ss://YWVzLTI1Ni1nY206cHc@vpn.example.com:8388\";\n"
+		  "  acl = \"/tmp/ssring-test-dns-proxy.acl\"; local_dns = \"192.168.1.1:53\";\n"
+		  "  remote_dns = \"dns.example:53\"; outbound_fwmark = 7;\n"
+		  "  fast_open = true; } );\n",
+		  &cfg);
+	CHECK_EQ(cfg.n_dns_proxies, 1);
+	CHECK_EQ(cfg.n_servers + cfg.n_locals + cfg.n_tunnels, 0);
+	CHECK(!strcmp(cfg.dns_proxies[0].cl.server.host, "vpn.example.com"));
+	CHECK(!strcmp(cfg.dns_proxies[0].cl.tcp_server.host, "vpn.example.com"));
+	CHECK(cfg.dns_proxies[0].cl.acl && cfg.dns_proxies[0].cl.cipher.method);
+	CHECK(cfg.dns_proxies[0].local_dns.is_ip && cfg.dns_proxies[0].local_dns.port == 53);
+	CHECK(!cfg.dns_proxies[0].remote_dns.is_ip);
+	CHECK_EQ(cfg.dns_proxies[0].cl.outbound.fwmark, 7);
+	/* A clone has its own secret and shares the ACL. */
+	c = config_clone(&cfg);
+	CHECK(c && c->n_dns_proxies == 1 && c->dns_proxies != cfg.dns_proxies);
+	CHECK(c->dns_proxies[0].cl.acl == cfg.dns_proxies[0].cl.acl);
+	CHECK(c->dns_proxies[0].cl.cipher.text != cfg.dns_proxies[0].cl.cipher.text);
+	config_free(c);
+	free(c);
+	config_free(&cfg);
+	/* Without an ACL everything goes to remote_dns: no local_dns needed. */
+	EXPECT_OK("dns_proxies = ( { listen = \"[::1]:53\"; remote_dns = \"8.8.8.8:53\";\n"
+		  "  upstreams = ( \"ss://YWVzLTI1Ni1nY206cHc@192.0.2.1:8388\",\n"
+		  "                \"ss://YWVzLTI1Ni1nY206cHc@192.0.2.2:8388\" ); } );\n", &cfg);
+	CHECK_EQ(cfg.dns_proxies[0].cl.n_ups, 2);
+	CHECK_EQ(cfg.dns_proxies[0].local_dns.port, 0);
+	config_free(&cfg);
+	EXPECT_ERR("dns_proxies = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n",
+		   "t.cfg:1: dns_proxies[0]: missing required key 'remote_dns'");
+	EXPECT_ERR("dns_proxies = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; remote_dns = \"8.8.8.8:53\";\n"
+		   "  acl = \"/tmp/ssring-test-dns-proxy.acl\"; } );\n",
+		   "t.cfg:1: dns_proxies[0]: missing required key 'local_dns'");
+	EXPECT_ERR("dns_proxies = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; remote_dns = \"8.8.8.8:53\";\n"
+		   "  local_dns = \"router.lan:53\"; } );\n",
+		   "t.cfg:3: dns_proxies[0].local_dns: ");
+	EXPECT_ERR("dns_proxies = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; remote_dns = \"8.8.8.8:53\";\n"
+		   "  plugin = \"obfs-local\"; } );\n",
+		   "t.cfg:3: dns_proxies[0]: unknown key 'plugin'");
+	EXPECT_ERR("dns_proxies = ( { listen = \"127.0.0.1:5353\"; remote_dns = \"8.8.8.8:53\";\n"
+		   "  server = \"ss://YWVzLTI1Ni1nY206cHc@1.2.3.4:8388?plugin=obfs-local\"; } );\n",
+		   "t.cfg:1: dns_proxies[0]: a DNS forwarder runs no plugin");
+	EXPECT_ERR("dns_proxies = ( { listen = \"127.0.0.1:5353\"; remote_dns = \"8.8.8.8:53\";\n"
+		   "  servers_url = \"https://example.com/ss.json\"; } );\n",
+		   "t.cfg:2: dns_proxies[0]: unknown key 'servers_url'");
+	EXPECT_ERR("locals = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n"
+		   "dns_proxies = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\";\n"
+		   "  remote_dns = \"8.8.8.8:53\"; } );\n",
+		   "t.cfg:3: dns_proxies[0].listen: ");
+	/* With a redir (whose entries move when parsed: listen addresses noted
+	 * before them must stay valid), each on its own address or not. */
+	EXPECT_OK("redirs = ( { listen = \"127.0.0.1:1081\"; server = \"1.2.3.4:8388\";\n"
+		  "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n"
+		  "dns_proxies = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		  "  method = \"aes-256-gcm\"; password = \"pw\"; remote_dns = \"8.8.8.8:53\"; } );\n",
+		  &cfg);
+	CHECK(cfg.n_tunnels == 1 && cfg.n_dns_proxies == 1);
+	config_free(&cfg);
+	EXPECT_ERR("redirs = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; } );\n"
+		   "dns_proxies = ( { listen = \"127.0.0.1:5353\"; server = \"1.2.3.4:8388\";\n"
+		   "  method = \"aes-256-gcm\"; password = \"pw\"; remote_dns = \"8.8.8.8:53\"; } );\n",
+		   "t.cfg:1: redirs[0].listen: ");
+	unlink(acl);
+}
+
 int main(void)
 {
 	test_defaults();
@@ -1134,6 +1313,7 @@ int main(void)
 	test_nothing_to_run();
 	test_parse_errors();
 	test_redirs();
+	test_udp_over_tcp();
 	test_upstreams();
 	test_users();
 	test_units();
@@ -1144,6 +1324,8 @@ int main(void)
 	test_links();
 	test_plugins();
 	test_upstream_check();
+	test_method_none();
+	test_dns_proxies();
 	test_load_file_errors();
 	test_shipped_configs();
 	printf("test_config: OK\n");
