@@ -37,6 +37,7 @@
 #include "proto/ss2022.h"
 #include "proto/ssaddr.h"
 #include "core/counter.h"
+#include "dns/dns.h"
 #include "proto/hostport.h"
 #include "relay/relay.h"
 
@@ -112,9 +113,9 @@ struct udp_assoc {
 	struct udp_listener *L; /* server/tunnel: its listener */
 	uint32_t hnext;      /* hash chain */
 	struct udp_ep ep[UDP_EPS]; /* [0] = A, [1] = B, ... (see enum udp_ep_kind) */
-	struct sockaddr_storage peer;  /* server/tunnel: client; local: client once seen */
+	union dns_addr peer;  /* server/tunnel: client; local: client once seen */
 	socklen_t peer_len;
-	struct sockaddr_storage allow; /* local: only this IP (and port, if non-zero) */
+	union dns_addr allow; /* local: only this IP (and port, if non-zero) */
 	struct udp_owner owner; /* local, UDP over TCP on a server: its owner */
 	uint8_t owned;       /* it has an owner: not in the table, no idle expiry */
 	uint8_t held;        /* UDP over TCP on a server: datagrams held for a name */
@@ -125,7 +126,7 @@ struct udp_assoc {
 	const struct config_cipher *cipher;
 	counter_t *ctr;      /* its endpoint's counters */
 	counter_t *uctr;     /* its user's, or NULL */
-	struct sockaddr_storage server; /* local/tunnel: the ss server */
+	union dns_addr server; /* local/tunnel: the ss server */
 	socklen_t server_len;
 	struct timer timer;
 	struct list lru;     /* server/tunnel associations, oldest first */
@@ -139,7 +140,10 @@ struct udp_assoc {
 	uint8_t admitted;    /* counted in its user's open sessions (limits.h) */
 	uint32_t uid;        /* its user, STATS_NONE if none */
 	const struct user_limits *lim; /* its user's limits if they touch the data path */
-	struct ss2022_window win; /* packet IDs from the peer */
+	/* 2022: packet IDs from the peer (1 KiB, from the worker's window pool:
+	 * an AEAD-2017 association has none), and its slot there. */
+	struct ss2022_window *win;
+	uint32_t win_idx;
 };
 
 /* Per-loop UDP state. */
@@ -147,6 +151,7 @@ struct udp_state {
 	struct list listeners; /* struct udp_listener, open or closing */
 	unsigned n_listeners;  /* not yet freed */
 	struct pool assocs;
+	struct pool windows;      /* struct ss2022_window of 2022 associations */
 	uint32_t *hash;      /* heads, UDP_NONE = empty */
 	uint32_t hash_mask;
 	struct list lru;

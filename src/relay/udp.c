@@ -379,7 +379,8 @@ static int udp_init(struct loop *l)
 		hsize <<= 1;
 	u->hash = malloc(sizeof(uint32_t) * hsize);
 	if (!u->hash || udp_tx_init(u, UDP_BUFS) ||
-	    pool_init(&u->assocs, sizeof(struct udp_assoc), cap))
+	    pool_init(&u->assocs, sizeof(struct udp_assoc), cap) ||
+	    pool_init(&u->windows, sizeof(struct ss2022_window), cap))
 		return -ENOMEM;
 	memset(u->hash, 0xff, sizeof(uint32_t) * hsize);
 	u->hash_mask = hsize - 1;
@@ -460,6 +461,7 @@ static void udp_destroy(struct loop *l)
 				close(a->ep[e].fd);
 	}
 	pool_destroy(&u->assocs);
+	pool_destroy(&u->windows);
 	udp_redir_free(u);
 	free(u->hash);
 	udp_tx_free(u);

@@ -100,8 +100,25 @@ void udp_assoc_maybe_free(struct loop *l, struct udp_assoc *a)
 	if (a->admitted)
 		limits_release(a->uid);
 	loop_cfg_drop(l, a->cfg);
+	if (a->win)
+		pool_free(&udp_of(l)->windows, a->win_idx);
+	a->win = NULL;
 	a->gen++;
 	pool_free(&udp_of(l)->assocs, a->slot);
+}
+
+int udp_assoc_window(struct loop *l, struct udp_assoc *a)
+{
+	struct udp_state *u = udp_of(l);
+
+	if (!a->win) {
+		a->win_idx = pool_alloc(&u->windows);
+		if (a->win_idx == POOL_NONE)
+			return -ENOMEM;
+		a->win = pool_at(&u->windows, a->win_idx);
+	}
+	ss2022_window_init(a->win);
+	return 0;
 }
 
 void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
@@ -377,7 +394,10 @@ struct udp_assoc *udp_assoc_2022(struct loop *l, struct udp_listener *L, uint64_
 	a->v2022 = 1;
 	a->csid = csid;
 	a->ssid = udp_random_sid(); /* ours, never the client's (SIP022) */
-	ss2022_window_init(&a->win);
+	if (udp_assoc_window(l, a) < 0) {
+		udp_assoc_close(l, a, "no memory for its packet window");
+		return NULL;
+	}
 	if (relay_owners())
 		udp_owners_set(relay_owners(), csid, l->id);
 	a->hnext = u->hash[h];

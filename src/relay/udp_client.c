@@ -29,7 +29,7 @@ static int server_known(struct loop *l, struct udp_assoc *a, const struct sockad
 	memcpy(&a->server, sa, sockaddr_len(sa));
 	a->server_len = sockaddr_len(sa);
 	sockaddr_set_port((struct sockaddr *)&a->server, port);
-	ret = udp_open_ep(l, &a->ep[0], a->server.ss_family, relay_outbound_of(a->role, a->conf));
+	ret = udp_open_ep(l, &a->ep[0], a->server.sa.sa_family, relay_outbound_of(a->role, a->conf));
 	return ret < 0 ? ret : 0;
 }
 
@@ -87,13 +87,13 @@ static const struct hostport *assoc_server(struct udp_assoc *a, const struct hos
 	return &ups[i].server;
 }
 
-static void client2022_init(struct udp_assoc *a)
+static int client2022_init(struct loop *l, struct udp_assoc *a)
 {
 	if (!a->cipher->m2022)
-		return;
+		return 0;
 	a->v2022 = 1;
 	a->csid = udp_random_sid();
-	ss2022_window_init(&a->win);
+	return udp_assoc_window(l, a);
 }
 
 /* Client side, 2022: seal addr + payload (in place) as a client packet. */
@@ -188,8 +188,7 @@ int udp_tunnel_from_client(struct loop *l, struct udp_listener *L, struct dgram 
 		const struct hostport *srv = assoc_server(a, &tc->cl.server, &tc->cl.cipher, tc->cl.ups,
 							  tc->cl.n_ups, &tc->cl.rt);
 
-		client2022_init(a);
-		if (server_setup(l, a, srv) < 0) {
+		if (client2022_init(l, a) < 0 || server_setup(l, a, srv) < 0) {
 			udp_assoc_close(l, a, "cannot reach the ss server");
 			return UDP_DROP_REFUSED;
 		}
@@ -236,13 +235,13 @@ static int from_server2022(struct loop *l, struct udp_assoc *a, struct dgram *g)
 	if (pk.session_id != a->ssid) {
 		/* A new server session (e.g. the server restarted): new window. */
 		a->ssid = pk.session_id;
-		ss2022_window_init(&a->win);
+		ss2022_window_init(a->win);
 	}
-	if (!ss2022_window_check(&a->win, pk.packet_id)) {
+	if (!ss2022_window_check(a->win, pk.packet_id)) {
 		udp_of(l)->st.bad++;
 		return UDP_DROP_AUTH;
 	}
-	ss2022_window_update(&a->win, pk.packet_id);
+	ss2022_window_update(a->win, pk.packet_id);
 	if (relay_tunnel_of(a->role, a->conf) && relay_tunnel_of(a->role, a->conf)->redir)
 		return redir_reply(l, a, g, &pk.addr, pk.payload, pk.payload_len);
 	udp_assoc_touch(l, a);
@@ -446,7 +445,10 @@ int udp_local_assoc(struct loop *l, const struct udp_owner *owner, const struct 
 		return -EAGAIN;
 	a->conf = lc;
 	srv = assoc_server(a, &lc->cl.server, &lc->cl.cipher, lc->cl.ups, lc->cl.n_ups, &lc->cl.rt);
-	client2022_init(a);
+	if (client2022_init(l, a) < 0) {
+		udp_assoc_close(l, a, "no memory for its packet window");
+		return -ENOMEM;
+	}
 	memcpy(&a->allow, client, sockaddr_len(client));
 	/* The client-facing socket: the control connection's local IP, any port. */
 	memcpy(&b, local_ip, sockaddr_len(local_ip));

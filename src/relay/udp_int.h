@@ -85,6 +85,9 @@ struct udp_assoc *udp_assoc_lookup(struct loop *l, uint32_t slot, uint32_t gen);
  */
 struct udp_assoc *udp_assoc_alloc(struct loop *l, enum role role, const struct config *cfg,
 				  uint32_t ep, const struct udp_owner *owner);
+/* A 2022 association's packet window: taken from the pool (once) and
+ * started afresh. 0, or -ENOMEM. */
+int udp_assoc_window(struct loop *l, struct udp_assoc *a);
 /* Move a live association to the current snapshot and conf (a reload re-keyed it). */
 void udp_assoc_rebind(struct loop *l, struct udp_assoc *a, const void *conf);
 /*

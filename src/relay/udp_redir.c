@@ -184,7 +184,7 @@ static int reply_tp(struct loop *l, struct udp_assoc *a, const struct sockaddr *
 	int tp;
 	char s[80];
 
-	if (src->sa_family != a->peer.ss_family)
+	if (src->sa_family != a->peer.sa.sa_family)
 		return -UDP_DROP_OTHER; /* a redir's client asked for its own family */
 	tp = tp_get(l, src);
 	if (tp < 0) {

@@ -175,11 +175,11 @@ bool udp_accept2022(struct loop *l, struct udp_assoc *a, uint64_t pid, uint32_t 
 	const struct config_server *cs = a->conf;
 	int idx = uid == STATS_NONE ? -1 : users_index_of(cs, uid);
 
-	if (!ss2022_window_check(&a->win, pid))
+	if (!ss2022_window_check(a->win, pid))
 		return false;
 	if (!udp_assoc_set_user(l, a, uid, idx >= 0 ? &cs->users->u[idx] : NULL, from))
 		return false;
-	ss2022_window_update(&a->win, pid);
+	ss2022_window_update(a->win, pid);
 	memcpy(&a->peer, from, sockaddr_len(from));
 	a->peer_len = sockaddr_len(from);
 	memcpy(a->psk, psk, ((const struct config_server *)a->conf)->cipher.m2022->key_len);
