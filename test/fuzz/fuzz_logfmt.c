@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "../util.h"
 
 static size_t put_utf8(uint8_t *o, uint32_t cp)
 {

@@ -209,8 +209,8 @@ static void test_splits(void)
 {
 	static const char *const rs[] = {
 		"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"a\": true}",
-		"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n"
-		"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n",
+		("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n"
+		 "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"),
 		"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n1\nd\n0\n\n",
 		"HTTP/1.0 200 OK\nServer: x\n\n{\"until\": \"close\"}",
 		"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
