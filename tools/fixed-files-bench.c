@@ -13,7 +13,9 @@
  * Each round sends `bytes` on every pair's one end and receives them on the
  * other, one SQE each, all pairs in one submission. Prints CPU microseconds
  * per operation (user + system of this process, which is where the ring's
- * work runs with DEFER_TASKRUN) for both modes, three alternating runs each.
+ * work runs with DEFER_TASKRUN) for both modes, three alternating runs each,
+ * and whether the kernel lets one ring register more slots than
+ * RLIMIT_NOFILE.
  */
 #include <errno.h>
 #include <liburing.h>
@@ -127,6 +129,25 @@ int main(int argc, char **argv)
 				return 1;
 			t[fixed][k] = (cpu_s() - c0) * 1e6 / (2.0 * pairs * rounds);
 		}
+	{
+		/* The cap on one ring's table: RLIMIT_NOFILE (and 1 << 20). */
+		struct rlimit rl;
+		struct io_uring r2;
+
+		getrlimit(RLIMIT_NOFILE, &rl);
+		if (io_uring_queue_init(8, &r2, 0) == 0) {
+			int a = io_uring_register_files_sparse(&r2, (unsigned)rl.rlim_cur);
+
+			if (a == 0)
+				io_uring_unregister_files(&r2);
+			int b = io_uring_register_files_sparse(&r2, (unsigned)rl.rlim_cur + 1);
+
+			printf("RLIMIT_NOFILE %llu: a sparse table of that many: %s; one more: %s\n",
+			       (unsigned long long)rl.rlim_cur, a ? strerror(-a) : "ok",
+			       b ? strerror(-b) : "ok");
+			io_uring_queue_exit(&r2);
+		}
+	}
 	printf("pairs %d, held %d (registered table %d), %zu-byte messages, %d rounds\n", pairs,
 	       held, n, bytes, rounds);
 	for (int fixed = 0; fixed < 2; fixed++)

@@ -145,6 +145,7 @@ struct session {
 	uint8_t unauth;         /* server: not authenticated yet (on tcp_state.unauth) */
 	uint8_t quota_end;      /* its user's quota ran out: what is queued goes, then FIN */
 	uint8_t direct;         /* local/tunnel: the ACL bypasses the server */
+	uint8_t connecting;     /* a connect SQE is in flight */
 	const void *conf;       /* its role entry (config_server/_local/_tunnel) in cfg */
 	const struct config *cfg; /* the snapshot it started on (held until freed) */
 	counter_t *ctr;         /* its endpoint's counters (this worker's block) */

@@ -42,6 +42,7 @@ struct tcp_stats {
 	uint64_t bytes_out_in;
 	uint64_t timeouts;
 	uint64_t unauth_evicted;  /* unauthenticated sessions closed to make room */
+	uint64_t cancel_fd;       /* closes that had to cancel by fd (session.c) */
 };
 
 struct throttle;
@@ -64,6 +65,11 @@ struct tcp_state {
 	struct tcp_stats st;
 	struct throttle *thr;     /* sessions waiting for their user's rate (user_gate.c) */
 	uint64_t revocations;     /* limits_revocations() at the last sweep */
+	/* Near-limit warnings (session.c): said once on crossing 90% of the
+	 * worker's session pool or of RLIMIT_NOFILE, again after falling
+	 * under 80%. fd_soft: the soft limit read at init. */
+	uint64_t fd_soft;
+	bool near_pool, near_fds;
 };
 
 extern struct loop_module tcp_module;

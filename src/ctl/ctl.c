@@ -221,15 +221,32 @@ struct loop_module ctl_module = {
 	.reconfig = ctl_reconfig,
 };
 
-static void raise_nofile(void)
+/* Every session needs two fds; take what the hard limit allows, say both
+ * figures, and warn when the configured limits need more than that. */
+static void raise_nofile(const struct config *cfg)
 {
 	struct rlimit rl;
+	unsigned long long was, need;
 
-	/* Every session needs two fds; take what the hard limit allows. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			rl.rlim_cur = was;
 	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	log_info("open files: soft limit %llu (was %llu), hard limit %llu",
+		 (unsigned long long)rl.rlim_cur, was, (unsigned long long)rl.rlim_max);
+	need = 2ULL * cfg->limits.tcp_sessions + cfg->limits.udp_associations;
+	if (need > rl.rlim_cur)
+		log_warn("limits.tcp_sessions = %u and limits.udp_associations = %u need up to %llu "
+			 "descriptors, RLIMIT_NOFILE is %llu: the descriptor table fills first "
+			 "(at about %llu TCP sessions); raise LimitNOFILE or lower the limits",
+			 cfg->limits.tcp_sessions, cfg->limits.udp_associations, need,
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_cur / 2);
 }
 
 /* setup of every module, undone in reverse on failure. */
@@ -319,7 +336,7 @@ int ctl_main(struct config *cfg, const struct ctl_opts *opts)
 			goto out;
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	raise_nofile(cfg);
 	if (setup_all(cfg))
 		goto out;
 	/* Users added through the API (the state file) join their servers. */

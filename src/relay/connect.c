@@ -53,6 +53,7 @@ int session_connect(struct loop *l, struct session *s, const struct sockaddr *sa
 	sqe = loop_sqe(l);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->hs->peer, len);
 	session_tag(sqe, TCP_OP_CONNECT, s);
+	s->connecting = 1;
 	return 0;
 }
 

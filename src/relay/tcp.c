@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core/log.h"
 #include "relay/stats.h"
@@ -188,6 +189,15 @@ static int tcp_init(struct loop *l)
 	if (!t)
 		return -ENOMEM;
 	loop_set_state(l, &tcp_module, t);
+	{
+		/* Raised to the hard limit by the control plane before any
+		 * worker starts (ctl.c). */
+		struct rlimit rl;
+
+		t->fd_soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
+				     rl.rlim_cur :
+				     0;
+	}
 	list_init(&t->listeners);
 	list_init(&t->unauth);
 	per_loop = (cfg->limits.tcp_sessions + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
@@ -304,11 +314,11 @@ static bool tcp_busy(const struct loop *l)
 static void log_exit_stats(const struct loop *l, const struct tcp_state *t)
 {
 	log_info("stopped: accepted %llu, auth failures %llu (replays %llu), pool full %llu, connect "
-		 "failures %llu, bytes in->out %llu out->in %llu",
+		 "failures %llu, bytes in->out %llu out->in %llu, cancels by fd %llu",
 		 (unsigned long long)t->st.accepted, (unsigned long long)t->st.auth_fail,
 		 (unsigned long long)t->st.replays, (unsigned long long)t->st.refused_full,
 		 (unsigned long long)t->st.connect_fail, (unsigned long long)t->st.bytes_in_out,
-		 (unsigned long long)t->st.bytes_out_in);
+		 (unsigned long long)t->st.bytes_out_in, (unsigned long long)t->st.cancel_fd);
 	relay_log_user_bytes(l->cfg, l->id);
 }
 

@@ -135,22 +135,35 @@ void udp_assoc_close(struct loop *l, struct udp_assoc *a, const char *why)
 	if (a->v2022 && a->role == ROLE_SERVER && relay_owners())
 		udp_owners_del(relay_owners(), a->csid, l->id);
 	timer_cancel(&a->timer);
+	/* Only armed receives in flight (the usual idle end): cancel each by
+	 * its user_data, which the kernel finds by hash; a cancel by fd walks
+	 * every armed request of the ring (O(N) per association closed). With
+	 * sends in flight too, by fd: receives and sends end with -ECANCELED. */
+	uint32_t armed = 0, pending = a->inflight;
+	static const uint8_t ops[UDP_EPS] = { UDP_OP_RECV_A, UDP_OP_RECV_B, UDP_OP_RECV_C,
+					      UDP_OP_RECV_D };
+
+	for (int i = 0; i < UDP_EPS; i++)
+		armed += a->ep[i].fd >= 0 && a->ep[i].armed;
 	for (int i = 0; i < UDP_EPS; i++) {
 		struct udp_ep *ep = &a->ep[i];
+		struct io_uring_sqe *sqe;
 
 		if (ep->waiting) {
 			list_del(&ep->wait_node);
 			ep->waiting = 0;
 		}
-		if (ep->fd >= 0 && a->inflight) {
-			struct io_uring_sqe *sqe = loop_sqe(l);
-
-			/* Receives and sends on this fd end with -ECANCELED. */
+		if (ep->fd < 0 || !pending || (armed == pending && !ep->armed))
+			continue;
+		sqe = loop_sqe(l);
+		if (armed == pending)
+			io_uring_prep_cancel64(sqe, ud_pack(loop_tag(&udp_module, ops[i]), a->slot,
+							    a->gen), 0);
+		else
 			io_uring_prep_cancel_fd(sqe, ep->fd, IORING_ASYNC_CANCEL_ALL);
-			io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&udp_module, UDP_OP_CANCEL),
-							     a->slot, a->gen));
-			a->inflight++;
-		}
+		io_uring_sqe_set_data64(sqe, ud_pack(loop_tag(&udp_module, UDP_OP_CANCEL),
+						     a->slot, a->gen));
+		a->inflight++;
 	}
 	/* Its owner ends with it (a no-op when the owner is what closes it). */
 	if (a->owned && a->owner.gone)

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """ssring server behaviour beyond plain relaying: --check, every example
-config, graceful shutdown, pool exhaustion, timeouts, refused targets,
+config, graceful shutdown, pool exhaustion, descriptor limits, timeouts, refused targets,
 probe absorption. Peer: the python ss client of harness.py."""
 import os
 import signal
@@ -123,6 +123,41 @@ def pool_full(echo):
     s.shutdown(socket.SHUT_WR)
     h.check(h.ss_read_all(s, down) == b"again", "pool must recover after sessions end")
     h.check("session pool full" in srv.output(), "pool refusal must be logged")
+    h.check("sessions: 2 of this worker's 2" in srv.output(),
+            "a full pool must have been announced before the refusal")
+    h.check(srv.stop() == 0, "exit code")
+
+
+def fd_limits(echo):
+    """RLIMIT_NOFILE is logged at start (soft and hard), the start warns when
+    the configured limits need more descriptors than that, and sessions that
+    fill 90% of the descriptor table are announced once."""
+    port = h.free_port()
+    cfg = h.write_config(h.server_cfg(port, M, PW) + "limits = { tcp_sessions = 1000; };\n",
+                         "fds.cfg")
+    srv = h.Proc(["prlimit", "--nofile=100:100", h.BIN, "-f", cfg], "fds")
+    h.check(h.wait_port(port, srv.p), "ssring under prlimit did not come up:\n" + srv.output())
+    out = srv.output()
+    h.check("open files: soft limit 100 (was 100), hard limit 100" in out,
+            "the descriptor limits must be logged:\n" + out)
+    h.check("need up to 18384 descriptors, RLIMIT_NOFILE is 100" in out,
+            "limits beyond the descriptor table must be warned about:\n" + out)
+    held = []
+    # Two descriptors per session: the warning comes before 50 sessions.
+    for _ in range(50):
+        if "descriptors: at least" in srv.output():
+            break
+        held.append(h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"x")[0])
+        h.check(h.wait_log(srv, "connecting to", count=len(held)), "session not established")
+    h.check(h.wait_log(srv, "descriptors: at least"),
+            "90%% of RLIMIT_NOFILE in use must be logged (%d sessions held)" % len(held))
+    h.check(srv.output().count("descriptors: at least") == 1, "said once, not per session")
+    for c in held:
+        c.close()
+    h.check(h.wait_log(srv, "closing (", count=len(held) + 1), "held sessions did not end")
+    s, up, down = h.ss_connect(port, M, PW, "127.0.0.1", echo.port, b"still")
+    s.shutdown(socket.SHUT_WR)
+    h.check(h.ss_read_all(s, down) == b"still", "serving after the warning")
     h.check(srv.stop() == 0, "exit code")
 
 
@@ -192,6 +227,11 @@ def refusals_and_timeouts(echo):
     s.close()
     h.check("auth failure" in srv.output(), "probe must be logged as an auth failure")
     h.check(srv.stop() == 0, "exit code")
+    # Sessions closed with receives armed (the idle timeout, deadlines)
+    # cancel them by user_data: a cancel by fd walks every armed request of
+    # the ring, O(N) per close with N sessions held.
+    h.check("cancels by fd 0" in srv.output(),
+            "closes must cancel by user_data:\n" + srv.output()[-600:])
     # allow_private = false refuses loopback targets.
     port = h.free_port()
     cfg = h.server_cfg(port, M, PW).replace("allow_private = true;", "allow_private = false;")
@@ -244,6 +284,7 @@ def main():
     all_in_one(echo)
     graceful_shutdown(echo)
     pool_full(echo)
+    fd_limits(echo)
     refusals_and_timeouts(echo)
     probe_policies(echo)
     print("test_server_behaviour: ok")
